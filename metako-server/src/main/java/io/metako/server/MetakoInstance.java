@@ -1,0 +1,186 @@
+package io.metako.server;
+
+import io.metako.proto.v1.ClusterState;
+import io.metako.proto.v1.ClusterStatus;
+import io.metako.proto.v1.Command;
+import io.metako.proto.v1.CommandResult;
+import io.metako.proto.v1.ListMembersResponse;
+import io.metako.proto.v1.Member;
+import io.metako.proto.v1.MemberRole;
+import io.metako.server.api.AdminServer;
+import io.metako.server.api.StatusAssembler;
+import io.metako.server.api.StatusSource;
+import io.metako.server.config.MetakoConfig;
+import io.metako.server.config.PeerConfig;
+import io.metako.server.control.StatusSentence;
+import io.metako.server.health.HealthMonitor;
+import io.metako.server.state.MetakoStateMachine;
+import io.metako.server.state.RaftNode;
+import java.io.IOException;
+import java.time.Clock;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.apache.ratis.proto.RaftProtos.RaftPeerRole;
+import org.apache.ratis.server.DivisionInfo;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One running metako instance: the composition root that wires the Raft peer, the health
+ * monitor and the admin API from one configuration. The first leader of a fresh group seeds
+ * the replicated state from its configuration; a seeded state is never seeded again.
+ */
+public final class MetakoInstance implements StatusSource, AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(MetakoInstance.class);
+
+    private final MetakoConfig config;
+    private final Clock clock;
+    private final MetakoStateMachine stateMachine = new MetakoStateMachine();
+    private final RaftNode raft;
+    private final HealthMonitor health;
+    private final AdminServer admin;
+    private final ScheduledExecutorService control;
+    private volatile String sentence = "starting";
+    private volatile boolean seeding;
+
+    public MetakoInstance(MetakoConfig config, Clock clock) throws IOException {
+        this.config = config;
+        this.clock = clock;
+        this.raft = new RaftNode(config, stateMachine);
+        this.health = new HealthMonitor(config.instance().id(), config, stateMachine::state, this::submit, clock);
+        this.admin = new AdminServer(config.instance().grpcAddress(), config.instance().authToken(), this);
+        this.control = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "control-loop");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    public void start() throws IOException {
+        raft.start();
+        admin.start();
+        health.start();
+        control.scheduleWithFixedDelay(this::tick, 200, 500, TimeUnit.MILLISECONDS);
+        LOG.info("instance {} started: raft {}, admin API {}", config.instance().id(),
+                config.instance().raftAddress(), config.instance().grpcAddress());
+    }
+
+    public CompletableFuture<CommandResult> submit(Command command) {
+        return raft.submit(command);
+    }
+
+    public RaftNode raft() {
+        return raft;
+    }
+
+    public ClusterState state() {
+        return stateMachine.state();
+    }
+
+    /** One control-loop tick: seed a fresh group if this instance leads it, then say what holds. */
+    private void tick() {
+        try {
+            ClusterState s = stateMachine.state();
+            if (!s.getSeeded() && raft.isLeader() && !seeding) {
+                seed(s);
+            }
+            String next = StatusSentence.describe(s, config.peers().size(), raft.leaderId().isPresent());
+            if (!next.equals(sentence)) {
+                LOG.info("{} (epoch {}, term {})", next, s.getEpoch(), term());
+                sentence = next;
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("control tick failed: {}", e.toString());
+        }
+    }
+
+    private void seed(ClusterState s) {
+        seeding = true;
+        Command cmd = Command.newBuilder().setEpoch(s.getEpoch()).setTimeMillis(clock.millis())
+                .setProposer(config.instance().id()).setSeed(SeedFactory.seedOf(config)).build();
+        submit(cmd).whenComplete((r, e) -> {
+            seeding = false;
+            if (e != null) {
+                LOG.warn("seeding the cluster failed: {}", e.toString());
+            } else if (r.getApplied()) {
+                LOG.info("cluster '{}' seeded from {} with {} nodes (epoch {})", config.clusterName(),
+                        config.instance().id(), config.nodes().size(), r.getEpoch());
+            }
+        });
+    }
+
+    private long term() {
+        try {
+            return raft.info().getCurrentTerm();
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+
+    @Override
+    public ClusterStatus status() {
+        return StatusAssembler.assemble(stateMachine.state(), raftView(), health.observations(), sentence);
+    }
+
+    @Override
+    public ListMembersResponse members() {
+        StatusAssembler.RaftView view = raftView();
+        ClusterStatus s = StatusAssembler.assemble(ClusterState.getDefaultInstance(), view, java.util.Map.of(), "");
+        return ListMembersResponse.newBuilder().setAnsweredBy(view.selfId()).setLeaderId(s.getLeaderId())
+                .setTerm(view.term()).addAllMembers(s.getMembersList()).build();
+    }
+
+    @Override
+    public AutoCloseable onChange(Runnable listener) {
+        Consumer<ClusterState> l = s -> listener.run();
+        stateMachine.addListener(l);
+        return () -> stateMachine.removeListener(l);
+    }
+
+    private StatusAssembler.RaftView raftView() {
+        List<Member> peers = config.peers().stream().map(MetakoInstance::memberOf).toList();
+        try {
+            DivisionInfo info = raft.info();
+            String leader = info.getLeaderId() == null ? null : info.getLeaderId().toString();
+            return new StatusAssembler.RaftView(config.instance().id(), leader, info.getCurrentTerm(),
+                    info.getLastAppliedIndex(), roleOf(info.getCurrentRole()), peers);
+        } catch (IOException e) {
+            return new StatusAssembler.RaftView(config.instance().id(), null, 0, 0, MemberRole.UNKNOWN_ROLE, peers);
+        }
+    }
+
+    private static Member memberOf(PeerConfig p) {
+        return Member.newBuilder().setId(p.id()).setRaftAddress(p.raftAddress().toString())
+                .setGrpcAddress(p.grpcAddress() == null ? "" : p.grpcAddress().toString()).build();
+    }
+
+    private static MemberRole roleOf(RaftPeerRole role) {
+        return switch (role) {
+            case LEADER -> MemberRole.LEADER;
+            case FOLLOWER -> MemberRole.FOLLOWER;
+            case CANDIDATE -> MemberRole.CANDIDATE_MEMBER;
+            default -> MemberRole.UNKNOWN_ROLE;
+        };
+    }
+
+    @Override
+    public void close() {
+        control.shutdownNow();
+        health.close();
+        try {
+            admin.close();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        try {
+            raft.close();
+        } catch (IOException e) {
+            LOG.warn("closing the Raft peer: {}", e.toString());
+        }
+        LOG.info("instance {} stopped", config.instance().id());
+    }
+}

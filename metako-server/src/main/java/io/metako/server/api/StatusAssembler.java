@@ -1,0 +1,92 @@
+package io.metako.server.api;
+
+import io.metako.proto.v1.ClusterState;
+import io.metako.proto.v1.ClusterStatus;
+import io.metako.proto.v1.MajorityHealth;
+import io.metako.proto.v1.Member;
+import io.metako.proto.v1.MemberRole;
+import io.metako.proto.v1.Node;
+import io.metako.proto.v1.NodeObservation;
+import io.metako.proto.v1.NodeStatus;
+import io.metako.proto.v1.Verdict;
+import io.metako.proto.v1.VerdictRecord;
+import io.metako.server.health.Lsn;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * Builds the {@link ClusterStatus} an instance answers with, from the replicated state, this
+ * instance's view of the Raft group, and its own fresh observations. Pure: no I/O.
+ */
+public final class StatusAssembler {
+    private StatusAssembler() {
+    }
+
+    /** What the answering instance knows of the Raft group. */
+    public record RaftView(String selfId, String leaderId, long term, long appliedIndex, MemberRole selfRole,
+                           List<Member> peers) {
+    }
+
+    public static ClusterStatus assemble(ClusterState state, RaftView raft, Map<String, NodeObservation> observations,
+                                         String sentence) {
+        Set<String> instanceIds = raft.peers().stream().map(Member::getId).collect(java.util.stream.Collectors.toSet());
+        ClusterStatus.Builder b = ClusterStatus.newBuilder().setAnsweredBy(raft.selfId())
+                .setLeaderId(nullToEmpty(raft.leaderId())).setTerm(raft.term()).addAllMembers(members(raft))
+                .setEpoch(state.getEpoch()).setPrimary(state.getPrimary()).setPaused(state.getPaused())
+                .setControllerSentence(sentence).setAppliedIndex(raft.appliedIndex())
+                .setClusterName(state.getClusterName()).setSeeded(state.getSeeded())
+                .setSettings(state.getSettings()).setInstances(raft.peers().size());
+        long primaryLsn = Optional.ofNullable(observations.get(state.getPrimary()))
+                .filter(o -> o.getReachable() && !o.getInRecovery()).map(o -> Lsn.parse(o.getCurrentLsn())).orElse(-1L);
+        for (Node n : state.getNodesList()) {
+            List<VerdictRecord> verdicts = state.getVerdictsList().stream()
+                    .filter(v -> v.getNode().equals(n.getName()) && instanceIds.contains(v.getInstanceId())).toList();
+            NodeStatus.Builder ns = NodeStatus.newBuilder().setNode(n).addAllVerdicts(verdicts)
+                    .setHealth(majorityHealth(verdicts, raft.peers().size()));
+            NodeObservation obs = observations.get(n.getName());
+            if (obs != null) {
+                ns.setObservation(withLag(obs, primaryLsn));
+            }
+            b.addNodes(ns);
+        }
+        return b.build();
+    }
+
+    /** HEALTHY or FAILED when a majority of {@code instances} agree, UNDECIDED otherwise. */
+    public static MajorityHealth majorityHealth(List<VerdictRecord> verdicts, int instances) {
+        int majority = instances / 2 + 1;
+        long up = verdicts.stream().filter(v -> v.getVerdict() == Verdict.UP).count();
+        long down = verdicts.stream().filter(v -> v.getVerdict() == Verdict.DOWN).count();
+        if (up >= majority) {
+            return MajorityHealth.HEALTHY;
+        }
+        return down >= majority ? MajorityHealth.FAILED : MajorityHealth.UNDECIDED;
+    }
+
+    private static NodeObservation withLag(NodeObservation obs, long primaryLsn) {
+        if (!obs.getReachable() || !obs.getInRecovery() || primaryLsn < 0 || obs.getReplayLsn().isEmpty()) {
+            return obs;
+        }
+        return obs.toBuilder().setLagBytes(Math.max(0, primaryLsn - Lsn.parse(obs.getReplayLsn()))).build();
+    }
+
+    private static List<Member> members(RaftView raft) {
+        return raft.peers().stream().map(p -> {
+            Member.Builder m = p.toBuilder().setSelf(p.getId().equals(raft.selfId()));
+            if (p.getId().equals(raft.selfId())) {
+                m.setRole(raft.selfRole());
+            } else if (raft.leaderId() == null) {
+                m.setRole(MemberRole.UNKNOWN_ROLE);
+            } else {
+                m.setRole(p.getId().equals(raft.leaderId()) ? MemberRole.LEADER : MemberRole.FOLLOWER);
+            }
+            return m.build();
+        }).toList();
+    }
+
+    private static String nullToEmpty(String s) {
+        return s == null ? "" : s;
+    }
+}

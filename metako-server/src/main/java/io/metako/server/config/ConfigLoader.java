@@ -1,0 +1,324 @@
+package io.metako.server.config;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+import java.util.regex.Pattern;
+import org.yaml.snakeyaml.LoaderOptions;
+import org.yaml.snakeyaml.Yaml;
+import org.yaml.snakeyaml.constructor.SafeConstructor;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
+import org.yaml.snakeyaml.error.YAMLException;
+
+/**
+ * Reads a YAML configuration into a {@link MetakoConfig}. Every problem is collected with its
+ * YAML path before anything is reported, so an operator fixes a file in one pass.
+ */
+public final class ConfigLoader {
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,62}");
+
+    private final Function<String, String> env;
+
+    public ConfigLoader(Function<String, String> env) {
+        this.env = env;
+    }
+
+    public static ConfigLoader withSystemEnv() {
+        return new ConfigLoader(System::getenv);
+    }
+
+    public MetakoConfig load(Path file) {
+        String text;
+        try {
+            text = Files.readString(file);
+        } catch (NoSuchFileException e) {
+            throw new ConfigException(file.toString(), List.of("file not found: pass an existing file with --config"));
+        } catch (IOException e) {
+            throw new ConfigException(file.toString(), List.of("cannot read the file: " + e.getMessage()));
+        }
+        Path base = file.toAbsolutePath().getParent();
+        return parse(text, file.toString(), base == null ? Path.of(".") : base);
+    }
+
+    /** Parses {@code text}; relative file paths in it are resolved against {@code baseDir}. */
+    public MetakoConfig parse(String text, String source, Path baseDir) {
+        Object doc;
+        try {
+            LoaderOptions options = new LoaderOptions();
+            options.setAllowDuplicateKeys(false);
+            options.setMaxAliasesForCollections(20);
+            doc = new Yaml(new SafeConstructor(options)).load(text);
+        } catch (MarkedYAMLException e) {
+            throw new ConfigException(source, List.of("not valid YAML at line " + (e.getProblemMark().getLine() + 1)
+                    + ", column " + (e.getProblemMark().getColumn() + 1) + ": " + e.getProblem()));
+        } catch (YAMLException e) {
+            throw new ConfigException(source, List.of("not valid YAML: " + e.getMessage()));
+        }
+        if (!(doc instanceof Map<?, ?> map)) {
+            throw new ConfigException(source, List.of("the file must be a YAML mapping (key: value lines), got "
+                    + (doc == null ? "an empty document" : "a " + doc.getClass().getSimpleName())));
+        }
+        ConfigProblems problems = new ConfigProblems();
+        YamlSection root = new YamlSection("", map, problems, env, baseDir);
+        MetakoConfig config = read(root, problems);
+        root.finish();
+        problems.throwIfAny(source);
+        return config;
+    }
+
+    private MetakoConfig read(YamlSection root, ConfigProblems problems) {
+        String clusterName = root.string("cluster_name", "metako");
+        if (!NAME.matcher(clusterName).matches()) {
+            root.problem("cluster_name", "must be letters, digits, '.', '_' or '-' (at most 63), got '" + clusterName + "'");
+        }
+        InstanceConfig instance = readInstance(root.sectionOrEmpty("instance"));
+        List<PeerConfig> peers = readPeers(root, instance);
+        ProxyConfig proxy = readProxy(root.sectionOrEmpty("proxy"));
+        List<NodeConfig> nodes = readNodes(root);
+        HealthCheckConfig health = readHealth(root.sectionOrEmpty("health_check"));
+        LoadBalancerConfig lb = readLoadBalancer(root.sectionOrEmpty("load_balancer"));
+        FailoverConfig failover = readFailover(root.sectionOrEmpty("failover"));
+        ReplicationConfig replication = readReplication(root.sectionOrEmpty("replication"), nodes.size());
+        SecurityConfig security = readSecurity(root.sectionOrEmpty("security"));
+        return new MetakoConfig(clusterName, instance, peers, proxy, nodes, health, lb, failover, replication, security);
+    }
+
+    private InstanceConfig readInstance(YamlSection s) {
+        String id = s.requiredString("id", "this instance's name, e.g. metako-1");
+        if (id != null && !NAME.matcher(id).matches()) {
+            s.problem("id", "must be letters, digits, '.', '_' or '-' (at most 63), got '" + id + "'");
+        }
+        HostPort raft = s.hostPort("raft_address", null);
+        if (raft == null && !s.has("raft_address")) {
+            s.problem("raft_address", "is required (host:port this instance's Raft peer listens on)");
+        }
+        HostPort grpc = s.hostPort("grpc_address", null);
+        if (grpc == null && !s.has("grpc_address")) {
+            s.problem("grpc_address", "is required (host:port of the admin API that metakoctl talks to)");
+        }
+        HostPort http = s.hostPort("http_address", null);
+        String storage = s.requiredString("storage_dir", "a directory for the Raft log and snapshots");
+        Secret token = s.secret("auth_token");
+        if (!token.isPresent() && !s.has("auth_token") && !s.has("auth_token_file")) {
+            s.problem("auth_token", "is required: every admin API call must carry it "
+                    + "(generate one with: openssl rand -hex 24, and pass it as ${METAKO_TOKEN} or auth_token_file)");
+        } else if (token.isPresent() && token.reveal().length() < 16) {
+            s.problem("auth_token", "must be at least 16 characters long");
+        }
+        checkDistinct(s, raft, grpc, http);
+        s.finish();
+        return new InstanceConfig(id, raft, grpc, http, storage == null ? null : Path.of(storage), token);
+    }
+
+    private static void checkDistinct(YamlSection s, HostPort raft, HostPort grpc, HostPort http) {
+        if (raft != null && raft.equals(grpc)) {
+            s.problem("grpc_address", "must differ from raft_address (" + raft + ")");
+        }
+        if (http != null && (http.equals(raft) || http.equals(grpc))) {
+            s.problem("http_address", "must differ from raft_address and grpc_address");
+        }
+    }
+
+    private List<PeerConfig> readPeers(YamlSection root, InstanceConfig instance) {
+        List<PeerConfig> peers = new ArrayList<>();
+        List<YamlSection> items = root.sections("peers");
+        if (items.isEmpty() && !root.has("peers")) {
+            root.problem("peers", "is required: list every instance of the Raft group (id, raft_address), this one included");
+        }
+        Map<String, String> ids = new HashMap<>();
+        Map<HostPort, String> addresses = new HashMap<>();
+        for (YamlSection p : items) {
+            String id = p.requiredString("id", "the instance id of this peer");
+            HostPort raft = p.hostPort("raft_address", null);
+            if (raft == null && !p.has("raft_address")) {
+                p.problem("raft_address", "is required (host:port of that peer's Raft endpoint)");
+            }
+            HostPort grpc = p.hostPort("grpc_address", null);
+            p.finish();
+            if (id != null && ids.putIfAbsent(id, p.path("id")) != null) {
+                p.problem("id", "duplicate peer id '" + id + "' (also at " + ids.get(id) + ")");
+            }
+            if (raft != null && addresses.putIfAbsent(raft, p.path("raft_address")) != null) {
+                p.problem("raft_address", "duplicate address " + raft + " (also at " + addresses.get(raft) + ")");
+            }
+            peers.add(new PeerConfig(id, raft, grpc));
+        }
+        if (instance.id() != null && !items.isEmpty()) {
+            PeerConfig self = peers.stream().filter(p -> instance.id().equals(p.id())).findFirst().orElse(null);
+            if (self == null) {
+                root.problem("peers", "must include this instance ('" + instance.id() + "', from instance.id)");
+            } else if (self.raftAddress() != null && instance.raftAddress() != null
+                    && !self.raftAddress().equals(instance.raftAddress())) {
+                root.problem("peers", "this instance's entry has raft_address " + self.raftAddress()
+                        + " but instance.raft_address is " + instance.raftAddress());
+            }
+        }
+        return peers;
+    }
+
+    private ProxyConfig readProxy(YamlSection s) {
+        String host = s.string("listen_host", "127.0.0.1");
+        int port = s.integer("port", ProxyConfig.DEFAULT_PORT, 1, 65535);
+        s.finish();
+        return new ProxyConfig(host, port);
+    }
+
+    private List<NodeConfig> readNodes(YamlSection root) {
+        List<YamlSection> items = root.sections("nodes");
+        if (items.isEmpty() && !root.problemsMentionPath("nodes")) {
+            root.problem("nodes", "is required: list the PostgreSQL nodes (name, host, port, role), at least one");
+        }
+        List<NodeConfig> nodes = new ArrayList<>();
+        Map<String, String> names = new HashMap<>();
+        Map<String, String> addresses = new HashMap<>();
+        for (YamlSection n : items) {
+            NodeConfig node = readNode(n);
+            if (node.name() != null && names.putIfAbsent(node.name(), n.path("name")) != null) {
+                n.problem("name", "duplicate node name '" + node.name() + "' (also at " + names.get(node.name()) + ")");
+            }
+            if (node.host() != null && addresses.putIfAbsent(node.address(), n.path("port")) != null) {
+                n.problem("port", "another node already uses " + node.address() + " (" + addresses.get(node.address()) + ")");
+            }
+            nodes.add(node);
+        }
+        long primaries = nodes.stream().filter(n -> n.initialRole() == NodeConfig.Role.PRIMARY).count();
+        if (!nodes.isEmpty() && primaries == 0) {
+            root.problem("nodes", "no node has role: primary (or master); mark the node that is primary now");
+        } else if (primaries > 1) {
+            root.problem("nodes", "more than one node has role: primary (" + primaries + "); exactly one must");
+        }
+        return nodes;
+    }
+
+    private NodeConfig readNode(YamlSection n) {
+        String name = n.requiredString("name", "a unique node name, e.g. pg-1");
+        if (name != null && !NAME.matcher(name).matches()) {
+            n.problem("name", "must be letters, digits, '.', '_' or '-' (at most 63), got '" + name + "'");
+        }
+        String host = n.requiredString("host", "host name or IP address of the PostgreSQL server");
+        int port = n.integer("port", 5432, 1, 65535);
+        NodeConfig.Role role = readRole(n);
+        String user = n.string("username", "postgres");
+        Secret password = n.secret("password");
+        String database = n.string("database", "postgres");
+        YamlSection tags = n.sectionOrEmpty("tags");
+        int priority = tags.integer("priority", 0, 0, 1_000_000);
+        boolean nofailover = tags.bool("nofailover", false);
+        boolean noloadbalance = tags.bool("noloadbalance", false);
+        tags.finish();
+        n.finish();
+        return new NodeConfig(name, host, port, role, user, password, database, priority, nofailover, noloadbalance);
+    }
+
+    private static NodeConfig.Role readRole(YamlSection n) {
+        String role = n.string("role", "replica");
+        switch (role.toLowerCase(Locale.ROOT)) {
+            case "primary", "master" -> {
+                return NodeConfig.Role.PRIMARY;
+            }
+            case "replica", "slave", "standby" -> {
+                return NodeConfig.Role.REPLICA;
+            }
+            default -> {
+                String near = Suggest.nearest(role, List.of("primary", "replica", "master", "slave"));
+                n.problem("role", "must be primary or replica (master/slave also accepted), got '" + role + "'"
+                        + (near == null ? "" : "; did you mean '" + near + "'?"));
+                return NodeConfig.Role.REPLICA;
+            }
+        }
+    }
+
+    private static HealthCheckConfig readHealth(YamlSection s) {
+        Duration interval = s.duration("interval", HealthCheckConfig.DEFAULT_INTERVAL);
+        Duration timeout = s.duration("timeout", HealthCheckConfig.DEFAULT_TIMEOUT);
+        int failures = s.integer("failure_threshold", HealthCheckConfig.DEFAULT_FAILURE_THRESHOLD, 1, 100);
+        int recoveries = s.integer("recovery_threshold", HealthCheckConfig.DEFAULT_RECOVERY_THRESHOLD, 1, 100);
+        if (timeout.compareTo(interval) > 0) {
+            s.problem("timeout", "must not exceed interval (" + Units.formatDuration(interval)
+                    + "), or probes of one node would overlap");
+        }
+        s.finish();
+        return new HealthCheckConfig(interval, timeout, failures, recoveries);
+    }
+
+    private static LoadBalancerConfig readLoadBalancer(YamlSection s) {
+        String name = s.string("algorithm", "round_robin");
+        LoadBalancerConfig.Algorithm algorithm = switch (name.toLowerCase(Locale.ROOT)) {
+            case "round_robin" -> LoadBalancerConfig.Algorithm.ROUND_ROBIN;
+            case "least_connections", "least_connected" -> LoadBalancerConfig.Algorithm.LEAST_CONNECTIONS;
+            default -> {
+                String near = Suggest.nearest(name, List.of("round_robin", "least_connections", "least_connected"));
+                s.problem("algorithm", "must be round_robin or least_connections, got '" + name + "'"
+                        + (near == null ? "" : "; did you mean '" + near + "'?"));
+                yield LoadBalancerConfig.Algorithm.ROUND_ROBIN;
+            }
+        };
+        Duration read = s.duration("read_timeout", Duration.ofSeconds(10));
+        Duration write = s.duration("write_timeout", Duration.ofSeconds(10));
+        long lag = s.size("max_replica_lag", LoadBalancerConfig.DEFAULT_MAX_REPLICA_LAG_BYTES);
+        s.finish();
+        return new LoadBalancerConfig(algorithm, read, write, lag);
+    }
+
+    private static FailoverConfig readFailover(YamlSection s) {
+        long lag = s.size("maximum_lag_on_failover", FailoverConfig.DEFAULT_MAXIMUM_LAG_BYTES);
+        Duration cooldown = s.duration("cooldown", FailoverConfig.DEFAULT_COOLDOWN);
+        Duration lease = s.duration("lease", FailoverConfig.DEFAULT_LEASE);
+        s.finish();
+        return new FailoverConfig(lag, cooldown, lease);
+    }
+
+    private static ReplicationConfig readReplication(YamlSection s, int nodeCount) {
+        String mode = s.string("mode", "async");
+        ReplicationConfig.Mode m = switch (mode.toLowerCase(Locale.ROOT)) {
+            case "async" -> ReplicationConfig.Mode.ASYNC;
+            case "sync" -> ReplicationConfig.Mode.SYNC;
+            default -> {
+                s.problem("mode", "must be async or sync, got '" + mode + "'");
+                yield ReplicationConfig.Mode.ASYNC;
+            }
+        };
+        int standbys = s.integer("sync_standbys", 1, 1, 100);
+        if (m == ReplicationConfig.Mode.SYNC && nodeCount > 0 && standbys > nodeCount - 1) {
+            s.problem("sync_standbys", "is " + standbys + " but only " + (nodeCount - 1)
+                    + " replica(s) are configured; writes would block forever");
+        }
+        s.finish();
+        return new ReplicationConfig(m, standbys);
+    }
+
+    private static SecurityConfig readSecurity(YamlSection s) {
+        boolean tls = s.bool("tls_enabled", false);
+        Path cert = s.file("cert_file");
+        Path key = s.file("key_file");
+        if (tls) {
+            requireReadable(s, "cert_file", cert);
+            requireReadable(s, "key_file", key);
+        }
+        s.finish();
+        return new SecurityConfig(tls, cert, key);
+    }
+
+    private static void requireReadable(YamlSection s, String key, Path file) {
+        if (file == null) {
+            s.problem(key, "is required when tls_enabled is true");
+        } else if (!Files.isReadable(file)) {
+            s.problem(key, "cannot read " + file + ": check the path and permissions");
+        }
+    }
+
+    /** Keys every section accepts; exposed for documentation tests. */
+    public static Set<String> topLevelKeys() {
+        return Set.of("cluster_name", "instance", "peers", "proxy", "nodes", "health_check", "load_balancer",
+                "failover", "replication", "security");
+    }
+}

@@ -1,0 +1,180 @@
+package io.metako.server.health;
+
+import io.metako.proto.v1.ClusterState;
+import io.metako.proto.v1.Command;
+import io.metako.proto.v1.CommandResult;
+import io.metako.proto.v1.HealthCheckSettings;
+import io.metako.proto.v1.Node;
+import io.metako.proto.v1.NodeObservation;
+import io.metako.proto.v1.ReportVerdict;
+import io.metako.proto.v1.Verdict;
+import io.metako.server.config.MetakoConfig;
+import io.metako.server.config.NodeConfig;
+import io.metako.server.config.Secret;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * This instance's view of every node's health. Each node gets its own probe loop on the
+ * replicated {@code health_check} interval; only transitions of this instance's verdict go
+ * through the Raft log, and a verdict that the log does not hold yet is re-sent until it does.
+ */
+public final class HealthMonitor implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(HealthMonitor.class);
+
+    private final String instanceId;
+    private final MetakoConfig config;
+    private final Supplier<ClusterState> state;
+    private final Function<Command, CompletableFuture<CommandResult>> submit;
+    private final Clock clock;
+    private final ScheduledExecutorService reconciler;
+    private final Map<String, NodeLoop> loops = new HashMap<>();
+    private final Map<String, NodeObservation> observations = new ConcurrentHashMap<>();
+
+    public HealthMonitor(String instanceId, MetakoConfig config, Supplier<ClusterState> state,
+                         Function<Command, CompletableFuture<CommandResult>> submit, Clock clock) {
+        this.instanceId = instanceId;
+        this.config = config;
+        this.state = state;
+        this.submit = submit;
+        this.clock = clock;
+        this.reconciler = Executors.newSingleThreadScheduledExecutor(daemon("health-reconciler"));
+    }
+
+    public void start() {
+        reconciler.scheduleWithFixedDelay(this::reconcile, 0, 500, TimeUnit.MILLISECONDS);
+    }
+
+    /** The latest observation of each node by this instance. */
+    public Map<String, NodeObservation> observations() {
+        return Map.copyOf(observations);
+    }
+
+    private synchronized void reconcile() {
+        try {
+            ClusterState s = state.get();
+            if (!s.getSeeded()) {
+                return;
+            }
+            HealthCheckSettings hc = s.getSettings().getHealthCheck();
+            Map<String, Node> wanted = new HashMap<>();
+            s.getNodesList().forEach(n -> wanted.put(n.getName(), n));
+            loops.entrySet().removeIf(e -> {
+                NodeLoop loop = e.getValue();
+                Node n = wanted.get(e.getKey());
+                boolean keep = n != null && loop.matches(n, hc);
+                if (!keep) {
+                    loop.close();
+                    observations.remove(e.getKey());
+                }
+                return !keep;
+            });
+            for (Node n : wanted.values()) {
+                loops.computeIfAbsent(n.getName(), k -> new NodeLoop(n, hc));
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("health reconcile failed: {}", e.toString());
+        }
+    }
+
+    private ProbeTarget targetFor(Node n) {
+        NodeConfig local = config.node(n.getName()).orElse(null);
+        String user = local == null ? "postgres" : local.username();
+        Secret password = local == null ? Secret.none() : local.password();
+        String db = local != null ? local.database() : n.getDatabase().isEmpty() ? "postgres" : n.getDatabase();
+        return new ProbeTarget(n.getName(), n.getHost(), n.getPort(), db, user, password);
+    }
+
+    /** One node's probe loop: its prober, its verdict counter, its report in flight. */
+    private final class NodeLoop {
+        private final Node node;
+        private final HealthCheckSettings settings;
+        private final NodeProber prober;
+        private final VerdictCounter counter = new VerdictCounter();
+        private final ScheduledExecutorService loop;
+        private volatile boolean reporting;
+
+        NodeLoop(Node node, HealthCheckSettings settings) {
+            this.node = node;
+            this.settings = settings;
+            this.prober = new NodeProber(targetFor(node));
+            this.loop = Executors.newSingleThreadScheduledExecutor(daemon("health-" + node.getName()));
+            loop.scheduleAtFixedRate(this::tick, 0, Math.max(50, settings.getIntervalMillis()), TimeUnit.MILLISECONDS);
+        }
+
+        boolean matches(Node n, HealthCheckSettings hc) {
+            return n.getHost().equals(node.getHost()) && n.getPort() == node.getPort() && hc.equals(settings);
+        }
+
+        private void tick() {
+            try {
+                NodeObservation obs = prober.probe(Duration.ofMillis(settings.getTimeoutMillis()), clock.millis());
+                Verdict before = counter.verdict();
+                Verdict now = counter.record(obs.getReachable(), settings.getFailureThreshold(),
+                        settings.getRecoveryThreshold());
+                observations.put(node.getName(), obs.toBuilder().setConsecutiveFailures(counter.consecutiveFailures()).build());
+                if (now != before) {
+                    LOG.info("node {} is {} for {}{}", node.getName(), now, instanceId,
+                            obs.getReachable() ? "" : " (" + obs.getError() + ")");
+                }
+                reportIfNeeded(now);
+            } catch (RuntimeException e) {
+                LOG.warn("probe of {} failed unexpectedly: {}", node.getName(), e.toString());
+            }
+        }
+
+        private void reportIfNeeded(Verdict local) {
+            if (local == Verdict.VERDICT_UNSPECIFIED || reporting) {
+                return;
+            }
+            ClusterState s = state.get();
+            Verdict replicated = s.getVerdictsList().stream()
+                    .filter(v -> v.getInstanceId().equals(instanceId) && v.getNode().equals(node.getName()))
+                    .map(v -> v.getVerdict()).findFirst().orElse(Verdict.VERDICT_UNSPECIFIED);
+            if (replicated == local) {
+                return;
+            }
+            reporting = true;
+            Command cmd = Command.newBuilder().setEpoch(s.getEpoch()).setTimeMillis(clock.millis()).setProposer(instanceId)
+                    .setReportVerdict(ReportVerdict.newBuilder().setInstanceId(instanceId).setNode(node.getName())
+                            .setVerdict(local)).build();
+            submit.apply(cmd).whenComplete((r, e) -> {
+                reporting = false;
+                if (e != null || !r.getApplied()) {
+                    LOG.debug("verdict report for {} not applied yet: {}", node.getName(), e != null ? e : r.getRejection());
+                }
+            });
+        }
+
+        void close() {
+            loop.shutdownNow();
+            prober.close();
+        }
+    }
+
+    private static java.util.concurrent.ThreadFactory daemon(String name) {
+        return r -> {
+            Thread t = new Thread(r, name);
+            t.setDaemon(true);
+            return t;
+        };
+    }
+
+    @Override
+    public synchronized void close() {
+        reconciler.shutdownNow();
+        loops.values().forEach(NodeLoop::close);
+        loops.clear();
+    }
+}

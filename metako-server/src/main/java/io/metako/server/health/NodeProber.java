@@ -1,0 +1,151 @@
+package io.metako.server.health;
+
+import io.metako.proto.v1.NodeObservation;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.Properties;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * Probes one PostgreSQL node over a kept-open pgjdbc connection. The timeout is enforced from
+ * outside the driver: a probe that has not answered in time is abandoned and its connection
+ * aborted, so a frozen (SIGSTOPped) server never hangs the prober, and a probe that is still
+ * stuck makes the next ones fail at once instead of piling up.
+ */
+final class NodeProber implements AutoCloseable {
+    private static final String PROBE_SQL = """
+            SELECT pg_is_in_recovery(),
+                   CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END,
+                   pg_last_wal_receive_lsn()::text,
+                   pg_last_wal_replay_lsn()::text,
+                   CASE WHEN NOT pg_is_in_recovery() THEN 0
+                        WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                        ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END,
+                   CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli::text FROM pg_stat_wal_receiver)
+                        ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END,
+                   current_setting('server_version')
+            """;
+
+    private final ProbeTarget target;
+    private final ExecutorService worker;
+    private volatile Connection connection;
+    private Future<NodeObservation> stuck;
+
+    NodeProber(ProbeTarget target) {
+        this.target = target;
+        this.worker = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "probe-" + target.name());
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    ProbeTarget target() {
+        return target;
+    }
+
+    /** One probe, bounded by {@code timeout}; a failure is an observation with {@code reachable=false}. */
+    NodeObservation probe(Duration timeout, long nowMillis) {
+        if (stuck != null && !stuck.isDone()) {
+            abortConnection();
+            return failed("previous probe still has no answer after its timeout", nowMillis);
+        }
+        stuck = null;
+        Future<NodeObservation> f = worker.submit(() -> query(timeout, nowMillis));
+        try {
+            return f.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            stuck = f;
+            abortConnection();
+            f.cancel(true);
+            return failed("no answer within " + timeout.toMillis() + "ms", nowMillis);
+        } catch (ExecutionException e) {
+            abortConnection();
+            return failed(describe(e.getCause()), nowMillis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return failed("interrupted", nowMillis);
+        }
+    }
+
+    private NodeObservation query(Duration timeout, long nowMillis) throws SQLException {
+        Connection c = connection;
+        if (c == null || c.isClosed()) {
+            c = connect(timeout);
+            connection = c;
+        }
+        try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(PROBE_SQL)) {
+            rs.next();
+            NodeObservation.Builder b = NodeObservation.newBuilder().setReachable(true)
+                    .setInRecovery(rs.getBoolean(1)).setObservedAtMillis(nowMillis);
+            setIfPresent(rs.getString(2), b::setCurrentLsn);
+            setIfPresent(rs.getString(3), b::setReceiveLsn);
+            setIfPresent(rs.getString(4), b::setReplayLsn);
+            b.setLagSeconds(rs.getDouble(5));
+            String tli = rs.getString(6);
+            if (tli != null) {
+                b.setTimeline(rs.getBoolean(1) ? Long.parseLong(tli) : Long.parseLong(tli, 16));
+            }
+            b.setServerVersion(rs.getString(7));
+            return b.build();
+        }
+    }
+
+    private Connection connect(Duration timeout) throws SQLException {
+        int seconds = (int) Math.max(1, (timeout.toMillis() + 999) / 1000);
+        Properties p = new Properties();
+        p.setProperty("user", target.username());
+        if (target.password().isPresent()) {
+            p.setProperty("password", target.password().reveal());
+        }
+        p.setProperty("connectTimeout", Integer.toString(seconds));
+        p.setProperty("socketTimeout", Integer.toString(seconds + 1));
+        p.setProperty("ApplicationName", "pg-metako probe");
+        p.setProperty("tcpKeepAlive", "true");
+        p.setProperty("preferQueryMode", "simple");
+        String url = "jdbc:postgresql://" + target.host() + ":" + target.port() + "/" + target.database();
+        return DriverManager.getConnection(url, p);
+    }
+
+    private static void setIfPresent(String value, java.util.function.Consumer<String> setter) {
+        if (value != null) {
+            setter.accept(value);
+        }
+    }
+
+    private NodeObservation failed(String why, long nowMillis) {
+        return NodeObservation.newBuilder().setReachable(false).setError(why).setObservedAtMillis(nowMillis).build();
+    }
+
+    private static String describe(Throwable t) {
+        String msg = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+        return msg.lines().findFirst().orElse(msg);
+    }
+
+    private void abortConnection() {
+        Connection c = connection;
+        connection = null;
+        if (c != null) {
+            try {
+                c.abort(Runnable::run);
+            } catch (SQLException | RuntimeException ignored) {
+                // the connection is being thrown away either way
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        abortConnection();
+        worker.shutdownNow();
+    }
+}

@@ -1,0 +1,7 @@
+package io.metako.server.health;
+
+import io.metako.server.config.Secret;
+
+/** Where and as whom to probe a node: address from the replicated state, login from the local config. */
+record ProbeTarget(String name, String host, int port, String database, String username, Secret password) {
+}

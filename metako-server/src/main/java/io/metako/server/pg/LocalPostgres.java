@@ -1,0 +1,240 @@
+package io.metako.server.pg;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Controls one local PostgreSQL server: create it (initdb as a replication-ready primary, or
+ * pg_basebackup as a streaming replica), start, stop, kill and report status.
+ *
+ * <p>Layout under {@code nodeDir}: {@code data/} (PGDATA), {@code postgres.log}, and the Unix
+ * socket. Node-specific settings (port, listen address, socket folder, cluster_name) live in
+ * {@code data/metako_node.conf}, which pg_basebackup and pg_rewind copy from the source: it is
+ * rewritten after every copy.
+ */
+public final class LocalPostgres {
+    private static final Duration STEP_TIMEOUT = Duration.ofSeconds(120);
+    private static final String NODE_CONF = "metako_node.conf";
+
+    private final PgBinaries bin;
+    private final OsCommand os;
+    private final String name;
+    private final Path nodeDir;
+    private final String host;
+    private final int port;
+
+    public LocalPostgres(PgBinaries bin, OsCommand os, String name, Path nodeDir, String host, int port) {
+        this.bin = bin;
+        this.os = os;
+        this.name = name;
+        this.nodeDir = nodeDir.toAbsolutePath();
+        this.host = host;
+        this.port = port;
+    }
+
+    public enum Status { RUNNING, STOPPED, NO_DATA }
+
+    public enum StopMode { FAST, IMMEDIATE }
+
+    public String name() {
+        return name;
+    }
+
+    public int port() {
+        return port;
+    }
+
+    public String host() {
+        return host;
+    }
+
+    public Path dataDir() {
+        return nodeDir.resolve("data");
+    }
+
+    public Path logFile() {
+        return nodeDir.resolve("postgres.log");
+    }
+
+    /** initdb a primary ready for streaming replication; {@code superuser} logs in with {@code password}. */
+    public void initPrimary(String superuser, String password) throws IOException {
+        prepareNodeDir();
+        Path pwfile = nodeDir.resolve(".pwfile");
+        Files.writeString(pwfile, password + "\n", StandardCharsets.UTF_8);
+        os.chown(pwfile);
+        try {
+            run("initdb", List.of(tool("initdb"), "-D", dataDir().toString(), "-U", superuser,
+                    "--pwfile=" + pwfile, "--auth-local=trust", "--auth-host=scram-sha-256",
+                    "-E", "UTF8", "--locale=C"), Map.of());
+        } finally {
+            Files.deleteIfExists(pwfile);
+        }
+        appendFile(dataDir().resolve("postgresql.conf"), String.join("\n",
+                "", "# --- written by pg-metako: settings every node of the cluster shares ---",
+                "wal_level = replica",
+                "wal_log_hints = on",
+                "hot_standby = on",
+                "hot_standby_feedback = on",
+                "max_wal_senders = 16",
+                "max_replication_slots = 16",
+                "wal_keep_size = '512MB'",
+                "max_connections = 200",
+                "include_if_exists = '" + NODE_CONF + "'", ""));
+        writeFile(dataDir().resolve("pg_hba.conf"), String.join("\n",
+                "# written by pg-metako",
+                "local   all          all                  trust",
+                "local   replication  all                  trust",
+                "host    all          all  127.0.0.0/8     scram-sha-256",
+                "host    replication  all  127.0.0.0/8     scram-sha-256",
+                "host    all          all  ::1/128         scram-sha-256",
+                "host    replication  all  ::1/128         scram-sha-256", ""));
+        writeNodeConf();
+    }
+
+    /** pg_basebackup a streaming replica of {@code source}; {@code primary_conninfo} names this node. */
+    public void initReplica(String sourceHost, int sourcePort, String user, String password) throws IOException {
+        prepareNodeDir();
+        String conninfo = "host=" + sourceHost + " port=" + sourcePort + " user=" + user
+                + " application_name=" + name;
+        run("pg_basebackup", List.of(tool("pg_basebackup"), "-D", dataDir().toString(), "-R", "-X", "stream",
+                "-c", "fast", "-d", conninfo), Map.of("PGPASSWORD", password, "PGCONNECT_TIMEOUT", "10"));
+        writeNodeConf();
+    }
+
+    public void start() throws IOException {
+        OsCommand.Result r = os.run(List.of(tool("pg_ctl"), "-D", dataDir().toString(), "-l", logFile().toString(),
+                "-w", "-t", "60", "start"), nodeDir, Map.of(), STEP_TIMEOUT);
+        if (!r.ok()) {
+            throw failure("start", r);
+        }
+    }
+
+    public void stop(StopMode mode) throws IOException {
+        if (status() != Status.RUNNING) {
+            return;
+        }
+        OsCommand.Result r = os.run(List.of(tool("pg_ctl"), "-D", dataDir().toString(), "-m",
+                mode.name().toLowerCase(java.util.Locale.ROOT), "-w", "-t", "60", "stop"), nodeDir, Map.of(), STEP_TIMEOUT);
+        if (!r.ok() && status() == Status.RUNNING) {
+            throw failure("stop", r);
+        }
+    }
+
+    /** SIGKILL the postmaster and wait (up to 10 s) until it and all its children are gone. */
+    public void kill() throws IOException {
+        Optional<ProcessHandle> postmaster = postmaster();
+        if (postmaster.isEmpty()) {
+            return;
+        }
+        List<ProcessHandle> family = new ArrayList<>(postmaster.get().descendants().toList());
+        family.add(postmaster.get());
+        postmaster.get().destroyForcibly();
+        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        while (family.stream().anyMatch(ProcessHandle::isAlive) && System.nanoTime() < deadline) {
+            sleep(20);
+        }
+        family.stream().filter(ProcessHandle::isAlive).forEach(ProcessHandle::destroyForcibly);
+    }
+
+    public Status status() throws IOException {
+        if (!Files.exists(dataDir().resolve("PG_VERSION"))) {
+            return Status.NO_DATA;
+        }
+        return postmaster().isPresent() ? Status.RUNNING : Status.STOPPED;
+    }
+
+    /** The live postmaster, read from {@code postmaster.pid}. */
+    public Optional<ProcessHandle> postmaster() throws IOException {
+        Path pidFile = dataDir().resolve("postmaster.pid");
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(pidFile);
+        } catch (java.nio.file.NoSuchFileException e) {
+            return Optional.empty();
+        }
+        if (lines.isEmpty()) {
+            return Optional.empty();
+        }
+        try {
+            return ProcessHandle.of(Long.parseLong(lines.get(0).trim())).filter(ProcessHandle::isAlive)
+                    .filter(h -> h.info().command().map(c -> c.endsWith("postgres")).orElse(true));
+        } catch (NumberFormatException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** The last {@code n} lines of this node's server log. */
+    public String logTail(int n) {
+        try {
+            List<String> lines = Files.readAllLines(logFile(), StandardCharsets.UTF_8);
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - n), lines.size()));
+        } catch (IOException e) {
+            return "(no server log at " + logFile() + ")";
+        }
+    }
+
+    private void prepareNodeDir() throws IOException {
+        if (Files.exists(dataDir().resolve("PG_VERSION"))) {
+            throw new PostgresException(name + ": " + dataDir() + " already holds a PostgreSQL data directory");
+        }
+        Files.createDirectories(nodeDir);
+        os.chown(nodeDir);
+        if (os.runAs() != null) {
+            OsCommand.Result r = os.run(List.of("test", "-w", nodeDir.toString()), Path.of("/"), Map.of(), STEP_TIMEOUT);
+            if (!r.ok()) {
+                throw new PostgresException(name + ": the OS user '" + os.runAs() + "' cannot write to " + nodeDir
+                        + "; choose a folder whose parents others may enter (chmod o+x), e.g. under /tmp or /var/lib");
+            }
+        }
+    }
+
+    private void writeNodeConf() throws IOException {
+        writeFile(dataDir().resolve(NODE_CONF), String.join("\n",
+                "# written by pg-metako: settings of node " + name + " only (rewritten after every copy)",
+                "port = " + port,
+                "listen_addresses = '" + host + "'",
+                "unix_socket_directories = '" + nodeDir + "'",
+                "cluster_name = '" + name + "'", ""));
+    }
+
+    private void run(String step, List<String> command, Map<String, String> env) throws IOException {
+        OsCommand.Result r = os.run(command, nodeDir, env, STEP_TIMEOUT);
+        if (!r.ok()) {
+            throw failure(step, r);
+        }
+    }
+
+    private PostgresException failure(String step, OsCommand.Result r) {
+        return new PostgresException(name + ": " + step + " failed (exit " + r.exitCode() + "):\n"
+                + r.output().strip() + "\n--- last lines of " + logFile() + " ---\n" + logTail(15));
+    }
+
+    private String tool(String name) {
+        return bin.tool(name).toString();
+    }
+
+    private void writeFile(Path file, String text) throws IOException {
+        Files.writeString(file, text, StandardCharsets.UTF_8);
+        os.chown(file);
+    }
+
+    private void appendFile(Path file, String text) throws IOException {
+        Files.writeString(file, text, StandardCharsets.UTF_8, StandardOpenOption.APPEND);
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

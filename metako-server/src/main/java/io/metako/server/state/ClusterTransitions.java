@@ -1,0 +1,111 @@
+package io.metako.server.state;
+
+import io.metako.proto.v1.ClusterState;
+import io.metako.proto.v1.Command;
+import io.metako.proto.v1.EventKind;
+import io.metako.proto.v1.Node;
+import io.metako.proto.v1.NodeRole;
+import io.metako.proto.v1.ReportVerdict;
+import io.metako.proto.v1.SeedCluster;
+import io.metako.proto.v1.TopologyEvent;
+import io.metako.proto.v1.Verdict;
+import io.metako.proto.v1.VerdictRecord;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * The pure heart of the replicated state machine: {@code apply(state, command)} returns the next
+ * state or a rejection. No clock, no I/O: times travel inside the command, so every instance
+ * computes the same state from the same log. The same function validates commands on the
+ * leader before they are replicated.
+ */
+public final class ClusterTransitions {
+    private ClusterTransitions() {
+    }
+
+    /** The outcome of applying one command: the next state, or the unchanged state and why not. */
+    public record Outcome(ClusterState state, boolean applied, String rejection) {
+        static Outcome applied(ClusterState next) {
+            return new Outcome(next, true, "");
+        }
+
+        static Outcome rejected(ClusterState unchanged, String why) {
+            return new Outcome(unchanged, false, why);
+        }
+    }
+
+    /** Applies {@code command} decided in Raft {@code term}. */
+    public static Outcome apply(ClusterState state, Command command, long term) {
+        if (command.getEpoch() != state.getEpoch()) {
+            return Outcome.rejected(state, "stale epoch: command was decided at epoch " + command.getEpoch()
+                    + " but the cluster is at epoch " + state.getEpoch());
+        }
+        return switch (command.getKindCase()) {
+            case SEED -> seed(state, command.getSeed(), command.getTimeMillis(), term);
+            case REPORT_VERDICT -> reportVerdict(state, command.getReportVerdict(), command.getTimeMillis());
+            case KIND_NOT_SET -> Outcome.rejected(state, "empty command: no kind is set");
+        };
+    }
+
+    private static Outcome seed(ClusterState state, SeedCluster seed, long time, long term) {
+        if (state.getSeeded()) {
+            return Outcome.rejected(state, "already seeded: the cluster-wide settings live in the replicated state");
+        }
+        if (seed.getNodesCount() == 0) {
+            return Outcome.rejected(state, "seed has no nodes");
+        }
+        Set<String> names = new HashSet<>();
+        for (Node n : seed.getNodesList()) {
+            if (n.getName().isEmpty() || !names.add(n.getName())) {
+                return Outcome.rejected(state, "seed has an empty or duplicate node name '" + n.getName() + "'");
+            }
+        }
+        if (!names.contains(seed.getPrimary())) {
+            return Outcome.rejected(state, "seed names primary '" + seed.getPrimary() + "', which is not one of its nodes");
+        }
+        List<Node> nodes = new ArrayList<>();
+        for (Node n : seed.getNodesList()) {
+            NodeRole role = n.getName().equals(seed.getPrimary()) ? NodeRole.PRIMARY : NodeRole.REPLICA;
+            nodes.add(n.toBuilder().setRole(role).build());
+        }
+        nodes.sort(Comparator.comparing(Node::getName));
+        TopologyEvent event = TopologyEvent.newBuilder().setKind(EventKind.BOOTSTRAPPED).setTimeMillis(time)
+                .setTerm(term).setEpoch(1).setNewPrimary(seed.getPrimary())
+                .setReason("cluster seeded with " + nodes.size() + " nodes, primary " + seed.getPrimary()).build();
+        return Outcome.applied(state.toBuilder().setSeeded(true).setEpoch(1).setClusterName(seed.getClusterName())
+                .setPrimary(seed.getPrimary()).clearNodes().addAllNodes(nodes).setSettings(seed.getSettings())
+                .addHistory(event).setLastChangeMillis(time).build());
+    }
+
+    private static Outcome reportVerdict(ClusterState state, ReportVerdict report, long time) {
+        if (!state.getSeeded()) {
+            return Outcome.rejected(state, "not seeded yet");
+        }
+        if (report.getInstanceId().isEmpty()) {
+            return Outcome.rejected(state, "verdict without an instance id");
+        }
+        if (report.getVerdict() != Verdict.UP && report.getVerdict() != Verdict.DOWN) {
+            return Outcome.rejected(state, "verdict must be UP or DOWN, got " + report.getVerdict());
+        }
+        if (state.getNodesList().stream().noneMatch(n -> n.getName().equals(report.getNode()))) {
+            return Outcome.rejected(state, "unknown node '" + report.getNode() + "'");
+        }
+        List<VerdictRecord> verdicts = new ArrayList<>();
+        for (VerdictRecord v : state.getVerdictsList()) {
+            boolean same = v.getInstanceId().equals(report.getInstanceId()) && v.getNode().equals(report.getNode());
+            if (same && v.getVerdict() == report.getVerdict()) {
+                return Outcome.applied(state);
+            }
+            if (!same) {
+                verdicts.add(v);
+            }
+        }
+        verdicts.add(VerdictRecord.newBuilder().setInstanceId(report.getInstanceId()).setNode(report.getNode())
+                .setVerdict(report.getVerdict()).setSinceMillis(time).build());
+        verdicts.sort(Comparator.comparing(VerdictRecord::getNode).thenComparing(VerdictRecord::getInstanceId));
+        return Outcome.applied(state.toBuilder().clearVerdicts().addAllVerdicts(verdicts).setLastChangeMillis(time).build());
+    }
+}

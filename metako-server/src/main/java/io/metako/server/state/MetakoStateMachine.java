@@ -1,0 +1,176 @@
+package io.metako.server.state;
+
+import io.metako.proto.v1.ClusterState;
+import io.metako.proto.v1.Command;
+import io.metako.proto.v1.CommandResult;
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
+import org.apache.ratis.proto.RaftProtos.LogEntryProto;
+import org.apache.ratis.protocol.Message;
+import org.apache.ratis.protocol.RaftClientRequest;
+import org.apache.ratis.protocol.RaftGroupId;
+import org.apache.ratis.protocol.RaftGroupMemberId;
+import org.apache.ratis.protocol.RaftPeerId;
+import org.apache.ratis.protocol.exceptions.StateMachineException;
+import org.apache.ratis.server.RaftServer;
+import org.apache.ratis.server.protocol.TermIndex;
+import org.apache.ratis.server.storage.RaftStorage;
+import org.apache.ratis.statemachine.TransactionContext;
+import org.apache.ratis.statemachine.impl.BaseStateMachine;
+import org.apache.ratis.statemachine.impl.SimpleStateMachineStorage;
+import org.apache.ratis.statemachine.impl.SingleFileSnapshotInfo;
+import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
+import org.apache.ratis.util.MD5FileUtil;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The Ratis state machine holding the {@link ClusterState}. The whole state is one immutable
+ * value swapped on apply; commands are validated in {@link #startTransaction} so bad ones never
+ * reach the log, and applied by the pure {@link ClusterTransitions}. A snapshot is the state as
+ * protobuf, named by term and index.
+ */
+public final class MetakoStateMachine extends BaseStateMachine {
+    private static final Logger LOG = LoggerFactory.getLogger(MetakoStateMachine.class);
+
+    /** The state together with the log position it reflects, so snapshots are consistent. */
+    private record Applied(ClusterState state, TermIndex at) {
+    }
+
+    private final SimpleStateMachineStorage storage = new SimpleStateMachineStorage();
+    private final List<Consumer<ClusterState>> listeners = new CopyOnWriteArrayList<>();
+    private final List<Runnable> leaderListeners = new CopyOnWriteArrayList<>();
+    private volatile Applied applied = new Applied(ClusterState.getDefaultInstance(), null);
+
+    public ClusterState state() {
+        return applied.state();
+    }
+
+    /** Called after every applied change of the state (on Ratis' apply thread: keep it short). */
+    public void addListener(Consumer<ClusterState> listener) {
+        listeners.add(listener);
+    }
+
+    public void removeListener(Consumer<ClusterState> listener) {
+        listeners.remove(listener);
+    }
+
+    /** Called on every peer whenever the Raft leader changes (including to none known). */
+    public void addLeaderListener(Runnable listener) {
+        leaderListeners.add(listener);
+    }
+
+    @Override
+    public void initialize(RaftServer server, RaftGroupId groupId, RaftStorage raftStorage) throws IOException {
+        super.initialize(server, groupId, raftStorage);
+        storage.init(raftStorage);
+        loadSnapshot(storage.loadLatestSnapshot());
+    }
+
+    @Override
+    public void reinitialize() throws IOException {
+        loadSnapshot(storage.loadLatestSnapshot());
+    }
+
+    @Override
+    public SimpleStateMachineStorage getStateMachineStorage() {
+        return storage;
+    }
+
+    @Override
+    public TransactionContext startTransaction(RaftClientRequest request) throws IOException {
+        ByteString data = request.getMessage().getContent();
+        TransactionContext.Builder trx = TransactionContext.newBuilder().setStateMachine(this)
+                .setClientRequest(request).setLogData(data);
+        try {
+            Command command = Command.parseFrom(data.toByteArray());
+            ClusterTransitions.Outcome check = ClusterTransitions.apply(state(), command, 0);
+            TransactionContext ctx = trx.build();
+            if (!check.applied()) {
+                ctx.setException(new StateMachineException("rejected: " + check.rejection()));
+            }
+            return ctx;
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            TransactionContext ctx = trx.build();
+            ctx.setException(new StateMachineException("not a metako command: " + e.getMessage()));
+            return ctx;
+        }
+    }
+
+    @Override
+    public CompletableFuture<Message> applyTransaction(TransactionContext trx) {
+        LogEntryProto entry = trx.getLogEntry();
+        TermIndex at = TermIndex.valueOf(entry.getTerm(), entry.getIndex());
+        CommandResult.Builder result = CommandResult.newBuilder().setLogIndex(entry.getIndex());
+        ClusterState before = state();
+        ClusterState after = before;
+        try {
+            Command command = Command.parseFrom(entry.getStateMachineLogEntry().getLogData().toByteArray());
+            ClusterTransitions.Outcome outcome = ClusterTransitions.apply(before, command, entry.getTerm());
+            after = outcome.state();
+            result.setApplied(outcome.applied()).setRejection(outcome.rejection());
+            if (!outcome.applied()) {
+                LOG.info("command rejected at index {}: {}", entry.getIndex(), outcome.rejection());
+            }
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            result.setApplied(false).setRejection("not a metako command");
+        }
+        synchronized (this) {
+            applied = new Applied(after, at);
+            updateLastAppliedTermIndex(at.getTerm(), at.getIndex());
+        }
+        if (after != before) {
+            for (Consumer<ClusterState> l : listeners) {
+                l.accept(after);
+            }
+        }
+        result.setEpoch(after.getEpoch());
+        return CompletableFuture.completedFuture(Message.valueOf(ByteString.copyFrom(result.build().toByteArray())));
+    }
+
+    @Override
+    public long takeSnapshot() throws IOException {
+        Applied snap;
+        TermIndex last;
+        synchronized (this) {
+            snap = applied;
+            last = getLastAppliedTermIndex();
+        }
+        if (last == null) {
+            return -1;
+        }
+        File file = storage.getSnapshotFile(last.getTerm(), last.getIndex());
+        File tmp = new File(file.getPath() + ".tmp");
+        Files.write(tmp.toPath(), snap.state().toByteArray());
+        Files.move(tmp.toPath(), file.toPath(), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        MD5FileUtil.computeAndSaveMd5ForFile(file);
+        storage.loadLatestSnapshot();
+        LOG.info("snapshot taken at term {} index {} (epoch {})", last.getTerm(), last.getIndex(), snap.state().getEpoch());
+        return last.getIndex();
+    }
+
+    private void loadSnapshot(SingleFileSnapshotInfo snapshot) throws IOException {
+        if (snapshot == null) {
+            return;
+        }
+        File file = snapshot.getFile().getPath().toFile();
+        MD5FileUtil.verifySavedMD5(file, MD5FileUtil.computeMd5ForFile(file));
+        ClusterState restored = ClusterState.parseFrom(Files.readAllBytes(file.toPath()));
+        synchronized (this) {
+            applied = new Applied(restored, snapshot.getTermIndex());
+            updateLastAppliedTermIndex(snapshot.getTermIndex().getTerm(), snapshot.getTermIndex().getIndex());
+        }
+        LOG.info("state restored from snapshot at term {} index {} (epoch {})", snapshot.getTerm(),
+                snapshot.getIndex(), restored.getEpoch());
+    }
+
+    @Override
+    public void notifyLeaderChanged(RaftGroupMemberId groupMemberId, RaftPeerId newLeaderId) {
+        leaderListeners.forEach(Runnable::run);
+    }
+}

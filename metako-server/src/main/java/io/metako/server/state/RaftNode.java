@@ -1,0 +1,180 @@
+package io.metako.server.state;
+
+import io.metako.proto.v1.Command;
+import io.metako.proto.v1.CommandResult;
+import io.metako.server.config.MetakoConfig;
+import io.metako.server.config.PeerConfig;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.apache.ratis.RaftConfigKeys;
+import org.apache.ratis.client.RaftClient;
+import org.apache.ratis.client.RaftClientConfigKeys;
+import org.apache.ratis.conf.RaftProperties;
+import org.apache.ratis.grpc.GrpcConfigKeys;
+import org.apache.ratis.protocol.Message;
+import org.apache.ratis.protocol.RaftClientReply;
+import org.apache.ratis.protocol.RaftGroup;
+import org.apache.ratis.protocol.RaftGroupId;
+import org.apache.ratis.protocol.RaftPeer;
+import org.apache.ratis.protocol.RaftPeerId;
+import org.apache.ratis.retry.RetryPolicies;
+import org.apache.ratis.rpc.SupportedRpcType;
+import org.apache.ratis.server.DivisionInfo;
+import org.apache.ratis.server.RaftServer;
+import org.apache.ratis.server.RaftServerConfigKeys;
+import org.apache.ratis.server.storage.RaftStorage;
+import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
+import org.apache.ratis.util.TimeDuration;
+
+/**
+ * This instance's Raft peer and its client into the group. The group id is derived from the
+ * cluster name, so every instance configured with the same name and peers joins the same group.
+ * The first start formats the storage; later starts recover the log and the latest snapshot.
+ */
+public final class RaftNode implements AutoCloseable {
+    /** Entries between automatic snapshots. */
+    public static final long SNAPSHOT_THRESHOLD = 1000;
+
+    private final MetakoStateMachine stateMachine;
+    private final RaftGroup group;
+    private final RaftPeerId selfId;
+    private final RaftServer server;
+    private final RaftClient client;
+
+    public RaftNode(MetakoConfig config, MetakoStateMachine stateMachine) throws IOException {
+        this.stateMachine = stateMachine;
+        this.selfId = RaftPeerId.valueOf(config.instance().id());
+        this.group = groupOf(config);
+        Path storage = config.instance().storageDir().resolve("raft");
+        Files.createDirectories(storage);
+        RaftProperties props = properties(config, storage);
+        boolean fresh = isEmpty(storage);
+        this.server = RaftServer.newBuilder().setServerId(selfId).setGroup(group).setProperties(props)
+                .setStateMachine(stateMachine)
+                .setOption(fresh ? RaftStorage.StartupOption.FORMAT : RaftStorage.StartupOption.RECOVER)
+                .build();
+        RaftProperties clientProps = new RaftProperties();
+        RaftConfigKeys.Rpc.setType(clientProps, SupportedRpcType.GRPC);
+        RaftClientConfigKeys.Rpc.setRequestTimeout(clientProps, TimeDuration.valueOf(3, TimeUnit.SECONDS));
+        this.client = RaftClient.newBuilder().setProperties(clientProps).setRaftGroup(group)
+                .setRetryPolicy(RetryPolicies.retryUpToMaximumCountWithFixedSleep(50,
+                        TimeDuration.valueOf(200, TimeUnit.MILLISECONDS)))
+                .build();
+    }
+
+    public static RaftGroup groupOf(MetakoConfig config) {
+        RaftGroupId gid = RaftGroupId.valueOf(
+                UUID.nameUUIDFromBytes(("pg-metako/" + config.clusterName()).getBytes(StandardCharsets.UTF_8)));
+        List<RaftPeer> peers = config.peers().stream().map(RaftNode::peerOf).toList();
+        return RaftGroup.valueOf(gid, peers);
+    }
+
+    private static RaftPeer peerOf(PeerConfig p) {
+        RaftPeer.Builder b = RaftPeer.newBuilder().setId(p.id()).setAddress(p.raftAddress().toString());
+        if (p.grpcAddress() != null) {
+            b.setClientAddress(p.grpcAddress().toString());
+        }
+        return b.build();
+    }
+
+    private static RaftProperties properties(MetakoConfig config, Path storage) {
+        RaftProperties props = new RaftProperties();
+        RaftConfigKeys.Rpc.setType(props, SupportedRpcType.GRPC);
+        GrpcConfigKeys.Server.setPort(props, config.instance().raftAddress().port());
+        GrpcConfigKeys.Server.setHost(props, config.instance().raftAddress().host());
+        RaftServerConfigKeys.setStorageDir(props, List.of(storage.toFile()));
+        RaftServerConfigKeys.Snapshot.setAutoTriggerEnabled(props, true);
+        RaftServerConfigKeys.Snapshot.setAutoTriggerThreshold(props, SNAPSHOT_THRESHOLD);
+        RaftServerConfigKeys.Snapshot.setRetentionFileNum(props, 2);
+        RaftServerConfigKeys.Rpc.setTimeoutMin(props, TimeDuration.valueOf(300, TimeUnit.MILLISECONDS));
+        RaftServerConfigKeys.Rpc.setTimeoutMax(props, TimeDuration.valueOf(600, TimeUnit.MILLISECONDS));
+        RaftServerConfigKeys.Read.setOption(props, RaftServerConfigKeys.Read.Option.LINEARIZABLE);
+        return props;
+    }
+
+    private static boolean isEmpty(Path dir) throws IOException {
+        try (var entries = Files.list(dir)) {
+            return entries.findAny().isEmpty();
+        }
+    }
+
+    public void start() throws IOException {
+        server.start();
+    }
+
+    public MetakoStateMachine stateMachine() {
+        return stateMachine;
+    }
+
+    public RaftGroup group() {
+        return group;
+    }
+
+    public String selfId() {
+        return selfId.toString();
+    }
+
+    /** Replicates {@code command}; completes with the state machine's verdict on it. */
+    public CompletableFuture<CommandResult> submit(Command command) {
+        Message msg = Message.valueOf(ByteString.copyFrom(command.toByteArray()));
+        return client.async().send(msg).thenApply(RaftNode::resultOf);
+    }
+
+    private static CommandResult resultOf(RaftClientReply reply) {
+        if (!reply.isSuccess()) {
+            String why = reply.getException() == null ? "not committed" : reply.getException().getMessage();
+            return CommandResult.newBuilder().setApplied(false).setRejection(why).build();
+        }
+        try {
+            return CommandResult.parseFrom(reply.getMessage().getContent().toByteArray());
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            return CommandResult.newBuilder().setApplied(false).setRejection("unreadable reply").build();
+        }
+    }
+
+    /** Forces a snapshot now (used by operators and tests). */
+    public long snapshot() throws IOException {
+        RaftClientReply reply = client.getSnapshotManagementApi(selfId).create(true, 10_000);
+        if (!reply.isSuccess()) {
+            throw new IOException("snapshot failed: " + reply.getException());
+        }
+        return reply.getLogIndex();
+    }
+
+    public DivisionInfo info() throws IOException {
+        return server.getDivision(group.getGroupId()).getInfo();
+    }
+
+    public Optional<String> leaderId() {
+        try {
+            RaftPeerId leader = info().getLeaderId();
+            return Optional.ofNullable(leader).map(RaftPeerId::toString);
+        } catch (IOException e) {
+            return Optional.empty();
+        }
+    }
+
+    public boolean isLeader() {
+        try {
+            return info().isLeader();
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        try {
+            client.close();
+        } finally {
+            server.close();
+        }
+    }
+}
