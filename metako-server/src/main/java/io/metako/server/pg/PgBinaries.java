@@ -20,6 +20,7 @@ import java.util.regex.Pattern;
  */
 public record PgBinaries(Path binDir, int majorVersion) {
     public static final int OLDEST_SUPPORTED = 13;
+    private static final List<String> REQUIRED = List.of("initdb", "pg_ctl", "postgres", "pg_basebackup");
     private static final Pattern VERSION = Pattern.compile("\\(PostgreSQL\\) (\\d+)");
 
     public Path tool(String name) {
@@ -31,14 +32,14 @@ public record PgBinaries(Path binDir, int majorVersion) {
         List<Path> tried = new ArrayList<>();
         for (Path dir : candidates(env)) {
             tried.add(dir);
-            if (Files.isExecutable(dir.resolve("initdb")) && Files.isExecutable(dir.resolve("pg_ctl"))) {
+            if (REQUIRED.stream().allMatch(t -> Files.isExecutable(dir.resolve(t)))) {
                 int major = majorVersionOf(dir.resolve("postgres"));
                 if (major >= OLDEST_SUPPORTED) {
                     return new PgBinaries(dir, major);
                 }
             }
         }
-        throw new IllegalStateException("PostgreSQL server binaries (initdb, pg_ctl, postgres; version "
+        throw new IllegalStateException("PostgreSQL server binaries (" + String.join(", ", REQUIRED) + "; version "
                 + OLDEST_SUPPORTED + "+) not found; looked in " + tried
                 + ". Install them (Debian: apt-get install -y postgresql) or set METAKO_PG_BIN to their folder.");
     }
@@ -51,8 +52,13 @@ public record PgBinaries(Path binDir, int majorVersion) {
         }
         String path = env.getOrDefault("PATH", "");
         for (String entry : path.split(java.io.File.pathSeparator)) {
-            if (!entry.isBlank() && Files.isExecutable(Path.of(entry, "initdb"))) {
-                out.add(Path.of(entry));
+            Path initdb = entry.isBlank() ? null : Path.of(entry, "initdb");
+            if (initdb != null && Files.isExecutable(initdb)) {
+                try {
+                    out.add(initdb.toRealPath().getParent()); // /usr/local/bin/initdb may link into the real folder
+                } catch (IOException e) {
+                    out.add(Path.of(entry));
+                }
             }
         }
         pgConfigBindir().ifPresent(out::add);

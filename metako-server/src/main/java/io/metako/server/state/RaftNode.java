@@ -46,7 +46,7 @@ public final class RaftNode implements AutoCloseable {
     private final RaftGroup group;
     private final RaftPeerId selfId;
     private final RaftServer server;
-    private final RaftClient client;
+    private volatile RaftClient client;
 
     public RaftNode(MetakoConfig config, MetakoStateMachine stateMachine) throws IOException {
         this.stateMachine = stateMachine;
@@ -60,11 +60,15 @@ public final class RaftNode implements AutoCloseable {
                 .setStateMachine(stateMachine)
                 .setOption(fresh ? RaftStorage.StartupOption.FORMAT : RaftStorage.StartupOption.RECOVER)
                 .build();
+        this.client = newClient(group);
+    }
+
+    private static RaftClient newClient(RaftGroup group) {
         RaftProperties clientProps = new RaftProperties();
         RaftConfigKeys.Rpc.setType(clientProps, SupportedRpcType.GRPC);
         RaftClientConfigKeys.Rpc.setRequestTimeout(clientProps, TimeDuration.valueOf(3, TimeUnit.SECONDS));
-        this.client = RaftClient.newBuilder().setProperties(clientProps).setRaftGroup(group)
-                .setRetryPolicy(RetryPolicies.retryUpToMaximumCountWithFixedSleep(50,
+        return RaftClient.newBuilder().setProperties(clientProps).setRaftGroup(group)
+                .setRetryPolicy(RetryPolicies.retryUpToMaximumCountWithFixedSleep(25,
                         TimeDuration.valueOf(200, TimeUnit.MILLISECONDS)))
                 .build();
     }
@@ -77,11 +81,8 @@ public final class RaftNode implements AutoCloseable {
     }
 
     private static RaftPeer peerOf(PeerConfig p) {
-        RaftPeer.Builder b = RaftPeer.newBuilder().setId(p.id()).setAddress(p.raftAddress().toString());
-        if (p.grpcAddress() != null) {
-            b.setClientAddress(p.grpcAddress().toString());
-        }
-        return b.build();
+        // Raft clients reach a peer at its Raft address too; the admin API is a separate server.
+        return RaftPeer.newBuilder().setId(p.id()).setAddress(p.raftAddress().toString()).build();
     }
 
     private static RaftProperties properties(MetakoConfig config, Path storage) {
@@ -124,7 +125,25 @@ public final class RaftNode implements AutoCloseable {
     /** Replicates {@code command}; completes with the state machine's verdict on it. */
     public CompletableFuture<CommandResult> submit(Command command) {
         Message msg = Message.valueOf(ByteString.copyFrom(command.toByteArray()));
-        return client.async().send(msg).thenApply(RaftNode::resultOf);
+        RaftClient c = client;
+        return c.async().send(msg).thenApply(RaftNode::resultOf).whenComplete((r, e) -> {
+            if (e != null) {
+                replaceClient(c);
+            }
+        });
+    }
+
+    /** A Ratis client whose retries ran out stays closed; the next submit gets a fresh one. */
+    private synchronized void replaceClient(RaftClient failed) {
+        if (client != failed) {
+            return;
+        }
+        client = newClient(group);
+        try {
+            failed.close();
+        } catch (IOException ignored) {
+            // it has failed already
+        }
     }
 
     private static CommandResult resultOf(RaftClientReply reply) {

@@ -1,0 +1,167 @@
+package io.metako.client;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.MetadataUtils;
+import io.metako.proto.v1.ClusterStatus;
+import io.metako.proto.v1.GetStatusRequest;
+import io.metako.proto.v1.ListMembersRequest;
+import io.metako.proto.v1.ListMembersResponse;
+import io.metako.proto.v1.MetakoAdminGrpc;
+import io.metako.proto.v1.WatchStatusRequest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import java.util.function.Predicate;
+
+/**
+ * Java client of the metako admin API. It knows several instances' endpoints: a call goes to
+ * the one that answered last and moves on to the next when an instance is down or too slow.
+ * Every unary call has a deadline; only read calls exist so far, so retrying them is safe.
+ */
+public final class MetakoClient implements AutoCloseable {
+    private static final Metadata.Key<String> AUTHORIZATION =
+            Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+
+    private final List<String> endpoints;
+    private final List<ManagedChannel> channels = new ArrayList<>();
+    private final Metadata auth = new Metadata();
+    private final Duration deadline;
+    private int preferred;
+
+    public MetakoClient(List<String> endpoints, String token, Duration deadline) {
+        if (endpoints.isEmpty()) {
+            throw new IllegalArgumentException("no endpoints: pass --endpoints host:port[,host:port...] or set METAKO_ENDPOINTS");
+        }
+        this.endpoints = List.copyOf(endpoints);
+        this.deadline = deadline;
+        if (token != null && !token.isEmpty()) {
+            auth.put(AUTHORIZATION, "Bearer " + token);
+        }
+        for (String e : this.endpoints) {
+            channels.add(NettyChannelBuilder.forTarget(e).usePlaintext().build());
+        }
+    }
+
+    /** Parses {@code host:port,host:port}. */
+    public static List<String> parseEndpoints(String text) {
+        List<String> out = new ArrayList<>();
+        if (text == null) {
+            return out;
+        }
+        for (String part : text.split(",")) {
+            String e = part.trim();
+            if (e.isEmpty()) {
+                continue;
+            }
+            int colon = e.lastIndexOf(':');
+            if (colon <= 0 || !e.substring(colon + 1).matches("\\d{1,5}")) {
+                throw new IllegalArgumentException("endpoint '" + e + "' is not host:port");
+            }
+            out.add(e);
+        }
+        return out;
+    }
+
+    public ClusterStatus status() {
+        return call(stub -> stub.getStatus(GetStatusRequest.getDefaultInstance()));
+    }
+
+    public ListMembersResponse members() {
+        return call(stub -> stub.listMembers(ListMembersRequest.getDefaultInstance()));
+    }
+
+    /**
+     * Streams status changes to {@code sink} until it returns false. When the answering instance
+     * goes away the watch continues on the next endpoint.
+     */
+    public void watch(Predicate<ClusterStatus> sink) {
+        int failuresInARow = 0;
+        while (true) {
+            int i = preferred;
+            try {
+                Iterator<ClusterStatus> it = stub(i, false).watchStatus(WatchStatusRequest.getDefaultInstance());
+                failuresInARow = 0;
+                while (it.hasNext()) {
+                    if (!sink.test(it.next())) {
+                        return;
+                    }
+                }
+            } catch (StatusRuntimeException e) {
+                if (!retryable(e)) {
+                    throw refused(endpoints.get(i), e);
+                }
+                if (++failuresInARow >= endpoints.size() * 3) {
+                    throw new MetakoClientException(MetakoClientException.Reason.NO_ENDPOINT_ANSWERED,
+                            "watch lost: no endpoint of " + endpoints + " answers");
+                }
+                preferred = (i + 1) % endpoints.size();
+                sleep(300);
+            }
+        }
+    }
+
+    private <T> T call(Function<MetakoAdminGrpc.MetakoAdminBlockingStub, T> rpc) {
+        List<String> errors = new ArrayList<>();
+        for (int k = 0; k < endpoints.size(); k++) {
+            int i = (preferred + k) % endpoints.size();
+            try {
+                T result = rpc.apply(stub(i, true));
+                preferred = i;
+                return result;
+            } catch (StatusRuntimeException e) {
+                if (!retryable(e)) {
+                    throw refused(endpoints.get(i), e);
+                }
+                errors.add(endpoints.get(i) + " (" + e.getStatus().getCode() + describe(e) + ")");
+            }
+        }
+        throw new MetakoClientException(MetakoClientException.Reason.NO_ENDPOINT_ANSWERED,
+                "no metako instance answered within " + deadline.toMillis() + "ms: " + String.join(", ", errors)
+                        + ". Check that the instances run and that --endpoints/METAKO_ENDPOINTS lists their grpc addresses.");
+    }
+
+    private MetakoAdminGrpc.MetakoAdminBlockingStub stub(int i, boolean withDeadline) {
+        MetakoAdminGrpc.MetakoAdminBlockingStub s = MetakoAdminGrpc.newBlockingStub(channels.get(i))
+                .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(auth));
+        return withDeadline ? s.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS) : s;
+    }
+
+    private static boolean retryable(StatusRuntimeException e) {
+        Status.Code c = e.getStatus().getCode();
+        return c == Status.Code.UNAVAILABLE || c == Status.Code.DEADLINE_EXCEEDED || c == Status.Code.CANCELLED;
+    }
+
+    private static MetakoClientException refused(String endpoint, StatusRuntimeException e) {
+        MetakoClientException.Reason reason = e.getStatus().getCode() == Status.Code.UNAUTHENTICATED
+                ? MetakoClientException.Reason.UNAUTHENTICATED : MetakoClientException.Reason.REFUSED;
+        return new MetakoClientException(reason, endpoint + " refused the call: " + e.getStatus().getCode() + describe(e));
+    }
+
+    private static String describe(StatusRuntimeException e) {
+        String d = e.getStatus().getDescription();
+        return d == null ? "" : ": " + d;
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new MetakoClientException(MetakoClientException.Reason.REFUSED, "interrupted");
+        }
+    }
+
+    @Override
+    public void close() {
+        for (ManagedChannel c : channels) {
+            c.shutdownNow();
+        }
+    }
+}

@@ -1,0 +1,133 @@
+package io.metako.client.cli;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.MessageOrBuilder;
+import com.google.protobuf.util.JsonFormat;
+import io.metako.proto.v1.ClusterStatus;
+import io.metako.proto.v1.ListMembersResponse;
+import io.metako.proto.v1.Member;
+import io.metako.proto.v1.NodeObservation;
+import io.metako.proto.v1.NodeStatus;
+import io.metako.proto.v1.Verdict;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Collectors;
+
+/** Renders admin API answers as aligned tables, one-line summaries, or JSON (proto field names). */
+final class StatusPrinter {
+    private static final JsonFormat.Printer JSON = JsonFormat.printer().preservingProtoFieldNames()
+            .alwaysPrintFieldsWithNoPresence();
+
+    private StatusPrinter() {
+    }
+
+    static String json(MessageOrBuilder m) {
+        try {
+            return JSON.print(m);
+        } catch (InvalidProtocolBufferException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static String jsonLine(MessageOrBuilder m) {
+        try {
+            return JSON.omittingInsignificantWhitespace().print(m);
+        } catch (InvalidProtocolBufferException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static String jsonNodes(ClusterStatus s) {
+        return s.getNodesList().stream().map(StatusPrinter::json).collect(Collectors.joining(",\n", "[", "]"));
+    }
+
+    static String status(ClusterStatus s) {
+        StringBuilder sb = new StringBuilder();
+        sb.append("cluster ").append(s.getClusterName().isEmpty() ? "(not seeded)" : s.getClusterName())
+                .append("   epoch ").append(s.getEpoch())
+                .append("   primary ").append(s.getPrimary().isEmpty() ? "(none)" : s.getPrimary())
+                .append(s.getPaused() ? "   PAUSED" : "").append('\n');
+        sb.append("raft leader ").append(s.getLeaderId().isEmpty() ? "(unknown)" : s.getLeaderId())
+                .append("   term ").append(s.getTerm()).append("   applied index ").append(s.getAppliedIndex())
+                .append("   answered by ").append(s.getAnsweredBy()).append('\n');
+        sb.append("controller: ").append(s.getControllerSentence()).append("\n\n");
+        sb.append(nodes(s)).append('\n');
+        sb.append(memberTable(s.getMembersList()));
+        return sb.toString();
+    }
+
+    static String nodes(ClusterStatus s) {
+        List<List<String>> rows = new ArrayList<>();
+        rows.add(List.of("NODE", "ADDRESS", "ROLE", "HEALTH", "UP", "OBSERVED", "TIMELINE", "LSN", "LAG", "ERROR"));
+        for (NodeStatus n : s.getNodesList()) {
+            NodeObservation o = n.getObservation();
+            long up = n.getVerdictsList().stream().filter(v -> v.getVerdict() == Verdict.UP).count();
+            rows.add(List.of(n.getNode().getName(), n.getNode().getHost() + ":" + n.getNode().getPort(),
+                    n.getNode().getRole().name(), n.getHealth().name(), up + "/" + s.getInstances(),
+                    !n.hasObservation() ? "-" : !o.getReachable() ? "unreachable" : o.getInRecovery() ? "replica" : "primary",
+                    o.getTimeline() == 0 ? "-" : Long.toString(o.getTimeline()),
+                    lsn(o), lag(o), o.getError().isEmpty() ? "" : o.getError()));
+        }
+        return table(rows);
+    }
+
+    static String members(ListMembersResponse m) {
+        return "answered by " + m.getAnsweredBy() + "   leader " + (m.getLeaderId().isEmpty() ? "(unknown)" : m.getLeaderId())
+                + "   term " + m.getTerm() + "\n\n" + memberTable(m.getMembersList());
+    }
+
+    static String oneLine(ClusterStatus s) {
+        String health = s.getNodesList().stream()
+                .map(n -> n.getNode().getName() + "=" + n.getNode().getRole().name().toLowerCase(Locale.ROOT)
+                        + "/" + n.getHealth().name().toLowerCase(Locale.ROOT))
+                .collect(Collectors.joining(" "));
+        return java.time.LocalTime.now().withNano(0) + " epoch=" + s.getEpoch() + " primary="
+                + (s.getPrimary().isEmpty() ? "-" : s.getPrimary()) + " leader="
+                + (s.getLeaderId().isEmpty() ? "-" : s.getLeaderId()) + " term=" + s.getTerm() + " " + health
+                + " | " + s.getControllerSentence();
+    }
+
+    private static String memberTable(List<Member> members) {
+        List<List<String>> rows = new ArrayList<>();
+        rows.add(List.of("MEMBER", "RAFT", "ADMIN API", "ROLE"));
+        for (Member m : members) {
+            rows.add(List.of(m.getId() + (m.getSelf() ? " *" : ""), m.getRaftAddress(), m.getGrpcAddress(),
+                    m.getRole().name()));
+        }
+        return table(rows);
+    }
+
+    private static String lsn(NodeObservation o) {
+        if (!o.getCurrentLsn().isEmpty()) {
+            return o.getCurrentLsn();
+        }
+        return o.getReplayLsn().isEmpty() ? "-" : o.getReplayLsn();
+    }
+
+    private static String lag(NodeObservation o) {
+        if (!o.getReachable() || !o.getInRecovery()) {
+            return "-";
+        }
+        return o.getLagBytes() + "B/" + String.format(Locale.ROOT, "%.1fs", o.getLagSeconds());
+    }
+
+    static String table(List<List<String>> rows) {
+        int cols = rows.get(0).size();
+        int[] width = new int[cols];
+        for (List<String> r : rows) {
+            for (int i = 0; i < cols; i++) {
+                width[i] = Math.max(width[i], r.get(i).length());
+            }
+        }
+        StringBuilder sb = new StringBuilder();
+        for (List<String> r : rows) {
+            StringBuilder line = new StringBuilder();
+            for (int i = 0; i < cols; i++) {
+                line.append(String.format("%-" + (width[i] + 2) + "s", r.get(i)));
+            }
+            sb.append(line.toString().stripTrailing()).append('\n');
+        }
+        return sb.toString();
+    }
+}

@@ -1,0 +1,172 @@
+package io.metako.server.demo;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.MetadataUtils;
+import io.metako.proto.v1.ClusterStatus;
+import io.metako.proto.v1.GetStatusRequest;
+import io.metako.proto.v1.MajorityHealth;
+import io.metako.proto.v1.MetakoAdminGrpc;
+import io.metako.server.Main;
+import io.metako.server.pg.LocalPostgres;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** One demo run: what it started, so that {@link #stop()} can take all of it down again. */
+final class DemoRun {
+    private static final long READY_TIMEOUT_MILLIS = 120_000;
+
+    private final Path dir;
+    private final PrintWriter out;
+    private final String healthInterval;
+    private final List<Process> instances = new ArrayList<>();
+    private LocalCluster cluster;
+    private int step;
+    private boolean stopped;
+
+    DemoRun(Path dir, PrintWriter out, String healthInterval) {
+        this.dir = dir;
+        this.out = out;
+        this.healthInterval = healthInterval;
+    }
+
+    void start() throws Exception {
+        progress("preparing " + dir);
+        cluster = LocalCluster.plan(dir, 3, 3, this::progress);
+        cluster.startPostgres();
+        List<Path> configs = cluster.writeConfigs(healthInterval);
+        for (int i = 0; i < configs.size(); i++) {
+            LocalCluster.InstanceSpec spec = cluster.instances().get(i);
+            progress("starting " + spec.id() + " (raft :" + spec.raftPort() + ", admin API " + spec.grpc() + ")");
+            instances.add(launch(configs.get(i), dir.resolve(spec.id() + ".log")));
+        }
+        progress("waiting for the quorum to elect a leader, seed the cluster and see every node healthy");
+        ClusterStatus status = awaitReady();
+        Path endpoints = dir.resolve("endpoints.json");
+        Files.writeString(endpoints, DemoEndpoints.json(cluster));
+        printSummary(status, endpoints);
+    }
+
+    private Process launch(Path config, Path log) throws IOException {
+        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        ProcessBuilder pb = new ProcessBuilder(java, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                "-cp", System.getProperty("java.class.path"), Main.class.getName(), "--config", config.toString())
+                .redirectErrorStream(true).redirectOutput(log.toFile());
+        return pb.start();
+    }
+
+    private ClusterStatus awaitReady() throws InterruptedException {
+        long deadline = System.currentTimeMillis() + READY_TIMEOUT_MILLIS;
+        Metadata auth = new Metadata();
+        auth.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + cluster.token());
+        List<ManagedChannel> channels = cluster.instances().stream()
+                .map(i -> (ManagedChannel) NettyChannelBuilder.forTarget(i.grpc()).usePlaintext().build()).toList();
+        String last = "no answer yet";
+        try {
+            while (System.currentTimeMillis() < deadline) {
+                for (Process p : instances) {
+                    if (!p.isAlive()) {
+                        throw new IllegalStateException("an instance exited with code " + p.exitValue() + "; see the logs in " + dir);
+                    }
+                }
+                List<ClusterStatus> all = new ArrayList<>();
+                for (ManagedChannel ch : channels) {
+                    try {
+                        all.add(MetakoAdminGrpc.newBlockingStub(ch).withInterceptors(MetadataUtils.newAttachHeadersInterceptor(auth))
+                                .withDeadlineAfter(2, TimeUnit.SECONDS).getStatus(GetStatusRequest.getDefaultInstance()));
+                    } catch (RuntimeException e) {
+                        last = e.getMessage();
+                    }
+                }
+                if (all.size() == channels.size() && agree(all)) {
+                    return all.get(0);
+                }
+                if (!all.isEmpty()) {
+                    last = all.get(0).getControllerSentence();
+                }
+                Thread.sleep(300);
+            }
+            throw new IllegalStateException("the cluster was not ready within " + READY_TIMEOUT_MILLIS / 1000 + "s (last: "
+                    + last + "); see the logs in " + dir);
+        } finally {
+            channels.forEach(ManagedChannel::shutdownNow);
+        }
+    }
+
+    private static boolean agree(List<ClusterStatus> all) {
+        ClusterStatus first = all.get(0);
+        return first.getSeeded() && !first.getLeaderId().isEmpty()
+                && all.stream().allMatch(s -> s.getEpoch() == first.getEpoch() && s.getPrimary().equals(first.getPrimary())
+                        && s.getLeaderId().equals(first.getLeaderId()))
+                && all.stream().allMatch(s -> s.getNodesList().stream().allMatch(n -> n.getHealth() == MajorityHealth.HEALTHY));
+    }
+
+    private void printSummary(ClusterStatus s, Path endpoints) {
+        out.println();
+        out.println("PostgreSQL nodes:");
+        for (LocalPostgres n : cluster.nodes()) {
+            out.printf("  %-5s %s:%d  %s  data %s%n", n.name(), n.host(), n.port(),
+                    n.name().equals(s.getPrimary()) ? "primary" : "replica", n.dataDir());
+        }
+        out.println("metako instances (Raft leader: " + s.getLeaderId() + ", epoch " + s.getEpoch() + "):");
+        for (LocalCluster.InstanceSpec i : cluster.instances()) {
+            out.printf("  %-9s admin API %s  raft :%d  proxy :%d  log %s%n", i.id(), i.grpc(), i.raftPort(),
+                    i.proxyPort(), dir.resolve(i.id() + ".log"));
+        }
+        LocalPostgres primary = cluster.nodes().get(0);
+        String endpointsList = String.join(",", cluster.instances().stream().map(LocalCluster.InstanceSpec::grpc).toList());
+        out.println();
+        out.println("Connect to the primary with psql (password in " + cluster.passfile() + "):");
+        out.println("  psql \"host=" + primary.host() + " port=" + primary.port() + " dbname=postgres user=postgres passfile="
+                + cluster.passfile() + "\"");
+        out.println("Ask the quorum:");
+        out.println("  export METAKO_ENDPOINTS=" + endpointsList);
+        out.println("  export METAKO_TOKEN=$(cat " + dir.resolve("token") + ")");
+        out.println("  bin/metakoctl status");
+        out.println("  bin/metakoctl watch      # then, in another shell, stop a node and see the verdicts change:");
+        out.println("  runuser -u postgres -- " + "pg_ctl -D " + cluster.nodes().get(2).dataDir() + " stop -m immediate");
+        out.println("Addresses for scripts: " + endpoints);
+        out.println();
+        out.println("pg-metako demo is ready (Ctrl-C stops it)");
+        out.flush();
+    }
+
+    private void progress(String what) {
+        step++;
+        out.println("[" + step + "] " + what + " ...");
+        out.flush();
+    }
+
+    /** Stops the instances, then PostgreSQL; safe to call twice. */
+    synchronized void stop() {
+        if (stopped) {
+            return;
+        }
+        stopped = true;
+        out.println("stopping the demo ...");
+        out.flush();
+        for (Process p : instances) {
+            p.destroy();
+        }
+        for (Process p : instances) {
+            try {
+                if (!p.waitFor(15, TimeUnit.SECONDS)) {
+                    p.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+                }
+            } catch (InterruptedException e) {
+                p.destroyForcibly();
+            }
+        }
+        if (cluster != null) {
+            cluster.close();
+        }
+        out.println("demo stopped; its files stay in " + dir);
+        out.flush();
+    }
+}

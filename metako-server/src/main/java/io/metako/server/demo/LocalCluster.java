@@ -1,0 +1,191 @@
+package io.metako.server.demo;
+
+import io.metako.server.pg.LocalPostgres;
+import io.metako.server.pg.OsCommand;
+import io.metako.server.pg.PgBinaries;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * A PostgreSQL cluster on loopback (one primary, streaming replicas) and the configuration files
+ * of the metako instances that manage it, all under one folder. Used by {@code metako demo} and
+ * by the integration tests, so both run the same real thing.
+ */
+public final class LocalCluster implements AutoCloseable {
+    public static final String HOST = "127.0.0.1";
+    public static final String SUPERUSER = "postgres";
+
+    /** Addresses of one metako instance. */
+    public record InstanceSpec(String id, int raftPort, int grpcPort, int httpPort, int proxyPort) {
+        public String grpc() {
+            return HOST + ":" + grpcPort;
+        }
+    }
+
+    private final Path dir;
+    private final List<LocalPostgres> nodes = new ArrayList<>();
+    private final List<InstanceSpec> instances = new ArrayList<>();
+    private final String password;
+    private final String token;
+    private final Consumer<String> progress;
+
+    private LocalCluster(Path dir, Consumer<String> progress) {
+        this.dir = dir.toAbsolutePath();
+        this.progress = progress;
+        SecureRandom random = new SecureRandom();
+        this.password = randomHex(random, 12);
+        this.token = randomHex(random, 24);
+    }
+
+    /** Plans {@code nodeCount} nodes and {@code instanceCount} instances on free ports; starts nothing. */
+    public static LocalCluster plan(Path dir, int nodeCount, int instanceCount, Consumer<String> progress)
+            throws IOException {
+        LocalCluster c = new LocalCluster(dir, progress);
+        Files.createDirectories(c.dir);
+        Files.setPosixFilePermissions(c.dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        PgBinaries bin = PgBinaries.locate(System.getenv());
+        OsCommand os = new OsCommand("postgres");
+        List<Integer> ports = FreePorts.take(nodeCount + 4 * instanceCount);
+        for (int i = 0; i < nodeCount; i++) {
+            String name = "pg-" + (i + 1);
+            c.nodes.add(new LocalPostgres(bin, os, name, c.dir.resolve(name), HOST, ports.get(i)));
+        }
+        for (int i = 0; i < instanceCount; i++) {
+            int base = nodeCount + 4 * i;
+            c.instances.add(new InstanceSpec("metako-" + (i + 1), ports.get(base), ports.get(base + 1),
+                    ports.get(base + 2), ports.get(base + 3)));
+        }
+        c.writeSecret("pg-password", c.password);
+        c.writeSecret("token", c.token);
+        c.writeSecret("pgpass", "*:*:*:" + SUPERUSER + ":" + c.password + "\n");
+        return c;
+    }
+
+    /** initdb the primary, pg_basebackup the replicas, start them all. */
+    public void startPostgres() throws IOException {
+        LocalPostgres primary = nodes.get(0);
+        progress.accept("initdb " + primary.name() + " (primary) on " + HOST + ":" + primary.port());
+        primary.initPrimary(SUPERUSER, password);
+        primary.start();
+        for (LocalPostgres replica : nodes.subList(1, nodes.size())) {
+            progress.accept("pg_basebackup " + replica.name() + " (streaming replica of " + primary.name()
+                    + ") on " + HOST + ":" + replica.port());
+            replica.initReplica(HOST, primary.port(), SUPERUSER, password);
+            replica.start();
+        }
+    }
+
+    /** Writes {@code metako-N.yaml} for every instance and returns their paths. */
+    public List<Path> writeConfigs(String healthInterval) throws IOException {
+        List<Path> files = new ArrayList<>();
+        for (InstanceSpec self : instances) {
+            Path file = dir.resolve(self.id() + ".yaml");
+            Files.writeString(file, configText(self, healthInterval), StandardCharsets.UTF_8);
+            files.add(file);
+        }
+        return files;
+    }
+
+    private String configText(InstanceSpec self, String healthInterval) {
+        StringBuilder y = new StringBuilder();
+        y.append("# written by pg-metako's LocalCluster for instance ").append(self.id()).append('\n');
+        y.append("cluster_name: demo\n");
+        y.append("instance:\n");
+        y.append("  id: ").append(self.id()).append('\n');
+        y.append("  raft_address: ").append(HOST).append(':').append(self.raftPort()).append('\n');
+        y.append("  grpc_address: ").append(HOST).append(':').append(self.grpcPort()).append('\n');
+        y.append("  http_address: ").append(HOST).append(':').append(self.httpPort()).append('\n');
+        y.append("  storage_dir: ").append(dir.resolve(self.id())).append('\n');
+        y.append("  auth_token_file: ").append(dir.resolve("token")).append('\n');
+        y.append("peers:\n");
+        for (InstanceSpec p : instances) {
+            y.append("  - id: ").append(p.id()).append('\n');
+            y.append("    raft_address: ").append(HOST).append(':').append(p.raftPort()).append('\n');
+            y.append("    grpc_address: ").append(HOST).append(':').append(p.grpcPort()).append('\n');
+        }
+        y.append("proxy:\n  listen_host: ").append(HOST).append("\n  port: ").append(self.proxyPort()).append('\n');
+        y.append("nodes:\n");
+        for (int i = 0; i < nodes.size(); i++) {
+            LocalPostgres n = nodes.get(i);
+            y.append("  - name: ").append(n.name()).append('\n');
+            y.append("    host: ").append(HOST).append('\n');
+            y.append("    port: ").append(n.port()).append('\n');
+            y.append("    role: ").append(i == 0 ? "primary" : "replica").append('\n');
+            y.append("    username: ").append(SUPERUSER).append('\n');
+            y.append("    password_file: ").append(dir.resolve("pg-password")).append('\n');
+            y.append("    database: postgres\n");
+        }
+        y.append("health_check:\n  interval: ").append(healthInterval).append("\n  timeout: ").append(healthInterval)
+                .append("\n  failure_threshold: 3\n  recovery_threshold: 2\n");
+        y.append("load_balancer:\n  algorithm: round_robin\n");
+        return y.toString();
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    public List<LocalPostgres> nodes() {
+        return List.copyOf(nodes);
+    }
+
+    public List<InstanceSpec> instances() {
+        return List.copyOf(instances);
+    }
+
+    public String token() {
+        return token;
+    }
+
+    /** The superuser password: hand it only to drivers. */
+    public String password() {
+        return password;
+    }
+
+    public Path passfile() {
+        return dir.resolve("pgpass");
+    }
+
+    public String jdbcUrl(LocalPostgres node) {
+        return "jdbc:postgresql://" + HOST + ":" + node.port() + "/postgres";
+    }
+
+    /** Stops every node (fast, then SIGKILL for any that will not stop). */
+    @Override
+    public void close() {
+        for (LocalPostgres n : nodes) {
+            try {
+                n.stop(LocalPostgres.StopMode.FAST);
+            } catch (IOException | RuntimeException e) {
+                progress.accept("stopping " + n.name() + " failed (" + e.getMessage().lines().findFirst().orElse("")
+                        + "); killing it");
+            }
+            try {
+                n.kill();
+            } catch (IOException ignored) {
+                // nothing more can be done for it
+            }
+        }
+    }
+
+    private void writeSecret(String name, String value) throws IOException {
+        Path f = dir.resolve(name);
+        Files.deleteIfExists(f);
+        Files.createFile(f, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        Files.writeString(f, value, StandardCharsets.UTF_8);
+    }
+
+    private static String randomHex(SecureRandom random, int bytes) {
+        byte[] b = new byte[bytes];
+        random.nextBytes(b);
+        return HexFormat.of().formatHex(b);
+    }
+}
