@@ -185,7 +185,8 @@ public final class ConfigLoader {
             if (node.name() != null && names.putIfAbsent(node.name(), n.path("name")) != null) {
                 n.problem("name", "duplicate node name '" + node.name() + "' (also at " + names.get(node.name()) + ")");
             }
-            if (node.host() != null && addresses.putIfAbsent(node.address(), n.path("port")) != null) {
+            boolean addressValid = node.host() != null && !n.problemsMentionPath("port");
+            if (addressValid && addresses.putIfAbsent(node.address(), n.path("port")) != null) {
                 n.problem("port", "another node already uses " + node.address() + " (" + addresses.get(node.address()) + ")");
             }
             nodes.add(node);

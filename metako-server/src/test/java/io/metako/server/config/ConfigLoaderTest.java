@@ -1,0 +1,201 @@
+package io.metako.server.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+class ConfigLoaderTest {
+    private static final Map<String, String> ENV = Map.of(
+            "METAKO_TOKEN", "0123456789abcdef0123456789",
+            "PG_PASSWORD", "s3cret-password",
+            "PG_METAKO_PASSWORD", "another-s3cret");
+    private static final ConfigLoader LOADER = new ConfigLoader(ENV::get);
+
+    static final String VALID = """
+            cluster_name: test
+            instance:
+              id: metako-1
+              raft_address: 127.0.0.1:7001
+              grpc_address: 127.0.0.1:7101
+              http_address: 127.0.0.1:7201
+              storage_dir: /tmp/metako-1
+              auth_token: ${METAKO_TOKEN}
+            peers:
+              - id: metako-1
+                raft_address: 127.0.0.1:7001
+              - id: metako-2
+                raft_address: 127.0.0.1:7002
+            nodes:
+              - name: pg-1
+                host: 127.0.0.1
+                port: 5432
+                role: master
+                username: postgres
+                password: ${PG_PASSWORD}
+              - name: pg-2
+                host: 127.0.0.1
+                port: 5433
+                role: slave
+                password: ${PG_PASSWORD}
+            health_check:
+              interval: 1s
+              timeout: 500ms
+              failure_threshold: 3
+            load_balancer:
+              algorithm: least_connected
+            """;
+
+    private static MetakoConfig parse(String yaml) {
+        return LOADER.parse(yaml, "test.yaml", Path.of("/tmp"));
+    }
+
+    @Test
+    void validFileLoadsWithTheSeedsSpellings() {
+        MetakoConfig c = parse(VALID);
+        assertThat(c.instance().id()).isEqualTo("metako-1");
+        assertThat(c.peers()).hasSize(2);
+        assertThat(c.nodes()).extracting(NodeConfig::initialRole)
+                .containsExactly(NodeConfig.Role.PRIMARY, NodeConfig.Role.REPLICA);
+        assertThat(c.loadBalancer().algorithm()).isEqualTo(LoadBalancerConfig.Algorithm.LEAST_CONNECTIONS);
+        assertThat(c.healthCheck().timeout()).isEqualTo(Duration.ofMillis(500));
+        assertThat(c.healthCheck().recoveryThreshold()).isEqualTo(HealthCheckConfig.DEFAULT_RECOVERY_THRESHOLD);
+        assertThat(c.nodes().get(0).password().reveal()).isEqualTo("s3cret-password");
+    }
+
+    @Test
+    void secretsNeverShowInToStringOrErrors() {
+        MetakoConfig c = parse(VALID);
+        assertThat(c.toString()).doesNotContain("s3cret-password").doesNotContain("0123456789abcdef");
+        assertThatThrownBy(() -> parse(VALID.replace("  failure_threshold: 3", "  failure_threshold: s3cret-password")))
+                .hasMessageContaining("failure_threshold");
+        assertThatThrownBy(() -> parse(VALID.replace("interval: 1s", "interval: 0s")))
+                .satisfies(e -> assertThat(e.getMessage()).doesNotContain("s3cret-password"));
+    }
+
+    @Test
+    void passwordFileIsReadAndRelativeToTheConfig(@TempDir Path dir) throws IOException {
+        Files.writeString(dir.resolve("pw"), "from-a-file\n");
+        Files.writeString(dir.resolve("c.yaml"), VALID.replace("    role: slave\n    password: ${PG_PASSWORD}",
+                "    role: slave\n    password_file: pw"));
+        MetakoConfig c = LOADER.load(dir.resolve("c.yaml"));
+        assertThat(c.nodes().get(1).password().reveal()).isEqualTo("from-a-file");
+    }
+
+    @Test
+    void everyProblemIsReportedAtOnce() {
+        String yaml = VALID.replace("port: 5433", "port: 70000").replace("interval: 1s", "interval: soon")
+                .replace("algorithm: least_connected", "algorithm: random");
+        assertThatThrownBy(() -> parse(yaml)).isInstanceOfSatisfying(ConfigException.class, e ->
+                assertThat(e.problems()).hasSize(3));
+    }
+
+    @Test
+    void missingFileSaysSo() {
+        assertThatThrownBy(() -> LOADER.load(Path.of("/nonexistent/metako.yaml")))
+                .hasMessageContaining("file not found");
+    }
+
+    static Stream<Arguments> badInputs() {
+        return Stream.of(
+                bad("not YAML at all", "nodes: [unclosed", "not valid YAML at line"),
+                bad("a list instead of a mapping", "- a\n- b", "must be a YAML mapping"),
+                bad("an empty document", "", "empty document"),
+                bad("duplicate key", VALID + "cluster_name: again\n", "not valid YAML"),
+                bad("misspelt top-level key", VALID + "helth_check:\n  interval: 1s\n", "helth_check: unknown key; did you mean 'health_check'?"),
+                bad("misspelt node key", VALID.replace("    host: 127.0.0.1\n    port: 5432", "    hots: 127.0.0.1\n    port: 5432"),
+                        "nodes[0].hots: unknown key; did you mean 'host'?"),
+                bad("unknown key without a near match", VALID + "zzzzzzzz: 1\n", "zzzzzzzz: unknown key (known keys:"),
+                bad("missing instance id", VALID.replace("  id: metako-1\n  raft", "  raft"), "instance.id: is required"),
+                bad("instance id with a space", VALID.replace("  id: metako-1\n  raft", "  id: metako one\n  raft"), "instance.id: must be letters"),
+                bad("raft address without port", VALID.replace("raft_address: 127.0.0.1:7001\n  grpc", "raft_address: 127.0.0.1\n  grpc"),
+                        "instance.raft_address: must be host:port"),
+                bad("grpc port out of range", VALID.replace("grpc_address: 127.0.0.1:7101", "grpc_address: 127.0.0.1:99999"),
+                        "instance.grpc_address: port must be 1-65535"),
+                bad("grpc equals raft", VALID.replace("grpc_address: 127.0.0.1:7101", "grpc_address: 127.0.0.1:7001"),
+                        "instance.grpc_address: must differ from raft_address"),
+                bad("no storage dir", VALID.replace("  storage_dir: /tmp/metako-1\n", ""), "instance.storage_dir: is required"),
+                bad("no auth token", VALID.replace("  auth_token: ${METAKO_TOKEN}\n", ""), "instance.auth_token: is required"),
+                bad("short auth token", VALID.replace("${METAKO_TOKEN}", "short"), "instance.auth_token: must be at least 16"),
+                bad("unset environment variable", VALID.replace("${METAKO_TOKEN}", "${NOT_SET_ANYWHERE}"),
+                        "instance.auth_token: environment variable NOT_SET_ANYWHERE is not set"),
+                bad("no peers", VALID.replace("peers:\n  - id: metako-1\n    raft_address: 127.0.0.1:7001\n  - id: metako-2\n    raft_address: 127.0.0.1:7002\n", ""),
+                        "peers: is required"),
+                bad("peers without this instance", VALID.replace("  - id: metako-1\n    raft_address: 127.0.0.1:7001\n", "  - id: metako-3\n    raft_address: 127.0.0.1:7003\n"),
+                        "peers: must include this instance ('metako-1'"),
+                bad("duplicate peer id", VALID.replace("  - id: metako-2", "  - id: metako-1"), "peers[1].id: duplicate peer id 'metako-1'"),
+                bad("duplicate peer address", VALID.replace("raft_address: 127.0.0.1:7002", "raft_address: 127.0.0.1:7001"),
+                        "peers[1].raft_address: duplicate address 127.0.0.1:7001"),
+                bad("self peer address differs", VALID.replace("  - id: metako-1\n    raft_address: 127.0.0.1:7001", "  - id: metako-1\n    raft_address: 127.0.0.1:7009"),
+                        "peers: this instance's entry has raft_address 127.0.0.1:7009"),
+                bad("peers not a list", VALID.replace("peers:\n  - id: metako-1", "peers: metako-1\nxpeers:\n  - id: metako-1"), "peers: must be a list"),
+                bad("no nodes", VALID.substring(0, VALID.indexOf("nodes:")) + "health_check:\n  interval: 1s\n", "nodes: is required"),
+                bad("node without a name", VALID.replace("  - name: pg-2\n", "  - port2: 1\n"), "nodes[1].name: is required"),
+                bad("duplicate node name", VALID.replace("name: pg-2", "name: pg-1"), "nodes[1].name: duplicate node name 'pg-1'"),
+                bad("node port out of range", VALID.replace("port: 5433", "port: 70000"), "nodes[1].port: must be 1-65535, got 70000"),
+                bad("node port not a number", VALID.replace("port: 5433", "port: five"), "nodes[1].port: must be a whole number"),
+                bad("two nodes on one address", VALID.replace("port: 5433", "port: 5432"), "nodes[1].port: another node already uses 127.0.0.1:5432"),
+                bad("unknown role", VALID.replace("role: slave", "role: replcia"), "nodes[1].role: must be primary or replica (master/slave also accepted), got 'replcia'; did you mean 'replica'?"),
+                bad("two primaries", VALID.replace("role: slave", "role: primary"), "nodes: more than one node has role: primary"),
+                bad("no primary", VALID.replace("role: master", "role: replica"), "nodes: no node has role: primary"),
+                bad("password and password_file", VALID.replace("    role: slave\n", "    role: slave\n    password_file: /x\n"),
+                        "nodes[1].password: set either password or password_file, not both"),
+                bad("unreadable password file", VALID.replace("    role: slave\n    password: ${PG_PASSWORD}", "    role: slave\n    password_file: /nonexistent/pw"),
+                        "nodes[1].password_file: cannot read /nonexistent/pw"),
+                bad("bad duration", VALID.replace("interval: 1s", "interval: soon"), "health_check.interval: must be a duration"),
+                bad("zero duration", VALID.replace("interval: 1s", "interval: 0s"), "health_check.interval: must be greater than zero"),
+                bad("timeout longer than interval", VALID.replace("timeout: 500ms", "timeout: 2s"), "health_check.timeout: must not exceed interval (1s)"),
+                bad("failure threshold zero", VALID.replace("failure_threshold: 3", "failure_threshold: 0"), "health_check.failure_threshold: must be 1-100, got 0"),
+                bad("unknown algorithm", VALID.replace("algorithm: least_connected", "algorithm: round_robbin"),
+                        "load_balancer.algorithm: must be round_robin or least_connections, got 'round_robbin'; did you mean 'round_robin'?"),
+                bad("bad size", VALID + "failover:\n  maximum_lag_on_failover: lots\n", "failover.maximum_lag_on_failover: must be a size"),
+                bad("bad replication mode", VALID + "replication:\n  mode: semi\n", "replication.mode: must be async or sync, got 'semi'"),
+                bad("more sync standbys than replicas", VALID + "replication:\n  mode: sync\n  sync_standbys: 2\n",
+                        "replication.sync_standbys: is 2 but only 1 replica(s) are configured"),
+                bad("tls without files", VALID + "security:\n  tls_enabled: true\n", "security.cert_file: is required when tls_enabled is true"),
+                bad("tls flag not boolean", VALID + "security:\n  tls_enabled: maybe\n", "security.tls_enabled: must be true or false, got 'maybe'"),
+                bad("section given as a scalar", VALID.replace("health_check:\n  interval: 1s\n  timeout: 500ms\n  failure_threshold: 3\n", "health_check: fast\n"),
+                        "health_check: must be a mapping"),
+                bad("tag priority negative", VALID.replace("    role: slave\n", "    role: slave\n    tags:\n      priority: -1\n"),
+                        "nodes[1].tags.priority: must be 0-1000000, got -1"),
+                bad("bad cluster name", VALID.replace("cluster_name: test", "cluster_name: my cluster!"), "cluster_name: must be letters"));
+    }
+
+    private static Arguments bad(String scenario, String yaml, String expected) {
+        return Arguments.of(scenario, yaml, expected);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("badInputs")
+    void badInputIsRejectedWithItsPathAndAHint(String scenario, String yaml, String expected) {
+        assertThatThrownBy(() -> parse(yaml)).isInstanceOf(ConfigException.class)
+                .satisfies(e -> assertThat(e.getMessage()).contains(expected)
+                        .doesNotContain("s3cret-password").doesNotContain("0123456789abcdef0123456789"));
+    }
+
+    @Test
+    void everyFileInConfigsLoads() throws IOException {
+        Path configs = Path.of("..", "configs");
+        List<Path> files;
+        try (Stream<Path> s = Files.list(configs)) {
+            files = s.filter(p -> p.toString().endsWith(".yaml")).sorted().toList();
+        }
+        assertThat(files).hasSizeGreaterThanOrEqualTo(4);
+        for (Path f : files) {
+            MetakoConfig c = LOADER.load(f);
+            assertThat(c.nodes()).as(f.toString()).isNotEmpty();
+            assertThat(c.peers()).as(f.toString()).anyMatch(p -> p.id().equals(c.instance().id()));
+        }
+    }
+}

@@ -1,0 +1,144 @@
+package io.metako.server.state;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.metako.proto.v1.ClusterSettings;
+import io.metako.proto.v1.ClusterState;
+import io.metako.proto.v1.Command;
+import io.metako.proto.v1.EventKind;
+import io.metako.proto.v1.HealthCheckSettings;
+import io.metako.proto.v1.Node;
+import io.metako.proto.v1.NodeRole;
+import io.metako.proto.v1.ReportVerdict;
+import io.metako.proto.v1.SeedCluster;
+import io.metako.proto.v1.Verdict;
+import java.util.function.UnaryOperator;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+class ClusterTransitionsTest {
+    static final ClusterState EMPTY = ClusterState.getDefaultInstance();
+
+    static SeedCluster seed() {
+        return SeedCluster.newBuilder().setClusterName("t").setPrimary("pg-1")
+                .setSettings(ClusterSettings.newBuilder().setHealthCheck(HealthCheckSettings.newBuilder()
+                        .setIntervalMillis(1000).setTimeoutMillis(1000).setFailureThreshold(3).setRecoveryThreshold(2)))
+                .addNodes(node("pg-2")).addNodes(node("pg-1")).addNodes(node("pg-3")).build();
+    }
+
+    static Node node(String name) {
+        return Node.newBuilder().setName(name).setHost("127.0.0.1").setPort(5432 + name.charAt(3)).build();
+    }
+
+    static Command seedCommand(long epoch, SeedCluster seed) {
+        return Command.newBuilder().setEpoch(epoch).setTimeMillis(1000).setProposer("metako-1").setSeed(seed).build();
+    }
+
+    static Command verdict(long epoch, String instance, String node, Verdict v, long time) {
+        return Command.newBuilder().setEpoch(epoch).setTimeMillis(time).setProposer(instance)
+                .setReportVerdict(ReportVerdict.newBuilder().setInstanceId(instance).setNode(node).setVerdict(v)).build();
+    }
+
+    static ClusterState seeded() {
+        return ClusterTransitions.apply(EMPTY, seedCommand(0, seed()), 1).state();
+    }
+
+    @Test
+    void seedSetsEpochOnePrimaryRolesSortedNodesAndHistory() {
+        ClusterState s = seeded();
+        assertThat(s.getSeeded()).isTrue();
+        assertThat(s.getEpoch()).isEqualTo(1);
+        assertThat(s.getPrimary()).isEqualTo("pg-1");
+        assertThat(s.getNodesList()).extracting(Node::getName).containsExactly("pg-1", "pg-2", "pg-3");
+        assertThat(s.getNodesList()).extracting(Node::getRole)
+                .containsExactly(NodeRole.PRIMARY, NodeRole.REPLICA, NodeRole.REPLICA);
+        assertThat(s.getHistoryList()).singleElement().satisfies(e -> {
+            assertThat(e.getKind()).isEqualTo(EventKind.BOOTSTRAPPED);
+            assertThat(e.getTerm()).isEqualTo(1);
+            assertThat(e.getTimeMillis()).isEqualTo(1000);
+        });
+        assertThat(s.getSettings().getHealthCheck().getFailureThreshold()).isEqualTo(3);
+    }
+
+    @Test
+    void verdictTransitionIsRecordedWithTheCommandsTime() {
+        ClusterState s = ClusterTransitions.apply(seeded(), verdict(1, "metako-2", "pg-1", Verdict.DOWN, 5000), 2).state();
+        assertThat(s.getVerdictsList()).singleElement().satisfies(v -> {
+            assertThat(v.getVerdict()).isEqualTo(Verdict.DOWN);
+            assertThat(v.getSinceMillis()).isEqualTo(5000);
+        });
+        ClusterState up = ClusterTransitions.apply(s, verdict(1, "metako-2", "pg-1", Verdict.UP, 6000), 2).state();
+        assertThat(up.getVerdictsList()).singleElement().satisfies(v -> {
+            assertThat(v.getVerdict()).isEqualTo(Verdict.UP);
+            assertThat(v.getSinceMillis()).isEqualTo(6000);
+        });
+    }
+
+    @Test
+    void repeatingTheSameVerdictKeepsItsOriginalSinceTime() {
+        ClusterState s = ClusterTransitions.apply(seeded(), verdict(1, "m", "pg-1", Verdict.UP, 5000), 2).state();
+        ClusterTransitions.Outcome again = ClusterTransitions.apply(s, verdict(1, "m", "pg-1", Verdict.UP, 9000), 2);
+        assertThat(again.applied()).isTrue();
+        assertThat(again.state()).isSameAs(s);
+    }
+
+    @Test
+    void applyIsDeterministicWhateverTheOrderOfReporters() {
+        ClusterState a = seeded();
+        a = ClusterTransitions.apply(a, verdict(1, "m2", "pg-2", Verdict.UP, 10), 2).state();
+        a = ClusterTransitions.apply(a, verdict(1, "m1", "pg-1", Verdict.UP, 10), 2).state();
+        ClusterState b = seeded();
+        b = ClusterTransitions.apply(b, verdict(1, "m1", "pg-1", Verdict.UP, 10), 2).state();
+        b = ClusterTransitions.apply(b, verdict(1, "m2", "pg-2", Verdict.UP, 10), 2).state();
+        assertThat(a).isEqualTo(b);
+        assertThat(a.toByteArray()).isEqualTo(b.toByteArray());
+    }
+
+    static Stream<Arguments> rejected() {
+        return Stream.of(
+                row("a second seed never re-seeds over the replicated state", seeded(), seedCommand(1, seed()), "already seeded"),
+                row("a seed decided at another epoch is stale", EMPTY, seedCommand(3, seed()), "stale epoch"),
+                row("a seed without nodes", EMPTY, seedCommand(0, seed().toBuilder().clearNodes().build()), "seed has no nodes"),
+                row("a seed naming an unknown primary", EMPTY, seedCommand(0, seed().toBuilder().setPrimary("pg-9").build()),
+                        "not one of its nodes"),
+                row("a seed with a duplicate node", EMPTY, seedCommand(0, seed().toBuilder().addNodes(node("pg-1")).build()),
+                        "duplicate node name"),
+                row("a seed with a nameless node", EMPTY, seedCommand(0, seed().toBuilder().addNodes(Node.newBuilder()).build()),
+                        "empty or duplicate"),
+                row("a verdict before the seed", EMPTY, verdict(0, "m", "pg-1", Verdict.UP, 1), "not seeded yet"),
+                row("a verdict at a stale epoch", seeded(), verdict(0, "m", "pg-1", Verdict.UP, 1), "stale epoch"),
+                row("a verdict from the future epoch", seeded(), verdict(2, "m", "pg-1", Verdict.UP, 1), "stale epoch"),
+                row("a verdict on an unknown node", seeded(), verdict(1, "m", "pg-9", Verdict.DOWN, 1), "unknown node 'pg-9'"),
+                row("a verdict without an instance", seeded(), verdict(1, "", "pg-1", Verdict.DOWN, 1), "without an instance id"),
+                row("a verdict that is neither UP nor DOWN", seeded(), verdict(1, "m", "pg-1", Verdict.VERDICT_UNSPECIFIED, 1),
+                        "must be UP or DOWN"),
+                row("an empty command", seeded(), Command.newBuilder().setEpoch(1).build(), "no kind is set"));
+    }
+
+    private static Arguments row(String scenario, ClusterState state, Command command, String why) {
+        return Arguments.of(scenario, state, command, why);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("rejected")
+    void rejectedCommandsLeaveTheStateUnchanged(String scenario, ClusterState state, Command command, String why) {
+        ClusterTransitions.Outcome o = ClusterTransitions.apply(state, command, 5);
+        assertThat(o.applied()).isFalse();
+        assertThat(o.rejection()).contains(why);
+        assertThat(o.state()).isSameAs(state);
+    }
+
+    @Test
+    void snapshotFormatRoundTripsTheWholeState() throws Exception {
+        UnaryOperator<ClusterState> withVerdicts = s -> ClusterTransitions.apply(
+                ClusterTransitions.apply(s, verdict(1, "m1", "pg-3", Verdict.DOWN, 77), 2).state(),
+                verdict(1, "m2", "pg-3", Verdict.UP, 78), 2).state();
+        ClusterState s = withVerdicts.apply(seeded());
+        ClusterState restored = ClusterState.parseFrom(s.toByteArray());
+        assertThat(restored).isEqualTo(s);
+        assertThat(restored.getVerdictsCount()).isEqualTo(2);
+    }
+}
