@@ -1,0 +1,164 @@
+package io.metako.server.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.google.protobuf.Struct;
+import com.google.protobuf.Value;
+import com.google.protobuf.util.JsonFormat;
+import io.metako.proto.v1.ClusterStatus;
+import io.metako.proto.v1.MajorityHealth;
+import io.metako.proto.v1.NodeStatus;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Runs {@code bin/metako demo} as a user would, asks it through {@code bin/metakoctl}, stops it with SIGTERM. */
+class DemoIT {
+    private static final Path REPO = Path.of("..").toAbsolutePath().normalize();
+
+    @Test
+    @Timeout(value = 300, unit = TimeUnit.SECONDS)
+    void demoStartsReportsThroughMetakoctlAndLeavesNothingBehind() throws Exception {
+        Path dir = Files.createTempDirectory(Path.of("/tmp"), "metako-demo-it-");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.delete(dir); // the demo wants a new folder
+        Process demo = new ProcessBuilder(REPO.resolve("bin/metako").toString(), "demo", "--dir", dir.toString())
+                .directory(REPO.toFile()).redirectErrorStream(true).start();
+        List<String> output = new ArrayList<>();
+        List<ProcessHandle> started = new ArrayList<>();
+        try {
+            assertThat(awaitLine(demo, output, "pg-metako demo is ready", 240)).as(String.join("\n", output)).isTrue();
+            assertThat(output).anyMatch(l -> l.startsWith("[1] ")).anyMatch(l -> l.contains("psql \"host=127.0.0.1"))
+                    .anyMatch(l -> l.contains("bin/metakoctl status"));
+
+            Struct endpoints = parseStruct(Files.readString(dir.resolve("endpoints.json")));
+            List<Value> instances = endpoints.getFieldsOrThrow("instances").getListValue().getValuesList();
+            List<Value> nodes = endpoints.getFieldsOrThrow("nodes").getListValue().getValuesList();
+            assertThat(instances).hasSize(3);
+            assertThat(nodes).hasSize(3);
+            for (Value i : instances) {
+                Map<String, Value> f = i.getStructValue().getFieldsMap();
+                assertThat(f.keySet()).contains("id", "grpc", "http", "proxy", "dsn");
+                assertThat(f.get("dsn").getStringValue()).contains("host=127.0.0.1").contains("port=");
+            }
+            String grpc = instances.stream().map(i -> i.getStructValue().getFieldsOrThrow("grpc").getStringValue())
+                    .collect(Collectors.joining(","));
+
+            started.addAll(demo.descendants().toList());
+            for (Value n : nodes) {
+                Path data = Path.of(n.getStructValue().getFieldsOrThrow("data_dir").getStringValue());
+                postmasterOf(data).ifPresent(started::add);
+            }
+            assertThat(started).as("3 instance JVMs and 3 postmasters").hasSizeGreaterThanOrEqualTo(6);
+
+            String token = Files.readString(dir.resolve("token")).trim();
+            Process ctl = metakoctl(grpc, token, "-o", "json", "status");
+            String json;
+            json = new String(ctl.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(ctl.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(ctl.exitValue()).as(json).isZero();
+            ClusterStatus.Builder status = ClusterStatus.newBuilder();
+            JsonFormat.parser().merge(json, status);
+            assertThat(status.getEpoch()).isEqualTo(1);
+            assertThat(status.getPrimary()).isEqualTo("pg-1");
+            assertThat(status.getLeaderId()).isNotEmpty();
+            assertThat(status.getNodesList()).extracting(NodeStatus::getHealth).containsOnly(MajorityHealth.HEALTHY);
+
+            Process wrong = metakoctl(grpc, "a-wrong-token-of-enough-length", "status");
+            assertThat(wrong.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(wrong.exitValue()).isEqualTo(4);
+        } finally {
+            demo.toHandle().destroy(); // SIGTERM, as Ctrl-C would (Process.destroy would also close our pipes)
+            boolean exited = demo.waitFor(90, TimeUnit.SECONDS);
+            if (!exited) {
+                demo.descendants().forEach(ProcessHandle::destroyForcibly);
+                demo.destroyForcibly();
+            }
+            assertThat(exited).as("the demo exits on SIGTERM").isTrue();
+        }
+        awaitLine(demo, output, "demo stopped", 5);
+        assertThat(output).anyMatch(l -> l.contains("demo stopped"));
+        long deadline = System.currentTimeMillis() + 10_000;
+        while (started.stream().anyMatch(ProcessHandle::isAlive) && System.currentTimeMillis() < deadline) {
+            Thread.sleep(100);
+        }
+        assertThat(started.stream().filter(ProcessHandle::isAlive).map(p -> p.pid() + " " + p.info().commandLine().orElse("")))
+                .as("processes left behind").isEmpty();
+        assertThat(ProcessHandle.allProcesses().filter(p -> p.info().commandLine().orElse("").contains(dir.toString())))
+                .as("no process mentions the demo folder").isEmpty();
+        try (var walk = Files.walk(dir)) {
+            walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+    }
+
+    private static Process metakoctl(String endpoints, String token, String... args) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(REPO.resolve("bin/metakoctl").toString()));
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(REPO.toFile()).redirectError(ProcessBuilder.Redirect.INHERIT);
+        pb.environment().put("METAKO_ENDPOINTS", endpoints);
+        pb.environment().put("METAKO_TOKEN", token);
+        Process p = pb.start();
+        p.getOutputStream().close();
+        return p;
+    }
+
+    private static Optional<ProcessHandle> postmasterOf(Path dataDir) throws IOException {
+        Path pid = dataDir.resolve("postmaster.pid");
+        if (!Files.exists(pid)) {
+            return Optional.empty();
+        }
+        return ProcessHandle.of(Long.parseLong(Files.readAllLines(pid).get(0).trim()));
+    }
+
+    private static Struct parseStruct(String json) throws IOException {
+        Struct.Builder b = Struct.newBuilder();
+        JsonFormat.parser().merge(json, b);
+        return b.build();
+    }
+
+    /** Reads the demo's output into {@code output} until a line contains {@code marker}. */
+    private static boolean awaitLine(Process p, List<String> output, String marker, int seconds) throws Exception {
+        CompletableFuture<Boolean> found = CompletableFuture.supplyAsync(() -> {
+            try {
+                BufferedReader r = readerOf(p);
+                String line;
+                while ((line = r.readLine()) != null) {
+                    synchronized (output) {
+                        output.add(line);
+                    }
+                    System.out.println("[demo] " + line);
+                    if (line.contains(marker)) {
+                        return true;
+                    }
+                }
+                return false;
+            } catch (IOException e) {
+                return false;
+            }
+        });
+        try {
+            return found.get(seconds, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            return false;
+        }
+    }
+
+    private static final Map<Process, BufferedReader> READERS = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private static BufferedReader readerOf(Process p) {
+        return READERS.computeIfAbsent(p, k -> new BufferedReader(new InputStreamReader(k.getInputStream(), StandardCharsets.UTF_8)));
+    }
+}
