@@ -37,7 +37,7 @@ public final class Metakoctl {
                 description = "Deadline of each call per instance, in milliseconds (default: ${DEFAULT-VALUE}).")
         long timeoutMillis;
 
-        @Option(names = {"-o", "--output"}, scope = ScopeType.INHERIT, defaultValue = "table",
+        @Option(names = {"-o", "--output"}, scope = ScopeType.INHERIT, defaultValue = "table", paramLabel = "table|json",
                 description = "Output format: table or json (default: ${DEFAULT-VALUE}).")
         Output output;
     }

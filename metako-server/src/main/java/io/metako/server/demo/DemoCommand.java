@@ -11,9 +11,9 @@ import picocli.CommandLine.Option;
 
 /** {@code metako demo}: a local 3-node PostgreSQL cluster under a 3-instance metako quorum. */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = {"Start a local PostgreSQL cluster (a primary and 2 streaming replicas) and 3 metako instances",
-                "as separate processes on free loopback ports, then print how to connect.",
-                "Ctrl-C stops everything it started."})
+        description = {"Start a local PostgreSQL cluster (a primary and 2 streaming replicas) and 3 metako "
+                + "instances as separate processes on free loopback ports, then print how to connect. "
+                + "Ctrl-C (SIGINT/SIGTERM) stops everything it started; the files stay in the folder."})
 public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--dir", paramLabel = "DIR",
             description = "Folder for data, configs and logs (default: a new /tmp/pg-metako-demo-* folder). "

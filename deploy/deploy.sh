@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Manage a local pg-metako stack (3 PostgreSQL nodes + 3 metako instances, as `metako demo` builds it)
+# with the verbs the Go pg-metako's scripts/deploy.sh had: setup, start, stop, restart, status, logs, cleanup.
+# No Docker: everything runs as local processes under $METAKO_DEPLOY_DIR (default /tmp/pg-metako-stack).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+env_file="$root/deploy/.env"
+[ -f "$env_file" ] && source "$env_file"
+dir="${METAKO_DEPLOY_DIR:-/tmp/pg-metako-stack}"
+pid_file="$dir.pid"
+out_file="$dir.out"
+
+running() { [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; }
+
+endpoints() { grep -o '"grpc": "[^"]*"' "$dir/endpoints.json" | cut -d'"' -f4 | paste -sd,; }
+
+usage() {
+  cat <<USAGE
+usage: deploy/deploy.sh setup|start|stop|restart|status|logs [INSTANCE]|cleanup
+
+  setup     write deploy/.env (METAKO_DEPLOY_DIR, METAKO_HEALTH_INTERVAL) to edit
+  start     start the stack in the background and wait until it is ready
+  stop      stop every process of the stack (data stays in $dir)
+  restart   stop, remove the data, start again
+  status    metakoctl status against the stack
+  logs      tail the stack's output, or one instance's log (e.g. logs metako-2)
+  cleanup   stop and delete $dir
+USAGE
+}
+
+cmd_setup() {
+  if [ -f "$env_file" ]; then echo "$env_file exists; edit it"; return; fi
+  printf 'METAKO_DEPLOY_DIR=%s\nMETAKO_HEALTH_INTERVAL=1s\n' "$dir" > "$env_file"
+  echo "wrote $env_file"
+}
+
+cmd_start() {
+  if running; then echo "already running (pid $(cat "$pid_file"))"; return; fi
+  if [ -e "$dir" ]; then
+    echo "$dir exists from an earlier run: 'deploy/deploy.sh cleanup' first (the stack starts from scratch)" >&2
+    exit 1
+  fi
+  nohup "$root/bin/metako" demo --dir "$dir" --health-interval "${METAKO_HEALTH_INTERVAL:-1s}" > "$out_file" 2>&1 &
+  echo $! > "$pid_file"
+  echo "starting (pid $!, output in $out_file) ..."
+  for _ in $(seq 1 240); do
+    if grep -q "pg-metako demo is ready" "$out_file" 2>/dev/null; then
+      sed -n '/^PostgreSQL nodes:/,$p' "$out_file"; return
+    fi
+    if ! running; then cat "$out_file" >&2; echo "start failed" >&2; exit 1; fi
+    sleep 0.5
+  done
+  echo "not ready after 120s; see $out_file" >&2; exit 1
+}
+
+cmd_stop() {
+  if ! running; then echo "not running"; rm -f "$pid_file"; return; fi
+  local pid; pid="$(cat "$pid_file")"
+  kill -TERM "$pid"
+  for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  rm -f "$pid_file"
+  echo "stopped"
+}
+
+cmd_status() {
+  if ! running; then echo "not running"; exit 3; fi
+  METAKO_ENDPOINTS="$(endpoints)" METAKO_TOKEN="$(cat "$dir/token")" "$root/bin/metakoctl" status
+}
+
+cmd_logs() {
+  if [ -n "${1:-}" ]; then tail -n 100 -f "$dir/$1.log"; else tail -n 100 -f "$out_file"; fi
+}
+
+cmd_cleanup() {
+  cmd_stop
+  rm -rf "$dir" "$out_file"
+  echo "removed $dir"
+}
+
+case "${1:-}" in
+  setup) cmd_setup ;;
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  restart) cmd_cleanup; cmd_start ;;
+  status) cmd_status ;;
+  logs) shift; cmd_logs "${1:-}" ;;
+  cleanup) cmd_cleanup ;;
+  -h|--help|help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac
