@@ -78,8 +78,8 @@ public final class MetakoClient implements AutoCloseable {
     }
 
     /**
-     * Streams status changes to {@code sink} until it returns false. When the answering instance
-     * goes away the watch continues on the next endpoint.
+     * Streams status changes to {@code sink} until it returns false or the calling thread is
+     * interrupted. When the answering instance goes away the watch continues on the next endpoint.
      */
     public void watch(Predicate<ClusterStatus> sink) {
         int failuresInARow = 0;
@@ -94,6 +94,9 @@ public final class MetakoClient implements AutoCloseable {
                     }
                 }
             } catch (StatusRuntimeException e) {
+                if (Thread.currentThread().isInterrupted()) {
+                    return; // the caller asked the watch to end
+                }
                 if (!retryable(e)) {
                     throw refused(endpoints.get(i), e);
                 }

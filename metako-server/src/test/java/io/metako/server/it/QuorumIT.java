@@ -245,6 +245,68 @@ class QuorumIT {
                 assertThat(node(status(0), "pg-2").getHealth()).isEqualTo(MajorityHealth.HEALTHY));
     }
 
+    @Test
+    @Order(9)
+    void metakoctlShowsStatusListMembersAndWatchesChanges() throws Exception {
+        awaitAllAgree(MajorityHealth.HEALTHY);
+        java.util.Map<String, String> env = java.util.Map.of("METAKO_ENDPOINTS",
+                "127.0.0.1:1," + q.cluster.instances().get(0).grpc(), "METAKO_TOKEN", q.cluster.token());
+        assertThat(ctl(env, "status")).contains("epoch 1", "primary pg-1", "controller: no action: pg-1 is primary at epoch 1",
+                "pg-2", "HEALTHY", "3/3", "metako-1 *");
+        String json = ctl(env, "-o", "json", "list");
+        assertThat(json).startsWith("[").contains("\"name\": \"pg-3\"").contains("\"health\": \"HEALTHY\"");
+        assertThat(ctl(env, "members")).contains("LEADER", "FOLLOWER", "metako-3");
+
+        // watch: the first line now, then one per change while pg-3 goes down by majority and back
+        java.io.StringWriter watched = new java.io.StringWriter();
+        picocli.CommandLine watch = io.metako.client.cli.Metakoctl.commandLine(env);
+        watch.setOut(new java.io.PrintWriter(watched, true)).setErr(new java.io.PrintWriter(watched, true));
+        Thread watcher = new Thread(() -> watch.execute("watch"), "metakoctl-watch");
+        watcher.start();
+        await().atMost(CONVERGE).until(() -> watched.toString().contains("pg-3=replica/healthy"));
+        LocalPostgres pg3 = q.cluster.nodes().get(2);
+        pg3.stop(LocalPostgres.StopMode.IMMEDIATE);
+        try {
+            await().atMost(CONVERGE).until(() -> watched.toString().contains("pg-3=replica/failed"));
+        } finally {
+            pg3.start();
+        }
+        await().atMost(CONVERGE).until(() -> watched.toString().lines()
+                .reduce((a, b) -> b).orElse("").contains("pg-3=replica/healthy"));
+        watcher.interrupt();
+        watcher.join(10_000);
+        assertThat(watcher.isAlive()).as("watch stops when interrupted").isFalse();
+    }
+
+    @Test
+    @Order(10)
+    void metakoctlExitCodesSayWhatWentWrong() throws Exception {
+        java.util.Map<String, String> dead = java.util.Map.of("METAKO_ENDPOINTS", "127.0.0.1:1", "METAKO_TOKEN", "x");
+        assertThat(ctlExit(dead, "status")).isEqualTo(3);
+        java.util.Map<String, String> wrong = java.util.Map.of("METAKO_ENDPOINTS", q.cluster.instances().get(1).grpc(),
+                "METAKO_TOKEN", "wrong-token-wrong-token");
+        assertThat(ctlExit(wrong, "status")).isEqualTo(4);
+        assertThat(ctlExit(wrong, "--endpoints", "nonsense", "status")).isEqualTo(2);
+        assertThat(ctlExit(wrong, "frobnicate")).isEqualTo(2);
+    }
+
+    private static String ctl(java.util.Map<String, String> env, String... args) {
+        java.io.StringWriter out = new java.io.StringWriter();
+        java.io.StringWriter err = new java.io.StringWriter();
+        picocli.CommandLine cl = io.metako.client.cli.Metakoctl.commandLine(env);
+        cl.setOut(new java.io.PrintWriter(out, true)).setErr(new java.io.PrintWriter(err, true));
+        int code = cl.execute(args);
+        assertThat(code).as(err.toString()).isZero();
+        return out.toString();
+    }
+
+    private static int ctlExit(java.util.Map<String, String> env, String... args) {
+        picocli.CommandLine cl = io.metako.client.cli.Metakoctl.commandLine(env);
+        cl.setOut(new java.io.PrintWriter(new java.io.StringWriter(), true));
+        cl.setErr(new java.io.PrintWriter(new java.io.StringWriter(), true));
+        return cl.execute(args);
+    }
+
     private static void signal(String sig, List<ProcessHandle> processes) throws Exception {
         List<String> cmd = new ArrayList<>(List.of("kill", "-" + sig));
         processes.forEach(p -> cmd.add(Long.toString(p.pid())));
