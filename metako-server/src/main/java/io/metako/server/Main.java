@@ -4,6 +4,7 @@ import io.metako.server.config.ConfigException;
 import io.metako.server.config.ConfigLoader;
 import io.metako.server.config.MetakoConfig;
 import io.metako.server.demo.DemoCommand;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.util.concurrent.Callable;
@@ -47,13 +48,25 @@ public final class Main implements Callable<Integer> {
             return 0;
         }
         org.slf4j.MDC.put("instance", cfg.instance().id());
-        MetakoInstance instance = new MetakoInstance(cfg, Clock.systemUTC());
+        MetakoInstance instance;
+        try {
+            instance = new MetakoInstance(cfg, Clock.systemUTC());
+        } catch (IOException | RuntimeException e) {
+            spec.commandLine().getErr().println("metako: cannot create instance " + cfg.instance().id() + ": " + e);
+            return 1;
+        }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             instance.close();
             stopped.countDown();
         }, "shutdown"));
-        instance.start();
+        try {
+            instance.start();
+        } catch (IOException | RuntimeException e) {
+            spec.commandLine().getErr().println("metako: cannot start instance " + cfg.instance().id() + " (" + e
+                    + "); is another process using " + cfg.instance().raftAddress() + " or " + cfg.instance().grpcAddress() + "?");
+            return 1;
+        }
         stopped.await();
         return 0;
     }

@@ -29,8 +29,13 @@ public record PgBinaries(Path binDir, int majorVersion) {
 
     /** Finds the binaries or explains, in the exception, where it looked and how to fix it. */
     public static PgBinaries locate(Map<String, String> env) {
+        return locateIn(candidates(env));
+    }
+
+    /** The first of {@code folders} holding every required binary of a supported version. */
+    static PgBinaries locateIn(List<Path> folders) {
         List<Path> tried = new ArrayList<>();
-        for (Path dir : candidates(env)) {
+        for (Path dir : folders) {
             tried.add(dir);
             if (REQUIRED.stream().allMatch(t -> Files.isExecutable(dir.resolve(t)))) {
                 int major = majorVersionOf(dir.resolve("postgres"));

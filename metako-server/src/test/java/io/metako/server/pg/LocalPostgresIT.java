@@ -1,0 +1,138 @@
+package io.metako.server.pg;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.metako.server.demo.FreePorts;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The node agent's PostgreSQL control against real server binaries. */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class LocalPostgresIT {
+    private Path dir;
+    private final List<LocalPostgres> started = new ArrayList<>();
+    private final PgBinaries bin = PgBinaries.locate(System.getenv());
+    private final OsCommand os = new OsCommand("postgres");
+
+    @BeforeEach
+    void folder() throws Exception {
+        dir = Files.createTempDirectory(Path.of("/tmp"), "metako-pg-it-");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
+
+    @AfterEach
+    void cleanUp() throws Exception {
+        for (LocalPostgres pg : started) {
+            pg.kill();
+        }
+        try (Stream<Path> walk = Files.walk(dir)) {
+            walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+    }
+
+    private LocalPostgres node(String name, int port) {
+        LocalPostgres pg = new LocalPostgres(bin, os, name, dir.resolve(name), "127.0.0.1", port);
+        started.add(pg);
+        return pg;
+    }
+
+    @Test
+    void binariesAreVersion13OrNewer() {
+        assertThat(bin.majorVersion()).isGreaterThanOrEqualTo(PgBinaries.OLDEST_SUPPORTED);
+        assertThat(bin.tool("pg_basebackup")).isExecutable();
+    }
+
+    @Test
+    void primaryIsReplicationReadyAndAReplicaStreamsFromItWithItsName() throws Exception {
+        List<Integer> ports = FreePorts.take(2);
+        LocalPostgres primary = node("p1", ports.get(0));
+        assertThat(primary.status()).isEqualTo(LocalPostgres.Status.NO_DATA);
+        primary.initPrimary("postgres", "pw-123");
+        assertThat(primary.status()).isEqualTo(LocalPostgres.Status.STOPPED);
+        primary.start();
+        assertThat(primary.status()).isEqualTo(LocalPostgres.Status.RUNNING);
+        LocalPostgres replica = node("r1", ports.get(1));
+        replica.initReplica("127.0.0.1", primary.port(), "postgres", "pw-123");
+        replica.start();
+        try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + primary.port() + "/postgres",
+                "postgres", "pw-123"); ResultSet rs = c.createStatement().executeQuery(
+                "SELECT current_setting('wal_level'), current_setting('wal_log_hints'), "
+                        + "(SELECT application_name FROM pg_stat_replication)")) {
+            rs.next();
+            assertThat(rs.getString(1)).isEqualTo("replica");
+            assertThat(rs.getString(2)).isEqualTo("on");
+            assertThat(rs.getString(3)).isEqualTo("r1");
+        }
+        try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + replica.port() + "/postgres",
+                "postgres", "pw-123"); ResultSet rs = c.createStatement().executeQuery(
+                "SELECT pg_is_in_recovery(), current_setting('port'), current_setting('cluster_name')")) {
+            rs.next();
+            assertThat(rs.getBoolean(1)).isTrue();
+            assertThat(rs.getInt(2)).as("node settings rewritten after the copy").isEqualTo(replica.port());
+            assertThat(rs.getString(3)).isEqualTo("r1");
+        }
+        assertThatThrownBy(() -> DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + primary.port() + "/postgres",
+                "postgres", "wrong")).hasMessageContaining("password authentication failed");
+    }
+
+    @Test
+    void killLeavesNoProcessAndTheNodeRecoversOnStart() throws Exception {
+        LocalPostgres pg = node("k1", FreePorts.take(1).get(0));
+        pg.initPrimary("postgres", "pw");
+        pg.start();
+        ProcessHandle postmaster = pg.postmaster().orElseThrow();
+        List<ProcessHandle> family = new ArrayList<>(postmaster.descendants().toList());
+        assertThat(family).isNotEmpty();
+        pg.kill();
+        assertThat(postmaster.isAlive()).isFalse();
+        assertThat(family).noneMatch(ProcessHandle::isAlive);
+        assertThat(pg.status()).isEqualTo(LocalPostgres.Status.STOPPED);
+        pg.start();
+        assertThat(pg.status()).isEqualTo(LocalPostgres.Status.RUNNING);
+        pg.stop(LocalPostgres.StopMode.FAST);
+        assertThat(pg.status()).isEqualTo(LocalPostgres.Status.STOPPED);
+    }
+
+    @Test
+    void aFailedStartCarriesPostgresOwnLogLines() throws Exception {
+        int port = FreePorts.take(1).get(0);
+        LocalPostgres first = node("a1", port);
+        first.initPrimary("postgres", "pw");
+        first.start();
+        LocalPostgres second = node("a2", port);
+        second.initPrimary("postgres", "pw");
+        assertThatThrownBy(second::start).isInstanceOf(PostgresException.class)
+                .hasMessageContaining("a2: start failed")
+                .hasMessageContaining("Address already in use");
+        assertThatThrownBy(() -> second.initPrimary("postgres", "pw")).hasMessageContaining("already holds");
+    }
+
+    @Test
+    void debianFoldersAreTriedNewestFirst() throws Exception {
+        for (String v : List.of("13", "16", "9", "notaversion")) {
+            Files.createDirectories(dir.resolve("lib").resolve(v).resolve("bin"));
+        }
+        assertThat(PgBinaries.debianBinDirs(dir.resolve("lib"))).extracting(p -> p.getParent().getFileName().toString())
+                .containsExactly("16", "13", "9");
+    }
+
+    @Test
+    void missingBinariesExplainHowToFixIt() {
+        assertThatThrownBy(() -> PgBinaries.locateIn(List.of(dir)))
+                .hasMessageContaining("apt-get install -y postgresql").hasMessageContaining("METAKO_PG_BIN");
+    }
+}
