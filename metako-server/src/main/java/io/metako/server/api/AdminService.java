@@ -49,12 +49,15 @@ final class AdminService extends MetakoAdminGrpc.MetakoAdminImplBase {
 
     /**
      * Sends the status now and after every change. Changes that arrive while a send is pending
-     * are coalesced into that send, so a slow watcher never holds up the state machine.
+     * are coalesced into that send, so a slow watcher never holds up the state machine; while
+     * the client does not read (the transport is not ready) nothing is queued, and the latest
+     * status goes out once it is ready again.
      */
     @Override
     public void watchStatus(WatchStatusRequest request, StreamObserver<ClusterStatus> response) {
         ServerCallStreamObserver<ClusterStatus> call = (ServerCallStreamObserver<ClusterStatus>) response;
         AtomicBoolean pending = new AtomicBoolean(false);
+        AtomicBoolean missed = new AtomicBoolean(false);
         AtomicReference<AutoCloseable> subscription = new AtomicReference<>();
         Runnable send = () -> {
             pending.set(false);
@@ -63,6 +66,10 @@ final class AdminService extends MetakoAdminGrpc.MetakoAdminImplBase {
             }
             try {
                 synchronized (call) {
+                    if (!call.isReady()) {
+                        missed.set(true);
+                        return;
+                    }
                     call.onNext(source.status());
                 }
             } catch (RuntimeException e) {
@@ -75,6 +82,11 @@ final class AdminService extends MetakoAdminGrpc.MetakoAdminImplBase {
             }
         };
         call.setOnCancelHandler(() -> closeQuietly(subscription.get()));
+        call.setOnReadyHandler(() -> {
+            if (missed.getAndSet(false)) {
+                onChange.run();
+            }
+        });
         subscription.set(source.onChange(onChange));
         onChange.run();
     }

@@ -103,8 +103,8 @@ public final class LocalCluster implements AutoCloseable {
         y.append("  raft_address: ").append(HOST).append(':').append(self.raftPort()).append('\n');
         y.append("  grpc_address: ").append(HOST).append(':').append(self.grpcPort()).append('\n');
         y.append("  http_address: ").append(HOST).append(':').append(self.httpPort()).append('\n');
-        y.append("  storage_dir: ").append(dir.resolve(self.id())).append('\n');
-        y.append("  auth_token_file: ").append(dir.resolve("token")).append('\n');
+        y.append("  storage_dir: ").append(quoted(dir.resolve(self.id()))).append('\n');
+        y.append("  auth_token_file: ").append(quoted(dir.resolve("token"))).append('\n');
         y.append("peers:\n");
         for (InstanceSpec p : instances) {
             y.append("  - id: ").append(p.id()).append('\n');
@@ -120,13 +120,18 @@ public final class LocalCluster implements AutoCloseable {
             y.append("    port: ").append(n.port()).append('\n');
             y.append("    role: ").append(i == 0 ? "primary" : "replica").append('\n');
             y.append("    username: ").append(SUPERUSER).append('\n');
-            y.append("    password_file: ").append(dir.resolve("pg-password")).append('\n');
+            y.append("    password_file: ").append(quoted(dir.resolve("pg-password"))).append('\n');
             y.append("    database: postgres\n");
         }
         y.append("health_check:\n  interval: ").append(healthInterval).append("\n  timeout: ").append(healthInterval)
                 .append("\n  failure_threshold: 3\n  recovery_threshold: 2\n");
         y.append("load_balancer:\n  algorithm: round_robin\n");
         return y.toString();
+    }
+
+    /** A YAML single-quoted scalar, safe for any path. */
+    private static String quoted(Path p) {
+        return "'" + p.toString().replace("'", "''") + "'";
     }
 
     public Path dir() {
