@@ -1,11 +1,10 @@
 package io.metako.client.cli;
 
 import io.metako.client.MetakoClient;
-import io.metako.proto.v1.ClusterStatus;
+import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
-import java.util.concurrent.Callable;
 
 @Command(name = "list", mixinStandardHelpOptions = true,
         description = "List the PostgreSQL nodes with role, health by majority, timeline, LSNs and lag.")
@@ -18,17 +17,6 @@ final class ListCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        return Metakoctl.run(spec, () -> {
-            try (MetakoClient client = parent.client(parent.connection)) {
-                ClusterStatus s = client.status();
-                if (parent.connection.output == Metakoctl.Output.json) {
-                    spec.commandLine().getOut().println(StatusPrinter.jsonNodes(s));
-                } else {
-                    spec.commandLine().getOut().print(StatusPrinter.nodes(s));
-                }
-                spec.commandLine().getOut().flush();
-                return 0;
-            }
-        });
+        return parent.show(spec, MetakoClient::status, StatusPrinter::jsonNodes, StatusPrinter::nodes);
     }
 }

@@ -1,11 +1,10 @@
 package io.metako.client.cli;
 
 import io.metako.client.MetakoClient;
-import io.metako.proto.v1.ListMembersResponse;
+import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
-import java.util.concurrent.Callable;
 
 @Command(name = "members", mixinStandardHelpOptions = true,
         description = "List the Raft group members (metako instances) and their roles.")
@@ -18,17 +17,6 @@ final class MembersCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        return Metakoctl.run(spec, () -> {
-            try (MetakoClient client = parent.client(parent.connection)) {
-                ListMembersResponse m = client.members();
-                if (parent.connection.output == Metakoctl.Output.json) {
-                    spec.commandLine().getOut().println(StatusPrinter.json(m));
-                } else {
-                    spec.commandLine().getOut().print(StatusPrinter.members(m));
-                }
-                spec.commandLine().getOut().flush();
-                return 0;
-            }
-        });
+        return parent.show(spec, MetakoClient::members, StatusPrinter::json, StatusPrinter::members);
     }
 }

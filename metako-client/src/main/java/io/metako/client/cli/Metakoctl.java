@@ -81,6 +81,24 @@ public final class Metakoctl {
         int run();
     }
 
+    /** Fetches one answer and prints it as JSON or as the table, per {@code -o}. */
+    <T> int show(CommandLine.Model.CommandSpec spec, java.util.function.Function<MetakoClient, T> fetch,
+                 java.util.function.Function<T, String> json, java.util.function.Function<T, String> table) {
+        return run(spec, () -> {
+            try (MetakoClient client = client(connection)) {
+                T answer = fetch.apply(client);
+                PrintWriter out = spec.commandLine().getOut();
+                if (connection.output == Output.json) {
+                    out.println(json.apply(answer));
+                } else {
+                    out.print(table.apply(answer));
+                }
+                out.flush();
+                return 0;
+            }
+        });
+    }
+
     public static CommandLine commandLine(Map<String, String> env) {
         Metakoctl root = new Metakoctl(env);
         CommandLine.IFactory factory = new CommandLine.IFactory() {

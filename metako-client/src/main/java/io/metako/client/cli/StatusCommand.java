@@ -1,11 +1,10 @@
 package io.metako.client.cli;
 
 import io.metako.client.MetakoClient;
-import io.metako.proto.v1.ClusterStatus;
+import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
-import java.util.concurrent.Callable;
 
 @Command(name = "status", mixinStandardHelpOptions = true,
         description = "Show the cluster: Raft leader and term, epoch, primary, every node's health and lag, "
@@ -19,17 +18,6 @@ final class StatusCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        return Metakoctl.run(spec, () -> {
-            try (MetakoClient client = parent.client(parent.connection)) {
-                ClusterStatus s = client.status();
-                if (parent.connection.output == Metakoctl.Output.json) {
-                    spec.commandLine().getOut().println(StatusPrinter.json(s));
-                } else {
-                    spec.commandLine().getOut().print(StatusPrinter.status(s));
-                }
-                spec.commandLine().getOut().flush();
-                return 0;
-            }
-        });
+        return parent.show(spec, MetakoClient::status, StatusPrinter::json, StatusPrinter::status);
     }
 }
