@@ -46,8 +46,26 @@ public final class ClusterTransitions {
         return switch (command.getKindCase()) {
             case SEED -> seed(state, command.getSeed(), command.getTimeMillis(), term);
             case REPORT_VERDICT -> reportVerdict(state, command.getReportVerdict(), command.getTimeMillis());
+            case FAILOVER_STARTED -> FailoverTransitions.started(state, command.getFailoverStarted(),
+                    command.getTimeMillis(), term);
+            case EPOCH_ACK -> FailoverTransitions.ack(state, command.getEpochAck());
+            case FAILOVER_COMPLETED -> FailoverTransitions.completed(state, command.getFailoverCompleted(),
+                    command.getTimeMillis(), term);
+            case FAILOVER_ABORTED -> FailoverTransitions.aborted(state, command.getFailoverAborted(),
+                    command.getTimeMillis(), term);
+            case SET_PAUSED -> setPaused(state, command.getSetPaused(), command.getTimeMillis());
             case KIND_NOT_SET -> Outcome.rejected(state, "empty command: no kind is set");
         };
+    }
+
+    private static Outcome setPaused(ClusterState state, io.metako.proto.v1.SetPaused p, long time) {
+        if (!state.getSeeded()) {
+            return Outcome.rejected(state, "not seeded yet");
+        }
+        if (state.getPaused() == p.getPaused()) {
+            return Outcome.applied(state);
+        }
+        return Outcome.applied(state.toBuilder().setPaused(p.getPaused()).setLastChangeMillis(time).build());
     }
 
     private static Outcome seed(ClusterState state, SeedCluster seed, long time, long term) {

@@ -1,0 +1,85 @@
+package io.metako.server.control;
+
+import io.metako.proto.v1.CandidateLsn;
+import io.metako.proto.v1.ClusterState;
+import io.metako.proto.v1.MajorityHealth;
+import io.metako.proto.v1.Node;
+import io.metako.proto.v1.NodeObservation;
+import io.metako.proto.v1.NodeRole;
+import io.metako.server.api.StatusAssembler;
+import io.metako.server.config.Units;
+import io.metako.server.health.Lsn;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+
+/**
+ * Which replicas may be promoted, best first: healthy by majority, not {@code nofailover},
+ * seen in recovery by the leader, within {@code maximum_lag_on_failover} of the most advanced
+ * known position; ordered by LSN, then priority, then name. Pure.
+ */
+final class Candidates {
+    /** A promotable node and the WAL position the leader last saw it at. */
+    record Candidate(Node node, long lsn) {
+    }
+
+    /** The eligible candidates, best first, and why the others were left out. */
+    record Choice(List<Candidate> eligible, List<String> excluded, List<CandidateLsn> seen) {
+        boolean isEmpty() {
+            return eligible.isEmpty();
+        }
+
+        String whyNone() {
+            return excluded.isEmpty() ? "no replica to promote" : String.join("; ", excluded);
+        }
+    }
+
+    private Candidates() {
+    }
+
+    static Choice choose(ControllerView view, String oldPrimary) {
+        ClusterState s = view.state();
+        long maxLag = s.getSettings().getFailover().getMaximumLagOnFailoverBytes();
+        List<Candidate> seen = new ArrayList<>();
+        List<String> excluded = new ArrayList<>();
+        for (Node n : s.getNodesList()) {
+            if (n.getName().equals(oldPrimary)
+                    || (n.getRole() != NodeRole.REPLICA && n.getRole() != NodeRole.CANDIDATE)) {
+                continue;
+            }
+            NodeObservation o = view.observations().get(n.getName());
+            MajorityHealth health = StatusAssembler.majorityHealth(s.getVerdictsList().stream()
+                    .filter(v -> v.getNode().equals(n.getName()) && view.members().contains(v.getInstanceId())).toList(),
+                    view.members().size());
+            if (n.getTags().getNofailover()) {
+                excluded.add(n.getName() + " is tagged nofailover");
+            } else if (health != MajorityHealth.HEALTHY) {
+                excluded.add(n.getName() + " is not healthy by majority");
+            } else if (o == null || !o.getReachable() || !o.getInRecovery()) {
+                excluded.add(n.getName() + " is not seen in recovery by the leader");
+            } else {
+                seen.add(new Candidate(n, Math.max(Lsn.parse(o.getReceiveLsn()), Lsn.parse(o.getReplayLsn()))));
+            }
+        }
+        long reference = seen.stream().mapToLong(Candidate::lsn).max().orElse(-1);
+        NodeObservation old = view.observations().get(oldPrimary);
+        if (old != null && !old.getCurrentLsn().isEmpty()) {
+            reference = Math.max(reference, Lsn.parse(old.getCurrentLsn()));
+        }
+        List<Candidate> eligible = new ArrayList<>();
+        for (Candidate c : seen) {
+            if (reference - c.lsn() > maxLag) {
+                excluded.add(c.node().getName() + " lags " + Units.formatSize(reference - c.lsn())
+                        + ", over maximum_lag_on_failover " + Units.formatSize(maxLag));
+            } else {
+                eligible.add(c);
+            }
+        }
+        eligible.sort(Comparator.comparingLong(Candidate::lsn).reversed()
+                .thenComparing(c -> -c.node().getTags().getPriority())
+                .thenComparing(c -> c.node().getName()));
+        List<CandidateLsn> lsns = seen.stream().map(c -> CandidateLsn.newBuilder().setNode(c.node().getName())
+                .setLsn(c.lsn()).build()).toList();
+        return new Choice(eligible, excluded, lsns);
+    }
+}

@@ -1,0 +1,32 @@
+package io.metako.server.control;
+
+import io.metako.proto.v1.CandidateLsn;
+import java.util.List;
+
+/** One step the failover controller asks the loop around it to carry out. */
+public sealed interface ControllerAction {
+    /** Propose {@code FailoverStarted}: the epoch moves on, writes to the old primary stop. */
+    record StartFailover(String oldPrimary, String target, List<CandidateLsn> candidates, String reason)
+            implements ControllerAction {
+    }
+
+    /** Best effort: make {@code node} read-only and end its client sessions. */
+    record Fence(String node) implements ControllerAction {
+    }
+
+    /** {@code pg_promote} on {@code node}, then verify it left recovery. */
+    record Promote(String node) implements ControllerAction {
+    }
+
+    /** Propose {@code FailoverCompleted}: {@code node} is the primary of the current epoch. */
+    record CompleteFailover(String node, long timeline) implements ControllerAction {
+    }
+
+    /** Propose {@code FailoverAborted}: the old primary is primary again at the next epoch. */
+    record AbortFailover(String reason) implements ControllerAction {
+    }
+
+    /** Point {@code replica}'s {@code primary_conninfo} at {@code primary} and reload it. */
+    record Repoint(String replica, String primary) implements ControllerAction {
+    }
+}

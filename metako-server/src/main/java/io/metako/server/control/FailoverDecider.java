@@ -1,0 +1,164 @@
+package io.metako.server.control;
+
+import io.metako.proto.v1.ClusterState;
+import io.metako.proto.v1.EventKind;
+import io.metako.proto.v1.MajorityHealth;
+import io.metako.proto.v1.Node;
+import io.metako.proto.v1.NodeObservation;
+import io.metako.proto.v1.NodeRole;
+import io.metako.proto.v1.Operation;
+import io.metako.proto.v1.TopologyEvent;
+import io.metako.proto.v1.Verdict;
+import io.metako.proto.v1.VerdictRecord;
+import io.metako.server.api.StatusAssembler;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The failover decision as a pure function of a {@link ControllerView}: no I/O, no clock, no
+ * logging. The leader's loop calls it every tick and carries out the actions; every action is
+ * safe to repeat, so a tick that dies half-way is simply decided again.
+ */
+public final class FailoverDecider {
+    private FailoverDecider() {
+    }
+
+    public static Decision decide(ControllerView view) {
+        ClusterState s = view.state();
+        if (!s.getSeeded()) {
+            return Decision.none("waiting: the cluster is not seeded yet");
+        }
+        if (s.hasOperation()) {
+            return resume(view, s.getOperation());
+        }
+        List<ControllerAction> actions = new ArrayList<>(fenceRunawayPrimaries(view));
+        String primary = s.getPrimary();
+        List<VerdictRecord> verdicts = verdictsOf(view, primary);
+        long down = verdicts.stream().filter(v -> v.getVerdict() == Verdict.DOWN).count();
+        if (StatusAssembler.majorityHealth(verdicts, view.members().size()) != MajorityHealth.FAILED) {
+            List<ControllerAction> repoints = repoints(view);
+            actions.addAll(repoints);
+            String reason = down > 0
+                    ? "waiting: " + primary + " down for " + down + "/" + view.members().size() + " instances"
+                    : "no action: " + primary + " is primary at epoch " + s.getEpoch();
+            if (!repoints.isEmpty()) {
+                reason = "re-pointing " + repoints.stream().map(a -> ((ControllerAction.Repoint) a).replica()).toList()
+                        + " to " + primary + " at epoch " + s.getEpoch();
+            }
+            return new Decision(actions, reason);
+        }
+        String failed = primary + " failed for " + down + "/" + view.members().size() + " instances";
+        if (s.getPaused()) {
+            return new Decision(actions, "paused: " + failed + "; no automatic failover in maintenance mode");
+        }
+        Optional<TopologyEvent> last = lastChangeOfPrimary(s);
+        long cooldown = s.getSettings().getFailover().getCooldownMillis();
+        if (last.isPresent() && view.nowMillis() - last.get().getTimeMillis() < cooldown) {
+            return new Decision(actions, "no failover: " + failed + " but the last change of primary was "
+                    + (view.nowMillis() - last.get().getTimeMillis()) / 1000 + "s ago (cooldown " + cooldown / 1000 + "s)");
+        }
+        Candidates.Choice choice = Candidates.choose(view, primary);
+        if (choice.isEmpty()) {
+            return new Decision(actions, "no failover: " + failed + " and " + choice.whyNone());
+        }
+        String target = choice.eligible().get(0).node().getName();
+        actions.add(new ControllerAction.StartFailover(primary, target, choice.seen(), failed));
+        return new Decision(actions, "failover: " + failed + "; starting epoch " + (s.getEpoch() + 1)
+                + " with candidate " + target);
+    }
+
+    private static Decision resume(ControllerView view, Operation op) {
+        ClusterState s = view.state();
+        List<String> missing = view.members().stream()
+                .filter(m -> !op.getAckedInstancesList().contains(m) && !view.silentMembers().contains(m)).toList();
+        if (!missing.isEmpty()) {
+            return Decision.none("waiting: epoch " + s.getEpoch() + " acknowledged by "
+                    + (view.members().size() - missing.size()) + "/" + view.members().size() + " instances " + missing);
+        }
+        NodeObservation target = view.observations().get(op.getTarget());
+        if (target != null && target.getReachable() && !target.getInRecovery()) {
+            return new Decision(List.of(new ControllerAction.CompleteFailover(op.getTarget(), target.getTimeline())),
+                    "completing: " + op.getTarget() + " left recovery on timeline " + target.getTimeline());
+        }
+        for (Node n : s.getNodesList()) {
+            NodeObservation o = view.observations().get(n.getName());
+            if (!n.getName().equals(op.getOldPrimary()) && o != null && o.getReachable() && !o.getInRecovery()
+                    && n.getRole() == NodeRole.REPLICA) {
+                // an earlier tick promoted another candidate than the one first chosen
+                return new Decision(List.of(new ControllerAction.CompleteFailover(n.getName(), o.getTimeline())),
+                        "completing: " + n.getName() + " left recovery on timeline " + o.getTimeline());
+            }
+        }
+        List<ControllerAction> actions = new ArrayList<>();
+        NodeObservation old = view.observations().get(op.getOldPrimary());
+        if (old != null && old.getReachable() && !old.getReadOnly()) {
+            actions.add(new ControllerAction.Fence(op.getOldPrimary()));
+        }
+        Candidates.Choice choice = Candidates.choose(view, op.getOldPrimary());
+        if (!choice.isEmpty()) {
+            String chosen = choice.eligible().stream().map(c -> c.node().getName()).filter(op.getTarget()::equals)
+                    .findFirst().orElse(choice.eligible().get(0).node().getName());
+            actions.add(new ControllerAction.Promote(chosen));
+            return new Decision(actions, "promoting " + chosen + " at epoch " + s.getEpoch()
+                    + (chosen.equals(op.getTarget()) ? "" : " instead of " + op.getTarget()));
+        }
+        List<VerdictRecord> oldVerdicts = verdictsOf(view, op.getOldPrimary());
+        if (op.getKind() == EventKind.FAILOVER
+                && StatusAssembler.majorityHealth(oldVerdicts, view.members().size()) == MajorityHealth.HEALTHY) {
+            return new Decision(List.of(new ControllerAction.AbortFailover(choice.whyNone() + "; "
+                    + op.getOldPrimary() + " is healthy again")), "aborting: " + choice.whyNone());
+        }
+        return new Decision(actions, "waiting without a primary at epoch " + s.getEpoch() + ": " + choice.whyNone());
+    }
+
+    /** A quarantined node that runs as a writable primary (restarted as-is) is fenced again. */
+    private static List<ControllerAction> fenceRunawayPrimaries(ControllerView view) {
+        List<ControllerAction> out = new ArrayList<>();
+        for (Node n : view.state().getNodesList()) {
+            NodeObservation o = view.observations().get(n.getName());
+            if (n.getRole() == NodeRole.QUARANTINED && o != null && o.getReachable() && !o.getInRecovery()
+                    && !o.getReadOnly()) {
+                out.add(new ControllerAction.Fence(n.getName()));
+            }
+        }
+        return out;
+    }
+
+    /** Replicas that stream from somewhere else than the primary get re-pointed. */
+    private static List<ControllerAction> repoints(ControllerView view) {
+        ClusterState s = view.state();
+        Optional<Node> primary = s.getNodesList().stream().filter(n -> n.getName().equals(s.getPrimary())).findFirst();
+        List<ControllerAction> out = new ArrayList<>();
+        if (primary.isEmpty()) {
+            return out;
+        }
+        for (Node n : s.getNodesList()) {
+            NodeObservation o = view.observations().get(n.getName());
+            if (n.getRole() != NodeRole.REPLICA || o == null || !o.getReachable() || !o.getInRecovery()) {
+                continue;
+            }
+            boolean streamsFromPrimary = o.getUpstreamPort() == primary.get().getPort()
+                    && o.getUpstreamHost().equals(primary.get().getHost());
+            if (!streamsFromPrimary) {
+                out.add(new ControllerAction.Repoint(n.getName(), primary.get().getName()));
+            }
+        }
+        return out;
+    }
+
+    private static List<VerdictRecord> verdictsOf(ControllerView view, String node) {
+        return view.state().getVerdictsList().stream()
+                .filter(v -> v.getNode().equals(node) && view.members().contains(v.getInstanceId())).toList();
+    }
+
+    private static Optional<TopologyEvent> lastChangeOfPrimary(ClusterState s) {
+        for (int i = s.getHistoryCount() - 1; i >= 0; i--) {
+            TopologyEvent e = s.getHistory(i);
+            if (e.getKind() == EventKind.FAILOVER || e.getKind() == EventKind.SWITCHOVER) {
+                return Optional.of(e);
+            }
+        }
+        return Optional.empty();
+    }
+}

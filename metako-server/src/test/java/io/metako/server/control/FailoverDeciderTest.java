@@ -1,0 +1,254 @@
+package io.metako.server.control;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.metako.proto.v1.ClusterSettings;
+import io.metako.proto.v1.ClusterState;
+import io.metako.proto.v1.EventKind;
+import io.metako.proto.v1.FailoverSettings;
+import io.metako.proto.v1.Node;
+import io.metako.proto.v1.NodeObservation;
+import io.metako.proto.v1.NodeRole;
+import io.metako.proto.v1.NodeTags;
+import io.metako.proto.v1.Operation;
+import io.metako.proto.v1.OperationStep;
+import io.metako.proto.v1.TopologyEvent;
+import io.metako.proto.v1.Verdict;
+import io.metako.proto.v1.VerdictRecord;
+import io.metako.server.health.Lsn;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.UnaryOperator;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** The failover decision as a table of one-sentence scenarios, the do-nothing ones included. */
+class FailoverDeciderTest {
+    static final long NOW = 1_000_000;
+    static final List<String> MEMBERS = List.of("m1", "m2", "m3");
+
+    /** A three-node cluster (pg-1 primary at epoch 4) as the leader sees it; each row changes it. */
+    static final class World {
+        ClusterState.Builder state = ClusterState.newBuilder().setSeeded(true).setEpoch(4).setPrimary("pg-1")
+                .setSettings(ClusterSettings.newBuilder().setFailover(FailoverSettings.newBuilder()
+                        .setMaximumLagOnFailoverBytes(16L << 20).setCooldownMillis(30_000)))
+                .addNodes(node("pg-1", 5432, NodeRole.PRIMARY)).addNodes(node("pg-2", 5433, NodeRole.REPLICA))
+                .addNodes(node("pg-3", 5434, NodeRole.REPLICA));
+        final Map<String, NodeObservation> obs = new HashMap<>();
+        final Set<String> silent = new HashSet<>();
+
+        World() {
+            obs.put("pg-1", NodeObservation.newBuilder().setReachable(true).setCurrentLsn("0/9000000").setTimeline(1).build());
+            obs.put("pg-2", replica("0/9000000", 5432));
+            obs.put("pg-3", replica("0/9000000", 5432));
+            for (String n : List.of("pg-1", "pg-2", "pg-3")) {
+                for (String m : MEMBERS) {
+                    verdict(m, n, Verdict.UP);
+                }
+            }
+        }
+
+        static Node node(String name, int port, NodeRole role) {
+            return Node.newBuilder().setName(name).setHost("127.0.0.1").setPort(port).setRole(role)
+                    .setTags(NodeTags.getDefaultInstance()).build();
+        }
+
+        static NodeObservation replica(String lsn, int upstreamPort) {
+            return NodeObservation.newBuilder().setReachable(true).setInRecovery(true).setReceiveLsn(lsn)
+                    .setReplayLsn(lsn).setTimeline(1).setUpstreamHost("127.0.0.1").setUpstreamPort(upstreamPort)
+                    .setWalReceiverStatus("streaming").build();
+        }
+
+        World verdict(String member, String node, Verdict v) {
+            List<VerdictRecord> vs = new ArrayList<>(state.getVerdictsList());
+            vs.removeIf(r -> r.getInstanceId().equals(member) && r.getNode().equals(node));
+            vs.add(VerdictRecord.newBuilder().setInstanceId(member).setNode(node).setVerdict(v).build());
+            state.clearVerdicts().addAllVerdicts(vs);
+            return this;
+        }
+
+        World down(String node, String... members) {
+            for (String m : members) {
+                verdict(m, node, Verdict.DOWN);
+            }
+            return this;
+        }
+
+        World primaryDead() {
+            down("pg-1", "m1", "m2", "m3");
+            obs.put("pg-1", NodeObservation.newBuilder().setReachable(false).setCurrentLsn("0/9000000")
+                    .setError("connection refused").build());
+            return this;
+        }
+
+        World lsn(String node, String lsn) {
+            obs.put(node, replica(lsn, 5432));
+            return this;
+        }
+
+        World tag(String node, UnaryOperator<NodeTags.Builder> tags) {
+            List<Node> nodes = new ArrayList<>();
+            for (Node n : state.getNodesList()) {
+                nodes.add(n.getName().equals(node) ? n.toBuilder().setTags(tags.apply(n.getTags().toBuilder())).build() : n);
+            }
+            state.clearNodes().addAllNodes(nodes);
+            return this;
+        }
+
+        World role(String node, NodeRole role) {
+            List<Node> nodes = new ArrayList<>();
+            for (Node n : state.getNodesList()) {
+                nodes.add(n.getName().equals(node) ? n.toBuilder().setRole(role).build() : n);
+            }
+            state.clearNodes().addAllNodes(nodes);
+            return this;
+        }
+
+        /** A failover from pg-1 to pg-2 started: epoch 5, no primary, acked by {@code acked}. */
+        World started(String... acked) {
+            primaryDead();
+            role("pg-2", NodeRole.CANDIDATE);
+            state.setEpoch(5).setPrimary("").setOperation(Operation.newBuilder().setKind(EventKind.FAILOVER)
+                    .setStep(OperationStep.STARTED).setTarget("pg-2").setEpoch(5).setOldPrimary("pg-1")
+                    .setReason("pg-1 failed").addAllAckedInstances(List.of(acked)));
+            return this;
+        }
+
+        World apply(UnaryOperator<World> f) {
+            return f.apply(this);
+        }
+
+        Decision decide() {
+            return FailoverDecider.decide(new ControllerView(state.build(), obs, MEMBERS, silent, NOW));
+        }
+    }
+
+    static Stream<Arguments> table() {
+        return Stream.of(
+                row("an unseeded cluster waits", w -> { w.state = ClusterState.newBuilder(); return w; },
+                        "", "waiting: the cluster is not seeded yet"),
+                row("a healthy primary needs nothing", w -> w, "", "no action: pg-1 is primary at epoch 4"),
+                row("the primary down for a minority of instances only: no failover", w -> w.down("pg-1", "m3"),
+                        "", "waiting: pg-1 down for 1/3 instances"),
+                row("the primary down for a majority: fail over to a replica", w -> w.primaryDead(),
+                        "StartFailover[oldPrimary=pg-1, target=pg-2", "failover: pg-1 failed for 3/3 instances"),
+                row("two of three instances suffice", w -> w.down("pg-1", "m1", "m2"),
+                        "StartFailover[oldPrimary=pg-1, target=pg-2", "failover: pg-1 failed for 2/3 instances"),
+                row("the most advanced replica wins", w -> w.primaryDead().lsn("pg-3", "0/9000100"),
+                        "StartFailover[oldPrimary=pg-1, target=pg-3", "candidate pg-3"),
+                row("equal positions: the higher priority wins", w -> w.primaryDead().tag("pg-3", t -> t.setPriority(10)),
+                        "StartFailover[oldPrimary=pg-1, target=pg-3", "candidate pg-3"),
+                row("equal positions and priorities: the name decides", w -> w.primaryDead(),
+                        "target=pg-2", "candidate pg-2"),
+                row("a paused cluster never fails over", w -> { w.state.setPaused(true); return w.primaryDead(); },
+                        "", "paused: pg-1 failed for 3/3 instances; no automatic failover in maintenance mode"),
+                row("within the cooldown after the last failover: no failover",
+                        w -> { w.state.addHistory(TopologyEvent.newBuilder().setKind(EventKind.FAILOVER).setTimeMillis(NOW - 10_000)); return w.primaryDead(); },
+                        "", "no failover: pg-1 failed for 3/3 instances but the last change of primary was 10s ago (cooldown 30s)"),
+                row("after the cooldown a failover may start again",
+                        w -> { w.state.addHistory(TopologyEvent.newBuilder().setKind(EventKind.SWITCHOVER).setTimeMillis(NOW - 31_000)); return w.primaryDead(); },
+                        "StartFailover", "failover:"),
+                row("the bootstrap event does not count as a failover for the cooldown",
+                        w -> { w.state.addHistory(TopologyEvent.newBuilder().setKind(EventKind.BOOTSTRAPPED).setTimeMillis(NOW - 1_000)); return w.primaryDead(); },
+                        "StartFailover", "failover:"),
+                row("every candidate tagged nofailover: no failover",
+                        w -> w.primaryDead().tag("pg-2", t -> t.setNofailover(true)).tag("pg-3", t -> t.setNofailover(true)),
+                        "", "no failover: pg-1 failed for 3/3 instances and pg-2 is tagged nofailover; pg-3 is tagged nofailover"),
+                row("a nofailover replica is skipped for another", w -> w.primaryDead().tag("pg-2", t -> t.setNofailover(true)),
+                        "target=pg-3", "candidate pg-3"),
+                row("no candidate within maximum_lag_on_failover: no failover",
+                        w -> { w.primaryDead(); w.obs.put("pg-1", w.obs.get("pg-1").toBuilder().setCurrentLsn("0/F000000").build());
+                            return w; },
+                        "", "over maximum_lag_on_failover 16MB"),
+                row("a replica too far behind the others is passed over", w -> w.primaryDead().lsn("pg-2", "0/1000000"),
+                        "target=pg-3", "candidate pg-3"),
+                row("a replica unhealthy by majority is passed over", w -> w.primaryDead().down("pg-2", "m1", "m2"),
+                        "target=pg-3", "candidate pg-3"),
+                row("a replica the leader cannot see is passed over",
+                        w -> { w.primaryDead(); w.obs.put("pg-2", NodeObservation.newBuilder().setReachable(false).build()); return w; },
+                        "target=pg-3", "candidate pg-3"),
+                row("no replica healthy: the cluster waits without promoting",
+                        w -> w.primaryDead().down("pg-2", "m1", "m2").down("pg-3", "m1", "m2"),
+                        "", "no failover: pg-1 failed for 3/3 instances and pg-2 is not healthy by majority"),
+                row("verdicts of instances outside the group do not count",
+                        w -> { w.state.addVerdicts(VerdictRecord.newBuilder().setInstanceId("gone").setNode("pg-1").setVerdict(Verdict.DOWN)); return w.down("pg-1", "m1"); },
+                        "", "waiting: pg-1 down for 1/3 instances"),
+                row("an operation waits for every instance's acknowledgement", w -> w.started("m1"),
+                        "", "waiting: epoch 5 acknowledged by 1/3 instances [m2, m3]"),
+                row("an instance silent for a lease counts as fenced",
+                        w -> { w.started("m1", "m2"); w.silent.add("m3"); return w; },
+                        "Promote[node=pg-2]", "promoting pg-2 at epoch 5"),
+                row("an operation in progress is resumed: promote its target", w -> w.started("m1", "m2", "m3"),
+                        "Promote[node=pg-2]", "promoting pg-2 at epoch 5"),
+                row("the old primary, if reachable, is fenced before the promotion",
+                        w -> { w.started("m1", "m2", "m3"); w.obs.put("pg-1", NodeObservation.newBuilder().setReachable(true).setCurrentLsn("0/9000000").build()); return w; },
+                        "Fence[node=pg-1], Promote[node=pg-2]", "promoting pg-2"),
+                row("a promoted target completes the failover",
+                        w -> { w.started("m1", "m2", "m3"); w.obs.put("pg-2", NodeObservation.newBuilder().setReachable(true).setTimeline(2).setCurrentLsn("0/9000200").build()); return w; },
+                        "CompleteFailover[node=pg-2, timeline=2]", "completing: pg-2 left recovery on timeline 2"),
+                row("a target that became unfit is replaced by the next candidate",
+                        w -> w.started("m1", "m2", "m3").down("pg-2", "m1", "m2"),
+                        "Promote[node=pg-3]", "promoting pg-3 at epoch 5 instead of pg-2"),
+                row("no candidate and the old primary back by majority: abort",
+                        w -> w.started("m1", "m2", "m3").down("pg-2", "m1", "m2").down("pg-3", "m1", "m2")
+                                .verdict("m1", "pg-1", Verdict.UP).verdict("m2", "pg-1", Verdict.UP),
+                        "AbortFailover", "aborting:"),
+                row("no candidate and the old primary still down: wait without a primary",
+                        w -> w.started("m1", "m2", "m3").down("pg-2", "m1", "m2").down("pg-3", "m1", "m2"),
+                        "", "waiting without a primary at epoch 5"),
+                row("an old primary restarted as-is is fenced again",
+                        w -> { w.state.setPrimary("pg-2"); w.role("pg-1", NodeRole.QUARANTINED).role("pg-2", NodeRole.PRIMARY);
+                            w.obs.put("pg-2", NodeObservation.newBuilder().setReachable(true).setCurrentLsn("0/9000000").build());
+                            w.obs.put("pg-3", World.replica("0/9000000", 5433));
+                            return w; },
+                        "Fence[node=pg-1]", "no action: pg-2 is primary at epoch 4"),
+                row("a fenced quarantined node is left alone",
+                        w -> { w.state.setPrimary("pg-2"); w.role("pg-1", NodeRole.QUARANTINED).role("pg-2", NodeRole.PRIMARY);
+                            w.obs.put("pg-1", w.obs.get("pg-1").toBuilder().setReadOnly(true).build());
+                            w.obs.put("pg-2", NodeObservation.newBuilder().setReachable(true).build());
+                            w.obs.put("pg-3", World.replica("0/9000000", 5433));
+                            return w; },
+                        "", "no action: pg-2 is primary at epoch 4"),
+                row("a replica still streaming from the old primary is re-pointed",
+                        w -> { w.state.setPrimary("pg-2"); w.role("pg-1", NodeRole.QUARANTINED).role("pg-2", NodeRole.PRIMARY);
+                            w.obs.put("pg-1", NodeObservation.newBuilder().setReachable(false).build());
+                            w.obs.put("pg-2", NodeObservation.newBuilder().setReachable(true).build());
+                            return w; },
+                        "Repoint[replica=pg-3, primary=pg-2]", "re-pointing [pg-3] to pg-2 at epoch 4"),
+                row("a paused cluster still fences a runaway old primary",
+                        w -> { w.state.setPaused(true); w.role("pg-3", NodeRole.QUARANTINED);
+                            w.obs.put("pg-3", NodeObservation.newBuilder().setReachable(true).build());
+                            return w; },
+                        "Fence[node=pg-3]", "no action: pg-1 is primary at epoch 4"));
+    }
+
+    private static Arguments row(String scenario, UnaryOperator<World> world, String actions, String reason) {
+        return Arguments.of(scenario, world, actions, reason);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("table")
+    void decides(String scenario, UnaryOperator<World> world, String actions, String reason) {
+        Decision d = world.apply(new World()).decide();
+        if (actions.isEmpty()) {
+            assertThat(d.actions()).as(d.reason()).isEmpty();
+        } else {
+            assertThat(d.actions().toString()).as(d.reason()).contains(actions);
+        }
+        assertThat(d.reason()).contains(reason);
+    }
+
+    @org.junit.jupiter.api.Test
+    void startFailoverRecordsEveryCandidatesPosition() {
+        Decision d = new World().primaryDead().lsn("pg-3", "0/9000100").decide();
+        ControllerAction.StartFailover start = (ControllerAction.StartFailover) d.actions().get(0);
+        assertThat(start.candidates()).extracting(c -> c.getNode() + "@" + Lsn.format(c.getLsn()))
+                .containsExactly("pg-2@0/9000000", "pg-3@0/9000100");
+    }
+}
