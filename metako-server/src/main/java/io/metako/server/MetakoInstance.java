@@ -12,7 +12,8 @@ import io.metako.server.api.StatusAssembler;
 import io.metako.server.api.StatusSource;
 import io.metako.server.config.MetakoConfig;
 import io.metako.server.config.PeerConfig;
-import io.metako.server.control.StatusSentence;
+import io.metako.server.control.FailoverController;
+import io.metako.server.control.NodeOperations;
 import io.metako.server.health.HealthMonitor;
 import io.metako.server.state.MetakoStateMachine;
 import io.metako.server.state.RaftNode;
@@ -43,9 +44,11 @@ public final class MetakoInstance implements StatusSource, AutoCloseable {
     private final RaftNode raft;
     private final HealthMonitor health;
     private final AdminServer admin;
+    private final FailoverController controller;
     private final ScheduledExecutorService control;
-    private volatile String sentence = "starting";
+    private final ScheduledExecutorService failover;
     private volatile boolean seeding;
+    private volatile boolean acking;
 
     public MetakoInstance(MetakoConfig config, Clock clock) throws IOException {
         this.config = config;
@@ -53,18 +56,60 @@ public final class MetakoInstance implements StatusSource, AutoCloseable {
         this.raft = new RaftNode(config, stateMachine);
         this.health = new HealthMonitor(config.instance().id(), config, stateMachine::state, this::submit, clock);
         this.admin = new AdminServer(config.instance().grpcAddress(), config.instance().authToken(), this);
-        this.control = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "control-loop");
+        this.controller = new FailoverController(config.instance().id(), new ControllerInputs(),
+                new NodeOperations(config), this::submit, clock);
+        this.control = Executors.newSingleThreadScheduledExecutor(daemon("control-loop"));
+        this.failover = Executors.newSingleThreadScheduledExecutor(daemon("failover-controller"));
+    }
+
+    private static java.util.concurrent.ThreadFactory daemon(String name) {
+        return r -> {
+            Thread t = new Thread(r, name);
             t.setDaemon(true);
             return t;
-        });
+        };
+    }
+
+    /** The controller's window on this instance. */
+    private final class ControllerInputs implements FailoverController.Inputs {
+        @Override
+        public ClusterState state() {
+            return stateMachine.state();
+        }
+
+        @Override
+        public java.util.Map<String, io.metako.proto.v1.NodeObservation> observations() {
+            return health.observations();
+        }
+
+        @Override
+        public List<String> members() {
+            return config.peers().stream().map(PeerConfig::id).toList();
+        }
+
+        @Override
+        public boolean isLeader() {
+            return raft.isLeader();
+        }
+
+        @Override
+        public java.util.Set<String> silentMembers(long millis) {
+            return raft.silentFollowers(millis);
+        }
+
+        @Override
+        public long term() {
+            return MetakoInstance.this.term();
+        }
     }
 
     public void start() throws IOException {
         raft.start();
         admin.start();
         health.start();
-        control.scheduleWithFixedDelay(this::tick, 200, 500, TimeUnit.MILLISECONDS);
+        control.scheduleWithFixedDelay(this::tick, 200, 200, TimeUnit.MILLISECONDS);
+        failover.scheduleWithFixedDelay(this::controllerTick, 500, 200, TimeUnit.MILLISECONDS);
+        stateMachine.addListener(s -> control.execute(this::tick));
         LOG.info("instance {} started: raft {}, admin API {}", config.instance().id(),
                 config.instance().raftAddress(), config.instance().grpcAddress());
     }
@@ -81,21 +126,45 @@ public final class MetakoInstance implements StatusSource, AutoCloseable {
         return stateMachine.state();
     }
 
-    /** One control-loop tick: seed a fresh group if this instance leads it, then say what holds. */
+    /**
+     * One control-loop tick: seed a fresh group if this instance leads it, and acknowledge a new
+     * epoch once this instance has applied it (its proxy, when there is one, has then dropped
+     * the old primary's sessions).
+     */
     private void tick() {
         try {
             ClusterState s = stateMachine.state();
             if (!s.getSeeded() && raft.isLeader() && !seeding) {
                 seed(s);
             }
-            String next = StatusSentence.describe(s, config.peers().size(), raft.leaderId().isPresent());
-            if (!next.equals(sentence)) {
-                LOG.info("{} (epoch {}, term {})", next, s.getEpoch(), term());
-                sentence = next;
+            if (s.hasOperation() && !s.getOperation().getAckedInstancesList().contains(config.instance().id())
+                    && !acking) {
+                ack(s);
             }
         } catch (RuntimeException e) {
             LOG.warn("control tick failed: {}", e.toString());
         }
+    }
+
+    private void controllerTick() {
+        try {
+            controller.tick();
+        } catch (RuntimeException e) {
+            LOG.warn("controller tick failed: {}", e.toString());
+        }
+    }
+
+    private void ack(ClusterState s) {
+        acking = true;
+        Command cmd = Command.newBuilder().setEpoch(s.getEpoch()).setTimeMillis(clock.millis())
+                .setProposer(config.instance().id())
+                .setEpochAck(io.metako.proto.v1.EpochAck.newBuilder().setInstanceId(config.instance().id())).build();
+        submit(cmd).whenComplete((r, e) -> {
+            acking = false;
+            if (e != null || !r.getApplied()) {
+                LOG.debug("epoch {} not acknowledged yet: {}", s.getEpoch(), e != null ? e : r.getRejection());
+            }
+        });
     }
 
     private void seed(ClusterState s) {
@@ -123,6 +192,8 @@ public final class MetakoInstance implements StatusSource, AutoCloseable {
 
     @Override
     public ClusterStatus status() {
+        String sentence = raft.leaderId().isPresent() ? controller.sentence()
+                : "waiting: no Raft leader known to this instance";
         return StatusAssembler.assemble(stateMachine.state(), raftView(), health.observations(), sentence);
     }
 
@@ -170,6 +241,7 @@ public final class MetakoInstance implements StatusSource, AutoCloseable {
     @Override
     public void close() {
         control.shutdownNow();
+        failover.shutdownNow();
         health.close();
         try {
             admin.close();

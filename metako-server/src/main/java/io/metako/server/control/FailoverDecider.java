@@ -130,8 +130,9 @@ public final class FailoverDecider {
         ClusterState s = view.state();
         Optional<Node> primary = s.getNodesList().stream().filter(n -> n.getName().equals(s.getPrimary())).findFirst();
         List<ControllerAction> out = new ArrayList<>();
-        if (primary.isEmpty()) {
-            return out;
+        NodeObservation seen = primary.map(p -> view.observations().get(p.getName())).orElse(null);
+        if (seen == null || !seen.getReachable() || seen.getInRecovery()) {
+            return out; // replicas lose their upstream when the primary dies: that is no reason to re-point
         }
         for (Node n : s.getNodesList()) {
             NodeObservation o = view.observations().get(n.getName());

@@ -123,7 +123,8 @@ public final class HealthMonitor implements AutoCloseable {
                 Verdict before = counter.verdict();
                 Verdict now = counter.record(obs.getReachable(), settings.getFailureThreshold(),
                         settings.getRecoveryThreshold());
-                observations.put(node.getName(), obs.toBuilder().setConsecutiveFailures(counter.consecutiveFailures()).build());
+                observations.put(node.getName(), withLastKnownPosition(obs, observations.get(node.getName()))
+                        .toBuilder().setConsecutiveFailures(counter.consecutiveFailures()).build());
                 if (now != before) {
                     LOG.info("node {} is {} for {}{}", node.getName(), now, instanceId,
                             obs.getReachable() ? "" : " (" + obs.getError() + ")");
@@ -161,6 +162,19 @@ public final class HealthMonitor implements AutoCloseable {
             loop.shutdownNow();
             prober.close();
         }
+    }
+
+    /**
+     * A failed probe keeps the last WAL positions and timeline seen, so the controller still knows
+     * how far a vanished primary had got when it bounds the loss of a failover.
+     */
+    private static NodeObservation withLastKnownPosition(NodeObservation now, NodeObservation before) {
+        if (now.getReachable() || before == null) {
+            return now;
+        }
+        return now.toBuilder().setCurrentLsn(before.getCurrentLsn()).setReceiveLsn(before.getReceiveLsn())
+                .setReplayLsn(before.getReplayLsn()).setTimeline(before.getTimeline())
+                .setInRecovery(before.getInRecovery()).build();
     }
 
     private static java.util.concurrent.ThreadFactory daemon(String name) {

@@ -32,7 +32,11 @@ final class NodeProber implements AutoCloseable {
                         ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END,
                    CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli::text FROM pg_stat_wal_receiver)
                         ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END,
-                   current_setting('server_version')
+                   current_setting('server_version'),
+                   (SELECT sender_host FROM pg_stat_wal_receiver),
+                   (SELECT sender_port FROM pg_stat_wal_receiver),
+                   (SELECT status FROM pg_stat_wal_receiver),
+                   current_setting('default_transaction_read_only')::bool
             """;
 
     private final ProbeTarget target;
@@ -96,6 +100,10 @@ final class NodeProber implements AutoCloseable {
                 b.setTimeline(rs.getBoolean(1) ? Long.parseLong(tli) : Long.parseLong(tli, 16));
             }
             b.setServerVersion(rs.getString(7));
+            setIfPresent(rs.getString(8), b::setUpstreamHost);
+            b.setUpstreamPort(rs.getInt(9));
+            setIfPresent(rs.getString(10), b::setWalReceiverStatus);
+            b.setReadOnly(rs.getBoolean(11));
             return b.build();
         }
     }

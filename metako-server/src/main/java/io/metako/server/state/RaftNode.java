@@ -180,6 +180,22 @@ public final class RaftNode implements AutoCloseable {
         }
     }
 
+    /** On the leader: the followers it has not heard from for longer than {@code millis}. */
+    public java.util.Set<String> silentFollowers(long millis) {
+        java.util.Set<String> silent = new java.util.HashSet<>();
+        try {
+            var role = info().getRoleInfoProto();
+            for (var f : role.getLeaderInfo().getFollowerInfoList()) {
+                if (f.getLastRpcElapsedTimeMs() > millis) {
+                    silent.add(f.getId().getId().toStringUtf8());
+                }
+            }
+        } catch (IOException e) {
+            return silent;
+        }
+        return silent;
+    }
+
     public boolean isLeader() {
         try {
             return info().isLeader();

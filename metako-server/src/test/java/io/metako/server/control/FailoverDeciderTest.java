@@ -221,6 +221,19 @@ class FailoverDeciderTest {
                             w.obs.put("pg-2", NodeObservation.newBuilder().setReachable(true).build());
                             return w; },
                         "Repoint[replica=pg-3, primary=pg-2]", "re-pointing [pg-3] to pg-2 at epoch 4"),
+                row("no re-pointing while the primary itself is not seen",
+                        w -> { w.state.setPrimary("pg-2"); w.role("pg-1", NodeRole.QUARANTINED).role("pg-2", NodeRole.PRIMARY);
+                            w.obs.put("pg-1", NodeObservation.newBuilder().setReachable(false).build());
+                            w.obs.put("pg-2", NodeObservation.newBuilder().setReachable(false).build());
+                            return w; },
+                        "", "no action: pg-2 is primary at epoch 4"),
+                row("replicas that lost a primary not yet failed by majority are not re-pointed",
+                        w -> { w.down("pg-1", "m1"); w.obs.put("pg-1", NodeObservation.newBuilder().setReachable(false).build());
+                            w.obs.put("pg-2", World.replica("0/9000000", 0)); return w; },
+                        "", "waiting: pg-1 down for 1/3 instances"),
+                row("a replica whose WAL receiver stopped is re-pointed at a live primary",
+                        w -> { w.obs.put("pg-2", World.replica("0/9000000", 0)); return w; },
+                        "Repoint[replica=pg-2, primary=pg-1]", "re-pointing [pg-2] to pg-1"),
                 row("a paused cluster still fences a runaway old primary",
                         w -> { w.state.setPaused(true); w.role("pg-3", NodeRole.QUARANTINED);
                             w.obs.put("pg-3", NodeObservation.newBuilder().setReachable(true).build());

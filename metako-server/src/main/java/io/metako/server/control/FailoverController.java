@@ -1,0 +1,153 @@
+package io.metako.server.control;
+
+import io.metako.proto.v1.ClusterState;
+import io.metako.proto.v1.Command;
+import io.metako.proto.v1.CommandResult;
+import io.metako.proto.v1.FailoverAborted;
+import io.metako.proto.v1.FailoverCompleted;
+import io.metako.proto.v1.FailoverStarted;
+import io.metako.proto.v1.Node;
+import io.metako.proto.v1.NodeObservation;
+import java.time.Clock;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The loop around {@link FailoverDecider}: every tick it builds the view, decides, and, on the
+ * Raft leader only, carries out the actions (SQL on the nodes, commands through the log). Every
+ * instance decides, so every status answer carries a sentence; only the leader acts.
+ */
+public final class FailoverController {
+    private static final Logger LOG = LoggerFactory.getLogger(FailoverController.class);
+    private static final long REPEAT_SQL_MILLIS = 3_000;
+
+    /** What the controller reads from the running instance. */
+    public interface Inputs {
+        ClusterState state();
+
+        Map<String, NodeObservation> observations();
+
+        List<String> members();
+
+        boolean isLeader();
+
+        /** Members silent towards this leader for longer than {@code millis}. */
+        Set<String> silentMembers(long millis);
+
+        long term();
+    }
+
+    private final String instanceId;
+    private final Inputs inputs;
+    private final NodeOperations operations;
+    private final Function<Command, CompletableFuture<CommandResult>> submit;
+    private final Clock clock;
+    private final Map<String, Long> lastSql = new ConcurrentHashMap<>();
+    private volatile String sentence = "starting";
+
+    public FailoverController(String instanceId, Inputs inputs, NodeOperations operations,
+                              Function<Command, CompletableFuture<CommandResult>> submit, Clock clock) {
+        this.instanceId = instanceId;
+        this.inputs = inputs;
+        this.operations = operations;
+        this.submit = submit;
+        this.clock = clock;
+    }
+
+    public String sentence() {
+        return sentence;
+    }
+
+    /** One tick; returns the decision (tests use it). */
+    public Decision tick() {
+        ClusterState s = inputs.state();
+        boolean leader = inputs.isLeader();
+        long lease = Math.max(1, s.getSettings().getFailover().getLeaseMillis());
+        ControllerView view = new ControllerView(s, inputs.observations(), inputs.members(),
+                leader ? inputs.silentMembers(lease) : Set.of(), clock.millis());
+        Decision d = FailoverDecider.decide(view);
+        if (!d.reason().equals(sentence)) {
+            LOG.info("{}{} (epoch {}, term {})", leader ? "" : "[follower view] ", d.reason(), s.getEpoch(), inputs.term());
+            sentence = d.reason();
+        }
+        if (leader) {
+            for (ControllerAction a : d.actions()) {
+                if (!carryOut(a, s)) {
+                    break;
+                }
+            }
+        }
+        return d;
+    }
+
+    /** Carries out one action; false when the rest of this tick's actions must wait. */
+    private boolean carryOut(ControllerAction action, ClusterState s) {
+        try {
+            if (action instanceof ControllerAction.StartFailover a) {
+                propose(s, Command.newBuilder().setFailoverStarted(FailoverStarted.newBuilder()
+                        .setKind(io.metako.proto.v1.EventKind.FAILOVER).setOldPrimary(a.oldPrimary())
+                        .setTarget(a.target()).setReason(a.reason()).addAllCandidates(a.candidates())));
+            } else if (action instanceof ControllerAction.Fence a) {
+                if (due("fence/" + a.node())) {
+                    operations.fence(node(s, a.node()));
+                    LOG.info("fenced {} (read-only, client sessions ended) at epoch {}", a.node(), s.getEpoch());
+                }
+            } else if (action instanceof ControllerAction.Promote a) {
+                long timeline = operations.promote(node(s, a.node()));
+                LOG.info("promoted {} to timeline {} at epoch {}", a.node(), timeline, s.getEpoch());
+                propose(s, Command.newBuilder().setFailoverCompleted(FailoverCompleted.newBuilder()
+                        .setNewPrimary(a.node()).setTimeline(timeline)));
+            } else if (action instanceof ControllerAction.CompleteFailover a) {
+                propose(s, Command.newBuilder().setFailoverCompleted(FailoverCompleted.newBuilder()
+                        .setNewPrimary(a.node()).setTimeline(a.timeline())));
+            } else if (action instanceof ControllerAction.AbortFailover a) {
+                propose(s, Command.newBuilder().setFailoverAborted(FailoverAborted.newBuilder().setReason(a.reason())));
+            } else if (action instanceof ControllerAction.Repoint a && due("repoint/" + a.replica() + "->" + a.primary())) {
+                operations.repoint(node(s, a.replica()), node(s, a.primary()));
+                LOG.info("re-pointed {} to {} at epoch {}", a.replica(), a.primary(), s.getEpoch());
+            }
+            return true;
+        } catch (Exception e) {
+            LOG.warn("{} failed at epoch {}: {}", action, s.getEpoch(), firstLine(e));
+            // fencing is best effort: a dead old primary must not stop the promotion
+            return action instanceof ControllerAction.Fence;
+        }
+    }
+
+    private void propose(ClusterState s, Command.Builder command) throws Exception {
+        Command c = command.setEpoch(s.getEpoch()).setTimeMillis(clock.millis()).setProposer(instanceId).build();
+        CommandResult r = submit.apply(c).get(10, TimeUnit.SECONDS);
+        if (!r.getApplied()) {
+            throw new IllegalStateException("not applied: " + r.getRejection());
+        }
+        LOG.info("applied {} at index {}: epoch {}", c.getKindCase(), r.getLogIndex(), r.getEpoch());
+    }
+
+    private boolean due(String key) {
+        long now = clock.millis();
+        Long last = lastSql.get(key);
+        if (last != null && now - last < REPEAT_SQL_MILLIS) {
+            return false;
+        }
+        lastSql.put(key, now);
+        return true;
+    }
+
+    private static Node node(ClusterState s, String name) {
+        return s.getNodesList().stream().filter(n -> n.getName().equals(name)).findFirst()
+                .orElseThrow(() -> new IllegalStateException("unknown node " + name));
+    }
+
+    private static String firstLine(Exception e) {
+        String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        return m.lines().findFirst().orElse(m);
+    }
+}

@@ -1,0 +1,112 @@
+package io.metako.server.control;
+
+import io.metako.proto.v1.Node;
+import io.metako.server.config.MetakoConfig;
+import io.metako.server.config.NodeConfig;
+import io.metako.server.config.Secret;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.Properties;
+
+/**
+ * The SQL side of a failover, each operation safe to repeat: fence an old primary, promote a
+ * replica, re-point a replica at the primary. Runs on the controller's thread, never on an
+ * event loop; every connection has connect and socket timeouts.
+ */
+public final class NodeOperations {
+    private static final int PROMOTE_WAIT_SECONDS = 30;
+
+    private final MetakoConfig config;
+
+    public NodeOperations(MetakoConfig config) {
+        this.config = config;
+    }
+
+    /** Best effort: read-only by default, then every other client session ended. */
+    public void fence(Node node) throws SQLException {
+        try (Connection c = connect(node, 5); Statement st = c.createStatement()) {
+            st.execute("ALTER SYSTEM SET default_transaction_read_only = on");
+            st.execute("SELECT pg_reload_conf()");
+            st.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    + "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+        }
+    }
+
+    /** Promotes {@code node} (a no-op when it already left recovery) and returns its new timeline. */
+    public long promote(Node node) throws SQLException {
+        try (Connection c = connect(node, PROMOTE_WAIT_SECONDS + 10); Statement st = c.createStatement()) {
+            if (inRecovery(st)) {
+                try (ResultSet rs = st.executeQuery("SELECT pg_promote(true, " + PROMOTE_WAIT_SECONDS + ")")) {
+                    rs.next();
+                    if (!rs.getBoolean(1)) {
+                        throw new SQLException(node.getName() + " did not leave recovery within " + PROMOTE_WAIT_SECONDS + "s");
+                    }
+                }
+            }
+            if (inRecovery(st)) {
+                throw new SQLException(node.getName() + " is still in recovery after pg_promote");
+            }
+            // a node fenced in an earlier life must accept writes now
+            st.execute("ALTER SYSTEM RESET default_transaction_read_only");
+            st.execute("SELECT pg_reload_conf()");
+            try (ResultSet rs = st.executeQuery("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)")) {
+                rs.next();
+                return Long.parseLong(rs.getString(1), 16);
+            }
+        }
+    }
+
+    /** Points {@code replica} at {@code primary}; PostgreSQL 13+ applies it on reload. */
+    public void repoint(Node replica, Node primary) throws SQLException {
+        NodeConfig login = config.node(primary.getName()).orElse(null);
+        String user = login == null ? "postgres" : login.username();
+        Secret password = login == null ? Secret.none() : login.password();
+        StringBuilder conninfo = new StringBuilder()
+                .append("host=").append(conninfoValue(primary.getHost()))
+                .append(" port=").append(primary.getPort())
+                .append(" user=").append(conninfoValue(user))
+                .append(" application_name=").append(conninfoValue(replica.getName()));
+        if (password.isPresent()) {
+            conninfo.append(" password=").append(conninfoValue(password.reveal()));
+        }
+        try (Connection c = connect(replica, 5); Statement st = c.createStatement()) {
+            st.execute("ALTER SYSTEM SET primary_conninfo = " + sqlLiteral(conninfo.toString()));
+            st.execute("SELECT pg_reload_conf()");
+        }
+    }
+
+    private static boolean inRecovery(Statement st) throws SQLException {
+        try (ResultSet rs = st.executeQuery("SELECT pg_is_in_recovery()")) {
+            rs.next();
+            return rs.getBoolean(1);
+        }
+    }
+
+    private Connection connect(Node node, int socketTimeoutSeconds) throws SQLException {
+        NodeConfig login = config.node(node.getName()).orElse(null);
+        Properties p = new Properties();
+        p.setProperty("user", login == null ? "postgres" : login.username());
+        if (login != null && login.password().isPresent()) {
+            p.setProperty("password", login.password().reveal());
+        }
+        p.setProperty("connectTimeout", "2");
+        p.setProperty("socketTimeout", Integer.toString(socketTimeoutSeconds));
+        p.setProperty("ApplicationName", "pg-metako controller");
+        p.setProperty("preferQueryMode", "simple");
+        String db = login == null ? "postgres" : login.database();
+        return DriverManager.getConnection("jdbc:postgresql://" + node.getHost() + ":" + node.getPort() + "/" + db, p);
+    }
+
+    /** A libpq conninfo value in single quotes, with quotes and backslashes escaped. */
+    static String conninfoValue(String v) {
+        return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'";
+    }
+
+    /** An SQL string literal. */
+    static String sqlLiteral(String v) {
+        return "'" + v.replace("'", "''") + "'";
+    }
+}

@@ -1,0 +1,162 @@
+package io.metako.server.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.metako.client.MetakoClient;
+import io.metako.proto.v1.ClusterStatus;
+import io.metako.proto.v1.EventKind;
+import io.metako.proto.v1.MajorityHealth;
+import io.metako.proto.v1.NodeRole;
+import io.metako.proto.v1.NodeStatus;
+import io.metako.proto.v1.TopologyEvent;
+import io.metako.server.pg.LocalPostgres;
+import java.io.IOException;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.Timeout;
+
+/** kill -9 of the primary postmaster under a real quorum: promotion, re-pointing, quarantine. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
+class FailoverIT {
+    private static final Duration CONVERGE = Duration.ofSeconds(60);
+    private Quorum q;
+    private String newPrimary;
+
+    @BeforeAll
+    void startCluster() throws IOException {
+        q = Quorum.start("500ms");
+    }
+
+    @AfterAll
+    void stopCluster() {
+        if (q != null) {
+            q.close();
+        }
+    }
+
+    private ClusterStatus status(int i) {
+        try (MetakoClient c = q.client(i)) {
+            return c.status();
+        }
+    }
+
+    private static NodeStatus node(ClusterStatus s, String name) {
+        return s.getNodesList().stream().filter(n -> n.getNode().getName().equals(name)).findFirst().orElseThrow();
+    }
+
+    @Test
+    @Order(1)
+    void killingThePrimaryPromotesAReplicaThatTheOtherFollows() throws Exception {
+        await().atMost(CONVERGE).untilAsserted(() -> {
+            for (int i = 0; i < 3; i++) {
+                ClusterStatus s = status(i);
+                assertThat(s.getPrimary()).isEqualTo("pg-1");
+                assertThat(s.getNodesList()).extracting(NodeStatus::getHealth).containsOnly(MajorityHealth.HEALTHY);
+            }
+        });
+        try (Connection c = q.connect(0); Statement st = c.createStatement()) {
+            st.execute("CREATE TABLE drill (id int primary key, at timestamptz default now())");
+            st.execute("INSERT INTO drill (id) VALUES (1)");
+        }
+        LocalPostgres pg1 = q.cluster.nodes().get(0);
+        long killed = System.nanoTime();
+        pg1.kill();
+
+        int writable = -1;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (writable < 0 && System.nanoTime() < deadline) {
+            for (int i = 1; i < 3 && writable < 0; i++) {
+                if (tryWrite(i, 2)) {
+                    writable = i;
+                }
+            }
+            Thread.sleep(50);
+        }
+        long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killed);
+        System.out.println("[failover] kill -9 of pg-1 to the first successful write on pg-" + (writable + 1) + ": " + millis + " ms");
+        assertThat(writable).as("a replica became writable").isPositive();
+        newPrimary = "pg-" + (writable + 1);
+
+        await().atMost(CONVERGE).untilAsserted(() -> {
+            for (int i = 0; i < 3; i++) {
+                ClusterStatus s = status(i);
+                assertThat(s.getEpoch()).isEqualTo(2);
+                assertThat(s.getPrimary()).isEqualTo(newPrimary);
+                assertThat(node(s, "pg-1").getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
+                assertThat(node(s, newPrimary).getNode().getRole()).isEqualTo(NodeRole.PRIMARY);
+                assertThat(node(s, newPrimary).getNode().getTimeline()).isEqualTo(2);
+            }
+        });
+        TopologyEvent last = q.instances[0].state().getHistory(q.instances[0].state().getHistoryCount() - 1);
+        assertThat(last.getKind()).isEqualTo(EventKind.FAILOVER);
+        assertThat(last.getOldPrimary()).isEqualTo("pg-1");
+        assertThat(last.getNewPrimary()).isEqualTo(newPrimary);
+        assertThat(last.getEpoch()).isEqualTo(2);
+        assertThat(last.getCandidatesList()).extracting(c -> c.getNode()).containsExactlyInAnyOrder("pg-2", "pg-3");
+        assertThat(last.getReason()).contains("pg-1 failed for");
+
+        // the other replica follows the new primary: a row written there arrives
+        int other = writable == 1 ? 2 : 1;
+        try (Connection c = q.connect(writable); Statement st = c.createStatement()) {
+            st.execute("INSERT INTO drill (id) VALUES (3)");
+        }
+        await().atMost(CONVERGE).untilAsserted(() -> {
+            try (Connection c = q.connect(other); Statement st = c.createStatement();
+                 ResultSet rs = st.executeQuery("SELECT count(*) FROM drill WHERE id = 3")) {
+                rs.next();
+                assertThat(rs.getInt(1)).isEqualTo(1);
+            }
+        });
+        await().atMost(CONVERGE).untilAsserted(() -> assertThat(status(0).getControllerSentence())
+                .isEqualTo("no action: " + newPrimary + " is primary at epoch 2"));
+    }
+
+    @Test
+    @Order(2)
+    void theOldPrimaryRestartedAsIsIsFencedAndStaysQuarantined() throws Exception {
+        assertThat(newPrimary).isNotNull();
+        LocalPostgres pg1 = q.cluster.nodes().get(0);
+        pg1.start(); // as-is: it comes up as a second primary on the old timeline
+        await().atMost(CONVERGE).untilAsserted(() -> {
+            ClusterStatus s = status(0);
+            NodeStatus old = node(s, "pg-1");
+            assertThat(old.getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
+            assertThat(old.getObservation().getReachable()).isTrue();
+            assertThat(old.getObservation().getInRecovery()).as("reported as a second primary").isFalse();
+            assertThat(old.getObservation().getReadOnly()).as("fenced").isTrue();
+            assertThat(s.getPrimary()).isEqualTo(newPrimary);
+            assertThat(s.getEpoch()).isEqualTo(2);
+        });
+        try (Connection c = q.connect(0); Statement st = c.createStatement()) {
+            assertThatThrownBy(() -> st.execute("INSERT INTO drill (id) VALUES (99)"))
+                    .isInstanceOf(SQLException.class).hasMessageContaining("read-only transaction");
+        }
+        // nothing else changed: no new failover, the replica still follows the new primary
+        assertThat(q.instances[1].state().getHistoryList().stream().filter(e -> e.getKind() == EventKind.FAILOVER))
+                .hasSize(1);
+    }
+
+    private boolean tryWrite(int node, int id) {
+        try (Connection c = q.connect(node); Statement st = c.createStatement()) {
+            st.execute("INSERT INTO drill (id) VALUES (" + id + ")");
+            return true;
+        } catch (SQLException e) {
+            return false;
+        }
+    }
+}
