@@ -7,7 +7,14 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.MetadataUtils;
 import io.metako.proto.v1.ClusterStatus;
+import io.metako.proto.v1.FailoverRequest;
+import io.metako.proto.v1.GetHistoryRequest;
+import io.metako.proto.v1.GetHistoryResponse;
 import io.metako.proto.v1.GetStatusRequest;
+import io.metako.proto.v1.MutationResponse;
+import io.metako.proto.v1.PauseRequest;
+import io.metako.proto.v1.ResumeRequest;
+import io.metako.proto.v1.SwitchoverRequest;
 import io.metako.proto.v1.ListMembersRequest;
 import io.metako.proto.v1.ListMembersResponse;
 import io.metako.proto.v1.MetakoAdminGrpc;
@@ -23,7 +30,8 @@ import java.util.function.Predicate;
 /**
  * Java client of the metako admin API. It knows several instances' endpoints: a call goes to
  * the one that answered last and moves on to the next when an instance is down or too slow.
- * Every unary call has a deadline; only read calls exist so far, so retrying them is safe.
+ * Every unary call has a deadline. Reads and pause/resume are retried on the next endpoint;
+ * switchover and failover only when an endpoint could not be reached at all.
  */
 public final class MetakoClient implements AutoCloseable {
     private static final Metadata.Key<String> AUTHORIZATION =
@@ -75,6 +83,47 @@ public final class MetakoClient implements AutoCloseable {
 
     public ListMembersResponse members() {
         return call(stub -> stub.listMembers(ListMembersRequest.getDefaultInstance()));
+    }
+
+    public GetHistoryResponse history() {
+        return call(stub -> stub.getHistory(GetHistoryRequest.getDefaultInstance()));
+    }
+
+    /** Maintenance mode on: no automatic failover. Idempotent. */
+    public MutationResponse pause(String reason) {
+        return call(stub -> stub.pause(PauseRequest.newBuilder().setReason(reason).build()));
+    }
+
+    public MutationResponse resume() {
+        return call(stub -> stub.resume(ResumeRequest.getDefaultInstance()));
+    }
+
+    /** A planned switchover; {@code target} empty lets the cluster choose. Not retried after a timeout. */
+    public MutationResponse switchover(String target) {
+        return mutate(stub -> stub.switchover(SwitchoverRequest.newBuilder().setTarget(target).build()));
+    }
+
+    public MutationResponse failover(String target, boolean force) {
+        return mutate(stub -> stub.failover(FailoverRequest.newBuilder().setTarget(target).setForce(force).build()));
+    }
+
+    /**
+     * A call that must not run twice: it moves to the next endpoint only when this one could not
+     * be reached at all; a deadline passed means the outcome is unknown, and is reported so.
+     */
+    private <T> T mutate(Function<MetakoAdminGrpc.MetakoAdminBlockingStub, T> rpc) {
+        return call(stub -> {
+            try {
+                return rpc.apply(stub);
+            } catch (StatusRuntimeException e) {
+                if (e.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED) {
+                    throw new MetakoClientException(MetakoClientException.Reason.REFUSED, "no answer within "
+                            + deadline.toMillis() + "ms: the request may or may not have been applied; "
+                            + "check with 'metakoctl status' before asking again");
+                }
+                throw e;
+            }
+        });
     }
 
     /**

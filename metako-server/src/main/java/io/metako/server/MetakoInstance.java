@@ -7,12 +7,15 @@ import io.metako.proto.v1.CommandResult;
 import io.metako.proto.v1.ListMembersResponse;
 import io.metako.proto.v1.Member;
 import io.metako.proto.v1.MemberRole;
+import io.metako.server.api.AdminException;
 import io.metako.server.api.AdminServer;
 import io.metako.server.api.StatusAssembler;
-import io.metako.server.api.StatusSource;
+import io.metako.server.api.AdminBackend;
 import io.metako.server.config.MetakoConfig;
 import io.metako.server.config.PeerConfig;
+import io.metako.server.control.ControllerView;
 import io.metako.server.control.FailoverController;
+import io.metako.server.control.OperatorActions;
 import io.metako.server.control.NodeOperations;
 import io.metako.server.health.HealthMonitor;
 import io.metako.server.state.MetakoStateMachine;
@@ -35,7 +38,7 @@ import org.slf4j.LoggerFactory;
  * monitor and the admin API from one configuration. The first leader of a fresh group seeds
  * the replicated state from its configuration; a seeded state is never seeded again.
  */
-public final class MetakoInstance implements StatusSource, AutoCloseable {
+public final class MetakoInstance implements AdminBackend, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(MetakoInstance.class);
 
     private final MetakoConfig config;
@@ -122,6 +125,10 @@ public final class MetakoInstance implements StatusSource, AutoCloseable {
         return raft;
     }
 
+    public FailoverController controller() {
+        return controller;
+    }
+
     public ClusterState state() {
         return stateMachine.state();
     }
@@ -203,6 +210,62 @@ public final class MetakoInstance implements StatusSource, AutoCloseable {
         ClusterStatus s = StatusAssembler.assemble(ClusterState.getDefaultInstance(), view, java.util.Map.of(), "");
         return ListMembersResponse.newBuilder().setAnsweredBy(view.selfId()).setLeaderId(s.getLeaderId())
                 .setTerm(view.term()).addAllMembers(s.getMembersList()).build();
+    }
+
+    @Override
+    public io.metako.proto.v1.GetHistoryResponse history() {
+        return io.metako.proto.v1.GetHistoryResponse.newBuilder().addAllEvents(stateMachine.state().getHistoryList()).build();
+    }
+
+    @Override
+    public io.metako.proto.v1.MutationResponse setPaused(boolean paused, String reason) {
+        return mutate(OperatorActions.pause(stateMachine.state(), paused, reason));
+    }
+
+    @Override
+    public io.metako.proto.v1.MutationResponse switchover(String target) {
+        return mutate(OperatorActions.switchover(operatorView(), target));
+    }
+
+    @Override
+    public io.metako.proto.v1.MutationResponse failover(String target, boolean force) {
+        return mutate(OperatorActions.failover(operatorView(), target, force));
+    }
+
+    private ControllerView operatorView() {
+        ControllerInputs in = new ControllerInputs();
+        return new ControllerView(in.state(), in.observations(), in.members(), java.util.Set.of(), clock.millis());
+    }
+
+    /** Sends an operator's command through the log (the Raft client finds the leader) and waits for it. */
+    private io.metako.proto.v1.MutationResponse mutate(Command.Builder command) {
+        Command c = command.setTimeMillis(clock.millis()).setProposer(config.instance().id()).build();
+        CommandResult r;
+        try {
+            r = submit(c).get(10, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+            throw new AdminException(AdminException.Kind.UNAVAILABLE, "the Raft group did not commit it within 10s"
+                    + raft.leaderId().map(l -> " (leader " + l + ")").orElse(" (no leader known)"));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AdminException(AdminException.Kind.UNAVAILABLE, "interrupted");
+        }
+        if (!r.getApplied()) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, r.getRejection());
+        }
+        LOG.info("operator request {} applied at index {} (epoch {})", c.getKindCase(), r.getLogIndex(), r.getEpoch());
+        return io.metako.proto.v1.MutationResponse.newBuilder().setApplied(true).setEpoch(r.getEpoch())
+                .setLeaderId(raft.leaderId().orElse("")).setMessage(describe(c) + " accepted at log index "
+                        + r.getLogIndex() + ", epoch " + r.getEpoch()).build();
+    }
+
+    private static String describe(Command c) {
+        return switch (c.getKindCase()) {
+            case SET_PAUSED -> c.getSetPaused().getPaused() ? "pause" : "resume";
+            case FAILOVER_STARTED -> c.getFailoverStarted().getKind().name().toLowerCase(java.util.Locale.ROOT)
+                    + " to " + c.getFailoverStarted().getTarget();
+            default -> c.getKindCase().name();
+        };
     }
 
     @Override

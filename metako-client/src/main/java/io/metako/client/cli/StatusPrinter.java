@@ -4,7 +4,10 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.MessageOrBuilder;
 import com.google.protobuf.util.JsonFormat;
 import io.metako.proto.v1.ClusterStatus;
+import io.metako.proto.v1.GetHistoryResponse;
 import io.metako.proto.v1.ListMembersResponse;
+import io.metako.proto.v1.MutationResponse;
+import io.metako.proto.v1.TopologyEvent;
 import io.metako.proto.v1.Member;
 import io.metako.proto.v1.NodeObservation;
 import io.metako.proto.v1.NodeStatus;
@@ -86,6 +89,29 @@ final class StatusPrinter {
                 + (s.getPrimary().isEmpty() ? "-" : s.getPrimary()) + " leader="
                 + (s.getLeaderId().isEmpty() ? "-" : s.getLeaderId()) + " term=" + s.getTerm() + " " + health
                 + " | " + s.getControllerSentence();
+    }
+
+    static String mutation(MutationResponse m) {
+        return m.getMessage() + (m.getLeaderId().isEmpty() ? "" : " (leader " + m.getLeaderId() + ")") + "\n";
+    }
+
+    static String history(GetHistoryResponse h) {
+        List<List<String>> rows = new ArrayList<>();
+        rows.add(List.of("TIME", "KIND", "EPOCH", "TERM", "OLD", "NEW", "CANDIDATES", "REASON"));
+        for (TopologyEvent e : h.getEventsList()) {
+            String candidates = e.getCandidatesList().stream()
+                    .map(c -> c.getNode() + "@" + Long.toHexString(c.getLsn() >>> 32).toUpperCase(Locale.ROOT) + "/"
+                            + Long.toHexString(c.getLsn() & 0xFFFFFFFFL).toUpperCase(Locale.ROOT))
+                    .collect(Collectors.joining(","));
+            rows.add(List.of(java.time.Instant.ofEpochMilli(e.getTimeMillis()).toString(), e.getKind().name(),
+                    Long.toString(e.getEpoch()), Long.toString(e.getTerm()), dash(e.getOldPrimary()),
+                    dash(e.getNewPrimary()), dash(candidates), e.getReason()));
+        }
+        return table(rows);
+    }
+
+    private static String dash(String s) {
+        return s.isEmpty() ? "-" : s;
     }
 
     private static String memberTable(List<Member> members) {

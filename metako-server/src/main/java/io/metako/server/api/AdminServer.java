@@ -16,7 +16,7 @@ public final class AdminServer implements AutoCloseable {
     private final Server server;
     private final ExecutorService watchExecutor;
 
-    public AdminServer(HostPort address, Secret token, StatusSource source) {
+    public AdminServer(HostPort address, Secret token, AdminBackend source) {
         this.watchExecutor = Executors.newFixedThreadPool(2, r -> {
             Thread t = new Thread(r, "admin-watch");
             t.setDaemon(true);

@@ -4,7 +4,14 @@ import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.metako.proto.v1.ClusterStatus;
+import io.metako.proto.v1.FailoverRequest;
+import io.metako.proto.v1.GetHistoryRequest;
+import io.metako.proto.v1.GetHistoryResponse;
 import io.metako.proto.v1.GetStatusRequest;
+import io.metako.proto.v1.MutationResponse;
+import io.metako.proto.v1.PauseRequest;
+import io.metako.proto.v1.ResumeRequest;
+import io.metako.proto.v1.SwitchoverRequest;
 import io.metako.proto.v1.ListMembersRequest;
 import io.metako.proto.v1.ListMembersResponse;
 import io.metako.proto.v1.MetakoAdminGrpc;
@@ -15,14 +22,14 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Thin gRPC adapter over {@link StatusSource}; errors leave as a {@link Status} with a description. */
+/** Thin gRPC adapter over {@link AdminBackend}; errors leave as a {@link Status} with a description. */
 final class AdminService extends MetakoAdminGrpc.MetakoAdminImplBase {
     private static final Logger LOG = LoggerFactory.getLogger(AdminService.class);
 
-    private final StatusSource source;
+    private final AdminBackend source;
     private final Executor watchExecutor;
 
-    AdminService(StatusSource source, Executor watchExecutor) {
+    AdminService(AdminBackend source, Executor watchExecutor) {
         this.source = source;
         this.watchExecutor = watchExecutor;
     }
@@ -39,12 +46,56 @@ final class AdminService extends MetakoAdminGrpc.MetakoAdminImplBase {
 
     @Override
     public void listMembers(ListMembersRequest request, StreamObserver<ListMembersResponse> response) {
+        answer(response, source::members);
+    }
+
+    @Override
+    public void getHistory(GetHistoryRequest request, StreamObserver<GetHistoryResponse> response) {
+        answer(response, source::history);
+    }
+
+    @Override
+    public void pause(PauseRequest request, StreamObserver<MutationResponse> response) {
+        answer(response, () -> source.setPaused(true, request.getReason()));
+    }
+
+    @Override
+    public void resume(ResumeRequest request, StreamObserver<MutationResponse> response) {
+        answer(response, () -> source.setPaused(false, ""));
+    }
+
+    @Override
+    public void switchover(SwitchoverRequest request, StreamObserver<MutationResponse> response) {
+        answer(response, () -> source.switchover(request.getTarget()));
+    }
+
+    @Override
+    public void failover(FailoverRequest request, StreamObserver<MutationResponse> response) {
+        answer(response, () -> source.failover(request.getTarget(), request.getForce()));
+    }
+
+    private static <T> void answer(StreamObserver<T> response, java.util.function.Supplier<T> call) {
+        T result;
         try {
-            response.onNext(source.members());
-            response.onCompleted();
+            result = call.get();
+        } catch (AdminException e) {
+            response.onError(statusOf(e).withDescription(e.getMessage()).asRuntimeException());
+            return;
         } catch (RuntimeException e) {
             response.onError(internal(e));
+            return;
         }
+        response.onNext(result);
+        response.onCompleted();
+    }
+
+    /** The one mapping from refusals to gRPC codes. */
+    private static Status statusOf(AdminException e) {
+        return switch (e.kind()) {
+            case INVALID_ARGUMENT -> Status.INVALID_ARGUMENT;
+            case FAILED_PRECONDITION -> Status.FAILED_PRECONDITION;
+            case UNAVAILABLE -> Status.UNAVAILABLE;
+        };
     }
 
     /**

@@ -14,6 +14,10 @@ public sealed interface ControllerAction {
     record Fence(String node) implements ControllerAction {
     }
 
+    /** Undo a fence: the primary of the current epoch accepts writes again. */
+    record Unfence(String node) implements ControllerAction {
+    }
+
     /** {@code pg_promote} on {@code node}, then verify it left recovery. */
     record Promote(String node) implements ControllerAction {
     }

@@ -52,6 +52,7 @@ public final class FailoverController {
     private final Clock clock;
     private final Map<String, Long> lastSql = new ConcurrentHashMap<>();
     private volatile String sentence = "starting";
+    private volatile java.util.function.Predicate<ControllerAction> gate = a -> true;
 
     public FailoverController(String instanceId, Inputs inputs, NodeOperations operations,
                               Function<Command, CompletableFuture<CommandResult>> submit, Clock clock) {
@@ -64,6 +65,14 @@ public final class FailoverController {
 
     public String sentence() {
         return sentence;
+    }
+
+    /**
+     * Fault-injection seam for tests: an action the gate refuses is not carried out, as if the
+     * leader had died just before it. Production code never sets it.
+     */
+    public void setActionGate(java.util.function.Predicate<ControllerAction> gate) {
+        this.gate = gate;
     }
 
     /** One tick; returns the decision (tests use it). */
@@ -90,6 +99,9 @@ public final class FailoverController {
 
     /** Carries out one action; false when the rest of this tick's actions must wait. */
     private boolean carryOut(ControllerAction action, ClusterState s) {
+        if (!gate.test(action)) {
+            return false;
+        }
         try {
             if (action instanceof ControllerAction.StartFailover a) {
                 propose(s, Command.newBuilder().setFailoverStarted(FailoverStarted.newBuilder()
@@ -99,6 +111,11 @@ public final class FailoverController {
                 if (due("fence/" + a.node())) {
                     operations.fence(node(s, a.node()));
                     LOG.info("fenced {} (read-only, client sessions ended) at epoch {}", a.node(), s.getEpoch());
+                }
+            } else if (action instanceof ControllerAction.Unfence a) {
+                if (due("unfence/" + a.node())) {
+                    operations.unfence(node(s, a.node()));
+                    LOG.info("lifted the fence on {}, the primary at epoch {}", a.node(), s.getEpoch());
                 }
             } else if (action instanceof ControllerAction.Promote a) {
                 long timeline = operations.promote(node(s, a.node()));

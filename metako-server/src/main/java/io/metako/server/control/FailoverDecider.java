@@ -11,6 +11,7 @@ import io.metako.proto.v1.TopologyEvent;
 import io.metako.proto.v1.Verdict;
 import io.metako.proto.v1.VerdictRecord;
 import io.metako.server.api.StatusAssembler;
+import io.metako.server.health.Lsn;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -34,6 +35,10 @@ public final class FailoverDecider {
         }
         List<ControllerAction> actions = new ArrayList<>(fenceRunawayPrimaries(view));
         String primary = s.getPrimary();
+        NodeObservation seenPrimary = view.observations().get(primary);
+        if (seenPrimary != null && seenPrimary.getReachable() && !seenPrimary.getInRecovery() && seenPrimary.getReadOnly()) {
+            actions.add(new ControllerAction.Unfence(primary)); // e.g. after an aborted failover or switchover
+        }
         List<VerdictRecord> verdicts = verdictsOf(view, primary);
         long down = verdicts.stream().filter(v -> v.getVerdict() == Verdict.DOWN).count();
         if (StatusAssembler.majorityHealth(verdicts, view.members().size()) != MajorityHealth.FAILED) {
@@ -90,10 +95,22 @@ public final class FailoverDecider {
                         "completing: " + n.getName() + " left recovery on timeline " + o.getTimeline());
             }
         }
-        List<ControllerAction> actions = new ArrayList<>();
         NodeObservation old = view.observations().get(op.getOldPrimary());
-        if (old != null && old.getReachable() && !old.getReadOnly()) {
+        boolean oldReachable = old != null && old.getReachable();
+        if (op.getKind() == EventKind.SWITCHOVER && oldReachable) {
+            return switchoverStep(s, op, old, target);
+        }
+        List<ControllerAction> actions = new ArrayList<>();
+        if (oldReachable && !old.getReadOnly()) {
             actions.add(new ControllerAction.Fence(op.getOldPrimary()));
+        }
+        if (op.getForced()) {
+            if (target == null || !target.getReachable()) {
+                return new Decision(actions, "waiting: the forced target " + op.getTarget() + " is not reachable");
+            }
+            actions.add(new ControllerAction.Promote(op.getTarget()));
+            return new Decision(actions, "promoting " + op.getTarget() + " at epoch " + s.getEpoch()
+                    + " (forced by an operator)");
         }
         Candidates.Choice choice = Candidates.choose(view, op.getOldPrimary());
         if (!choice.isEmpty()) {
@@ -104,12 +121,30 @@ public final class FailoverDecider {
                     + (chosen.equals(op.getTarget()) ? "" : " instead of " + op.getTarget()));
         }
         List<VerdictRecord> oldVerdicts = verdictsOf(view, op.getOldPrimary());
-        if (op.getKind() == EventKind.FAILOVER
-                && StatusAssembler.majorityHealth(oldVerdicts, view.members().size()) == MajorityHealth.HEALTHY) {
+        if (StatusAssembler.majorityHealth(oldVerdicts, view.members().size()) == MajorityHealth.HEALTHY) {
             return new Decision(List.of(new ControllerAction.AbortFailover(choice.whyNone() + "; "
                     + op.getOldPrimary() + " is healthy again")), "aborting: " + choice.whyNone());
         }
         return new Decision(actions, "waiting without a primary at epoch " + s.getEpoch() + ": " + choice.whyNone());
+    }
+
+    /**
+     * A switchover hands over without losing a write: the old primary turns read-only, the
+     * target replays up to the old primary's last position, and only then is it promoted.
+     */
+    private static Decision switchoverStep(ClusterState s, Operation op, NodeObservation old, NodeObservation target) {
+        if (!old.getReadOnly()) {
+            return new Decision(List.of(new ControllerAction.Fence(op.getOldPrimary())),
+                    "switchover: making " + op.getOldPrimary() + " read-only at epoch " + s.getEpoch());
+        }
+        long last = Lsn.parse(old.getCurrentLsn());
+        long replayed = target == null || !target.getReachable() ? -1 : Lsn.parse(target.getReplayLsn());
+        if (last < 0 || replayed < last) {
+            return Decision.none("switchover: waiting for " + op.getTarget() + " to replay up to "
+                    + old.getCurrentLsn() + " (at " + (replayed < 0 ? "unknown" : Lsn.format(replayed)) + ")");
+        }
+        return new Decision(List.of(new ControllerAction.Promote(op.getTarget())), "switchover: " + op.getTarget()
+                + " replayed " + op.getOldPrimary() + "'s last position " + old.getCurrentLsn() + "; promoting it");
     }
 
     /** A quarantined node that runs as a writable primary (restarted as-is) is fenced again. */

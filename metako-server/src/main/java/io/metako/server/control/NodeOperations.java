@@ -35,6 +35,14 @@ public final class NodeOperations {
         }
     }
 
+    /** Lifts a fence: writes are accepted again. */
+    public void unfence(Node node) throws SQLException {
+        try (Connection c = connect(node, 5); Statement st = c.createStatement()) {
+            st.execute("ALTER SYSTEM RESET default_transaction_read_only");
+            st.execute("SELECT pg_reload_conf()");
+        }
+    }
+
     /** Promotes {@code node} (a no-op when it already left recovery) and returns its new timeline. */
     public long promote(Node node) throws SQLException {
         try (Connection c = connect(node, PROMOTE_WAIT_SECONDS + 10); Statement st = c.createStatement()) {

@@ -85,16 +85,21 @@ public final class LocalCluster implements AutoCloseable {
 
     /** Writes {@code metako-N.yaml} for every instance and returns their paths. */
     public List<Path> writeConfigs(String healthInterval) throws IOException {
+        return writeConfigs(healthInterval, "30s");
+    }
+
+    /** Likewise, with the failover cooldown (tests that fail over twice shorten it). */
+    public List<Path> writeConfigs(String healthInterval, String failoverCooldown) throws IOException {
         List<Path> files = new ArrayList<>();
         for (InstanceSpec self : instances) {
             Path file = dir.resolve(self.id() + ".yaml");
-            Files.writeString(file, configText(self, healthInterval), StandardCharsets.UTF_8);
+            Files.writeString(file, configText(self, healthInterval, failoverCooldown), StandardCharsets.UTF_8);
             files.add(file);
         }
         return files;
     }
 
-    private String configText(InstanceSpec self, String healthInterval) {
+    private String configText(InstanceSpec self, String healthInterval, String failoverCooldown) {
         StringBuilder y = new StringBuilder();
         y.append("# written by pg-metako's LocalCluster for instance ").append(self.id()).append('\n');
         y.append("cluster_name: demo\n");
@@ -126,6 +131,7 @@ public final class LocalCluster implements AutoCloseable {
         y.append("health_check:\n  interval: ").append(healthInterval).append("\n  timeout: ").append(healthInterval)
                 .append("\n  failure_threshold: 3\n  recovery_threshold: 2\n");
         y.append("load_balancer:\n  algorithm: round_robin\n");
+        y.append("failover:\n  cooldown: ").append(failoverCooldown).append('\n');
         return y.toString();
     }
 

@@ -46,7 +46,8 @@ final class FailoverTransitions {
         long epoch = state.getEpoch() + 1;
         Operation op = Operation.newBuilder().setKind(f.getKind()).setStep(OperationStep.STARTED)
                 .setTarget(f.getTarget()).setEpoch(epoch).setOldPrimary(f.getOldPrimary()).setReason(f.getReason())
-                .setStartedMillis(time).setTerm(term).addAllCandidates(f.getCandidatesList()).build();
+                .setStartedMillis(time).setTerm(term).addAllCandidates(f.getCandidatesList())
+                .setForced(f.getForced()).build();
         return ClusterTransitions.Outcome.applied(state.toBuilder().setEpoch(epoch).setPrimary("")
                 .setOperation(op).clearNodes().addAllNodes(withRole(state, f.getTarget(), NodeRole.CANDIDATE))
                 .setLastChangeMillis(time).build());

@@ -33,7 +33,7 @@ class AdminServiceTest {
     private static final String TOKEN = "the-right-token-0123456789";
 
     /** A status source whose epoch the test bumps, notifying watchers like the state machine would. */
-    static final class FakeSource implements StatusSource {
+    static final class FakeSource implements AdminBackend {
         final AtomicLong epoch = new AtomicLong(1);
         final List<Runnable> listeners = new CopyOnWriteArrayList<>();
 

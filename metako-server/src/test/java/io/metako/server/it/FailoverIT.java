@@ -39,7 +39,7 @@ class FailoverIT {
 
     @BeforeAll
     void startCluster() throws IOException {
-        q = Quorum.start("500ms");
+        q = Quorum.start("500ms", "2s");
     }
 
     @AfterAll
@@ -149,6 +149,71 @@ class FailoverIT {
         // nothing else changed: no new failover, the replica still follows the new primary
         assertThat(q.instances[1].state().getHistoryList().stream().filter(e -> e.getKind() == EventKind.FAILOVER))
                 .hasSize(1);
+    }
+
+    @Test
+    @Order(3)
+    void historyRecordsTheFailoverThroughMetakoctl() {
+        java.io.StringWriter out = new java.io.StringWriter();
+        picocli.CommandLine cl = io.metako.client.cli.Metakoctl.commandLine(java.util.Map.of(
+                "METAKO_ENDPOINTS", q.cluster.instances().get(2).grpc(), "METAKO_TOKEN", q.cluster.token()));
+        cl.setOut(new java.io.PrintWriter(out, true));
+        assertThat(cl.execute("history")).isZero();
+        assertThat(out.toString()).contains("BOOTSTRAPPED").contains("FAILOVER").contains("pg-1").contains(newPrimary)
+                .contains("pg-1 failed for");
+    }
+
+    @Test
+    @Order(4)
+    void aPausedClusterDoesNotFailOverAndANewLeaderFinishesWhatTheOldOneStarted() throws Exception {
+        int primary = Integer.parseInt(newPrimary.substring(3)) - 1;
+        String survivor = primary == 1 ? "pg-3" : "pg-2";
+        try (MetakoClient c = q.client(0)) {
+            assertThat(c.pause("drill").getApplied()).isTrue();
+        }
+        await().atMost(CONVERGE).until(() -> status(1).getPaused());
+        q.cluster.nodes().get(primary).kill();
+        await().atMost(CONVERGE).untilAsserted(() -> assertThat(status(2).getControllerSentence())
+                .startsWith("paused: " + newPrimary + " failed for"));
+        Thread.sleep(3 * 1500); // three times the detection time (3 probes of 500 ms)
+        for (int i = 0; i < 3; i++) {
+            ClusterStatus s = status(i);
+            assertThat(s.getEpoch()).as("no failover while paused").isEqualTo(2);
+            assertThat(s.getPrimary()).isEqualTo(newPrimary);
+        }
+
+        // the leader dies right after FailoverStarted: every controller refuses to promote until then
+        for (var instance : q.instances) {
+            instance.controller().setActionGate(a -> !(a instanceof io.metako.server.control.ControllerAction.Promote));
+        }
+        try (MetakoClient c = q.client(1)) {
+            assertThat(c.resume().getApplied()).isTrue();
+        }
+        await().atMost(CONVERGE).until(() -> q.instances[0].state().hasOperation()
+                && q.instances[0].state().getOperation().getAckedInstancesCount() == 3);
+        assertThat(q.instances[0].state().getEpoch()).isEqualTo(3);
+        int leader = q.leaderIndex();
+        q.stopInstance(leader);
+        for (var instance : q.instances) {
+            if (instance != null) {
+                instance.controller().setActionGate(a -> true);
+            }
+        }
+        await().atMost(CONVERGE).untilAsserted(() -> {
+            for (int i = 0; i < 3; i++) {
+                if (i == leader) {
+                    continue;
+                }
+                ClusterStatus s = status(i);
+                assertThat(s.getEpoch()).isEqualTo(3);
+                assertThat(s.getPrimary()).isEqualTo(survivor);
+                assertThat(s.getLeaderId()).isNotEqualTo("metako-" + (leader + 1));
+                assertThat(node(s, newPrimary).getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
+            }
+        });
+        assertThat(tryWrite(Integer.parseInt(survivor.substring(3)) - 1, 42)).isTrue();
+        q.startInstance(leader);
+        await().atMost(CONVERGE).untilAsserted(() -> assertThat(status(leader).getPrimary()).isEqualTo(survivor));
     }
 
     private boolean tryWrite(int node, int id) {

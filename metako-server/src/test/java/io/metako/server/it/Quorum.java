@@ -35,13 +35,17 @@ final class Quorum implements AutoCloseable {
     }
 
     static Quorum start(String healthInterval) throws IOException {
+        return start(healthInterval, "30s");
+    }
+
+    static Quorum start(String healthInterval, String failoverCooldown) throws IOException {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "metako-it-");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         LocalCluster cluster = LocalCluster.plan(dir, 3, 3, s -> System.out.println("[fixture] " + s));
         Quorum q = new Quorum(cluster, List.of());
         try {
             cluster.startPostgres();
-            q = new Quorum(cluster, cluster.writeConfigs(healthInterval));
+            q = new Quorum(cluster, cluster.writeConfigs(healthInterval, failoverCooldown));
             for (int i = 0; i < q.instances.length; i++) {
                 q.startInstance(i);
             }

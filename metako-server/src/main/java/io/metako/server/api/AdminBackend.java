@@ -1,0 +1,32 @@
+package io.metako.server.api;
+
+import io.metako.proto.v1.ClusterStatus;
+import io.metako.proto.v1.GetHistoryResponse;
+import io.metako.proto.v1.ListMembersResponse;
+import io.metako.proto.v1.MutationResponse;
+
+/** What the admin API reads from, and asks of, the running instance. */
+public interface AdminBackend {
+    ClusterStatus status();
+
+    ListMembersResponse members();
+
+    /** Runs {@code listener} after every applied change of the replicated state, until closed. */
+    AutoCloseable onChange(Runnable listener);
+
+    default GetHistoryResponse history() {
+        throw new AdminException(AdminException.Kind.UNAVAILABLE, "history is not served here");
+    }
+
+    default MutationResponse setPaused(boolean paused, String reason) {
+        throw new AdminException(AdminException.Kind.UNAVAILABLE, "pause/resume is not served here");
+    }
+
+    default MutationResponse switchover(String target) {
+        throw new AdminException(AdminException.Kind.UNAVAILABLE, "switchover is not served here");
+    }
+
+    default MutationResponse failover(String target, boolean force) {
+        throw new AdminException(AdminException.Kind.UNAVAILABLE, "failover is not served here");
+    }
+}

@@ -1,0 +1,111 @@
+package io.metako.server.control;
+
+import io.metako.proto.v1.ClusterState;
+import io.metako.proto.v1.Command;
+import io.metako.proto.v1.EventKind;
+import io.metako.proto.v1.FailoverStarted;
+import io.metako.proto.v1.MajorityHealth;
+import io.metako.proto.v1.Node;
+import io.metako.proto.v1.NodeRole;
+import io.metako.proto.v1.SetPaused;
+import io.metako.server.api.AdminException;
+import io.metako.server.api.StatusAssembler;
+import java.util.Optional;
+
+/**
+ * Turns an operator's request into the log command that starts it, or refuses it with a reason.
+ * Pure: the answering instance checks against its view; the state machine re-checks the epoch,
+ * and the leader's controller carries the operation out.
+ */
+public final class OperatorActions {
+    private OperatorActions() {
+    }
+
+    public static Command.Builder pause(ClusterState s, boolean paused, String reason) {
+        requireSeeded(s);
+        return Command.newBuilder().setEpoch(s.getEpoch())
+                .setSetPaused(SetPaused.newBuilder().setPaused(paused).setReason(reason));
+    }
+
+    /** A planned switchover to {@code target}, or to the best candidate when it is empty. */
+    public static Command.Builder switchover(ControllerView view, String target) {
+        ClusterState s = view.state();
+        requireIdle(s);
+        String primary = s.getPrimary();
+        if (health(view, primary) != MajorityHealth.HEALTHY) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "the primary " + primary
+                    + " is not healthy by majority: a switchover needs it to hand over; use failover --to NODE");
+        }
+        Candidates.Choice choice = Candidates.choose(view, primary);
+        String chosen = target.isEmpty() ? choice.eligible().stream().map(c -> c.node().getName()).findFirst()
+                .orElseThrow(() -> new AdminException(AdminException.Kind.FAILED_PRECONDITION,
+                        "no replica can take over: " + choice.whyNone()))
+                : target;
+        requireReplica(s, chosen);
+        if (choice.eligible().stream().noneMatch(c -> c.node().getName().equals(chosen))) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, chosen + " cannot take over now: "
+                    + choice.excluded().stream().filter(x -> x.startsWith(chosen + " ")).findFirst().orElse(choice.whyNone()));
+        }
+        return start(s, EventKind.SWITCHOVER, chosen, false, "switchover to " + chosen + " asked by an operator", choice);
+    }
+
+    /** A manual failover to {@code target}; unhealthy targets only with {@code force}. */
+    public static Command.Builder failover(ControllerView view, String target, boolean force) {
+        ClusterState s = view.state();
+        if (target.isEmpty()) {
+            throw new AdminException(AdminException.Kind.INVALID_ARGUMENT, "failover needs a target: --to NODE");
+        }
+        requireIdle(s);
+        requireReplica(s, target);
+        MajorityHealth h = health(view, target);
+        if (h != MajorityHealth.HEALTHY && !force) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, target + " is " + h
+                    + " by majority; promote it anyway with --force (it may lack acknowledged writes)");
+        }
+        Candidates.Choice choice = Candidates.choose(view, s.getPrimary());
+        return start(s, EventKind.FAILOVER, target, force, "failover to " + target + " asked by an operator"
+                + (force ? " (forced)" : ""), choice);
+    }
+
+    private static Command.Builder start(ClusterState s, EventKind kind, String target, boolean forced, String reason,
+                                         Candidates.Choice choice) {
+        return Command.newBuilder().setEpoch(s.getEpoch()).setFailoverStarted(FailoverStarted.newBuilder()
+                .setKind(kind).setOldPrimary(s.getPrimary()).setTarget(target).setReason(reason).setForced(forced)
+                .addAllCandidates(choice.seen()));
+    }
+
+    private static void requireSeeded(ClusterState s) {
+        if (!s.getSeeded()) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "the cluster is not seeded yet");
+        }
+    }
+
+    private static void requireIdle(ClusterState s) {
+        requireSeeded(s);
+        if (s.hasOperation()) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "a " + s.getOperation().getKind()
+                    + " to " + s.getOperation().getTarget() + " is in progress at epoch " + s.getEpoch());
+        }
+        if (s.getPrimary().isEmpty()) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "there is no primary to take over from");
+        }
+    }
+
+    private static void requireReplica(ClusterState s, String name) {
+        Optional<Node> n = s.getNodesList().stream().filter(x -> x.getName().equals(name)).findFirst();
+        if (n.isEmpty()) {
+            throw new AdminException(AdminException.Kind.INVALID_ARGUMENT, "unknown node '" + name + "'; nodes: "
+                    + s.getNodesList().stream().map(Node::getName).toList());
+        }
+        if (n.get().getRole() != NodeRole.REPLICA) {
+            throw new AdminException(AdminException.Kind.INVALID_ARGUMENT, name + " is " + n.get().getRole()
+                    + ", not a replica");
+        }
+    }
+
+    private static MajorityHealth health(ControllerView view, String node) {
+        return StatusAssembler.majorityHealth(view.state().getVerdictsList().stream()
+                .filter(v -> v.getNode().equals(node) && view.members().contains(v.getInstanceId())).toList(),
+                view.members().size());
+    }
+}
