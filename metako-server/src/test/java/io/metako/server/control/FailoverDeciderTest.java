@@ -110,6 +110,16 @@ class FailoverDeciderTest {
             return this;
         }
 
+        /** A switchover from a live pg-1 to pg-2 started at epoch 5, acked by everyone. */
+        World switchover(UnaryOperator<NodeObservation.Builder> oldPrimary) {
+            role("pg-2", NodeRole.CANDIDATE);
+            obs.put("pg-1", oldPrimary.apply(obs.get("pg-1").toBuilder()).build());
+            state.setEpoch(5).setPrimary("").setOperation(Operation.newBuilder().setKind(EventKind.SWITCHOVER)
+                    .setStep(OperationStep.STARTED).setTarget("pg-2").setEpoch(5).setOldPrimary("pg-1")
+                    .setReason("switchover to pg-2").addAllAckedInstances(MEMBERS));
+            return this;
+        }
+
         /** A failover from pg-1 to pg-2 started: epoch 5, no primary, acked by {@code acked}. */
         World started(String... acked) {
             primaryDead();
@@ -234,6 +244,28 @@ class FailoverDeciderTest {
                 row("a replica whose WAL receiver stopped is re-pointed at a live primary",
                         w -> { w.obs.put("pg-2", World.replica("0/9000000", 0)); return w; },
                         "Repoint[replica=pg-2, primary=pg-1]", "re-pointing [pg-2] to pg-1"),
+                row("a switchover first makes the old primary read-only", w -> w.switchover(o -> o),
+                        "Fence[node=pg-1]", "switchover: making pg-1 read-only at epoch 5"),
+                row("a switchover waits until the target replayed the old primary's last position",
+                        w -> w.switchover(o -> o.setReadOnly(true).setCurrentLsn("0/9000100")),
+                        "", "switchover: waiting for pg-2 to replay up to 0/9000100 (at 0/9000000)"),
+                row("a switchover promotes the target once it has caught up",
+                        w -> w.switchover(o -> o.setReadOnly(true)),
+                        "Promote[node=pg-2]", "switchover: pg-2 replayed pg-1's last position 0/9000000; promoting it"),
+                row("a switchover whose old primary vanished continues like a failover",
+                        w -> w.switchover(o -> o.setReachable(false)),
+                        "Promote[node=pg-2]", "promoting pg-2 at epoch 5"),
+                row("a forced failover promotes its target even when unhealthy by majority",
+                        w -> { w.started("m1", "m2", "m3").down("pg-2", "m1", "m2");
+                            w.state.setOperation(w.state.getOperation().toBuilder().setForced(true)); return w; },
+                        "Promote[node=pg-2]", "promoting pg-2 at epoch 5 (forced by an operator)"),
+                row("a forced failover waits while its target cannot be reached",
+                        w -> { w.started("m1", "m2", "m3"); w.obs.put("pg-2", NodeObservation.newBuilder().setReachable(false).build());
+                            w.state.setOperation(w.state.getOperation().toBuilder().setForced(true)); return w; },
+                        "", "waiting: the forced target pg-2 is not reachable"),
+                row("a primary left read-only by an aborted operation is unfenced",
+                        w -> { w.obs.put("pg-1", w.obs.get("pg-1").toBuilder().setReadOnly(true).build()); return w; },
+                        "Unfence[node=pg-1]", "no action: pg-1 is primary at epoch 4"),
                 row("a paused cluster still fences a runaway old primary",
                         w -> { w.state.setPaused(true); w.role("pg-3", NodeRole.QUARANTINED);
                             w.obs.put("pg-3", NodeObservation.newBuilder().setReachable(true).build());

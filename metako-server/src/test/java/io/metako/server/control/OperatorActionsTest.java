@@ -1,0 +1,72 @@
+package io.metako.server.control;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.metako.proto.v1.Command;
+import io.metako.proto.v1.EventKind;
+import io.metako.proto.v1.NodeObservation;
+import io.metako.proto.v1.Operation;
+import io.metako.server.api.AdminException;
+import org.junit.jupiter.api.Test;
+
+class OperatorActionsTest {
+    private static ControllerView view(FailoverDeciderTest.World w) {
+        return new ControllerView(w.state.build(), w.obs, FailoverDeciderTest.MEMBERS, w.silent, FailoverDeciderTest.NOW);
+    }
+
+    @Test
+    void switchoverPicksTheBestCandidateWhenNoTargetIsGiven() {
+        FailoverDeciderTest.World w = new FailoverDeciderTest.World().lsn("pg-3", "0/9000100");
+        Command c = OperatorActions.switchover(view(w), "").build();
+        assertThat(c.getEpoch()).isEqualTo(4);
+        assertThat(c.getFailoverStarted().getKind()).isEqualTo(EventKind.SWITCHOVER);
+        assertThat(c.getFailoverStarted().getTarget()).isEqualTo("pg-3");
+        assertThat(c.getFailoverStarted().getOldPrimary()).isEqualTo("pg-1");
+    }
+
+    @Test
+    void switchoverNeedsAHealthyPrimaryAndAFitTarget() {
+        assertThatThrownBy(() -> OperatorActions.switchover(view(new FailoverDeciderTest.World().primaryDead()), ""))
+                .isInstanceOfSatisfying(AdminException.class, e -> assertThat(e.kind()).isEqualTo(AdminException.Kind.FAILED_PRECONDITION))
+                .hasMessageContaining("not healthy by majority").hasMessageContaining("failover --to NODE");
+        FailoverDeciderTest.World lagging = new FailoverDeciderTest.World();
+        lagging.obs.put("pg-2", NodeObservation.newBuilder().setReachable(false).build());
+        assertThatThrownBy(() -> OperatorActions.switchover(view(lagging), "pg-2"))
+                .hasMessageContaining("pg-2 cannot take over now: pg-2 is not seen in recovery by the leader");
+        assertThatThrownBy(() -> OperatorActions.switchover(view(new FailoverDeciderTest.World()), "pg-1"))
+                .isInstanceOfSatisfying(AdminException.class, e -> assertThat(e.kind()).isEqualTo(AdminException.Kind.INVALID_ARGUMENT))
+                .hasMessageContaining("pg-1 is PRIMARY, not a replica");
+        assertThatThrownBy(() -> OperatorActions.switchover(view(new FailoverDeciderTest.World()), "pg-9"))
+                .hasMessageContaining("unknown node 'pg-9'; nodes: [pg-1, pg-2, pg-3]");
+    }
+
+    @Test
+    void manualFailoverRefusesAnUnhealthyTargetUnlessForced() {
+        FailoverDeciderTest.World w = new FailoverDeciderTest.World().down("pg-3", "m1", "m2");
+        assertThatThrownBy(() -> OperatorActions.failover(view(w), "pg-3", false))
+                .hasMessageContaining("pg-3 is FAILED by majority; promote it anyway with --force");
+        Command forced = OperatorActions.failover(view(w), "pg-3", true).build();
+        assertThat(forced.getFailoverStarted().getForced()).isTrue();
+        assertThat(forced.getFailoverStarted().getReason()).contains("(forced)");
+        assertThatThrownBy(() -> OperatorActions.failover(view(w), "", false))
+                .isInstanceOfSatisfying(AdminException.class, e -> assertThat(e.kind()).isEqualTo(AdminException.Kind.INVALID_ARGUMENT));
+    }
+
+    @Test
+    void nothingStartsWhileAnOperationRuns() {
+        FailoverDeciderTest.World w = new FailoverDeciderTest.World();
+        w.state.setOperation(Operation.newBuilder().setKind(EventKind.FAILOVER).setTarget("pg-2"));
+        assertThatThrownBy(() -> OperatorActions.failover(view(w), "pg-3", true)).hasMessageContaining("in progress");
+        assertThatThrownBy(() -> OperatorActions.switchover(view(w), "")).hasMessageContaining("in progress");
+    }
+
+    @Test
+    void pauseCarriesTheCurrentEpoch() {
+        Command c = OperatorActions.pause(new FailoverDeciderTest.World().state.build(), true, "upgrade").build();
+        assertThat(c.getEpoch()).isEqualTo(4);
+        assertThat(c.getSetPaused().getPaused()).isTrue();
+        assertThatThrownBy(() -> OperatorActions.pause(io.metako.proto.v1.ClusterState.getDefaultInstance(), true, ""))
+                .hasMessageContaining("not seeded");
+    }
+}
