@@ -137,6 +137,11 @@ public final class FailoverDecider {
             return new Decision(List.of(new ControllerAction.Fence(op.getOldPrimary())),
                     "switchover: making " + op.getOldPrimary() + " read-only at epoch " + s.getEpoch());
         }
+        if (old.getOpenTransactions() > 0) {
+            // a transaction that began before the fence may still commit: its position is not final yet
+            return Decision.none("switchover: waiting for " + old.getOpenTransactions() + " open transaction(s) on "
+                    + op.getOldPrimary() + " to end");
+        }
         long last = Lsn.parse(old.getCurrentLsn());
         long replayed = target == null || !target.getReachable() ? -1 : Lsn.parse(target.getReplayLsn());
         if (last < 0 || replayed < last) {

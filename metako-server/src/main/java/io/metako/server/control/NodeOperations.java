@@ -31,7 +31,8 @@ public final class NodeOperations {
             st.execute("ALTER SYSTEM SET default_transaction_read_only = on");
             st.execute("SELECT pg_reload_conf()");
             st.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    + "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+                    + "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() "
+                    + "AND application_name NOT IN ('pg-metako probe', 'pg-metako controller')");
         }
     }
 

@@ -36,7 +36,10 @@ final class NodeProber implements AutoCloseable {
                    (SELECT sender_host FROM pg_stat_wal_receiver),
                    (SELECT sender_port FROM pg_stat_wal_receiver),
                    (SELECT status FROM pg_stat_wal_receiver),
-                   current_setting('default_transaction_read_only')::bool
+                   current_setting('default_transaction_read_only')::bool,
+                   (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'
+                        AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
+                        AND application_name <> 'pg-metako probe')
             """;
 
     private final ProbeTarget target;
@@ -104,6 +107,7 @@ final class NodeProber implements AutoCloseable {
             b.setUpstreamPort(rs.getInt(9));
             setIfPresent(rs.getString(10), b::setWalReceiverStatus);
             b.setReadOnly(rs.getBoolean(11));
+            b.setOpenTransactions(rs.getInt(12));
             return b.build();
         }
     }

@@ -1,0 +1,172 @@
+package io.metako.server.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.metako.client.MetakoClient;
+import io.metako.client.MetakoClientException;
+import io.metako.proto.v1.ClusterStatus;
+import io.metako.proto.v1.EventKind;
+import io.metako.proto.v1.MajorityHealth;
+import io.metako.proto.v1.NodeRole;
+import io.metako.proto.v1.NodeStatus;
+import java.io.IOException;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.ConcurrentSkipListSet;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.Timeout;
+
+/** Planned switchover under a concurrent write load, and manual failover, on a real quorum. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
+class SwitchoverIT {
+    private static final Duration CONVERGE = Duration.ofSeconds(60);
+    private Quorum q;
+
+    @BeforeAll
+    void startCluster() throws IOException {
+        q = Quorum.start("500ms", "2s");
+    }
+
+    @AfterAll
+    void stopCluster() {
+        if (q != null) {
+            q.close();
+        }
+    }
+
+    private ClusterStatus status(int i) {
+        try (MetakoClient c = q.client(i)) {
+            return c.status();
+        }
+    }
+
+    private static NodeStatus node(ClusterStatus s, String name) {
+        return s.getNodesList().stream().filter(n -> n.getNode().getName().equals(name)).findFirst().orElseThrow();
+    }
+
+    /** Writes ids in autocommit to whatever node the quorum calls primary; records what was acknowledged. */
+    private final class Writer implements Runnable {
+        final Set<Integer> acked = new ConcurrentSkipListSet<>();
+        final AtomicInteger failed = new AtomicInteger();
+        final AtomicBoolean stop = new AtomicBoolean();
+        private int next = 1;
+
+        @Override
+        public void run() {
+            while (!stop.get()) {
+                String primary = status(0).getPrimary();
+                if (primary.isEmpty()) {
+                    sleep(20);
+                    continue;
+                }
+                try (Connection c = q.connect(Integer.parseInt(primary.substring(3)) - 1); Statement st = c.createStatement()) {
+                    while (!stop.get()) {
+                        int id = next++;
+                        st.execute("INSERT INTO load (id) VALUES (" + id + ")");
+                        acked.add(id); // only after the server said COMMIT
+                    }
+                } catch (SQLException e) {
+                    failed.incrementAndGet(); // an in-flight statement may fail during the switch
+                    sleep(20);
+                }
+            }
+        }
+
+        private void sleep(long ms) {
+            try {
+                Thread.sleep(ms);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                stop.set(true);
+            }
+        }
+    }
+
+    @Test
+    @Order(1)
+    void switchoverUnderWriteLoadLosesNoAcknowledgedWrite() throws Exception {
+        await().atMost(CONVERGE).untilAsserted(() -> assertThat(status(0).getNodesList())
+                .extracting(NodeStatus::getHealth).containsOnly(MajorityHealth.HEALTHY));
+        try (Connection c = q.connect(0); Statement st = c.createStatement()) {
+            st.execute("CREATE TABLE load (id int primary key)");
+        }
+        Writer writer = new Writer();
+        Thread t = new Thread(writer, "writer");
+        t.start();
+        await().atMost(CONVERGE).until(() -> writer.acked.size() > 200);
+        long started = System.nanoTime();
+        try (MetakoClient c = q.client(2)) {
+            assertThat(c.switchover("pg-2").getMessage()).contains("switchover to pg-2 accepted");
+        }
+        await().atMost(CONVERGE).untilAsserted(() -> {
+            ClusterStatus s = status(1);
+            assertThat(s.getPrimary()).isEqualTo("pg-2");
+            assertThat(s.getEpoch()).isEqualTo(2);
+        });
+        System.out.println("[switchover] primary pg-1 -> pg-2 in " + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started)
+                + " ms; writes acknowledged so far " + writer.acked.size() + ", failed statements " + writer.failed.get());
+        int before = writer.acked.size();
+        await().atMost(CONVERGE).until(() -> writer.acked.size() > before + 200);
+        writer.stop.set(true);
+        t.join(10_000);
+
+        Set<Integer> present = new HashSet<>();
+        try (Connection c = q.connect(1); Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT id FROM load")) {
+            while (rs.next()) {
+                present.add(rs.getInt(1));
+            }
+        }
+        Set<Integer> lost = new HashSet<>(writer.acked);
+        lost.removeAll(present);
+        assertThat(lost).as("acknowledged writes missing on the new primary").isEmpty();
+        ClusterStatus s = status(0);
+        assertThat(node(s, "pg-1").getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
+        assertThat(q.instances[0].state().getHistoryList()).last().satisfies(e -> {
+            assertThat(e.getKind()).isEqualTo(EventKind.SWITCHOVER);
+            assertThat(e.getNewPrimary()).isEqualTo("pg-2");
+        });
+    }
+
+    @Test
+    @Order(2)
+    void manualFailoverRefusesBadTargetsAndPromotesAGoodOne() throws Exception {
+        await().atMost(CONVERGE).untilAsserted(() -> assertThat(status(0).getControllerSentence())
+                .isEqualTo("no action: pg-2 is primary at epoch 2"));
+        try (MetakoClient c = q.client(0)) {
+            assertThatThrownBy(() -> c.failover("pg-1", false)).isInstanceOf(MetakoClientException.class)
+                    .hasMessageContaining("INVALID_ARGUMENT").hasMessageContaining("pg-1 is QUARANTINED, not a replica");
+            assertThatThrownBy(() -> c.failover("pg-7", false)).hasMessageContaining("unknown node 'pg-7'");
+            assertThatThrownBy(() -> c.switchover("pg-2")).hasMessageContaining("pg-2 is PRIMARY, not a replica");
+            assertThat(c.failover("pg-3", false).getApplied()).isTrue();
+        }
+        await().atMost(CONVERGE).untilAsserted(() -> {
+            for (int i = 0; i < 3; i++) {
+                ClusterStatus s = status(i);
+                assertThat(s.getPrimary()).isEqualTo("pg-3");
+                assertThat(s.getEpoch()).isEqualTo(3);
+                assertThat(node(s, "pg-2").getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
+            }
+        });
+        try (Connection c = q.connect(2); Statement st = c.createStatement()) {
+            st.execute("INSERT INTO load (id) VALUES (-1)");
+        }
+    }
+}
