@@ -89,6 +89,11 @@ public final class ConfigLoader {
         FailoverConfig failover = readFailover(root.sectionOrEmpty("failover"));
         ReplicationConfig replication = readReplication(root.sectionOrEmpty("replication"), nodes.size());
         SecurityConfig security = readSecurity(root.sectionOrEmpty("security"));
+        for (String name : instance.nodeAddresses().keySet()) {
+            if (nodes.stream().noneMatch(n -> name.equals(n.name()))) {
+                problems.add("instance.node_addresses." + name, "is not a node in nodes");
+            }
+        }
         return new MetakoConfig(clusterName, instance, peers, proxy, nodes, health, lb, failover, replication, security);
     }
 
@@ -115,8 +120,17 @@ public final class ConfigLoader {
             s.problem("auth_token", "must be at least 16 characters long");
         }
         checkDistinct(s, raft, grpc, http);
+        java.util.Map<String, HostPort> nodeAddresses = new java.util.TreeMap<>();
+        s.section("node_addresses").ifPresent(m -> {
+            for (String name : m.keys()) {
+                HostPort hp = m.hostPort(name, null);
+                if (hp != null) {
+                    nodeAddresses.put(name, hp);
+                }
+            }
+        });
         s.finish();
-        return new InstanceConfig(id, raft, grpc, http, storage == null ? null : Path.of(storage), token);
+        return new InstanceConfig(id, raft, grpc, http, storage == null ? null : Path.of(storage), token, nodeAddresses);
     }
 
     private static void checkDistinct(YamlSection s, HostPort raft, HostPort grpc, HostPort http) {

@@ -29,6 +29,11 @@ public record MetakoConfig(
         return nodes.stream().filter(n -> n.name().equals(name)).findFirst();
     }
 
+    /** How this instance reaches node {@code name}, when it differs from the cluster-wide address. */
+    public Optional<HostPort> nodeAddressOverride(String name) {
+        return Optional.ofNullable(instance.nodeAddresses().get(name));
+    }
+
     public PeerConfig self() {
         return peers.stream().filter(p -> p.id().equals(instance.id())).findFirst().orElseThrow();
     }

@@ -41,6 +41,11 @@ final class YamlSection {
         return path.isEmpty() ? key : path + "." + key;
     }
 
+    /** The keys of this mapping, for free-form maps (node name -> address). */
+    java.util.List<String> keys() {
+        return map.keySet().stream().map(String::valueOf).toList();
+    }
+
     boolean has(String key) {
         known.add(key);
         return map.get(key) != null;

@@ -106,7 +106,9 @@ public final class NodeOperations {
         p.setProperty("ApplicationName", "pg-metako controller");
         p.setProperty("preferQueryMode", "simple");
         String db = login == null ? "postgres" : login.database();
-        return DriverManager.getConnection("jdbc:postgresql://" + node.getHost() + ":" + node.getPort() + "/" + db, p);
+        io.metako.server.config.HostPort address = config.nodeAddressOverride(node.getName())
+                .orElse(new io.metako.server.config.HostPort(node.getHost(), node.getPort()));
+        return DriverManager.getConnection("jdbc:postgresql://" + address + "/" + db, p);
     }
 
     /** A libpq conninfo value in single quotes, with quotes and backslashes escaped. */

@@ -8,6 +8,7 @@ import io.metako.proto.v1.Node;
 import io.metako.proto.v1.NodeObservation;
 import io.metako.proto.v1.ReportVerdict;
 import io.metako.proto.v1.Verdict;
+import io.metako.server.config.HostPort;
 import io.metako.server.config.MetakoConfig;
 import io.metako.server.config.NodeConfig;
 import io.metako.server.config.Secret;
@@ -93,7 +94,8 @@ public final class HealthMonitor implements AutoCloseable {
         String user = local == null ? "postgres" : local.username();
         Secret password = local == null ? Secret.none() : local.password();
         String db = local != null ? local.database() : n.getDatabase().isEmpty() ? "postgres" : n.getDatabase();
-        return new ProbeTarget(n.getName(), n.getHost(), n.getPort(), db, user, password);
+        HostPort address = config.nodeAddressOverride(n.getName()).orElse(new HostPort(n.getHost(), n.getPort()));
+        return new ProbeTarget(n.getName(), address.host(), address.port(), db, user, password);
     }
 
     /** One node's probe loop: its prober, its verdict counter, its report in flight. */

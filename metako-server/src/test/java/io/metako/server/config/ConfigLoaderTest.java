@@ -169,6 +169,12 @@ class ConfigLoaderTest {
                         "health_check: must be a mapping"),
                 bad("tag priority negative", VALID.replace("    role: slave\n", "    role: slave\n    tags:\n      priority: -1\n"),
                         "nodes[1].tags.priority: must be 0-1000000, got -1"),
+                bad("node address override for an unknown node", VALID.replace("  auth_token: ${METAKO_TOKEN}\n",
+                        "  auth_token: ${METAKO_TOKEN}\n  node_addresses:\n    pg-9: 127.0.0.1:6000\n"),
+                        "instance.node_addresses.pg-9: is not a node in nodes"),
+                bad("node address override that is not host:port", VALID.replace("  auth_token: ${METAKO_TOKEN}\n",
+                        "  auth_token: ${METAKO_TOKEN}\n  node_addresses:\n    pg-1: nowhere\n"),
+                        "instance.node_addresses.pg-1: must be host:port"),
                 bad("bad cluster name", VALID.replace("cluster_name: test", "cluster_name: my cluster!"), "cluster_name: must be letters"));
     }
 
