@@ -52,6 +52,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     private final ScheduledExecutorService failover;
     private volatile boolean seeding;
     private volatile boolean acking;
+    private final java.util.concurrent.atomic.AtomicBoolean controllerQueued = new java.util.concurrent.atomic.AtomicBoolean();
 
     public MetakoInstance(MetakoConfig config, Clock clock) throws IOException {
         this.config = config;
@@ -61,8 +62,8 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         this.admin = new AdminServer(config.instance().grpcAddress(), config.instance().authToken(), this);
         this.controller = new FailoverController(config.instance().id(), new ControllerInputs(),
                 new NodeOperations(config), this::submit, clock);
-        this.control = Executors.newSingleThreadScheduledExecutor(daemon("control-loop"));
-        this.failover = Executors.newSingleThreadScheduledExecutor(daemon("failover-controller"));
+        this.control = Executors.newSingleThreadScheduledExecutor(daemon(config.instance().id() + "/control-loop"));
+        this.failover = Executors.newSingleThreadScheduledExecutor(daemon(config.instance().id() + "/failover-controller"));
     }
 
     private static java.util.concurrent.ThreadFactory daemon(String name) {
@@ -112,7 +113,13 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         health.start();
         control.scheduleWithFixedDelay(this::tick, 200, 200, TimeUnit.MILLISECONDS);
         failover.scheduleWithFixedDelay(this::controllerTick, 500, 200, TimeUnit.MILLISECONDS);
-        stateMachine.addListener(s -> control.execute(this::tick));
+        stateMachine.addListener(s -> {
+            control.execute(this::tick);
+            // react to an applied change (an acknowledgement, a new epoch) without waiting for the next tick
+            if (controllerQueued.compareAndSet(false, true)) {
+                failover.execute(this::controllerTick);
+            }
+        });
         LOG.info("instance {} started: raft {}, admin API {}", config.instance().id(),
                 config.instance().raftAddress(), config.instance().grpcAddress());
     }
@@ -154,6 +161,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     }
 
     private void controllerTick() {
+        controllerQueued.set(false);
         try {
             controller.tick();
         } catch (RuntimeException e) {
@@ -169,7 +177,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         submit(cmd).whenComplete((r, e) -> {
             acking = false;
             if (e != null || !r.getApplied()) {
-                LOG.debug("epoch {} not acknowledged yet: {}", s.getEpoch(), e != null ? e : r.getRejection());
+                LOG.info("epoch {} not acknowledged yet: {}", s.getEpoch(), e != null ? e : r.getRejection());
             }
         });
     }

@@ -54,6 +54,11 @@ public final class FailoverDecider {
             return new Decision(actions, reason);
         }
         String failed = primary + " failed for " + down + "/" + view.members().size() + " instances";
+        Optional<String> witness = replicaStillStreaming(view, primary);
+        if (witness.isPresent()) {
+            return new Decision(actions, "waiting: " + failed + " but " + witness.get()
+                    + " still receives WAL from it (the instances, not the primary, may be in trouble)");
+        }
         if (s.getPaused()) {
             return new Decision(actions, "paused: " + failed + "; no automatic failover in maintenance mode");
         }
@@ -151,6 +156,35 @@ public final class FailoverDecider {
         return new Decision(List.of(new ControllerAction.Promote(op.getTarget())), "switchover: " + op.getTarget()
                 + " replayed " + op.getOldPrimary() + "'s last position " + old.getCurrentLsn() + "; promoting it");
     }
+
+    /**
+     * Never fail over a primary that a replica still hears from: a replica whose WAL receiver
+     * streams from the primary and got a message recently is proof the primary lives, whatever
+     * the probes of stalled or cut-off instances say.
+     */
+    static Optional<String> replicaStillStreaming(ControllerView view, String primary) {
+        ClusterState s = view.state();
+        Optional<Node> p = s.getNodesList().stream().filter(n -> n.getName().equals(primary)).findFirst();
+        if (p.isEmpty()) {
+            return Optional.empty();
+        }
+        long fresh = Math.max(RECEIVER_FRESH_MILLIS, 3 * s.getSettings().getHealthCheck().getIntervalMillis());
+        for (Node n : s.getNodesList()) {
+            NodeObservation o = view.observations().get(n.getName());
+            if (n.getName().equals(primary) || o == null || !o.getReachable() || !o.getInRecovery()) {
+                continue;
+            }
+            boolean fromPrimary = o.getUpstreamHost().equals(p.get().getHost()) && o.getUpstreamPort() == p.get().getPort();
+            long age = o.getReceiverLastMessageAgeMillis();
+            if (fromPrimary && "streaming".equals(o.getWalReceiverStatus()) && age >= 0 && age <= fresh) {
+                return Optional.of(n.getName());
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** An idle primary sends a keepalive every wal_sender_timeout / 2 (2.5 s as metako sets it up). */
+    static final long RECEIVER_FRESH_MILLIS = 4_000;
 
     /** A quarantined node that runs as a writable primary (restarted as-is) is fenced again. */
     private static List<ControllerAction> fenceRunawayPrimaries(ControllerView view) {

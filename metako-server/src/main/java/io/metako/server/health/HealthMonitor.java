@@ -50,7 +50,7 @@ public final class HealthMonitor implements AutoCloseable {
         this.state = state;
         this.submit = submit;
         this.clock = clock;
-        this.reconciler = Executors.newSingleThreadScheduledExecutor(daemon("health-reconciler"));
+        this.reconciler = Executors.newSingleThreadScheduledExecutor(daemon(instanceId + "/health"));
     }
 
     public void start() {
@@ -111,7 +111,7 @@ public final class HealthMonitor implements AutoCloseable {
             this.node = node;
             this.settings = settings;
             this.prober = new NodeProber(targetFor(node));
-            this.loop = Executors.newSingleThreadScheduledExecutor(daemon("health-" + node.getName()));
+            this.loop = Executors.newSingleThreadScheduledExecutor(daemon(instanceId + "/health-" + node.getName()));
             loop.scheduleAtFixedRate(this::tick, 0, Math.max(50, settings.getIntervalMillis()), TimeUnit.MILLISECONDS);
         }
 

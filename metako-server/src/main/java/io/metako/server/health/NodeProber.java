@@ -39,7 +39,8 @@ final class NodeProber implements AutoCloseable {
                    current_setting('default_transaction_read_only')::bool,
                    (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'
                         AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
-                        AND application_name <> 'pg-metako probe')
+                        AND application_name <> 'pg-metako probe'),
+                   (SELECT (EXTRACT(EPOCH FROM now() - last_msg_receipt_time) * 1000)::bigint FROM pg_stat_wal_receiver)
             """;
 
     private final ProbeTarget target;
@@ -108,6 +109,8 @@ final class NodeProber implements AutoCloseable {
             setIfPresent(rs.getString(10), b::setWalReceiverStatus);
             b.setReadOnly(rs.getBoolean(11));
             b.setOpenTransactions(rs.getInt(12));
+            long age = rs.getLong(13);
+            b.setReceiverLastMessageAgeMillis(rs.wasNull() ? -1 : age);
             return b.build();
         }
     }

@@ -87,6 +87,11 @@ public final class LocalPostgres {
                 "max_replication_slots = 16",
                 "wal_keep_size = '512MB'",
                 "max_connections = 200",
+                "# replicas notice a silent primary within seconds, and an idle primary still sends a keepalive",
+                "# every 2.5 s: metako reads 'a replica still receives WAL' as proof the primary lives",
+                "wal_sender_timeout = '5s'",
+                "wal_receiver_timeout = '5s'",
+                "wal_receiver_status_interval = '1s'",
                 "include_if_exists = '" + NODE_CONF + "'", ""));
         writeFile(dataDir().resolve("pg_hba.conf"), String.join("\n",
                 "# written by pg-metako",

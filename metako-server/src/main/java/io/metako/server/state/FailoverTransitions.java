@@ -94,7 +94,8 @@ final class FailoverTransitions {
         }
         TopologyEvent event = TopologyEvent.newBuilder().setKind(op.getKind()).setTimeMillis(time).setTerm(term)
                 .setEpoch(state.getEpoch()).setReason(op.getReason()).setOldPrimary(op.getOldPrimary())
-                .setNewPrimary(c.getNewPrimary()).addAllCandidates(op.getCandidatesList()).build();
+                .setNewPrimary(c.getNewPrimary()).addAllCandidates(op.getCandidatesList())
+                .setStartedMillis(op.getStartedMillis()).build();
         return ClusterTransitions.Outcome.applied(state.toBuilder().setPrimary(c.getNewPrimary()).clearOperation()
                 .clearNodes().addAllNodes(nodes).clearHistory().addAllHistory(appended(state, event))
                 .setLastChangeMillis(time).build());
@@ -112,7 +113,8 @@ final class FailoverTransitions {
         }
         TopologyEvent event = TopologyEvent.newBuilder().setKind(op.getKind()).setTimeMillis(time).setTerm(term)
                 .setEpoch(epoch).setReason("aborted: " + a.getReason()).setOldPrimary(op.getOldPrimary())
-                .setNewPrimary(op.getOldPrimary()).addAllCandidates(op.getCandidatesList()).build();
+                .setNewPrimary(op.getOldPrimary()).addAllCandidates(op.getCandidatesList())
+                .setStartedMillis(op.getStartedMillis()).build();
         return ClusterTransitions.Outcome.applied(state.toBuilder().setEpoch(epoch).setPrimary(op.getOldPrimary())
                 .clearOperation().clearNodes().addAllNodes(nodes).clearHistory().addAllHistory(appended(state, event))
                 .setLastChangeMillis(time).build());

@@ -39,6 +39,9 @@ import org.apache.ratis.util.TimeDuration;
  * The first start formats the storage; later starts recover the log and the latest snapshot.
  */
 public final class RaftNode implements AutoCloseable {
+    /** How long a command may take to commit before its submission counts as failed. */
+    public static final long SUBMIT_TIMEOUT_SECONDS = 8;
+
     /** Entries between automatic snapshots. */
     public static final long SNAPSHOT_THRESHOLD = 1000;
 
@@ -68,7 +71,7 @@ public final class RaftNode implements AutoCloseable {
         RaftConfigKeys.Rpc.setType(clientProps, SupportedRpcType.GRPC);
         RaftClientConfigKeys.Rpc.setRequestTimeout(clientProps, TimeDuration.valueOf(3, TimeUnit.SECONDS));
         return RaftClient.newBuilder().setProperties(clientProps).setRaftGroup(group)
-                .setRetryPolicy(RetryPolicies.retryUpToMaximumCountWithFixedSleep(25,
+                .setRetryPolicy(RetryPolicies.retryUpToMaximumCountWithFixedSleep(10,
                         TimeDuration.valueOf(200, TimeUnit.MILLISECONDS)))
                 .build();
     }
@@ -126,11 +129,14 @@ public final class RaftNode implements AutoCloseable {
     public CompletableFuture<CommandResult> submit(Command command) {
         Message msg = Message.valueOf(ByteString.copyFrom(command.toByteArray()));
         RaftClient c = client;
-        return c.async().send(msg).thenApply(RaftNode::resultOf).whenComplete((r, e) -> {
-            if (e != null) {
-                replaceClient(c);
-            }
-        });
+        // Requests of one Ratis client are ordered: one that hangs would hold up every later one
+        // (verdicts, acknowledgements, decisions), so each gets a deadline and a hung client is replaced.
+        return c.async().send(msg).thenApply(RaftNode::resultOf)
+                .orTimeout(SUBMIT_TIMEOUT_SECONDS, TimeUnit.SECONDS).whenComplete((r, e) -> {
+                    if (e != null) {
+                        replaceClient(c);
+                    }
+                });
     }
 
     /** A Ratis client whose retries ran out stays closed; the next submit gets a fresh one. */

@@ -62,7 +62,7 @@ class FailoverDeciderTest {
         static NodeObservation replica(String lsn, int upstreamPort) {
             return NodeObservation.newBuilder().setReachable(true).setInRecovery(true).setReceiveLsn(lsn)
                     .setReplayLsn(lsn).setTimeline(1).setUpstreamHost("127.0.0.1").setUpstreamPort(upstreamPort)
-                    .setWalReceiverStatus("streaming").build();
+                    .setWalReceiverStatus("streaming").setReceiverLastMessageAgeMillis(-1).build();
         }
 
         World verdict(String member, String node, Verdict v) {
@@ -148,6 +148,18 @@ class FailoverDeciderTest {
                         "", "waiting: pg-1 down for 1/3 instances"),
                 row("the primary down for a majority: fail over to a replica", w -> w.primaryDead(),
                         "StartFailover[oldPrimary=pg-1, target=pg-2", "failover: pg-1 failed for 3/3 instances"),
+                row("a replica still receiving WAL from the primary vetoes the failover",
+                        w -> { w.primaryDead(); w.obs.put("pg-3", World.replica("0/9000000", 5432).toBuilder()
+                                .setReceiverLastMessageAgeMillis(800).build()); return w; },
+                        "", "waiting: pg-1 failed for 3/3 instances but pg-3 still receives WAL from it"),
+                row("a receiver that has heard nothing for long is no proof of life",
+                        w -> { w.primaryDead(); w.obs.put("pg-3", World.replica("0/9000000", 5432).toBuilder()
+                                .setReceiverLastMessageAgeMillis(9_000).build()); return w; },
+                        "StartFailover", "failover:"),
+                row("a receiver streaming from another node is no proof the primary lives",
+                        w -> { w.primaryDead(); w.obs.put("pg-3", World.replica("0/9000000", 5433).toBuilder()
+                                .setReceiverLastMessageAgeMillis(100).build()); return w; },
+                        "StartFailover", "failover:"),
                 row("two of three instances suffice", w -> w.down("pg-1", "m1", "m2"),
                         "StartFailover[oldPrimary=pg-1, target=pg-2", "failover: pg-1 failed for 2/3 instances"),
                 row("the most advanced replica wins", w -> w.primaryDead().lsn("pg-3", "0/9000100"),

@@ -93,6 +93,7 @@ class FailoverTransitionsTest {
             assertThat(e.getNewPrimary()).isEqualTo("pg-2");
             assertThat(e.getEpoch()).isEqualTo(2);
             assertThat(e.getTimeMillis()).isEqualTo(500);
+            assertThat(e.getStartedMillis()).isEqualTo(100);
             assertThat(e.getReason()).isEqualTo("pg-1 failed for 3/3 instances");
         });
     }
