@@ -56,7 +56,8 @@ class FailoverIT {
     }
 
     private static NodeStatus node(ClusterStatus s, String name) {
-        return s.getNodesList().stream().filter(n -> n.getNode().getName().equals(name)).findFirst().orElseThrow();
+        return s.getNodesList().stream().filter(n -> n.getNode().getName().equals(name)).findFirst()
+                .orElseThrow(() -> new AssertionError("no node " + name + " in the status (not seeded yet?)"));
     }
 
     @Test

@@ -21,7 +21,8 @@ class PartitionIT {
     private static final Duration CONVERGE = Duration.ofSeconds(60);
 
     private static NodeStatus node(ClusterStatus s, String name) {
-        return s.getNodesList().stream().filter(n -> n.getNode().getName().equals(name)).findFirst().orElseThrow();
+        return s.getNodesList().stream().filter(n -> n.getNode().getName().equals(name)).findFirst()
+                .orElseThrow(() -> new AssertionError("no node " + name + " in the status (not seeded yet?)"));
     }
 
     @Test

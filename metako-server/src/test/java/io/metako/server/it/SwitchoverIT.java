@@ -59,7 +59,8 @@ class SwitchoverIT {
     }
 
     private static NodeStatus node(ClusterStatus s, String name) {
-        return s.getNodesList().stream().filter(n -> n.getNode().getName().equals(name)).findFirst().orElseThrow();
+        return s.getNodesList().stream().filter(n -> n.getNode().getName().equals(name)).findFirst()
+                .orElseThrow(() -> new AssertionError("no node " + name + " in the status (not seeded yet?)"));
     }
 
     /** Writes ids in autocommit to whatever node the quorum calls primary; records what was acknowledged. */
