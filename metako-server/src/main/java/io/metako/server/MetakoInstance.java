@@ -18,6 +18,8 @@ import io.metako.server.control.FailoverController;
 import io.metako.server.control.OperatorActions;
 import io.metako.server.control.NodeOperations;
 import io.metako.server.health.HealthMonitor;
+import io.metako.server.routing.RoutingPublisher;
+import io.metako.server.routing.RoutingTables;
 import io.metako.server.state.MetakoStateMachine;
 import io.metako.server.state.RaftNode;
 import java.io.IOException;
@@ -48,6 +50,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     private final HealthMonitor health;
     private final AdminServer admin;
     private final FailoverController controller;
+    private final RoutingPublisher routing;
     private final ScheduledExecutorService control;
     private final ScheduledExecutorService failover;
     private volatile boolean seeding;
@@ -62,6 +65,8 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         this.admin = new AdminServer(config.instance().grpcAddress(), config.instance().authToken(), this);
         this.controller = new FailoverController(config.instance().id(), new ControllerInputs(),
                 new NodeOperations(config), this::submit, clock);
+        this.routing = new RoutingPublisher(() -> RoutingTables.of(stateMachine.state(), health.observations(),
+                config.peers().stream().map(PeerConfig::id).toList(), raft.holdsLease(leaseMillis())));
         this.control = Executors.newSingleThreadScheduledExecutor(daemon(config.instance().id() + "/control-loop"));
         this.failover = Executors.newSingleThreadScheduledExecutor(daemon(config.instance().id() + "/failover-controller"));
     }
@@ -112,9 +117,11 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         admin.start();
         health.start();
         control.scheduleWithFixedDelay(this::tick, 200, 200, TimeUnit.MILLISECONDS);
+        control.scheduleWithFixedDelay(this::refreshRouting, 100, 100, TimeUnit.MILLISECONDS);
         failover.scheduleWithFixedDelay(this::controllerTick, 500, 200, TimeUnit.MILLISECONDS);
         stateMachine.addListener(s -> {
             control.execute(this::tick);
+            control.execute(this::refreshRouting);
             // react to an applied change (an acknowledgement, a new epoch) without waiting for the next tick
             if (controllerQueued.compareAndSet(false, true)) {
                 failover.execute(this::controllerTick);
@@ -158,6 +165,24 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         } catch (RuntimeException e) {
             LOG.warn("control tick failed: {}", e.toString());
         }
+    }
+
+    private long leaseMillis() {
+        long lease = stateMachine.state().getSettings().getFailover().getLeaseMillis();
+        return lease > 0 ? lease : config.failover().lease().toMillis();
+    }
+
+    private void refreshRouting() {
+        try {
+            routing.refresh();
+        } catch (RuntimeException e) {
+            LOG.warn("routing refresh failed: {}", e.toString());
+        }
+    }
+
+    /** The routing table this instance's proxy follows. */
+    public RoutingPublisher routing() {
+        return routing;
     }
 
     private void controllerTick() {
@@ -209,7 +234,8 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     public ClusterStatus status() {
         String sentence = raft.leaderId().isPresent() ? controller.sentence()
                 : "waiting: no Raft leader known to this instance";
-        return StatusAssembler.assemble(stateMachine.state(), raftView(), health.observations(), sentence);
+        return StatusAssembler.assemble(stateMachine.state(), raftView(), health.observations(), sentence).toBuilder()
+                .setHoldsLease(routing.current().writable()).build();
     }
 
     @Override

@@ -202,6 +202,25 @@ public final class RaftNode implements AutoCloseable {
         return silent;
     }
 
+    /**
+     * Whether this instance may let writes through: as leader, while a majority (itself included)
+     * has been heard within {@code leaseMillis}; as follower, while it has heard from the leader
+     * within {@code leaseMillis}. Measured on Ratis' monotonic clock.
+     */
+    public boolean holdsLease(long leaseMillis) {
+        try {
+            var role = info().getRoleInfoProto();
+            int members = group.getPeers().size();
+            if (info().isLeader()) {
+                return info().isLeaderReady() && members - silentFollowers(leaseMillis).size() >= members / 2 + 1;
+            }
+            return info().isFollower() && info().getLeaderId() != null
+                    && role.getFollowerInfo().getLeaderInfo().getLastRpcElapsedTimeMs() <= leaseMillis;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     public boolean isLeader() {
         try {
             return info().isLeader();

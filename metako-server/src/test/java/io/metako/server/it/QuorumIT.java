@@ -291,6 +291,39 @@ class QuorumIT {
         assertThat(ctlExit(wrong, "frobnicate")).isEqualTo(2);
     }
 
+    @Test
+    @Order(11)
+    void anInstanceThatLosesTheQuorumStopsRoutingWritesWithinTheLease() throws Exception {
+        awaitAllAgree(MajorityHealth.HEALTHY);
+        await().atMost(CONVERGE).untilAsserted(() -> {
+            for (int i = 0; i < 3; i++) {
+                assertThat(q.instances[i].routing().current().acceptsWrites()).isTrue();
+                assertThat(q.instances[i].routing().current().primary()).hasValueSatisfying(
+                        p -> assertThat(p.name()).isEqualTo("pg-1"));
+                assertThat(status(i).getHoldsLease()).isTrue();
+            }
+        });
+        int alone = q.leaderIndex(); // the harder case: the leader itself loses its followers
+        int a = (alone + 1) % 3;
+        int b = (alone + 2) % 3;
+        q.stopInstance(a);
+        q.stopInstance(b);
+        long lease = q.config(alone).failover().lease().toMillis();
+        long lost = System.nanoTime();
+        await().atMost(Duration.ofMillis(lease + 3000)).pollInterval(Duration.ofMillis(50)).untilAsserted(() ->
+                assertThat(q.instances[alone].routing().current().writable()).isFalse());
+        System.out.println("[lease] instance alone stopped routing writes after "
+                + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - lost) + " ms (lease " + lease + " ms)");
+        assertThat(status(alone).getHoldsLease()).isFalse();
+        q.startInstance(a);
+        q.startInstance(b);
+        await().atMost(CONVERGE).untilAsserted(() -> {
+            for (int i = 0; i < 3; i++) {
+                assertThat(q.instances[i].routing().current().acceptsWrites()).isTrue();
+            }
+        });
+    }
+
     private static String ctl(java.util.Map<String, String> env, String... args) {
         java.io.StringWriter out = new java.io.StringWriter();
         java.io.StringWriter err = new java.io.StringWriter();
