@@ -54,6 +54,12 @@ final class StatusPrinter {
         sb.append("raft leader ").append(s.getLeaderId().isEmpty() ? "(unknown)" : s.getLeaderId())
                 .append("   term ").append(s.getTerm()).append("   applied index ").append(s.getAppliedIndex())
                 .append("   answered by ").append(s.getAnsweredBy()).append('\n');
+        if (s.getSynchronousStandbysCount() > 0) {
+            sb.append("synchronous standbys: ").append(String.join(", ", s.getSynchronousStandbysList()))
+                    .append(" (ANY ").append(s.getSettings().getReplication().getSyncStandbys()).append(")\n");
+        }
+        sb.append("lease: ").append(s.getHoldsLease() ? "held (writes may be routed here)" : "NOT held (writes fail closed here)")
+                .append('\n');
         sb.append("controller: ").append(s.getControllerSentence()).append("\n\n");
         sb.append(nodes(s)).append('\n');
         sb.append(memberTable(s.getMembersList()));

@@ -37,7 +37,8 @@ public final class StatusAssembler {
                 .setEpoch(state.getEpoch()).setPrimary(state.getPrimary()).setPaused(state.getPaused())
                 .setControllerSentence(sentence).setAppliedIndex(raft.appliedIndex())
                 .setClusterName(state.getClusterName()).setSeeded(state.getSeeded())
-                .setSettings(state.getSettings()).setInstances(raft.peers().size());
+                .setSettings(state.getSettings()).setInstances(raft.peers().size())
+                .addAllSynchronousStandbys(state.getSynchronousStandbysList());
         long primaryLsn = Optional.ofNullable(observations.get(state.getPrimary()))
                 .filter(o -> o.getReachable() && !o.getInRecovery()).map(o -> Lsn.parse(o.getCurrentLsn())).orElse(-1L);
         for (Node n : state.getNodesList()) {

@@ -37,6 +37,35 @@ final class Candidates {
     private Candidates() {
     }
 
+    /**
+     * In synchronous mode only members of the synchronous set may be promoted, and only when
+     * enough of them are seen that one surely holds every acknowledged commit: with
+     * {@code ANY n} over a set of k, at least {@code k - n + 1}. The most advanced member wins.
+     */
+    private static Choice synchronousChoice(ClusterState s, List<Candidate> seen, List<String> excluded) {
+        List<String> set = s.getSynchronousStandbysList();
+        int n = SynchronousSet.required(s);
+        List<Candidate> members = new ArrayList<>();
+        for (Candidate c : seen) {
+            if (set.contains(c.node().getName())) {
+                members.add(c);
+            } else {
+                excluded.add(c.node().getName() + " is not in the synchronous set " + set);
+            }
+        }
+        int needed = set.size() - n + 1;
+        List<CandidateLsn> lsns = seen.stream().map(c -> CandidateLsn.newBuilder().setNode(c.node().getName())
+                .setLsn(c.lsn()).build()).toList();
+        if (set.isEmpty() || members.size() < needed) {
+            excluded.add("synchronous mode: " + members.size() + " of the synchronous set " + set
+                    + " can be seen, " + Math.max(needed, 1) + " needed to be sure of every acknowledged write");
+            return new Choice(List.of(), excluded, lsns);
+        }
+        members.sort(Comparator.comparingLong(Candidate::lsn).reversed()
+                .thenComparing(c -> -c.node().getTags().getPriority()).thenComparing(c -> c.node().getName()));
+        return new Choice(members, excluded, lsns);
+    }
+
     static Choice choose(ControllerView view, String oldPrimary) {
         ClusterState s = view.state();
         long maxLag = s.getSettings().getFailover().getMaximumLagOnFailoverBytes();
@@ -60,6 +89,9 @@ final class Candidates {
             } else {
                 seen.add(new Candidate(n, Math.max(Lsn.parse(o.getReceiveLsn()), Lsn.parse(o.getReplayLsn()))));
             }
+        }
+        if (SynchronousSet.syncMode(s)) {
+            return synchronousChoice(s, seen, excluded);
         }
         long reference = seen.stream().mapToLong(Candidate::lsn).max().orElse(-1);
         NodeObservation old = view.observations().get(oldPrimary);

@@ -30,6 +30,14 @@ public sealed interface ControllerAction {
     record AbortFailover(String reason) implements ControllerAction {
     }
 
+    /** Propose {@code SetSynchronousStandbys}: the replicated synchronous set becomes {@code names}. */
+    record SetSyncSet(List<String> names) implements ControllerAction {
+    }
+
+    /** Set the primary's {@code synchronous_standby_names} to {@code ANY n (names)} (reset when empty). */
+    record ConfigureSync(String primary, List<String> names, int n) implements ControllerAction {
+    }
+
     /** Point {@code replica}'s {@code primary_conninfo} at {@code primary} and reload it. */
     record Repoint(String replica, String primary) implements ControllerAction {
     }

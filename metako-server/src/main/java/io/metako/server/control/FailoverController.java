@@ -127,6 +127,15 @@ public final class FailoverController {
                         .setNewPrimary(a.node()).setTimeline(a.timeline())));
             } else if (action instanceof ControllerAction.AbortFailover a) {
                 propose(s, Command.newBuilder().setFailoverAborted(FailoverAborted.newBuilder().setReason(a.reason())));
+            } else if (action instanceof ControllerAction.SetSyncSet a) {
+                propose(s, Command.newBuilder().setSetSynchronousStandbys(
+                        io.metako.proto.v1.SetSynchronousStandbys.newBuilder().addAllNames(a.names())));
+            } else if (action instanceof ControllerAction.ConfigureSync a) {
+                String value = SynchronousSet.setting(a.names(), a.n());
+                if (due("sync/" + a.primary() + "/" + value)) {
+                    operations.configureSync(node(s, a.primary()), value);
+                    LOG.info("synchronous_standby_names on {} set to '{}' at epoch {}", a.primary(), value, s.getEpoch());
+                }
             } else if (action instanceof ControllerAction.Repoint a && due("repoint/" + a.replica() + "->" + a.primary())) {
                 operations.repoint(node(s, a.replica()), node(s, a.primary()));
                 LOG.info("re-pointed {} to {} at epoch {}", a.replica(), a.primary(), s.getEpoch());

@@ -44,6 +44,10 @@ public final class FailoverDecider {
         if (StatusAssembler.majorityHealth(verdicts, view.members().size()) != MajorityHealth.FAILED) {
             List<ControllerAction> repoints = repoints(view);
             actions.addAll(repoints);
+            Optional<Node> primaryNode = s.getNodesList().stream().filter(n -> n.getName().equals(primary)).findFirst();
+            if (primaryNode.isPresent() && seenPrimary != null && seenPrimary.getReachable() && !seenPrimary.getInRecovery()) {
+                SynchronousSet.step(view, primaryNode.get(), seenPrimary).ifPresent(actions::add);
+            }
             String reason = down > 0
                     ? "waiting: " + primary + " down for " + down + "/" + view.members().size() + " instances"
                     : "no action: " + primary + " is primary at epoch " + s.getEpoch();

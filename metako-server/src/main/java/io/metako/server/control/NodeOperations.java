@@ -68,6 +68,15 @@ public final class NodeOperations {
         }
     }
 
+    /** Sets the primary's {@code synchronous_standby_names} ({@code value} empty: reset) and reloads. */
+    public void configureSync(Node primary, String value) throws SQLException {
+        try (Connection c = connect(primary, 5); Statement st = c.createStatement()) {
+            st.execute(value.isEmpty() ? "ALTER SYSTEM RESET synchronous_standby_names"
+                    : "ALTER SYSTEM SET synchronous_standby_names = " + sqlLiteral(value));
+            st.execute("SELECT pg_reload_conf()");
+        }
+    }
+
     /** Points {@code replica} at {@code primary}; PostgreSQL 13+ applies it on reload. */
     public void repoint(Node replica, Node primary) throws SQLException {
         NodeConfig login = config.node(primary.getName()).orElse(null);

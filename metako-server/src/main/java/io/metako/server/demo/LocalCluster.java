@@ -90,16 +90,24 @@ public final class LocalCluster implements AutoCloseable {
 
     /** Likewise, with the failover cooldown (tests that fail over twice shorten it). */
     public List<Path> writeConfigs(String healthInterval, String failoverCooldown) throws IOException {
+        return writeConfigs(healthInterval, failoverCooldown, "async");
+    }
+
+    /** Likewise, with the replication mode ({@code async}, or {@code sync} with one synchronous standby). */
+    public List<Path> writeConfigs(String healthInterval, String failoverCooldown, String replicationMode)
+            throws IOException {
         List<Path> files = new ArrayList<>();
         for (InstanceSpec self : instances) {
             Path file = dir.resolve(self.id() + ".yaml");
-            Files.writeString(file, configText(self, healthInterval, failoverCooldown), StandardCharsets.UTF_8);
+            Files.writeString(file, configText(self, healthInterval, failoverCooldown, replicationMode),
+                    StandardCharsets.UTF_8);
             files.add(file);
         }
         return files;
     }
 
-    private String configText(InstanceSpec self, String healthInterval, String failoverCooldown) {
+    private String configText(InstanceSpec self, String healthInterval, String failoverCooldown,
+                              String replicationMode) {
         StringBuilder y = new StringBuilder();
         y.append("# written by pg-metako's LocalCluster for instance ").append(self.id()).append('\n');
         y.append("cluster_name: demo\n");
@@ -132,6 +140,7 @@ public final class LocalCluster implements AutoCloseable {
                 .append("\n  failure_threshold: 3\n  recovery_threshold: 2\n");
         y.append("load_balancer:\n  algorithm: round_robin\n");
         y.append("failover:\n  cooldown: ").append(failoverCooldown).append('\n');
+        y.append("replication:\n  mode: ").append(replicationMode).append("\n  sync_standbys: 1\n");
         return y.toString();
     }
 

@@ -40,7 +40,8 @@ final class NodeProber implements AutoCloseable {
                    (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'
                         AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
                         AND application_name <> 'pg-metako probe'),
-                   (SELECT (EXTRACT(EPOCH FROM now() - last_msg_receipt_time) * 1000)::bigint FROM pg_stat_wal_receiver)
+                   (SELECT (EXTRACT(EPOCH FROM now() - last_msg_receipt_time) * 1000)::bigint FROM pg_stat_wal_receiver),
+                   current_setting('synchronous_standby_names')
             """;
 
     private final ProbeTarget target;
@@ -111,6 +112,7 @@ final class NodeProber implements AutoCloseable {
             b.setOpenTransactions(rs.getInt(12));
             long age = rs.getLong(13);
             b.setReceiverLastMessageAgeMillis(rs.wasNull() ? -1 : age);
+            setIfPresent(rs.getString(14), b::setSynchronousStandbyNames);
             return b.build();
         }
     }

@@ -54,8 +54,27 @@ public final class ClusterTransitions {
             case FAILOVER_ABORTED -> FailoverTransitions.aborted(state, command.getFailoverAborted(),
                     command.getTimeMillis(), term);
             case SET_PAUSED -> setPaused(state, command.getSetPaused(), command.getTimeMillis());
+            case SET_SYNCHRONOUS_STANDBYS -> setSynchronous(state, command.getSetSynchronousStandbys().getNamesList(),
+                    command.getTimeMillis());
             case KIND_NOT_SET -> Outcome.rejected(state, "empty command: no kind is set");
         };
+    }
+
+    private static Outcome setSynchronous(ClusterState state, List<String> names, long time) {
+        if (!state.getSeeded()) {
+            return Outcome.rejected(state, "not seeded yet");
+        }
+        for (String n : names) {
+            if (state.getNodesList().stream().noneMatch(x -> x.getName().equals(n))) {
+                return Outcome.rejected(state, "unknown node '" + n + "' in the synchronous set");
+            }
+        }
+        List<String> sorted = names.stream().distinct().sorted().toList();
+        if (sorted.equals(state.getSynchronousStandbysList())) {
+            return Outcome.applied(state);
+        }
+        return Outcome.applied(state.toBuilder().clearSynchronousStandbys().addAllSynchronousStandbys(sorted)
+                .setLastChangeMillis(time).build());
     }
 
     private static Outcome setPaused(ClusterState state, io.metako.proto.v1.SetPaused p, long time) {

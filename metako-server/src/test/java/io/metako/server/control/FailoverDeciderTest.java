@@ -130,6 +130,16 @@ class FailoverDeciderTest {
             return this;
         }
 
+        /** Synchronous mode with ANY {@code n} over {@code set}, as the primary is configured. */
+        World sync(int n, String... set) {
+            state.setSettings(state.getSettings().toBuilder().setReplication(
+                    io.metako.proto.v1.ReplicationSettings.newBuilder().setMode("sync").setSyncStandbys(n)));
+            state.clearSynchronousStandbys().addAllSynchronousStandbys(List.of(set));
+            obs.put("pg-1", obs.get("pg-1").toBuilder().setSynchronousStandbyNames(
+                    SynchronousSet.setting(List.of(set), n)).build());
+            return this;
+        }
+
         World apply(UnaryOperator<World> f) {
             return f.apply(this);
         }
@@ -281,6 +291,39 @@ class FailoverDeciderTest {
                 row("a primary left read-only by an aborted operation is unfenced",
                         w -> { w.obs.put("pg-1", w.obs.get("pg-1").toBuilder().setReadOnly(true).build()); return w; },
                         "Unfence[node=pg-1]", "no action: pg-1 is primary at epoch 4"),
+                row("sync mode: the healthy streaming replicas join the synchronous set in the log first",
+                        w -> w.sync(1), "SetSyncSet[names=[pg-2, pg-3]]", "no action"),
+                row("sync mode: then the primary is told to wait for them",
+                        w -> { w.sync(1, "pg-2", "pg-3"); w.obs.put("pg-1", w.obs.get("pg-1").toBuilder().setSynchronousStandbyNames("").build()); return w; },
+                        "ConfigureSync[primary=pg-1, names=[pg-2, pg-3], n=1]", "no action"),
+                row("sync mode: a consistent set needs nothing", w -> w.sync(1, "pg-2", "pg-3"), "", "no action: pg-1 is primary"),
+                row("sync mode: a failed standby leaves the primary's setting before the log's set",
+                        w -> w.sync(1, "pg-2", "pg-3").down("pg-3", "m1", "m2"),
+                        "ConfigureSync[primary=pg-1, names=[pg-2], n=1]", "no action"),
+                row("sync mode: ... and leaves the log's set once the primary no longer waits for it",
+                        w -> { w.sync(1, "pg-2", "pg-3").down("pg-3", "m1", "m2");
+                            w.obs.put("pg-1", w.obs.get("pg-1").toBuilder().setSynchronousStandbyNames("ANY 1 (\"pg-2\")").build()); return w; },
+                        "SetSyncSet[names=[pg-2]]", "no action"),
+                row("sync mode: the set never shrinks below sync_standbys",
+                        w -> w.sync(1, "pg-2").down("pg-2", "m1", "m2").down("pg-3", "m1", "m2"), "", "no action"),
+                row("async mode: metako clears a synchronous setting it no longer wants",
+                        w -> { w.obs.put("pg-1", w.obs.get("pg-1").toBuilder().setSynchronousStandbyNames("ANY 1 (\"pg-2\")").build()); return w; },
+                        "ConfigureSync[primary=pg-1, names=[], n=0]", "no action"),
+                row("sync mode with the only synchronous standby down: no failover",
+                        w -> w.sync(1, "pg-2").primaryDead().down("pg-2", "m1", "m2"),
+                        "", "synchronous mode: 0 of the synchronous set [pg-2] can be seen, 1 needed"),
+                row("sync mode: only a member of the synchronous set is promoted, even if another is further ahead",
+                        w -> w.sync(1, "pg-3").primaryDead().lsn("pg-2", "0/9000100"),
+                        "target=pg-3", "candidate pg-3"),
+                row("sync mode ANY 1 of two: both members must be seen",
+                        w -> { w.sync(1, "pg-2", "pg-3").primaryDead(); w.obs.put("pg-3", NodeObservation.newBuilder().setReachable(false).build()); return w; },
+                        "", "1 of the synchronous set [pg-2, pg-3] can be seen, 2 needed"),
+                row("sync mode ANY 2 of two: one member seen is enough",
+                        w -> { w.sync(2, "pg-2", "pg-3").primaryDead(); w.obs.put("pg-3", NodeObservation.newBuilder().setReachable(false).build()); return w; },
+                        "target=pg-2", "candidate pg-2"),
+                row("sync mode: the most advanced member wins",
+                        w -> w.sync(1, "pg-2", "pg-3").primaryDead().lsn("pg-3", "0/9000100"),
+                        "target=pg-3", "candidate pg-3"),
                 row("a paused cluster still fences a runaway old primary",
                         w -> { w.state.setPaused(true); w.role("pg-3", NodeRole.QUARANTINED);
                             w.obs.put("pg-3", NodeObservation.newBuilder().setReachable(true).build());

@@ -39,13 +39,17 @@ final class Quorum implements AutoCloseable {
     }
 
     static Quorum start(String healthInterval, String failoverCooldown) throws IOException {
+        return start(healthInterval, failoverCooldown, "async");
+    }
+
+    static Quorum start(String healthInterval, String failoverCooldown, String replicationMode) throws IOException {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "metako-it-");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         LocalCluster cluster = LocalCluster.plan(dir, 3, 3, s -> System.out.println("[fixture] " + s));
         Quorum q = new Quorum(cluster, List.of());
         try {
             cluster.startPostgres();
-            q = new Quorum(cluster, cluster.writeConfigs(healthInterval, failoverCooldown));
+            q = new Quorum(cluster, cluster.writeConfigs(healthInterval, failoverCooldown, replicationMode));
             for (int i = 0; i < q.instances.length; i++) {
                 q.startInstance(i);
             }
@@ -94,6 +98,13 @@ final class Quorum implements AutoCloseable {
     Connection connect(int node) throws SQLException {
         return DriverManager.getConnection(cluster.jdbcUrl(cluster.nodes().get(node)), LocalCluster.SUPERUSER,
                 cluster.password());
+    }
+
+    /** The status as instance {@code i} answers it over gRPC. */
+    io.metako.proto.v1.ClusterStatus status(int i) {
+        try (io.metako.client.MetakoClient c = client(i)) {
+            return c.status();
+        }
     }
 
     @Override

@@ -14,15 +14,11 @@ import io.metako.proto.v1.NodeStatus;
 import java.io.IOException;
 import java.sql.Connection;
 import java.sql.ResultSet;
-import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.HashSet;
 import java.util.Set;
-import java.util.concurrent.ConcurrentSkipListSet;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -63,44 +59,6 @@ class SwitchoverIT {
                 .orElseThrow(() -> new AssertionError("no node " + name + " in the status (not seeded yet?)"));
     }
 
-    /** Writes ids in autocommit to whatever node the quorum calls primary; records what was acknowledged. */
-    private final class Writer implements Runnable {
-        final Set<Integer> acked = new ConcurrentSkipListSet<>();
-        final AtomicInteger failed = new AtomicInteger();
-        final AtomicBoolean stop = new AtomicBoolean();
-        private int next = 1;
-
-        @Override
-        public void run() {
-            while (!stop.get()) {
-                String primary = status(0).getPrimary();
-                if (primary.isEmpty()) {
-                    sleep(20);
-                    continue;
-                }
-                try (Connection c = q.connect(Integer.parseInt(primary.substring(3)) - 1); Statement st = c.createStatement()) {
-                    while (!stop.get()) {
-                        int id = next++;
-                        st.execute("INSERT INTO load (id) VALUES (" + id + ")");
-                        acked.add(id); // only after the server said COMMIT
-                    }
-                } catch (SQLException e) {
-                    failed.incrementAndGet(); // an in-flight statement may fail during the switch
-                    sleep(20);
-                }
-            }
-        }
-
-        private void sleep(long ms) {
-            try {
-                Thread.sleep(ms);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                stop.set(true);
-            }
-        }
-    }
-
     @Test
     @Order(1)
     void switchoverUnderWriteLoadLosesNoAcknowledgedWrite() throws Exception {
@@ -109,9 +67,8 @@ class SwitchoverIT {
         try (Connection c = q.connect(0); Statement st = c.createStatement()) {
             st.execute("CREATE TABLE load (id int primary key)");
         }
-        Writer writer = new Writer();
-        Thread t = new Thread(writer, "writer");
-        t.start();
+        AckedWriter writer = new AckedWriter(q, "load");
+        Thread t = writer.start();
         await().atMost(CONVERGE).until(() -> writer.acked.size() > 200);
         long started = System.nanoTime();
         try (MetakoClient c = q.client(2)) {
