@@ -42,6 +42,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class MetakoInstance implements AdminBackend, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(MetakoInstance.class);
+    private static final long RESEND_NANOS = TimeUnit.SECONDS.toNanos(2);
 
     private final MetakoConfig config;
     private final Clock clock;
@@ -53,8 +54,10 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     private final RoutingPublisher routing;
     private final ScheduledExecutorService control;
     private final ScheduledExecutorService failover;
-    private volatile boolean seeding;
-    private volatile boolean acking;
+    // when the last seed / acknowledgement went out: re-sent after RESEND_MILLIS, since both are
+    // idempotent and an answer that never comes must not stall the failover
+    private volatile long seedSentAt;
+    private volatile long ackSentAt;
     private final java.util.concurrent.atomic.AtomicBoolean controllerQueued = new java.util.concurrent.atomic.AtomicBoolean();
 
     public MetakoInstance(MetakoConfig config, Clock clock) throws IOException {
@@ -155,11 +158,17 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     private void tick() {
         try {
             ClusterState s = stateMachine.state();
-            if (!s.getSeeded() && raft.isLeader() && !seeding) {
+            long now = System.nanoTime();
+            if (!s.getSeeded() && raft.isLeader() && now - seedSentAt > RESEND_NANOS) {
+                seedSentAt = now;
                 seed(s);
             }
             if (s.hasOperation() && !s.getOperation().getAckedInstancesList().contains(config.instance().id())
-                    && !acking) {
+                    && now - ackSentAt > RESEND_NANOS) {
+                if (ackSentAt != 0) {
+                    LOG.warn("acknowledgement of epoch {} unanswered for 2 s; sending it again", s.getEpoch());
+                }
+                ackSentAt = now;
                 ack(s);
             }
         } catch (RuntimeException e) {
@@ -195,12 +204,11 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     }
 
     private void ack(ClusterState s) {
-        acking = true;
         Command cmd = Command.newBuilder().setEpoch(s.getEpoch()).setTimeMillis(clock.millis())
                 .setProposer(config.instance().id())
                 .setEpochAck(io.metako.proto.v1.EpochAck.newBuilder().setInstanceId(config.instance().id())).build();
         submit(cmd).whenComplete((r, e) -> {
-            acking = false;
+            ackSentAt = 0; // answered: the next tick may send again at once if it still is not in the state
             if (e != null || !r.getApplied()) {
                 LOG.info("epoch {} not acknowledged yet: {}", s.getEpoch(), e != null ? e : r.getRejection());
             }
@@ -208,11 +216,10 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     }
 
     private void seed(ClusterState s) {
-        seeding = true;
         Command cmd = Command.newBuilder().setEpoch(s.getEpoch()).setTimeMillis(clock.millis())
                 .setProposer(config.instance().id()).setSeed(SeedFactory.seedOf(config)).build();
         submit(cmd).whenComplete((r, e) -> {
-            seeding = false;
+            seedSentAt = 0;
             if (e != null) {
                 LOG.warn("seeding the cluster failed: {}", e.toString());
             } else if (r.getApplied()) {

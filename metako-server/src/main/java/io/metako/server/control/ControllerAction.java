@@ -18,8 +18,15 @@ public sealed interface ControllerAction {
     record Unfence(String node) implements ControllerAction {
     }
 
-    /** {@code pg_promote} on {@code node}, then verify it left recovery. */
-    record Promote(String node) implements ControllerAction {
+    /**
+     * {@code pg_promote} on {@code node}, then verify it left recovery. In synchronous mode
+     * {@code synchronousStandbyNames} is set first, so the first commit on the new primary
+     * already waits for a standby; null leaves the setting alone.
+     */
+    record Promote(String node, String synchronousStandbyNames) implements ControllerAction {
+        public Promote(String node) {
+            this(node, null);
+        }
     }
 
     /** Propose {@code FailoverCompleted}: {@code node} is the primary of the current epoch. */

@@ -118,7 +118,7 @@ public final class FailoverController {
                     LOG.info("lifted the fence on {}, the primary at epoch {}", a.node(), s.getEpoch());
                 }
             } else if (action instanceof ControllerAction.Promote a) {
-                long timeline = operations.promote(node(s, a.node()));
+                long timeline = operations.promote(node(s, a.node()), a.synchronousStandbyNames());
                 LOG.info("promoted {} to timeline {} at epoch {}", a.node(), timeline, s.getEpoch());
                 propose(s, Command.newBuilder().setFailoverCompleted(FailoverCompleted.newBuilder()
                         .setNewPrimary(a.node()).setTimeline(timeline)));

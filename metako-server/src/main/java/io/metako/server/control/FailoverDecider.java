@@ -117,7 +117,7 @@ public final class FailoverDecider {
             if (target == null || !target.getReachable()) {
                 return new Decision(actions, "waiting: the forced target " + op.getTarget() + " is not reachable");
             }
-            actions.add(new ControllerAction.Promote(op.getTarget()));
+            actions.add(promote(s, op, op.getTarget()));
             return new Decision(actions, "promoting " + op.getTarget() + " at epoch " + s.getEpoch()
                     + " (forced by an operator)");
         }
@@ -125,7 +125,7 @@ public final class FailoverDecider {
         if (!choice.isEmpty()) {
             String chosen = choice.eligible().stream().map(c -> c.node().getName()).filter(op.getTarget()::equals)
                     .findFirst().orElse(choice.eligible().get(0).node().getName());
-            actions.add(new ControllerAction.Promote(chosen));
+            actions.add(promote(s, op, chosen));
             return new Decision(actions, "promoting " + chosen + " at epoch " + s.getEpoch()
                     + (chosen.equals(op.getTarget()) ? "" : " instead of " + op.getTarget()));
         }
@@ -157,7 +157,7 @@ public final class FailoverDecider {
             return Decision.none("switchover: waiting for " + op.getTarget() + " to replay up to "
                     + old.getCurrentLsn() + " (at " + (replayed < 0 ? "unknown" : Lsn.format(replayed)) + ")");
         }
-        return new Decision(List.of(new ControllerAction.Promote(op.getTarget())), "switchover: " + op.getTarget()
+        return new Decision(List.of(promote(s, op, op.getTarget())), "switchover: " + op.getTarget()
                 + " replayed " + op.getOldPrimary() + "'s last position " + old.getCurrentLsn() + "; promoting it");
     }
 
@@ -189,6 +189,16 @@ public final class FailoverDecider {
 
     /** An idle primary sends a keepalive every wal_sender_timeout / 2 (2.5 s as metako sets it up). */
     static final long RECEIVER_FRESH_MILLIS = 4_000;
+
+    /** A promotion; in synchronous mode the new primary waits for the rest of the set from its first commit. */
+    private static ControllerAction.Promote promote(ClusterState s, Operation op, String node) {
+        if (!SynchronousSet.syncMode(s)) {
+            return new ControllerAction.Promote(node);
+        }
+        List<String> rest = s.getSynchronousStandbysList().stream()
+                .filter(n -> !n.equals(node) && !n.equals(op.getOldPrimary())).toList();
+        return new ControllerAction.Promote(node, SynchronousSet.setting(rest, SynchronousSet.required(s)));
+    }
 
     /** A quarantined node that runs as a writable primary (restarted as-is) is fenced again. */
     private static List<ControllerAction> fenceRunawayPrimaries(ControllerView view) {

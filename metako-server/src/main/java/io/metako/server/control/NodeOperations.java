@@ -45,8 +45,14 @@ public final class NodeOperations {
     }
 
     /** Promotes {@code node} (a no-op when it already left recovery) and returns its new timeline. */
-    public long promote(Node node) throws SQLException {
+    public long promote(Node node, String synchronousStandbyNames) throws SQLException {
         try (Connection c = connect(node, PROMOTE_WAIT_SECONDS + 10); Statement st = c.createStatement()) {
+            if (synchronousStandbyNames != null) {
+                // before the promotion: the first commit on the new primary already waits for a standby
+                st.execute(synchronousStandbyNames.isEmpty() ? "ALTER SYSTEM RESET synchronous_standby_names"
+                        : "ALTER SYSTEM SET synchronous_standby_names = " + sqlLiteral(synchronousStandbyNames));
+                st.execute("SELECT pg_reload_conf()");
+            }
             if (inRecovery(st)) {
                 try (ResultSet rs = st.executeQuery("SELECT pg_promote(true, " + PROMOTE_WAIT_SECONDS + ")")) {
                     rs.next();

@@ -33,6 +33,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class HealthMonitor implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HealthMonitor.class);
+    /** A report without an answer after this long is sent again (verdicts are idempotent). */
+    private static final long RESEND_NANOS = TimeUnit.SECONDS.toNanos(2);
 
     private final String instanceId;
     private final MetakoConfig config;
@@ -105,7 +107,7 @@ public final class HealthMonitor implements AutoCloseable {
         private final NodeProber prober;
         private final VerdictCounter counter = new VerdictCounter();
         private final ScheduledExecutorService loop;
-        private volatile boolean reporting;
+        private volatile long reportSentAt; // System.nanoTime() of the report in flight, 0 when none
 
         NodeLoop(Node node, HealthCheckSettings settings) {
             this.node = node;
@@ -138,7 +140,8 @@ public final class HealthMonitor implements AutoCloseable {
         }
 
         private void reportIfNeeded(Verdict local) {
-            if (local == Verdict.VERDICT_UNSPECIFIED || reporting) {
+            if (local == Verdict.VERDICT_UNSPECIFIED
+                    || (reportSentAt != 0 && System.nanoTime() - reportSentAt < RESEND_NANOS)) {
                 return;
             }
             ClusterState s = state.get();
@@ -148,12 +151,12 @@ public final class HealthMonitor implements AutoCloseable {
             if (replicated == local) {
                 return;
             }
-            reporting = true;
+            reportSentAt = System.nanoTime();
             Command cmd = Command.newBuilder().setEpoch(s.getEpoch()).setTimeMillis(clock.millis()).setProposer(instanceId)
                     .setReportVerdict(ReportVerdict.newBuilder().setInstanceId(instanceId).setNode(node.getName())
                             .setVerdict(local)).build();
             submit.apply(cmd).whenComplete((r, e) -> {
-                reporting = false;
+                reportSentAt = 0;
                 if (e != null || !r.getApplied()) {
                     LOG.debug("verdict report for {} not applied yet: {}", node.getName(), e != null ? e : r.getRejection());
                 }
