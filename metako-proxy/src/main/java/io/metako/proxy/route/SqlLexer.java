@@ -1,0 +1,150 @@
+package io.metako.proxy.route;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Just enough of PostgreSQL's lexical rules to classify statements: words (lower-cased), quoted
+ * identifiers, punctuation and statement boundaries, with string constants ('...', E'...',
+ * $tag$...$tag$) and comments skipped so that their contents never look like keywords. A comment
+ * containing {@code metako:primary} is remembered as a routing hint.
+ */
+final class SqlLexer {
+    /** One token: a keyword-like word (lower case), a quoted identifier, or a punctuation character. */
+    record Token(Type type, String text) {
+        boolean is(String word) {
+            return type == Type.WORD && text.equals(word);
+        }
+    }
+
+    enum Type { WORD, QUOTED_IDENTIFIER, STRING, PUNCT }
+
+    /** The statements of a query string, each a list of tokens, and whether a primary hint was seen. */
+    record Result(List<List<Token>> statements, boolean primaryHint) {
+    }
+
+    private SqlLexer() {
+    }
+
+    static Result lex(String sql) {
+        List<List<Token>> statements = new ArrayList<>();
+        List<Token> current = new ArrayList<>();
+        boolean hint = false;
+        int i = 0;
+        int n = sql.length();
+        while (i < n) {
+            char c = sql.charAt(i);
+            if (c == '-' && i + 1 < n && sql.charAt(i + 1) == '-') {
+                int end = sql.indexOf('\n', i);
+                end = end < 0 ? n : end;
+                hint |= isHint(sql.substring(i, end));
+                i = end;
+            } else if (c == '/' && i + 1 < n && sql.charAt(i + 1) == '*') {
+                int end = blockCommentEnd(sql, i);
+                hint |= isHint(sql.substring(i, Math.min(end, n)));
+                i = end;
+            } else if (c == '\'') {
+                i = stringEnd(sql, i + 1, backslashEscapes(sql, i));
+                current.add(new Token(Type.STRING, ""));
+            } else if (c == '"') {
+                int end = i + 1;
+                while (end < n && !(sql.charAt(end) == '"' && (end + 1 >= n || sql.charAt(end + 1) != '"'))) {
+                    end += sql.charAt(end) == '"' ? 2 : 1;
+                }
+                current.add(new Token(Type.QUOTED_IDENTIFIER, sql.substring(i + 1, Math.min(end, n))));
+                i = end + 1;
+            } else if (c == '$' && dollarTag(sql, i) != null) {
+                String tag = dollarTag(sql, i);
+                int end = sql.indexOf(tag, i + tag.length());
+                i = end < 0 ? n : end + tag.length();
+                current.add(new Token(Type.STRING, ""));
+            } else if (c == ';') {
+                if (!current.isEmpty()) {
+                    statements.add(current);
+                    current = new ArrayList<>();
+                }
+                i++;
+            } else if (Character.isLetter(c) || c == '_') {
+                int end = i;
+                while (end < n && (Character.isLetterOrDigit(sql.charAt(end)) || sql.charAt(end) == '_'
+                        || sql.charAt(end) == '$')) {
+                    end++;
+                }
+                current.add(new Token(Type.WORD, sql.substring(i, end).toLowerCase(Locale.ROOT)));
+                i = end;
+            } else if (Character.isWhitespace(c)) {
+                i++;
+            } else {
+                current.add(new Token(Type.PUNCT, String.valueOf(c)));
+                i++;
+            }
+        }
+        if (!current.isEmpty()) {
+            statements.add(current);
+        }
+        return new Result(statements, hint);
+    }
+
+    private static boolean isHint(String comment) {
+        return comment.toLowerCase(Locale.ROOT).contains("metako:primary");
+    }
+
+    /** Block comments nest in PostgreSQL. */
+    private static int blockCommentEnd(String sql, int start) {
+        int depth = 0;
+        int i = start;
+        while (i + 1 < sql.length()) {
+            if (sql.charAt(i) == '/' && sql.charAt(i + 1) == '*') {
+                depth++;
+                i += 2;
+            } else if (sql.charAt(i) == '*' && sql.charAt(i + 1) == '/') {
+                depth--;
+                i += 2;
+                if (depth == 0) {
+                    return i;
+                }
+            } else {
+                i++;
+            }
+        }
+        return sql.length();
+    }
+
+    /** E'...' strings take backslash escapes; a plain '...' does not (standard_conforming_strings). */
+    private static boolean backslashEscapes(String sql, int quote) {
+        return quote > 0 && (sql.charAt(quote - 1) == 'e' || sql.charAt(quote - 1) == 'E')
+                && (quote < 2 || !Character.isLetterOrDigit(sql.charAt(quote - 2)));
+    }
+
+    private static int stringEnd(String sql, int from, boolean escapes) {
+        int i = from;
+        while (i < sql.length()) {
+            char c = sql.charAt(i);
+            if (escapes && c == '\\') {
+                i += 2;
+            } else if (c == '\'') {
+                if (i + 1 < sql.length() && sql.charAt(i + 1) == '\'') {
+                    i += 2;
+                } else {
+                    return i + 1;
+                }
+            } else {
+                i++;
+            }
+        }
+        return sql.length();
+    }
+
+    /** {@code $$} or {@code $tag$} at {@code i}, or null ({@code $1} is a parameter, not a quote). */
+    private static String dollarTag(String sql, int i) {
+        int end = i + 1;
+        while (end < sql.length() && (Character.isLetterOrDigit(sql.charAt(end)) || sql.charAt(end) == '_')) {
+            if (end == i + 1 && Character.isDigit(sql.charAt(end))) {
+                return null;
+            }
+            end++;
+        }
+        return end < sql.length() && sql.charAt(end) == '$' ? sql.substring(i, end + 1) : null;
+    }
+}
