@@ -50,6 +50,11 @@ public final class RaftNode implements AutoCloseable {
     private final RaftPeerId selfId;
     private final RaftServer server;
     private volatile RaftClient client;
+    private final java.util.concurrent.ExecutorService sender = java.util.concurrent.Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "raft-submit");
+        t.setDaemon(true);
+        return t;
+    });
 
     public RaftNode(MetakoConfig config, MetakoStateMachine stateMachine) throws IOException {
         this.stateMachine = stateMachine;
@@ -129,14 +134,20 @@ public final class RaftNode implements AutoCloseable {
     public CompletableFuture<CommandResult> submit(Command command) {
         Message msg = Message.valueOf(ByteString.copyFrom(command.toByteArray()));
         RaftClient c = client;
-        // Requests of one Ratis client are ordered: one that hangs would hold up every later one
-        // (verdicts, acknowledgements, decisions), so each gets a deadline and a hung client is replaced.
-        return c.async().send(msg).thenApply(RaftNode::resultOf)
-                .orTimeout(SUBMIT_TIMEOUT_SECONDS, TimeUnit.SECONDS).whenComplete((r, e) -> {
-                    if (e != null) {
-                        replaceClient(c);
-                    }
-                });
+        // Not the ordered async API: its replies come back in submission order, so one request whose
+        // reply never came (seen in tests: an acknowledgement applied but never answered) held up every
+        // later verdict and acknowledgement of this instance. Blocking sends are independent of each other.
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return resultOf(c.io().send(msg));
+            } catch (IOException e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        }, sender).orTimeout(SUBMIT_TIMEOUT_SECONDS, TimeUnit.SECONDS).whenComplete((r, e) -> {
+            if (e != null && !(e instanceof java.util.concurrent.TimeoutException)) {
+                replaceClient(c);
+            }
+        });
     }
 
     /** A Ratis client whose retries ran out stays closed; the next submit gets a fresh one. */
@@ -231,6 +242,7 @@ public final class RaftNode implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
+        sender.shutdownNow();
         try {
             client.close();
         } finally {
