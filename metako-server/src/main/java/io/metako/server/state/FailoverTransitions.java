@@ -2,7 +2,6 @@ package io.metako.server.state;
 
 import io.metako.proto.v1.ClusterState;
 import io.metako.proto.v1.EpochAck;
-import io.metako.proto.v1.EventKind;
 import io.metako.proto.v1.FailoverAborted;
 import io.metako.proto.v1.FailoverCompleted;
 import io.metako.proto.v1.FailoverStarted;

@@ -49,23 +49,14 @@ class FailoverIT {
         }
     }
 
-    private ClusterStatus status(int i) {
-        try (MetakoClient c = q.client(i)) {
-            return c.status();
-        }
-    }
 
-    private static NodeStatus node(ClusterStatus s, String name) {
-        return s.getNodesList().stream().filter(n -> n.getNode().getName().equals(name)).findFirst()
-                .orElseThrow(() -> new AssertionError("no node " + name + " in the status (not seeded yet?)"));
-    }
 
     @Test
     @Order(1)
     void killingThePrimaryPromotesAReplicaThatTheOtherFollows() throws Exception {
         await().atMost(CONVERGE).untilAsserted(() -> {
             for (int i = 0; i < 3; i++) {
-                ClusterStatus s = status(i);
+                ClusterStatus s = q.status(i);
                 assertThat(s.getPrimary()).isEqualTo("pg-1");
                 assertThat(s.getNodesList()).extracting(NodeStatus::getHealth).containsOnly(MajorityHealth.HEALTHY);
             }
@@ -95,12 +86,12 @@ class FailoverIT {
 
         await().atMost(CONVERGE).untilAsserted(() -> {
             for (int i = 0; i < 3; i++) {
-                ClusterStatus s = status(i);
+                ClusterStatus s = q.status(i);
                 assertThat(s.getEpoch()).isEqualTo(2);
                 assertThat(s.getPrimary()).isEqualTo(newPrimary);
-                assertThat(node(s, "pg-1").getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
-                assertThat(node(s, newPrimary).getNode().getRole()).isEqualTo(NodeRole.PRIMARY);
-                assertThat(node(s, newPrimary).getNode().getTimeline()).isEqualTo(2);
+                assertThat(Quorum.node(s, "pg-1").getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
+                assertThat(Quorum.node(s, newPrimary).getNode().getRole()).isEqualTo(NodeRole.PRIMARY);
+                assertThat(Quorum.node(s, newPrimary).getNode().getTimeline()).isEqualTo(2);
             }
         });
         TopologyEvent last = q.instances[0].state().getHistory(q.instances[0].state().getHistoryCount() - 1);
@@ -123,7 +114,7 @@ class FailoverIT {
                 assertThat(rs.getInt(1)).isEqualTo(1);
             }
         });
-        await().atMost(CONVERGE).untilAsserted(() -> assertThat(status(0).getControllerSentence())
+        await().atMost(CONVERGE).untilAsserted(() -> assertThat(q.status(0).getControllerSentence())
                 .isEqualTo("no action: " + newPrimary + " is primary at epoch 2"));
     }
 
@@ -134,8 +125,8 @@ class FailoverIT {
         LocalPostgres pg1 = q.cluster.nodes().get(0);
         pg1.start(); // as-is: it comes up as a second primary on the old timeline
         await().atMost(CONVERGE).untilAsserted(() -> {
-            ClusterStatus s = status(0);
-            NodeStatus old = node(s, "pg-1");
+            ClusterStatus s = q.status(0);
+            NodeStatus old = Quorum.node(s, "pg-1");
             assertThat(old.getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
             assertThat(old.getObservation().getReachable()).isTrue();
             assertThat(old.getObservation().getInRecovery()).as("reported as a second primary").isFalse();
@@ -172,13 +163,13 @@ class FailoverIT {
         try (MetakoClient c = q.client(0)) {
             assertThat(c.pause("drill").getApplied()).isTrue();
         }
-        await().atMost(CONVERGE).until(() -> status(1).getPaused());
+        await().atMost(CONVERGE).until(() -> q.status(1).getPaused());
         q.cluster.nodes().get(primary).kill();
-        await().atMost(CONVERGE).untilAsserted(() -> assertThat(status(2).getControllerSentence())
+        await().atMost(CONVERGE).untilAsserted(() -> assertThat(q.status(2).getControllerSentence())
                 .startsWith("paused: " + newPrimary + " failed for"));
         Thread.sleep(3 * 1500); // three times the detection time (3 probes of 500 ms)
         for (int i = 0; i < 3; i++) {
-            ClusterStatus s = status(i);
+            ClusterStatus s = q.status(i);
             assertThat(s.getEpoch()).as("no failover while paused").isEqualTo(2);
             assertThat(s.getPrimary()).isEqualTo(newPrimary);
         }
@@ -205,16 +196,16 @@ class FailoverIT {
                 if (i == leader) {
                     continue;
                 }
-                ClusterStatus s = status(i);
+                ClusterStatus s = q.status(i);
                 assertThat(s.getEpoch()).isEqualTo(3);
                 assertThat(s.getPrimary()).isEqualTo(survivor);
                 assertThat(s.getLeaderId()).isNotEqualTo("metako-" + (leader + 1));
-                assertThat(node(s, newPrimary).getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
+                assertThat(Quorum.node(s, newPrimary).getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
             }
         });
         assertThat(tryWrite(Integer.parseInt(survivor.substring(3)) - 1, 42)).isTrue();
         q.startInstance(leader);
-        await().atMost(CONVERGE).untilAsserted(() -> assertThat(status(leader).getPrimary()).isEqualTo(survivor));
+        await().atMost(CONVERGE).untilAsserted(() -> assertThat(q.status(leader).getPrimary()).isEqualTo(survivor));
     }
 
     private boolean tryWrite(int node, int id) {

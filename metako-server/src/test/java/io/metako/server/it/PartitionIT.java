@@ -3,10 +3,8 @@ package io.metako.server.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.metako.client.MetakoClient;
 import io.metako.proto.v1.ClusterStatus;
 import io.metako.proto.v1.MajorityHealth;
-import io.metako.proto.v1.NodeStatus;
 import io.metako.proto.v1.Verdict;
 import io.metako.server.pg.LocalPostgres;
 import java.nio.file.Files;
@@ -20,10 +18,6 @@ import org.junit.jupiter.api.Timeout;
 class PartitionIT {
     private static final Duration CONVERGE = Duration.ofSeconds(60);
 
-    private static NodeStatus node(ClusterStatus s, String name) {
-        return s.getNodesList().stream().filter(n -> n.getNode().getName().equals(name)).findFirst()
-                .orElseThrow(() -> new AssertionError("no node " + name + " in the status (not seeded yet?)"));
-    }
 
     @Test
     @Timeout(value = 180, unit = TimeUnit.SECONDS)
@@ -38,42 +32,37 @@ class PartitionIT {
                         "  node_addresses:\n    pg-1: 127.0.0.1:" + relay.port() + "\n  auth_token_file:"));
                 q.startInstance(2);
                 await().atMost(CONVERGE).untilAsserted(() -> {
-                    ClusterStatus s = status(q, 2);
-                    assertThat(node(s, "pg-1").getHealth()).isEqualTo(MajorityHealth.HEALTHY);
-                    assertThat(node(s, "pg-1").getObservation().getReachable()).isTrue();
+                    ClusterStatus s = q.status(2);
+                    assertThat(Quorum.node(s, "pg-1").getHealth()).isEqualTo(MajorityHealth.HEALTHY);
+                    assertThat(Quorum.node(s, "pg-1").getObservation().getReachable()).isTrue();
                     assertThat(s.getPrimary()).isEqualTo("pg-1");
                 });
 
                 relay.blackhole();
                 await().atMost(CONVERGE).untilAsserted(() -> {
-                    ClusterStatus s = status(q, 0);
-                    assertThat(node(s, "pg-1").getVerdictsList()).anyMatch(v -> v.getInstanceId().equals("metako-3")
+                    ClusterStatus s = q.status(0);
+                    assertThat(Quorum.node(s, "pg-1").getVerdictsList()).anyMatch(v -> v.getInstanceId().equals("metako-3")
                             && v.getVerdict() == Verdict.DOWN);
                 });
                 long detection = 3 * 500; // failure_threshold probes of the interval
                 Thread.sleep(3 * detection);
                 for (int i = 0; i < 3; i++) {
-                    ClusterStatus s = status(q, i);
+                    ClusterStatus s = q.status(i);
                     assertThat(s.getEpoch()).as("no failover").isEqualTo(1);
                     assertThat(s.getPrimary()).isEqualTo("pg-1");
-                    assertThat(node(s, "pg-1").getHealth()).isEqualTo(MajorityHealth.HEALTHY);
+                    assertThat(Quorum.node(s, "pg-1").getHealth()).isEqualTo(MajorityHealth.HEALTHY);
                     assertThat(s.getControllerSentence()).isEqualTo("waiting: pg-1 down for 1/3 instances");
                 }
-                assertThat(node(status(q, 2), "pg-1").getObservation().getError()).isNotEmpty();
+                assertThat(Quorum.node(q.status(2), "pg-1").getObservation().getError()).isNotEmpty();
 
                 relay.heal();
                 await().atMost(CONVERGE).untilAsserted(() -> {
-                    ClusterStatus s = status(q, 0);
-                    assertThat(node(s, "pg-1").getVerdictsList()).allMatch(v -> v.getVerdict() == Verdict.UP);
+                    ClusterStatus s = q.status(0);
+                    assertThat(Quorum.node(s, "pg-1").getVerdictsList()).allMatch(v -> v.getVerdict() == Verdict.UP);
                     assertThat(s.getControllerSentence()).isEqualTo("no action: pg-1 is primary at epoch 1");
                 });
             }
         }
     }
 
-    private static ClusterStatus status(Quorum q, int i) {
-        try (MetakoClient c = q.client(i)) {
-            return c.status();
-        }
-    }
 }

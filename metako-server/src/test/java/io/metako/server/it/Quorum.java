@@ -100,6 +100,12 @@ final class Quorum implements AutoCloseable {
                 cluster.password());
     }
 
+    /** A node's entry in a status; missing (not seeded yet) is an assertion failure, so awaits retry. */
+    static io.metako.proto.v1.NodeStatus node(io.metako.proto.v1.ClusterStatus s, String name) {
+        return s.getNodesList().stream().filter(n -> n.getNode().getName().equals(name)).findFirst()
+                .orElseThrow(() -> new AssertionError("no node " + name + " in the status (not seeded yet?)"));
+    }
+
     /** The status as instance {@code i} answers it over gRPC. */
     io.metako.proto.v1.ClusterStatus status(int i) {
         try (io.metako.client.MetakoClient c = client(i)) {

@@ -49,16 +49,7 @@ class QuorumIT {
         }
     }
 
-    private ClusterStatus status(int i) {
-        try (MetakoClient c = q.client(i)) {
-            return c.status();
-        }
-    }
 
-    private static NodeStatus node(ClusterStatus s, String name) {
-        return s.getNodesList().stream().filter(n -> n.getNode().getName().equals(name)).findFirst()
-                .orElseThrow(() -> new AssertionError("no node " + name + " in the status (not seeded yet?)"));
-    }
 
     private List<Integer> running() {
         List<Integer> up = new ArrayList<>();
@@ -72,15 +63,15 @@ class QuorumIT {
 
     private void awaitAllAgree(MajorityHealth pg3Health) {
         await().atMost(CONVERGE).pollInterval(Duration.ofMillis(250)).untilAsserted(() -> {
-            List<ClusterStatus> all = running().stream().map(this::status).toList();
+            List<ClusterStatus> all = running().stream().map(q::status).toList();
             for (ClusterStatus s : all) {
                 assertThat(s.getSeeded()).isTrue();
                 assertThat(s.getEpoch()).isEqualTo(1);
                 assertThat(s.getPrimary()).isEqualTo("pg-1");
                 assertThat(s.getLeaderId()).isNotEmpty().isEqualTo(all.get(0).getLeaderId());
-                assertThat(node(s, "pg-1").getHealth()).isEqualTo(MajorityHealth.HEALTHY);
-                assertThat(node(s, "pg-2").getHealth()).isEqualTo(MajorityHealth.HEALTHY);
-                assertThat(node(s, "pg-3").getHealth()).isEqualTo(pg3Health);
+                assertThat(Quorum.node(s, "pg-1").getHealth()).isEqualTo(MajorityHealth.HEALTHY);
+                assertThat(Quorum.node(s, "pg-2").getHealth()).isEqualTo(MajorityHealth.HEALTHY);
+                assertThat(Quorum.node(s, "pg-3").getHealth()).isEqualTo(pg3Health);
                 assertThat(s.getNodesList()).extracting(n -> n.getNode().getRole())
                         .containsExactly(NodeRole.PRIMARY, NodeRole.REPLICA, NodeRole.REPLICA);
             }
@@ -91,14 +82,14 @@ class QuorumIT {
     @Order(1)
     void allInstancesReportTheSameEpochPrimaryAndReplicas() {
         awaitAllAgree(MajorityHealth.HEALTHY);
-        ClusterStatus s = status(0);
+        ClusterStatus s = q.status(0);
         assertThat(s.getInstances()).isEqualTo(3);
         assertThat(s.getMembersList()).extracting(m -> m.getRole())
                 .containsOnly(MemberRole.LEADER, MemberRole.FOLLOWER).containsOnlyOnce(MemberRole.LEADER);
         assertThat(s.getControllerSentence()).isEqualTo("no action: pg-1 is primary at epoch 1");
-        assertThat(node(s, "pg-1").getObservation().getInRecovery()).isFalse();
-        assertThat(node(s, "pg-2").getObservation().getInRecovery()).isTrue();
-        assertThat(node(s, "pg-2").getObservation().getTimeline()).isEqualTo(1);
+        assertThat(Quorum.node(s, "pg-1").getObservation().getInRecovery()).isFalse();
+        assertThat(Quorum.node(s, "pg-2").getObservation().getInRecovery()).isTrue();
+        assertThat(Quorum.node(s, "pg-2").getObservation().getTimeline()).isEqualTo(1);
         // the replicated states, not just the answers, are identical
         ClusterState first = q.instances[0].state();
         await().atMost(CONVERGE).untilAsserted(() -> {
@@ -115,7 +106,7 @@ class QuorumIT {
             // lag in seconds is the age of the last replayed commit: give the replica one first
             p.execute("CREATE TABLE IF NOT EXISTS lag_probe (id int, pad text)");
             await().atMost(CONVERGE).untilAsserted(() ->
-                    assertThat(node(status(0), "pg-2").getObservation().getLagBytes()).isZero());
+                    assertThat(Quorum.node(q.status(0), "pg-2").getObservation().getLagBytes()).isZero());
         }
         try (Connection replica = q.connect(1); Statement st = replica.createStatement()) {
             st.execute("SELECT pg_wal_replay_pause()");
@@ -123,17 +114,17 @@ class QuorumIT {
             try (Connection primary = q.connect(0); Statement p = primary.createStatement()) {
                 p.execute("INSERT INTO lag_probe SELECT g, repeat('x', 500) FROM generate_series(1, 4000) g");
                 await().atMost(CONVERGE).untilAsserted(() -> {
-                    NodeStatus pg2 = node(status(0), "pg-2");
+                    NodeStatus pg2 = Quorum.node(q.status(0), "pg-2");
                     assertThat(pg2.getObservation().getLagBytes()).isGreaterThan(1_000_000);
                     assertThat(pg2.getObservation().getLagSeconds()).isGreaterThan(0.0);
-                    assertThat(node(status(0), "pg-3").getObservation().getLagBytes()).isLessThan(1_000_000);
+                    assertThat(Quorum.node(q.status(0), "pg-3").getObservation().getLagBytes()).isLessThan(1_000_000);
                 });
             } finally {
                 st.execute("SELECT pg_wal_replay_resume()");
             }
         }
         await().atMost(CONVERGE).untilAsserted(() ->
-                assertThat(node(status(0), "pg-2").getObservation().getLagBytes()).isZero());
+                assertThat(Quorum.node(q.status(0), "pg-2").getObservation().getLagBytes()).isZero());
     }
 
     @Test
@@ -173,7 +164,7 @@ class QuorumIT {
         // two instances are a majority: they elect a leader and commit their DOWN verdicts
         awaitAllAgree(MajorityHealth.FAILED);
         for (int i : running()) {
-            assertThat(status(i).getLeaderId()).isNotEqualTo("metako-" + (leader + 1));
+            assertThat(q.status(i).getLeaderId()).isNotEqualTo("metako-" + (leader + 1));
         }
         pg3.start();
         awaitAllAgree(MajorityHealth.HEALTHY);
@@ -230,20 +221,20 @@ class QuorumIT {
         family.add(postmaster);
         signal("STOP", family);
         try {
-            long before = node(status(0), "pg-1").getObservation().getObservedAtMillis();
+            long before = Quorum.node(q.status(0), "pg-1").getObservation().getObservedAtMillis();
             await().atMost(CONVERGE).untilAsserted(() -> {
-                ClusterStatus s = status(0);
-                assertThat(node(s, "pg-2").getHealth()).isEqualTo(MajorityHealth.FAILED);
-                assertThat(node(s, "pg-2").getObservation().getError()).isNotEmpty();
+                ClusterStatus s = q.status(0);
+                assertThat(Quorum.node(s, "pg-2").getHealth()).isEqualTo(MajorityHealth.FAILED);
+                assertThat(Quorum.node(s, "pg-2").getObservation().getError()).isNotEmpty();
                 // the other nodes keep being probed on time
-                assertThat(node(s, "pg-1").getHealth()).isEqualTo(MajorityHealth.HEALTHY);
-                assertThat(node(s, "pg-1").getObservation().getObservedAtMillis()).isGreaterThan(before);
+                assertThat(Quorum.node(s, "pg-1").getHealth()).isEqualTo(MajorityHealth.HEALTHY);
+                assertThat(Quorum.node(s, "pg-1").getObservation().getObservedAtMillis()).isGreaterThan(before);
             });
         } finally {
             signal("CONT", family);
         }
         await().atMost(CONVERGE).untilAsserted(() ->
-                assertThat(node(status(0), "pg-2").getHealth()).isEqualTo(MajorityHealth.HEALTHY));
+                assertThat(Quorum.node(q.status(0), "pg-2").getHealth()).isEqualTo(MajorityHealth.HEALTHY));
     }
 
     @Test
@@ -300,7 +291,7 @@ class QuorumIT {
                 assertThat(q.instances[i].routing().current().acceptsWrites()).isTrue();
                 assertThat(q.instances[i].routing().current().primary()).hasValueSatisfying(
                         p -> assertThat(p.name()).isEqualTo("pg-1"));
-                assertThat(status(i).getHoldsLease()).isTrue();
+                assertThat(q.status(i).getHoldsLease()).isTrue();
             }
         });
         int alone = q.leaderIndex(); // the harder case: the leader itself loses its followers
@@ -314,7 +305,7 @@ class QuorumIT {
                 assertThat(q.instances[alone].routing().current().writable()).isFalse());
         System.out.println("[lease] instance alone stopped routing writes after "
                 + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - lost) + " ms (lease " + lease + " ms)");
-        assertThat(status(alone).getHoldsLease()).isFalse();
+        assertThat(q.status(alone).getHoldsLease()).isFalse();
         q.startInstance(a);
         q.startInstance(b);
         await().atMost(CONVERGE).untilAsserted(() -> {

@@ -48,21 +48,12 @@ class SwitchoverIT {
         }
     }
 
-    private ClusterStatus status(int i) {
-        try (MetakoClient c = q.client(i)) {
-            return c.status();
-        }
-    }
 
-    private static NodeStatus node(ClusterStatus s, String name) {
-        return s.getNodesList().stream().filter(n -> n.getNode().getName().equals(name)).findFirst()
-                .orElseThrow(() -> new AssertionError("no node " + name + " in the status (not seeded yet?)"));
-    }
 
     @Test
     @Order(1)
     void switchoverUnderWriteLoadLosesNoAcknowledgedWrite() throws Exception {
-        await().atMost(CONVERGE).untilAsserted(() -> assertThat(status(0).getNodesList())
+        await().atMost(CONVERGE).untilAsserted(() -> assertThat(q.status(0).getNodesList())
                 .extracting(NodeStatus::getHealth).containsOnly(MajorityHealth.HEALTHY));
         try (Connection c = q.connect(0); Statement st = c.createStatement()) {
             st.execute("CREATE TABLE load (id int primary key)");
@@ -75,7 +66,7 @@ class SwitchoverIT {
             assertThat(c.switchover("pg-2").getMessage()).contains("switchover to pg-2 accepted");
         }
         await().atMost(CONVERGE).untilAsserted(() -> {
-            ClusterStatus s = status(1);
+            ClusterStatus s = q.status(1);
             assertThat(s.getPrimary()).isEqualTo("pg-2");
             assertThat(s.getEpoch()).isEqualTo(2);
         });
@@ -95,8 +86,8 @@ class SwitchoverIT {
         Set<Integer> lost = new HashSet<>(writer.acked);
         lost.removeAll(present);
         assertThat(lost).as("acknowledged writes missing on the new primary").isEmpty();
-        ClusterStatus s = status(0);
-        assertThat(node(s, "pg-1").getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
+        ClusterStatus s = q.status(0);
+        assertThat(Quorum.node(s, "pg-1").getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
         assertThat(q.instances[0].state().getHistoryList()).last().satisfies(e -> {
             assertThat(e.getKind()).isEqualTo(EventKind.SWITCHOVER);
             assertThat(e.getNewPrimary()).isEqualTo("pg-2");
@@ -106,7 +97,7 @@ class SwitchoverIT {
     @Test
     @Order(2)
     void manualFailoverRefusesBadTargetsAndPromotesAGoodOne() throws Exception {
-        await().atMost(CONVERGE).untilAsserted(() -> assertThat(status(0).getControllerSentence())
+        await().atMost(CONVERGE).untilAsserted(() -> assertThat(q.status(0).getControllerSentence())
                 .isEqualTo("no action: pg-2 is primary at epoch 2"));
         try (MetakoClient c = q.client(0)) {
             assertThatThrownBy(() -> c.failover("pg-1", false)).isInstanceOf(MetakoClientException.class)
@@ -117,10 +108,10 @@ class SwitchoverIT {
         }
         await().atMost(CONVERGE).untilAsserted(() -> {
             for (int i = 0; i < 3; i++) {
-                ClusterStatus s = status(i);
+                ClusterStatus s = q.status(i);
                 assertThat(s.getPrimary()).isEqualTo("pg-3");
                 assertThat(s.getEpoch()).isEqualTo(3);
-                assertThat(node(s, "pg-2").getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
+                assertThat(Quorum.node(s, "pg-2").getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
             }
         });
         try (Connection c = q.connect(2); Statement st = c.createStatement()) {
