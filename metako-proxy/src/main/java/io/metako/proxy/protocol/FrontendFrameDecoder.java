@@ -1,0 +1,88 @@
+package io.metako.proxy.protocol;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import java.util.List;
+
+/**
+ * Cuts the bytes a client sends into {@link Frame}s. Until the StartupMessage, messages carry no
+ * type byte (StartupMessage, SSLRequest, GSSENCRequest, CancelRequest); after it, every message
+ * is a type byte and a length. A length below 4 or above {@code maxMessageSize} is a
+ * {@link ProtocolException}: the proxy must not buffer whatever a client claims to send.
+ */
+public final class FrontendFrameDecoder extends ByteToMessageDecoder {
+    /** Protocol 3.0 in a StartupMessage. */
+    public static final int PROTOCOL_3_0 = 196608;
+    public static final int SSL_REQUEST = 80877103;
+    public static final int GSSENC_REQUEST = 80877104;
+    public static final int CANCEL_REQUEST = 80877102;
+    /** A startup packet larger than this is refused, as PostgreSQL does (MAX_STARTUP_PACKET_LENGTH). */
+    public static final int MAX_STARTUP_LENGTH = 10_000;
+
+    private final int maxMessageSize;
+    private boolean startupDone;
+    private boolean failed;
+
+    public FrontendFrameDecoder(int maxMessageSize) {
+        this.maxMessageSize = maxMessageSize;
+    }
+
+    @Override
+    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+        if (failed) {
+            in.skipBytes(in.readableBytes()); // the session is closing: what follows garbage is garbage
+            return;
+        }
+        try {
+            if (!startupDone) {
+                decodeStartup(in, out);
+            } else {
+                decodeRegular(in, out);
+            }
+        } catch (ProtocolException e) {
+            failed = true;
+            in.skipBytes(in.readableBytes());
+            throw e;
+        }
+    }
+
+    private void decodeStartup(ByteBuf in, List<Object> out) {
+        if (in.readableBytes() < 8) {
+            return;
+        }
+        int length = in.getInt(in.readerIndex());
+        if (length < 8 || length > MAX_STARTUP_LENGTH) {
+            throw new ProtocolException("invalid length of startup packet: " + length);
+        }
+        if (in.readableBytes() < length) {
+            return;
+        }
+        int code = in.getInt(in.readerIndex() + 4);
+        in.skipBytes(4);
+        Frame frame = new Frame(Frame.UNTYPED, in.readRetainedSlice(length - 4));
+        if (code != SSL_REQUEST && code != GSSENC_REQUEST && code != CANCEL_REQUEST) {
+            startupDone = true; // a StartupMessage (any version: the session layer checks it)
+        }
+        out.add(frame);
+    }
+
+    private void decodeRegular(ByteBuf in, List<Object> out) {
+        while (in.readableBytes() >= 5) {
+            byte type = in.getByte(in.readerIndex());
+            int length = in.getInt(in.readerIndex() + 1);
+            if (length < 4) {
+                throw new ProtocolException("invalid message length " + length + " for message type '" + (char) type + "'");
+            }
+            if (length > maxMessageSize) {
+                throw new ProtocolException(SqlState.PROGRAM_LIMIT_EXCEEDED, "message of type '" + (char) type
+                        + "' is " + length + " bytes, over proxy.max_message_size (" + maxMessageSize + ")");
+            }
+            if (in.readableBytes() < 1 + length) {
+                return;
+            }
+            in.skipBytes(5);
+            out.add(new Frame(type, in.readRetainedSlice(length - 4)));
+        }
+    }
+}
