@@ -1,0 +1,50 @@
+package io.metako.proxy.auth;
+
+import java.security.MessageDigest;
+import java.util.Map;
+
+/**
+ * The client side of one SCRAM-SHA-256 exchange (the proxy logging in to a backend with the
+ * configured credentials).
+ */
+public final class ScramClientExchange {
+    private final String user;
+    private final String password;
+    private final String clientNonce;
+    private String clientFirstBare;
+    private byte[] serverKey;
+    private String authMessage;
+
+    /** {@code user} may be empty: PostgreSQL takes the user from the StartupMessage. */
+    public ScramClientExchange(String user, String password, String clientNonce) {
+        this.user = user;
+        this.password = password;
+        this.clientNonce = clientNonce;
+    }
+
+    public String clientFirst() {
+        clientFirstBare = "n=" + user.replace("=", "=3D").replace(",", "=2C") + ",r=" + clientNonce;
+        return "n,," + clientFirstBare;
+    }
+
+    public String clientFinal(String serverFirst) throws ScramServerExchange.ScramException {
+        Map<Character, String> a = ScramServerExchange.attributes(serverFirst);
+        String nonce = a.get('r');
+        if (nonce == null || !nonce.startsWith(clientNonce) || a.get('s') == null || a.get('i') == null) {
+            throw new ScramServerExchange.ScramException("malformed SCRAM server-first message from the backend", false);
+        }
+        byte[] salted = ScramSha256.saltedPassword(password, ScramSha256.unb64(a.get('s')), Integer.parseInt(a.get('i')));
+        byte[] clientKey = ScramSha256.hmac(salted, "Client Key");
+        serverKey = ScramSha256.hmac(salted, "Server Key");
+        String withoutProof = "c=biws,r=" + nonce;
+        authMessage = clientFirstBare + "," + serverFirst + "," + withoutProof;
+        byte[] signature = ScramSha256.hmac(ScramSha256.sha256(clientKey), authMessage);
+        return withoutProof + ",p=" + ScramSha256.b64(ScramSha256.xor(clientKey, signature));
+    }
+
+    /** True when the backend proved it knows the password too. */
+    public boolean serverVerified(String serverFinal) {
+        String v = ScramServerExchange.attributes(serverFinal).get('v');
+        return v != null && MessageDigest.isEqual(ScramSha256.unb64(v), ScramSha256.hmac(serverKey, authMessage));
+    }
+}
