@@ -23,8 +23,14 @@ public record RoutingTable(long epoch, Optional<Backend> primary, List<Replica> 
     public record Backend(String name, String host, int port) {
     }
 
-    /** A replica fit for reads, with how far behind it is and whether it takes balanced reads. */
-    public record Replica(Backend backend, long lagBytes, double lagSeconds, boolean loadBalanced) {
+    /**
+     * A replica fit for reads, with how far behind it is, the WAL position it has replayed (-1 when
+     * unknown; read-your-writes compares it) and whether it takes balanced reads.
+     */
+    public record Replica(Backend backend, long lagBytes, double lagSeconds, boolean loadBalanced, long replayLsn) {
+        public Replica(Backend backend, long lagBytes, double lagSeconds, boolean loadBalanced) {
+            this(backend, lagBytes, lagSeconds, loadBalanced, -1);
+        }
     }
 
     /** Nothing known yet: no primary, no replicas, not writable. */

@@ -46,7 +46,8 @@ public final class RoutingTables {
             if (maxLag > 0 && lag > maxLag) {
                 continue;
             }
-            replicas.add(new RoutingTable.Replica(backend(n), lag, o.getLagSeconds(), !n.getTags().getNoloadbalance()));
+            replicas.add(new RoutingTable.Replica(backend(n), lag, o.getLagSeconds(), !n.getTags().getNoloadbalance(),
+                    o.getReplayLsn().isEmpty() ? -1 : Lsn.parse(o.getReplayLsn())));
         }
         replicas.sort(Comparator.comparingLong(RoutingTable.Replica::lagBytes).thenComparing(r -> r.backend().name()));
         return new RoutingTable(s.getEpoch(), primary, replicas, holdsLease);

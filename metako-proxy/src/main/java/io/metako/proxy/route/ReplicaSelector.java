@@ -1,0 +1,28 @@
+package io.metako.proxy.route;
+
+import io.metako.proxy.routing.RoutingTable;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.ToIntFunction;
+
+/** Picks the replica for one read among the eligible ones. */
+public interface ReplicaSelector {
+    Optional<RoutingTable.Replica> select(List<RoutingTable.Replica> eligible);
+
+    /** Each replica in turn. */
+    static ReplicaSelector roundRobin() {
+        AtomicLong next = new AtomicLong();
+        return eligible -> eligible.isEmpty() ? Optional.empty()
+                : Optional.of(eligible.get((int) Math.floorMod(next.getAndIncrement(), (long) eligible.size())));
+    }
+
+    /** The replica with the fewest active backend connections (ties: the least lagging, then the name). */
+    static ReplicaSelector leastConnections(ToIntFunction<String> activeConnections) {
+        return eligible -> eligible.stream().min(Comparator
+                .comparingInt((RoutingTable.Replica r) -> activeConnections.applyAsInt(r.backend().name()))
+                .thenComparingLong(RoutingTable.Replica::lagBytes)
+                .thenComparing(r -> r.backend().name()));
+    }
+}
