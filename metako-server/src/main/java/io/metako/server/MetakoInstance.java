@@ -70,16 +70,8 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
                 new NodeOperations(config), this::submit, clock);
         this.routing = new RoutingPublisher(() -> RoutingTables.of(stateMachine.state(), health.observations(),
                 config.peers().stream().map(PeerConfig::id).toList(), raft.holdsLease(leaseMillis())));
-        this.control = Executors.newSingleThreadScheduledExecutor(daemon(config.instance().id() + "/control-loop"));
-        this.failover = Executors.newSingleThreadScheduledExecutor(daemon(config.instance().id() + "/failover-controller"));
-    }
-
-    private static java.util.concurrent.ThreadFactory daemon(String name) {
-        return r -> {
-            Thread t = new Thread(r, name);
-            t.setDaemon(true);
-            return t;
-        };
+        this.control = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(config.instance().id() + "/control-loop"));
+        this.failover = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(config.instance().id() + "/failover-controller"));
     }
 
     /** The controller's window on this instance. */

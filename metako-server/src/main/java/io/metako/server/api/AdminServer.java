@@ -1,6 +1,7 @@
 package io.metako.server.api;
 
 import io.grpc.Server;
+import io.metako.server.DaemonThreads;
 import io.grpc.ServerInterceptors;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.metako.server.config.HostPort;
@@ -17,11 +18,7 @@ public final class AdminServer implements AutoCloseable {
     private final ExecutorService watchExecutor;
 
     public AdminServer(HostPort address, Secret token, AdminBackend source) {
-        this.watchExecutor = Executors.newFixedThreadPool(2, r -> {
-            Thread t = new Thread(r, "admin-watch");
-            t.setDaemon(true);
-            return t;
-        });
+        this.watchExecutor = Executors.newFixedThreadPool(2, DaemonThreads.named("admin-watch"));
         AdminService service = new AdminService(source, watchExecutor);
         this.server = NettyServerBuilder.forAddress(new InetSocketAddress(address.host(), address.port()))
                 .addService(ServerInterceptors.intercept(service, new AuthInterceptor(token)))

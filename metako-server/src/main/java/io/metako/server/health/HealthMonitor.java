@@ -8,6 +8,7 @@ import io.metako.proto.v1.Node;
 import io.metako.proto.v1.NodeObservation;
 import io.metako.proto.v1.ReportVerdict;
 import io.metako.proto.v1.Verdict;
+import io.metako.server.DaemonThreads;
 import io.metako.server.config.HostPort;
 import io.metako.server.config.MetakoConfig;
 import io.metako.server.config.NodeConfig;
@@ -52,7 +53,7 @@ public final class HealthMonitor implements AutoCloseable {
         this.state = state;
         this.submit = submit;
         this.clock = clock;
-        this.reconciler = Executors.newSingleThreadScheduledExecutor(daemon(instanceId + "/health"));
+        this.reconciler = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(instanceId + "/health"));
     }
 
     public void start() {
@@ -113,7 +114,7 @@ public final class HealthMonitor implements AutoCloseable {
             this.node = node;
             this.settings = settings;
             this.prober = new NodeProber(targetFor(node));
-            this.loop = Executors.newSingleThreadScheduledExecutor(daemon(instanceId + "/health-" + node.getName()));
+            this.loop = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(instanceId + "/health-" + node.getName()));
             loop.scheduleAtFixedRate(this::tick, 0, Math.max(50, settings.getIntervalMillis()), TimeUnit.MILLISECONDS);
         }
 
@@ -180,14 +181,6 @@ public final class HealthMonitor implements AutoCloseable {
         return now.toBuilder().setCurrentLsn(before.getCurrentLsn()).setReceiveLsn(before.getReceiveLsn())
                 .setReplayLsn(before.getReplayLsn()).setTimeline(before.getTimeline())
                 .setInRecovery(before.getInRecovery()).build();
-    }
-
-    private static java.util.concurrent.ThreadFactory daemon(String name) {
-        return r -> {
-            Thread t = new Thread(r, name);
-            t.setDaemon(true);
-            return t;
-        };
     }
 
     @Override

@@ -1,6 +1,7 @@
 package io.metako.server.health;
 
 import io.metako.proto.v1.NodeObservation;
+import io.metako.server.DaemonThreads;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
@@ -51,11 +52,7 @@ final class NodeProber implements AutoCloseable {
 
     NodeProber(ProbeTarget target) {
         this.target = target;
-        this.worker = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "probe-" + target.name());
-            t.setDaemon(true);
-            return t;
-        });
+        this.worker = Executors.newSingleThreadExecutor(DaemonThreads.named("probe-" + target.name()));
     }
 
     ProbeTarget target() {

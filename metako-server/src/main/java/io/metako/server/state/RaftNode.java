@@ -50,11 +50,8 @@ public final class RaftNode implements AutoCloseable {
     private final RaftPeerId selfId;
     private final RaftServer server;
     private volatile RaftClient client;
-    private final java.util.concurrent.ExecutorService sender = java.util.concurrent.Executors.newCachedThreadPool(r -> {
-        Thread t = new Thread(r, "raft-submit");
-        t.setDaemon(true);
-        return t;
-    });
+    private final java.util.concurrent.ExecutorService sender =
+            java.util.concurrent.Executors.newCachedThreadPool(io.metako.server.DaemonThreads.named("raft-submit"));
 
     public RaftNode(MetakoConfig config, MetakoStateMachine stateMachine) throws IOException {
         this.stateMachine = stateMachine;
