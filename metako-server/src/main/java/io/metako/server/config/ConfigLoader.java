@@ -182,8 +182,73 @@ public final class ConfigLoader {
     private ProxyConfig readProxy(YamlSection s) {
         String host = s.string("listen_host", "127.0.0.1");
         int port = s.integer("port", ProxyConfig.DEFAULT_PORT, 1, 65535);
+        int rwPort = s.integer("rw_port", 0, 0, 65535);
+        int roPort = s.integer("ro_port", 0, 0, 65535);
+        if (rwPort != 0 && (rwPort == port || rwPort == roPort)) {
+            s.problem("rw_port", "must differ from port and ro_port (" + rwPort + ")");
+        }
+        if (roPort != 0 && roPort == port) {
+            s.problem("ro_port", "must differ from port (" + roPort + ")");
+        }
+        long maxMessage = s.size("max_message_size", ProxyConfig.DEFAULT_MAX_MESSAGE_SIZE);
+        if (maxMessage < 1024 || maxMessage > (1L << 30)) {
+            s.problem("max_message_size", "must be between 1kB and 1GB (PostgreSQL's own limit), got "
+                    + Units.formatSize(maxMessage));
+        }
+        int maxClients = s.integer("max_client_connections", ProxyConfig.DEFAULT_MAX_CLIENT_CONNECTIONS, 1, 1_000_000);
+        java.time.Duration startup = s.duration("startup_timeout", ProxyConfig.DEFAULT_STARTUP_TIMEOUT);
+        java.time.Duration failoverWait = s.duration("failover_wait", ProxyConfig.DEFAULT_FAILOVER_WAIT);
+        boolean staleReads = s.bool("stale_reads", false);
+        ProxyConfig.ClientAuth auth = readClientAuth(s);
+        List<ProxyConfig.ProxyUser> users = readProxyUsers(s, auth);
         s.finish();
-        return new ProxyConfig(host, port);
+        return new ProxyConfig(host, port, rwPort, roPort, maxMessage, maxClients, startup, failoverWait, staleReads,
+                auth, users);
+    }
+
+    private static ProxyConfig.ClientAuth readClientAuth(YamlSection s) {
+        String method = s.string("client_auth", "scram-sha-256");
+        switch (method.toLowerCase(Locale.ROOT)) {
+            case "scram-sha-256" -> {
+                return ProxyConfig.ClientAuth.SCRAM_SHA_256;
+            }
+            case "md5" -> {
+                return ProxyConfig.ClientAuth.MD5;
+            }
+            case "password" -> {
+                return ProxyConfig.ClientAuth.PASSWORD;
+            }
+            default -> {
+                s.problem("client_auth", "must be scram-sha-256, md5 or password, got '" + method + "'");
+                return ProxyConfig.ClientAuth.SCRAM_SHA_256;
+            }
+        }
+    }
+
+    private static List<ProxyConfig.ProxyUser> readProxyUsers(YamlSection s, ProxyConfig.ClientAuth auth) {
+        List<ProxyConfig.ProxyUser> users = new ArrayList<>();
+        Map<String, String> seen = new HashMap<>();
+        for (YamlSection u : s.sections("users")) {
+            String name = u.requiredString("name", "the PostgreSQL user name clients log in with");
+            Secret password = u.secret("password");
+            Secret verifier = u.secret("scram_verifier");
+            u.finish();
+            if (name != null && seen.putIfAbsent(name, u.path("name")) != null) {
+                u.problem("name", "duplicate user '" + name + "' (also at " + seen.get(name) + ")");
+            }
+            if (!password.isPresent() && !verifier.isPresent() && !u.problemsMentionPath("password")
+                    && !u.problemsMentionPath("scram_verifier")) {
+                u.problem("password", "is required (or scram_verifier, as in pg_authid: SCRAM-SHA-256$4096:...)");
+            }
+            if (verifier.isPresent() && io.metako.proxy.auth.ScramVerifier.parse(verifier.reveal()) == null) {
+                u.problem("scram_verifier", "is not a SCRAM-SHA-256 verifier (SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>)");
+            }
+            if (verifier.isPresent() && !password.isPresent() && auth != ProxyConfig.ClientAuth.SCRAM_SHA_256) {
+                u.problem("scram_verifier", "works only with client_auth: scram-sha-256; give a password for " + auth);
+            }
+            users.add(new ProxyConfig.ProxyUser(name, password, verifier));
+        }
+        return users;
     }
 
     private List<NodeConfig> readNodes(YamlSection root) {

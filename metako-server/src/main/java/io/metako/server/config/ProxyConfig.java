@@ -1,6 +1,39 @@
 package io.metako.server.config;
 
-/** Where this instance's PostgreSQL-protocol proxy listens. */
-public record ProxyConfig(String listenHost, int port) {
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * This instance's PostgreSQL-protocol proxy: where it listens, its limits, how it fails closed,
+ * and the users it authenticates itself (clients never reach a backend unauthenticated).
+ */
+public record ProxyConfig(
+        String listenHost,
+        int port,
+        int rwPort,
+        int roPort,
+        long maxMessageSize,
+        int maxClientConnections,
+        Duration startupTimeout,
+        Duration failoverWait,
+        boolean staleReads,
+        ClientAuth clientAuth,
+        List<ProxyUser> users) {
+
     public static final int DEFAULT_PORT = 6432;
+    public static final long DEFAULT_MAX_MESSAGE_SIZE = 64L << 20;
+    public static final int DEFAULT_MAX_CLIENT_CONNECTIONS = 1000;
+    public static final Duration DEFAULT_STARTUP_TIMEOUT = Duration.ofSeconds(10);
+    public static final Duration DEFAULT_FAILOVER_WAIT = Duration.ofSeconds(10);
+
+    public ProxyConfig {
+        users = List.copyOf(users);
+    }
+
+    /** How clients prove who they are: SCRAM-SHA-256 unless md5 or cleartext is configured. */
+    public enum ClientAuth { SCRAM_SHA_256, MD5, PASSWORD }
+
+    /** A user the proxy accepts: a password (any method) or a SCRAM verifier (SCRAM only). */
+    public record ProxyUser(String name, Secret password, Secret scramVerifier) {
+    }
 }

@@ -20,7 +20,8 @@ class ConfigLoaderTest {
     private static final Map<String, String> ENV = Map.of(
             "METAKO_TOKEN", "0123456789abcdef0123456789",
             "PG_PASSWORD", "s3cret-password",
-            "PG_METAKO_PASSWORD", "another-s3cret");
+            "PG_METAKO_PASSWORD", "another-s3cret",
+            "APP_PASSWORD", "app-s3cret");
     private static final ConfigLoader LOADER = new ConfigLoader(ENV::get);
 
     static final String VALID = """
@@ -102,6 +103,22 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void proxyUsersTakePasswordsOrScramVerifiers() {
+        String verifier = io.metako.proxy.auth.ScramVerifier.fromPassword("pw", new java.security.SecureRandom()).format();
+        MetakoConfig c = parse(VALID + "proxy:\n  port: 7432\n  rw_port: 7433\n  stale_reads: true\n  failover_wait: 3s\n"
+                + "  users:\n    - name: app\n      password: ${PG_PASSWORD}\n    - name: report\n      scram_verifier: '" + verifier + "'\n");
+        assertThat(c.proxy().port()).isEqualTo(7432);
+        assertThat(c.proxy().rwPort()).isEqualTo(7433);
+        assertThat(c.proxy().roPort()).isZero();
+        assertThat(c.proxy().staleReads()).isTrue();
+        assertThat(c.proxy().failoverWait()).isEqualTo(Duration.ofSeconds(3));
+        assertThat(c.proxy().clientAuth()).isEqualTo(ProxyConfig.ClientAuth.SCRAM_SHA_256);
+        assertThat(c.proxy().users()).extracting(ProxyConfig.ProxyUser::name).containsExactly("app", "report");
+        assertThat(c.proxy().users().get(1).scramVerifier().reveal()).isEqualTo(verifier);
+        assertThat(c.toString()).doesNotContain(verifier).doesNotContain("s3cret-password");
+    }
+
+    @Test
     void missingFileSaysSo() {
         assertThatThrownBy(() -> LOADER.load(Path.of("/nonexistent/metako.yaml")))
                 .hasMessageContaining("file not found");
@@ -175,6 +192,19 @@ class ConfigLoaderTest {
                 bad("node address override that is not host:port", VALID.replace("  auth_token: ${METAKO_TOKEN}\n",
                         "  auth_token: ${METAKO_TOKEN}\n  node_addresses:\n    pg-1: nowhere\n"),
                         "instance.node_addresses.pg-1: must be host:port"),
+                bad("proxy rw_port equal to port", VALID + "proxy:\n  port: 6432\n  rw_port: 6432\n",
+                        "proxy.rw_port: must differ from port and ro_port (6432)"),
+                bad("proxy message limit too small", VALID + "proxy:\n  max_message_size: 10\n",
+                        "proxy.max_message_size: must be between 1kB and 1GB"),
+                bad("proxy client_auth unknown", VALID + "proxy:\n  client_auth: trust\n",
+                        "proxy.client_auth: must be scram-sha-256, md5 or password, got 'trust'"),
+                bad("proxy user without a password", VALID + "proxy:\n  users:\n    - name: app\n",
+                        "proxy.users[0].password: is required (or scram_verifier"),
+                bad("proxy user with a malformed verifier", VALID + "proxy:\n  users:\n    - name: app\n      scram_verifier: md5abc\n",
+                        "proxy.users[0].scram_verifier: is not a SCRAM-SHA-256 verifier"),
+                bad("duplicate proxy user", VALID + "proxy:\n  users:\n    - name: app\n      password: x\n    - name: app\n      password: y\n",
+                        "proxy.users[1].name: duplicate user 'app'"),
+                bad("misspelt proxy key", VALID + "proxy:\n  prot: 6432\n", "proxy.prot: unknown key; did you mean 'port'?"),
                 bad("bad cluster name", VALID.replace("cluster_name: test", "cluster_name: my cluster!"), "cluster_name: must be letters"));
     }
 
