@@ -18,6 +18,7 @@ import io.metako.server.control.FailoverController;
 import io.metako.server.control.OperatorActions;
 import io.metako.server.control.NodeOperations;
 import io.metako.server.health.HealthMonitor;
+import io.metako.proxy.forward.ForwardingProxy;
 import io.metako.server.routing.RoutingPublisher;
 import io.metako.server.routing.RoutingTables;
 import io.metako.server.state.MetakoStateMachine;
@@ -52,6 +53,8 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     private final AdminServer admin;
     private final FailoverController controller;
     private final RoutingPublisher routing;
+    private final List<ForwardingProxy> forwarding = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private io.netty.channel.EventLoopGroup forwardingGroup;
     private final ScheduledExecutorService control;
     private final ScheduledExecutorService failover;
     // when the last seed / acknowledgement went out: re-sent after RESEND_MILLIS, since both are
@@ -110,6 +113,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     public void start() throws IOException {
         raft.start();
         admin.start();
+        startForwardingPorts();
         health.start();
         control.scheduleWithFixedDelay(this::tick, 200, 200, TimeUnit.MILLISECONDS);
         control.scheduleWithFixedDelay(this::refreshRouting, 100, 100, TimeUnit.MILLISECONDS);
@@ -179,6 +183,33 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         } catch (RuntimeException e) {
             LOG.warn("routing refresh failed: {}", e.toString());
         }
+    }
+
+    /** proxy.rw_port / ro_port: plain forwarding that follows the routing table (off when 0). */
+    private void startForwardingPorts() throws IOException {
+        var p = config.proxy();
+        if (p.rwPort() == 0 && p.roPort() == 0) {
+            return;
+        }
+        forwardingGroup = ForwardingProxy.newGroup(2);
+        boolean leastConnections = config.loadBalancer().algorithm()
+                == io.metako.server.config.LoadBalancerConfig.Algorithm.LEAST_CONNECTIONS;
+        try {
+            if (p.rwPort() != 0) {
+                forwarding.add(new ForwardingProxy(ForwardingProxy.Role.PRIMARY, routing::current, leastConnections,
+                        p.failoverWait(), forwardingGroup).start(p.listenHost(), p.rwPort()));
+            }
+            if (p.roPort() != 0) {
+                forwarding.add(new ForwardingProxy(ForwardingProxy.Role.REPLICA, routing::current, leastConnections,
+                        p.failoverWait(), forwardingGroup).start(p.listenHost(), p.roPort()));
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while opening the proxy ports", e);
+        } catch (RuntimeException e) {
+            throw new IOException("cannot open proxy port on " + p.listenHost() + ": " + e.getMessage(), e);
+        }
+        routing.addListener(t -> forwarding.forEach(f -> f.onRoutingTable(t)));
     }
 
     /** The routing table this instance's proxy follows. */
@@ -338,6 +369,10 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     public void close() {
         control.shutdownNow();
         failover.shutdownNow();
+        forwarding.forEach(ForwardingProxy::close);
+        if (forwardingGroup != null) {
+            forwardingGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        }
         health.close();
         try {
             admin.close();

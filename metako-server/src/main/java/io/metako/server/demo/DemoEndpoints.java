@@ -21,6 +21,8 @@ final class DemoEndpoints {
                     .append(", \"grpc\": ").append(q(h + ":" + s.grpcPort()))
                     .append(", \"http\": ").append(q(h + ":" + s.httpPort()))
                     .append(", \"proxy\": ").append(q(h + ":" + s.proxyPort()))
+                    .append(", \"rw\": ").append(q(h + ":" + s.rwPort()))
+                    .append(", \"ro\": ").append(q(h + ":" + s.roPort()))
                     .append(", \"dsn\": ").append(q("host=" + h + " port=" + s.proxyPort()
                             + " dbname=postgres user=" + LocalCluster.SUPERUSER + " passfile=" + c.passfile()))
                     .append('}').append(i + 1 < c.instances().size() ? ",\n" : "\n");

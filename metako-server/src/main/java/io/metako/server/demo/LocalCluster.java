@@ -24,7 +24,7 @@ public final class LocalCluster implements AutoCloseable {
     public static final String SUPERUSER = "postgres";
 
     /** Addresses of one metako instance. */
-    public record InstanceSpec(String id, int raftPort, int grpcPort, int httpPort, int proxyPort) {
+    public record InstanceSpec(String id, int raftPort, int grpcPort, int httpPort, int proxyPort, int rwPort, int roPort) {
         public String grpc() {
             return HOST + ":" + grpcPort;
         }
@@ -53,15 +53,15 @@ public final class LocalCluster implements AutoCloseable {
         Files.setPosixFilePermissions(c.dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         PgBinaries bin = PgBinaries.locate(System.getenv());
         OsCommand os = new OsCommand("postgres");
-        List<Integer> ports = FreePorts.take(nodeCount + 4 * instanceCount);
+        List<Integer> ports = FreePorts.take(nodeCount + 6 * instanceCount);
         for (int i = 0; i < nodeCount; i++) {
             String name = "pg-" + (i + 1);
             c.nodes.add(new LocalPostgres(bin, os, name, c.dir.resolve(name), HOST, ports.get(i)));
         }
         for (int i = 0; i < instanceCount; i++) {
-            int base = nodeCount + 4 * i;
+            int base = nodeCount + 6 * i;
             c.instances.add(new InstanceSpec("metako-" + (i + 1), ports.get(base), ports.get(base + 1),
-                    ports.get(base + 2), ports.get(base + 3)));
+                    ports.get(base + 2), ports.get(base + 3), ports.get(base + 4), ports.get(base + 5)));
         }
         c.writeSecret("pg-password", c.password);
         c.writeSecret("token", c.token);
@@ -124,7 +124,9 @@ public final class LocalCluster implements AutoCloseable {
             y.append("    raft_address: ").append(HOST).append(':').append(p.raftPort()).append('\n');
             y.append("    grpc_address: ").append(HOST).append(':').append(p.grpcPort()).append('\n');
         }
-        y.append("proxy:\n  listen_host: ").append(HOST).append("\n  port: ").append(self.proxyPort()).append('\n');
+        y.append("proxy:\n  listen_host: ").append(HOST).append("\n  port: ").append(self.proxyPort())
+                .append("\n  rw_port: ").append(self.rwPort()).append("\n  ro_port: ").append(self.roPort())
+                .append("\n  failover_wait: 10s\n");
         y.append("nodes:\n");
         for (int i = 0; i < nodes.size(); i++) {
             LocalPostgres n = nodes.get(i);

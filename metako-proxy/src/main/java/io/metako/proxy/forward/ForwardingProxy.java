@@ -1,0 +1,147 @@
+package io.metako.proxy.forward;
+
+import io.metako.proxy.route.ReplicaSelector;
+import io.metako.proxy.routing.RoutingTable;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@code proxy.rw_port} / {@code proxy.ro_port}: plain byte forwarding to the primary or to a
+ * replica, following the routing table. A connection is bound to the backend it was opened to;
+ * when the table no longer names that backend for its role (a new epoch, a replica dropped),
+ * the connection is closed, so a client never keeps writing to an old primary. With no target
+ * (failover in progress, no lease) a new connection waits up to {@code failoverWait}, then is
+ * closed.
+ */
+public final class ForwardingProxy implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(ForwardingProxy.class);
+
+    /** Which backend a port forwards to. */
+    public enum Role { PRIMARY, REPLICA }
+
+    private final Role role;
+    private final Supplier<RoutingTable> table;
+    private final ReplicaSelector selector;
+    private final java.util.Map<String, java.util.concurrent.atomic.AtomicInteger> perBackend = new ConcurrentHashMap<>();
+    private final Duration failoverWait;
+    private final EventLoopGroup group;
+    private final Set<ForwardingSession> sessions = ConcurrentHashMap.newKeySet();
+    private Channel server;
+
+    /** {@code leastConnections}: balance replicas by this port's open connections, else round robin. */
+    public ForwardingProxy(Role role, Supplier<RoutingTable> table, boolean leastConnections, Duration failoverWait,
+                           EventLoopGroup group) {
+        this.role = role;
+        this.table = table;
+        this.selector = leastConnections ? ReplicaSelector.leastConnections(this::connectionsTo) : ReplicaSelector.roundRobin();
+        this.failoverWait = failoverWait;
+        this.group = group;
+    }
+
+    /** An event loop group for the proxy's channels (shared by the ports of one instance). */
+    public static EventLoopGroup newGroup(int threads) {
+        return new MultiThreadIoEventLoopGroup(threads, NioIoHandler.newFactory());
+    }
+
+    public ForwardingProxy start(String host, int port) throws InterruptedException {
+        ServerBootstrap b = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
+                .childOption(ChannelOption.AUTO_READ, false)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childHandler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    protected void initChannel(SocketChannel ch) {
+                        ForwardingSession s = new ForwardingSession(ForwardingProxy.this, ch);
+                        sessions.add(s);
+                        ch.closeFuture().addListener(f -> sessions.remove(s));
+                        ch.pipeline().addLast(s.frontendHandler());
+                    }
+                });
+        server = b.bind(new InetSocketAddress(host, port)).sync().channel();
+        LOG.info("{} forwarding port listening on {}:{}", role == Role.PRIMARY ? "rw" : "ro", host, port());
+        return this;
+    }
+
+    public int port() {
+        return ((InetSocketAddress) server.localAddress()).getPort();
+    }
+
+    Role role() {
+        return role;
+    }
+
+    Duration failoverWait() {
+        return failoverWait;
+    }
+
+    EventLoopGroup group() {
+        return group;
+    }
+
+    /** Where a new connection goes now, if anywhere. */
+    Optional<RoutingTable.Backend> target() {
+        RoutingTable t = table.get();
+        if (role == Role.PRIMARY) {
+            return t.acceptsWrites() ? t.primary() : Optional.empty();
+        }
+        if (!t.writable()) {
+            return Optional.empty();
+        }
+        return selector.select(t.replicas().stream().filter(RoutingTable.Replica::loadBalanced).toList())
+                .map(RoutingTable.Replica::backend);
+    }
+
+    /** Whether {@code backend} may still carry this port's traffic under {@code t}. */
+    boolean stillValid(RoutingTable t, RoutingTable.Backend backend) {
+        if (role == Role.PRIMARY) {
+            return t.acceptsWrites() && t.primary().filter(backend::equals).isPresent();
+        }
+        return t.writable() && t.replicas().stream().anyMatch(r -> r.backend().equals(backend));
+    }
+
+    /** Open connections of this port to {@code backend}. */
+    public int connectionsTo(String backend) {
+        java.util.concurrent.atomic.AtomicInteger n = perBackend.get(backend);
+        return n == null ? 0 : n.get();
+    }
+
+    void bound(RoutingTable.Backend backend, Channel client) {
+        java.util.concurrent.atomic.AtomicInteger n = perBackend.computeIfAbsent(backend.name(),
+                k -> new java.util.concurrent.atomic.AtomicInteger());
+        n.incrementAndGet();
+        client.closeFuture().addListener(f -> n.decrementAndGet());
+    }
+
+    /** Called with every new routing table: connections to backends that lost their role are closed. */
+    public void onRoutingTable(RoutingTable t) {
+        for (ForwardingSession s : sessions) {
+            s.checkStillValid(t);
+        }
+    }
+
+    public int openSessions() {
+        return sessions.size();
+    }
+
+    @Override
+    public void close() {
+        if (server != null) {
+            server.close().syncUninterruptibly();
+        }
+        sessions.forEach(ForwardingSession::close);
+    }
+}

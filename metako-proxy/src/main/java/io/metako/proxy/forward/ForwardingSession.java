@@ -1,0 +1,151 @@
+package io.metako.proxy.forward;
+
+import io.metako.proxy.routing.RoutingTable;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One forwarded client connection and its backend connection. Backpressure in both directions:
+ * auto-read is off and each side reads its next chunk only once the write of the previous one to
+ * the other side has completed, so a slow reader never makes the proxy buffer a result set.
+ * Buffers: each chunk read on one side is handed to the other side's write, which releases it.
+ */
+final class ForwardingSession {
+    private static final Logger LOG = LoggerFactory.getLogger(ForwardingSession.class);
+    private static final long RETRY_MILLIS = 100;
+
+    private final ForwardingProxy proxy;
+    private final Channel client;
+    private final long deadlineNanos;
+    private volatile Channel backend;
+    private volatile RoutingTable.Backend target;
+
+    ForwardingSession(ForwardingProxy proxy, Channel client) {
+        this.proxy = proxy;
+        this.client = client;
+        this.deadlineNanos = System.nanoTime() + proxy.failoverWait().toNanos();
+    }
+
+    ChannelHandler frontendHandler() {
+        return new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelActive(ChannelHandlerContext ctx) {
+                connect();
+            }
+
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                relay(msg, backend, client);
+            }
+
+            @Override
+            public void channelInactive(ChannelHandlerContext ctx) {
+                closeOnFlush(backend);
+            }
+
+            @Override
+            public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                LOG.debug("client connection failed: {}", cause.toString());
+                close();
+            }
+        };
+    }
+
+    /** Connects to the current target, waiting (up to failover_wait) while there is none. */
+    private void connect() {
+        Optional<RoutingTable.Backend> t = proxy.target();
+        if (t.isEmpty()) {
+            if (System.nanoTime() > deadlineNanos) {
+                LOG.info("no {} to forward to within {} ms; closing the client connection",
+                        proxy.role() == ForwardingProxy.Role.PRIMARY ? "primary" : "replica", proxy.failoverWait().toMillis());
+                client.close();
+            } else {
+                client.eventLoop().schedule(this::connect, RETRY_MILLIS, TimeUnit.MILLISECONDS);
+            }
+            return;
+        }
+        target = t.get();
+        proxy.bound(target, client);
+        Bootstrap b = new Bootstrap().group(client.eventLoop()).channel(NioSocketChannel.class)
+                .option(ChannelOption.AUTO_READ, false).option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 3000)
+                .handler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                        relay(msg, client, backend);
+                    }
+
+                    @Override
+                    public void channelInactive(ChannelHandlerContext ctx) {
+                        closeOnFlush(client);
+                    }
+
+                    @Override
+                    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                        close();
+                    }
+                });
+        b.connect(target.host(), target.port()).addListener((ChannelFutureListener) f -> {
+            if (f.isSuccess()) {
+                backend = f.channel();
+                backend.read();
+                client.read();
+            } else if (System.nanoTime() < deadlineNanos) {
+                client.eventLoop().schedule(this::connect, RETRY_MILLIS, TimeUnit.MILLISECONDS);
+            } else {
+                client.close();
+            }
+        });
+    }
+
+    /** Writes a chunk read from {@code from} to {@code to}; reads the next chunk once it is written. */
+    private static void relay(Object msg, Channel to, Channel from) {
+        if (to == null || !to.isActive()) {
+            io.netty.util.ReferenceCountUtil.release(msg);
+            from.close();
+            return;
+        }
+        to.writeAndFlush(msg).addListener((ChannelFutureListener) f -> {
+            if (f.isSuccess()) {
+                from.read();
+            } else {
+                f.channel().close();
+                from.close();
+            }
+        });
+    }
+
+    void checkStillValid(RoutingTable t) {
+        RoutingTable.Backend b = target;
+        if (b != null && !proxy.stillValid(t, b)) {
+            LOG.info("closing a forwarded connection to {}: no longer the {} at epoch {}", b.name(),
+                    proxy.role() == ForwardingProxy.Role.PRIMARY ? "primary" : "replica for reads", t.epoch());
+            close();
+        }
+    }
+
+    void close() {
+        Channel b = backend;
+        if (b != null) {
+            b.close();
+        }
+        client.close();
+    }
+
+    private static void closeOnFlush(Channel ch) {
+        if (ch != null && ch.isActive()) {
+            ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        }
+    }
+}
