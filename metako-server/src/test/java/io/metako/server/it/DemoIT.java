@@ -53,7 +53,7 @@ class DemoIT {
             assertThat(nodes).hasSize(3);
             for (Value i : instances) {
                 Map<String, Value> f = i.getStructValue().getFieldsMap();
-                assertThat(f.keySet()).contains("id", "grpc", "http", "proxy", "dsn");
+                assertThat(f.keySet()).contains("id", "grpc", "http", "proxy", "rw", "ro", "dsn");
                 assertThat(f.get("dsn").getStringValue()).contains("host=127.0.0.1").contains("port=");
             }
             String grpc = instances.stream().map(i -> i.getStructValue().getFieldsOrThrow("grpc").getStringValue())
@@ -78,6 +78,16 @@ class DemoIT {
             assertThat(status.getPrimary()).isEqualTo("pg-1");
             assertThat(status.getLeaderId()).isNotEmpty();
             assertThat(status.getNodesList()).extracting(NodeStatus::getHealth).containsOnly(MajorityHealth.HEALTHY);
+
+            // psql through the first instance's rw port reaches the primary
+            String rw = instances.get(0).getStructValue().getFieldsOrThrow("rw").getStringValue();
+            Process psql = new ProcessBuilder("psql", "host=127.0.0.1 port=" + rw.substring(rw.lastIndexOf(':') + 1)
+                    + " dbname=postgres user=postgres passfile=" + dir.resolve("pgpass"), "-XAtc",
+                    "SELECT pg_is_in_recovery(), inet_server_port()").redirectErrorStream(true).start();
+            String psqlOut = new String(psql.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            assertThat(psql.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            int pg1 = (int) nodes.get(0).getStructValue().getFieldsOrThrow("port").getNumberValue();
+            assertThat(psqlOut).as("psql through rw").isEqualTo("f|" + pg1);
 
             Process wrong = metakoctl(grpc, "a-wrong-token-of-enough-length", "status");
             assertThat(wrong.waitFor(60, TimeUnit.SECONDS)).isTrue();
