@@ -17,8 +17,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One forwarded client connection and its backend connection. Backpressure in both directions:
- * auto-read is off and each side reads its next chunk only once the write of the previous one to
- * the other side has completed, so a slow reader never makes the proxy buffer a result set.
+ * auto-read is off and each side reads its next chunk only while the other side's outbound buffer
+ * is under Netty's high-water mark, so a slow reader never makes the proxy buffer a result set.
  * Buffers: each chunk read on one side is handed to the other side's write, which releases it.
  */
 final class ForwardingSession {
@@ -52,6 +52,11 @@ final class ForwardingSession {
             @Override
             public void channelInactive(ChannelHandlerContext ctx) {
                 closeOnFlush(backend);
+            }
+
+            @Override
+            public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+                resumeWhenWritable(ctx, backend);
             }
 
             @Override
@@ -92,6 +97,11 @@ final class ForwardingSession {
                     }
 
                     @Override
+                    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+                        resumeWhenWritable(ctx, client);
+                    }
+
+                    @Override
                     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
                         close();
                     }
@@ -109,7 +119,11 @@ final class ForwardingSession {
         });
     }
 
-    /** Writes a chunk read from {@code from} to {@code to}; reads the next chunk once it is written. */
+    /**
+     * Writes a chunk read from {@code from} to {@code to}. The next chunk is read at once while
+     * {@code to} can take more (its outbound buffer is under the high-water mark); otherwise reading
+     * resumes when {@code to} becomes writable again ({@link #resumeWhenWritable}), so memory stays bounded.
+     */
     private static void relay(Object msg, Channel to, Channel from) {
         if (to == null || !to.isActive()) {
             io.netty.util.ReferenceCountUtil.release(msg);
@@ -117,13 +131,21 @@ final class ForwardingSession {
             return;
         }
         to.writeAndFlush(msg).addListener((ChannelFutureListener) f -> {
-            if (f.isSuccess()) {
-                from.read();
-            } else {
+            if (!f.isSuccess()) {
                 f.channel().close();
                 from.close();
             }
         });
+        if (to.isWritable()) {
+            from.read();
+        }
+    }
+
+    /** {@code ctx}'s channel drained below the low-water mark: read from the other side again. */
+    private static void resumeWhenWritable(ChannelHandlerContext ctx, Channel other) {
+        if (ctx.channel().isWritable() && other != null && other.isActive()) {
+            other.read();
+        }
     }
 
     void checkStillValid(RoutingTable t) {

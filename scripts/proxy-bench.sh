@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Proxy benchmark: pgbench select-only (-M simple and -M prepared) and TPC-B-like, 1 and 8 clients,
+# against PostgreSQL directly, metako's rw_port (plain forwarding) and HAProxy (TCP mode, apt
+# package) in the same run. Prints TPS, average latency, the ratio to direct, and the proxy's CPU
+# time per 1,000 transactions (from /proc). Asserts nothing. The statement router (proxy.port) and
+# PgBouncer join this script once the router exists.
+#   scripts/proxy-bench.sh [SECONDS]            (default 20 per run)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+secs="${1:-20}"
+command -v haproxy >/dev/null || { echo "haproxy is missing: apt-get install -y haproxy" >&2; exit 1; }
+command -v pgbench >/dev/null || { echo "pgbench is missing: apt-get install -y postgresql-client" >&2; exit 1; }
+dir="$(mktemp -d /tmp/metako-proxy-bench-XXXX)"
+chmod 755 "$dir"
+rmdir "$dir"
+demo_pid=""; haproxy_pid=""
+cleanup() {
+  [ -n "$haproxy_pid" ] && kill "$haproxy_pid" 2>/dev/null || true
+  if [ -n "$demo_pid" ]; then kill -TERM "$demo_pid" 2>/dev/null || true; wait "$demo_pid" 2>/dev/null || true; fi
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+echo "starting a demo cluster in $dir ..."
+"$root/bin/metako" demo --dir "$dir" > "$dir.out" 2>&1 &
+demo_pid=$!
+for _ in $(seq 1 240); do grep -q "pg-metako demo is ready" "$dir.out" 2>/dev/null && break; sleep 0.5; done
+grep -q "pg-metako demo is ready" "$dir.out" || { cat "$dir.out"; exit 1; }
+mv "$dir.out" "$dir/demo.out"
+
+json="$dir/endpoints.json"
+pg_port=$(grep -o '"name": "pg-1", "host": "[^"]*", "port": [0-9]*' "$json" | grep -o '[0-9]*$')
+rw_port=$(grep -o '"rw": "[^"]*"' "$json" | head -1 | grep -o '[0-9]*"$' | tr -d '"')
+instance_pid=$(pgrep -f "metako-1.yaml" | head -1)
+ha_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$dir/haproxy.cfg" <<CFG
+global
+  maxconn 1000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+listen pg
+  bind 127.0.0.1:$ha_port
+  server pg1 127.0.0.1:$pg_port
+CFG
+haproxy -f "$dir/haproxy.cfg" -db > "$dir/haproxy.log" 2>&1 &
+haproxy_pid=$!
+sleep 1
+
+export PGPASSFILE="$dir/pgpass" PGUSER=postgres PGDATABASE=postgres PGHOST=127.0.0.1
+pgbench -i -q -s 10 -p "$pg_port" >/dev/null 2>&1
+
+cpu_ticks() { [ -z "$1" ] && { echo 0; return; }; awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+run() { # label port pid mode clients extra
+  local label=$1 port=$2 pid=$3 mode=$4 clients=$5 extra=$6
+  local before after out tps lat tx
+  before=$(cpu_ticks "$pid")
+  out=$(pgbench -p "$port" -M "$mode" -c "$clients" -j "$(( clients > 1 ? 2 : 1 ))" -T "$secs" $extra -n 2>&1)
+  after=$(cpu_ticks "$pid")
+  tps=$(echo "$out" | grep -o 'tps = [0-9.]*' | head -1 | cut -d' ' -f3)
+  lat=$(echo "$out" | grep -o 'latency average = [0-9.]* ms' | cut -d' ' -f4)
+  tx=$(echo "$out" | grep -o 'number of transactions actually processed: [0-9]*' | grep -o '[0-9]*$')
+  local cpu="-"
+  if [ -n "$pid" ] && [ "${tx:-0}" -gt 0 ]; then
+    cpu=$(python3 -c "print(f'{($after-$before)/$hz*1000/($tx/1000):.1f}')")
+  fi
+  echo "$label|$tps|$lat|$cpu"
+}
+
+printf '%-34s %10s %12s %8s %18s\n' "run" "tps" "latency ms" "ratio" "proxy cpu ms/1k tx"
+for workload in "select-only simple:-S:simple" "select-only prepared:-S:prepared" "tpc-b simple::simple"; do
+  IFS=: read -r wname flag mode <<< "$workload"
+  for clients in 1 8; do
+    direct=$(run "direct" "$pg_port" "" "$mode" "$clients" "$flag")
+    direct_tps=$(echo "$direct" | cut -d'|' -f2)
+    for target in "direct:$pg_port:" "metako rw_port:$rw_port:$instance_pid" "haproxy:$ha_port:$haproxy_pid"; do
+      IFS=: read -r tname tport tpid <<< "$target"
+      if [ "$tname" = direct ]; then r="$direct"; else r=$(run "$tname" "$tport" "$tpid" "$mode" "$clients" "$flag"); fi
+      tps=$(echo "$r" | cut -d'|' -f2); lat=$(echo "$r" | cut -d'|' -f3); cpu=$(echo "$r" | cut -d'|' -f4)
+      ratio=$(python3 -c "print(f'{float(\"$tps\")/float(\"$direct_tps\"):.2f}x')")
+      printf '%-34s %10s %12s %8s %18s\n' "$wname c=$clients $tname" "$tps" "$lat" "$ratio" "$cpu"
+    done
+  done
+done
