@@ -271,9 +271,9 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     @Override
     public ListMembersResponse members() {
         StatusAssembler.RaftView view = raftView();
-        ClusterStatus s = StatusAssembler.assemble(ClusterState.getDefaultInstance(), view, java.util.Map.of(), "");
-        return ListMembersResponse.newBuilder().setAnsweredBy(view.selfId()).setLeaderId(s.getLeaderId())
-                .setTerm(view.term()).addAllMembers(s.getMembersList()).build();
+        return ListMembersResponse.newBuilder().setAnsweredBy(view.selfId())
+                .setLeaderId(view.leaderId() == null ? "" : view.leaderId())
+                .setTerm(view.term()).addAllMembers(StatusAssembler.members(view)).build();
     }
 
     @Override

@@ -42,8 +42,7 @@ public final class StatusAssembler {
         long primaryLsn = Optional.ofNullable(observations.get(state.getPrimary()))
                 .filter(o -> o.getReachable() && !o.getInRecovery()).map(o -> Lsn.parse(o.getCurrentLsn())).orElse(-1L);
         for (Node n : state.getNodesList()) {
-            List<VerdictRecord> verdicts = state.getVerdictsList().stream()
-                    .filter(v -> v.getNode().equals(n.getName()) && instanceIds.contains(v.getInstanceId())).toList();
+            List<VerdictRecord> verdicts = verdictsOn(state, n.getName(), instanceIds);
             NodeStatus.Builder ns = NodeStatus.newBuilder().setNode(n).addAllVerdicts(verdicts)
                     .setHealth(majorityHealth(verdicts, raft.peers().size()));
             NodeObservation obs = observations.get(n.getName());
@@ -53,6 +52,17 @@ public final class StatusAssembler {
             b.addNodes(ns);
         }
         return b.build();
+    }
+
+    /** The verdicts on {@code node} of the instances in {@code members} (others no longer count). */
+    public static List<VerdictRecord> verdictsOn(ClusterState s, String node, java.util.Collection<String> members) {
+        return s.getVerdictsList().stream()
+                .filter(v -> v.getNode().equals(node) && members.contains(v.getInstanceId())).toList();
+    }
+
+    /** {@code node}'s health by majority of the group {@code members}. */
+    public static MajorityHealth healthOf(ClusterState s, String node, java.util.Collection<String> members) {
+        return majorityHealth(verdictsOn(s, node, members), members.size());
     }
 
     /** HEALTHY or FAILED when a majority of {@code instances} agree, UNDECIDED otherwise. */
@@ -73,7 +83,8 @@ public final class StatusAssembler {
         return obs.toBuilder().setLagBytes(Math.max(0, primaryLsn - Lsn.parse(obs.getReplayLsn()))).build();
     }
 
-    private static List<Member> members(RaftView raft) {
+    /** The group's members with the roles the answering instance sees. */
+    public static List<Member> members(RaftView raft) {
         return raft.peers().stream().map(p -> {
             Member.Builder m = p.toBuilder().setSelf(p.getId().equals(raft.selfId()));
             if (p.getId().equals(raft.selfId())) {

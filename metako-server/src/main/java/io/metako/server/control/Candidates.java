@@ -6,7 +6,6 @@ import io.metako.proto.v1.MajorityHealth;
 import io.metako.proto.v1.Node;
 import io.metako.proto.v1.NodeObservation;
 import io.metako.proto.v1.NodeRole;
-import io.metako.server.api.StatusAssembler;
 import io.metako.server.config.Units;
 import io.metako.server.health.Lsn;
 import java.util.ArrayList;
@@ -77,9 +76,7 @@ final class Candidates {
                 continue;
             }
             NodeObservation o = view.observations().get(n.getName());
-            MajorityHealth health = StatusAssembler.majorityHealth(s.getVerdictsList().stream()
-                    .filter(v -> v.getNode().equals(n.getName()) && view.members().contains(v.getInstanceId())).toList(),
-                    view.members().size());
+            MajorityHealth health = view.health(n.getName());
             if (n.getTags().getNofailover()) {
                 excluded.add(n.getName() + " is tagged nofailover");
             } else if (health != MajorityHealth.HEALTHY) {

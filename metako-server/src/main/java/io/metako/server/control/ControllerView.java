@@ -13,6 +13,11 @@ import java.util.Set;
  */
 public record ControllerView(ClusterState state, Map<String, NodeObservation> observations, List<String> members,
                              Set<String> silentMembers, long nowMillis) {
+    /** {@code node}'s health by majority of the members. */
+    public io.metako.proto.v1.MajorityHealth health(String node) {
+        return io.metako.server.api.StatusAssembler.healthOf(state, node, members);
+    }
+
     public ControllerView {
         observations = Map.copyOf(observations);
         members = List.copyOf(members);

@@ -129,8 +129,7 @@ public final class FailoverDecider {
             return new Decision(actions, "promoting " + chosen + " at epoch " + s.getEpoch()
                     + (chosen.equals(op.getTarget()) ? "" : " instead of " + op.getTarget()));
         }
-        List<VerdictRecord> oldVerdicts = verdictsOf(view, op.getOldPrimary());
-        if (StatusAssembler.majorityHealth(oldVerdicts, view.members().size()) == MajorityHealth.HEALTHY) {
+        if (view.health(op.getOldPrimary()) == MajorityHealth.HEALTHY) {
             return new Decision(List.of(new ControllerAction.AbortFailover(choice.whyNone() + "; "
                     + op.getOldPrimary() + " is healthy again")), "aborting: " + choice.whyNone());
         }
@@ -237,8 +236,7 @@ public final class FailoverDecider {
     }
 
     private static List<VerdictRecord> verdictsOf(ControllerView view, String node) {
-        return view.state().getVerdictsList().stream()
-                .filter(v -> v.getNode().equals(node) && view.members().contains(v.getInstanceId())).toList();
+        return StatusAssembler.verdictsOn(view.state(), node, view.members());
     }
 
     private static Optional<TopologyEvent> lastChangeOfPrimary(ClusterState s) {

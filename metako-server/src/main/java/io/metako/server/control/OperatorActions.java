@@ -9,7 +9,6 @@ import io.metako.proto.v1.Node;
 import io.metako.proto.v1.NodeRole;
 import io.metako.proto.v1.SetPaused;
 import io.metako.server.api.AdminException;
-import io.metako.server.api.StatusAssembler;
 import java.util.Optional;
 
 /**
@@ -32,7 +31,7 @@ public final class OperatorActions {
         ClusterState s = view.state();
         requireIdle(s);
         String primary = s.getPrimary();
-        if (health(view, primary) != MajorityHealth.HEALTHY) {
+        if (view.health(primary) != MajorityHealth.HEALTHY) {
             throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "the primary " + primary
                     + " is not healthy by majority: a switchover needs it to hand over; use failover --to NODE");
         }
@@ -57,7 +56,7 @@ public final class OperatorActions {
         }
         requireIdle(s);
         requireReplica(s, target);
-        MajorityHealth h = health(view, target);
+        MajorityHealth h = view.health(target);
         if (h != MajorityHealth.HEALTHY && !force) {
             throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, target + " is " + h
                     + " by majority; promote it anyway with --force (it may lack acknowledged writes)");
@@ -101,11 +100,5 @@ public final class OperatorActions {
             throw new AdminException(AdminException.Kind.INVALID_ARGUMENT, name + " is " + n.get().getRole()
                     + ", not a replica");
         }
-    }
-
-    private static MajorityHealth health(ControllerView view, String node) {
-        return StatusAssembler.majorityHealth(view.state().getVerdictsList().stream()
-                .filter(v -> v.getNode().equals(node) && view.members().contains(v.getInstanceId())).toList(),
-                view.members().size());
     }
 }

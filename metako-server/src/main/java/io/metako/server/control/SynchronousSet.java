@@ -5,7 +5,6 @@ import io.metako.proto.v1.MajorityHealth;
 import io.metako.proto.v1.Node;
 import io.metako.proto.v1.NodeObservation;
 import io.metako.proto.v1.NodeRole;
-import io.metako.server.api.StatusAssembler;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -79,10 +78,7 @@ final class SynchronousSet {
             boolean streams = o != null && o.getReachable() && o.getInRecovery()
                     && o.getUpstreamHost().equals(primary.getHost()) && o.getUpstreamPort() == primary.getPort()
                     && "streaming".equals(o.getWalReceiverStatus());
-            MajorityHealth h = StatusAssembler.majorityHealth(s.getVerdictsList().stream()
-                    .filter(v -> v.getNode().equals(node.getName()) && view.members().contains(v.getInstanceId())).toList(),
-                    view.members().size());
-            if (streams && h == MajorityHealth.HEALTHY) {
+            if (streams && view.health(node.getName()) == MajorityHealth.HEALTHY) {
                 healthy.add(node.getName());
             }
         }

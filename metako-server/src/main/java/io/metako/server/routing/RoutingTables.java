@@ -39,7 +39,7 @@ public final class RoutingTables {
         for (Node n : s.getNodesList()) {
             NodeObservation o = observations.get(n.getName());
             if (n.getRole() != NodeRole.REPLICA || o == null || !o.getReachable() || !o.getInRecovery()
-                    || health(s, members, n.getName()) != MajorityHealth.HEALTHY) {
+                    || StatusAssembler.healthOf(s, n.getName(), members) != MajorityHealth.HEALTHY) {
                 continue;
             }
             long lag = primaryLsn < 0 || o.getReplayLsn().isEmpty() ? 0 : Math.max(0, primaryLsn - Lsn.parse(o.getReplayLsn()));
@@ -51,11 +51,6 @@ public final class RoutingTables {
         }
         replicas.sort(Comparator.comparingLong(RoutingTable.Replica::lagBytes).thenComparing(r -> r.backend().name()));
         return new RoutingTable(s.getEpoch(), primary, replicas, holdsLease);
-    }
-
-    private static MajorityHealth health(ClusterState s, List<String> members, String node) {
-        return StatusAssembler.majorityHealth(s.getVerdictsList().stream()
-                .filter(v -> v.getNode().equals(node) && members.contains(v.getInstanceId())).toList(), members.size());
     }
 
     private static RoutingTable.Backend backend(Node n) {
