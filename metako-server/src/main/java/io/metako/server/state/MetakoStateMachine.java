@@ -5,7 +5,6 @@ import io.metako.proto.v1.Command;
 import io.metako.proto.v1.CommandResult;
 import java.io.File;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -14,8 +13,6 @@ import org.apache.ratis.proto.RaftProtos.LogEntryProto;
 import org.apache.ratis.protocol.Message;
 import org.apache.ratis.protocol.RaftClientRequest;
 import org.apache.ratis.protocol.RaftGroupId;
-import org.apache.ratis.protocol.RaftGroupMemberId;
-import org.apache.ratis.protocol.RaftPeerId;
 import org.apache.ratis.protocol.exceptions.StateMachineException;
 import org.apache.ratis.server.RaftServer;
 import org.apache.ratis.server.protocol.TermIndex;
@@ -25,7 +22,6 @@ import org.apache.ratis.statemachine.impl.BaseStateMachine;
 import org.apache.ratis.statemachine.impl.SimpleStateMachineStorage;
 import org.apache.ratis.statemachine.impl.SingleFileSnapshotInfo;
 import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
-import org.apache.ratis.util.MD5FileUtil;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -44,7 +40,6 @@ public final class MetakoStateMachine extends BaseStateMachine {
 
     private final SimpleStateMachineStorage storage = new SimpleStateMachineStorage();
     private final List<Consumer<ClusterState>> listeners = new CopyOnWriteArrayList<>();
-    private final List<Runnable> leaderListeners = new CopyOnWriteArrayList<>();
     private volatile Applied applied = new Applied(ClusterState.getDefaultInstance(), null);
 
     public ClusterState state() {
@@ -60,10 +55,6 @@ public final class MetakoStateMachine extends BaseStateMachine {
         listeners.remove(listener);
     }
 
-    /** Called on every peer whenever the Raft leader changes (including to none known). */
-    public void addLeaderListener(Runnable listener) {
-        leaderListeners.add(listener);
-    }
 
     @Override
     public void initialize(RaftServer server, RaftGroupId groupId, RaftStorage raftStorage) throws IOException {
@@ -145,10 +136,7 @@ public final class MetakoStateMachine extends BaseStateMachine {
             return -1;
         }
         File file = storage.getSnapshotFile(last.getTerm(), last.getIndex());
-        File tmp = new File(file.getPath() + ".tmp");
-        Files.write(tmp.toPath(), snap.state().toByteArray());
-        Files.move(tmp.toPath(), file.toPath(), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-        MD5FileUtil.computeAndSaveMd5ForFile(file);
+        SnapshotFile.write(file, snap.state());
         storage.loadLatestSnapshot();
         LOG.info("snapshot taken at term {} index {} (epoch {})", last.getTerm(), last.getIndex(), snap.state().getEpoch());
         return last.getIndex();
@@ -159,18 +147,12 @@ public final class MetakoStateMachine extends BaseStateMachine {
             return;
         }
         File file = snapshot.getFile().getPath().toFile();
-        MD5FileUtil.verifySavedMD5(file, MD5FileUtil.computeMd5ForFile(file));
-        ClusterState restored = ClusterState.parseFrom(Files.readAllBytes(file.toPath()));
+        ClusterState restored = SnapshotFile.read(file);
         synchronized (this) {
             applied = new Applied(restored, snapshot.getTermIndex());
             updateLastAppliedTermIndex(snapshot.getTermIndex().getTerm(), snapshot.getTermIndex().getIndex());
         }
         LOG.info("state restored from snapshot at term {} index {} (epoch {})", snapshot.getTerm(),
                 snapshot.getIndex(), restored.getEpoch());
-    }
-
-    @Override
-    public void notifyLeaderChanged(RaftGroupMemberId groupMemberId, RaftPeerId newLeaderId) {
-        leaderListeners.forEach(Runnable::run);
     }
 }

@@ -12,7 +12,6 @@ import io.metako.proto.v1.NodeRole;
 import io.metako.proto.v1.ReportVerdict;
 import io.metako.proto.v1.SeedCluster;
 import io.metako.proto.v1.Verdict;
-import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -129,16 +128,5 @@ class ClusterTransitionsTest {
         assertThat(o.applied()).isFalse();
         assertThat(o.rejection()).contains(why);
         assertThat(o.state()).isSameAs(state);
-    }
-
-    @Test
-    void snapshotFormatRoundTripsTheWholeState() throws Exception {
-        UnaryOperator<ClusterState> withVerdicts = s -> ClusterTransitions.apply(
-                ClusterTransitions.apply(s, verdict(1, "m1", "pg-3", Verdict.DOWN, 77), 2).state(),
-                verdict(1, "m2", "pg-3", Verdict.UP, 78), 2).state();
-        ClusterState s = withVerdicts.apply(seeded());
-        ClusterState restored = ClusterState.parseFrom(s.toByteArray());
-        assertThat(restored).isEqualTo(s);
-        assertThat(restored.getVerdictsCount()).isEqualTo(2);
     }
 }
