@@ -10,7 +10,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import java.util.function.Function;
 import java.util.regex.Pattern;
 import org.yaml.snakeyaml.LoaderOptions;
@@ -394,11 +393,5 @@ public final class ConfigLoader {
         } else if (!Files.isReadable(file)) {
             s.problem(key, "cannot read " + file + ": check the path and permissions");
         }
-    }
-
-    /** Keys every section accepts; exposed for documentation tests. */
-    public static Set<String> topLevelKeys() {
-        return Set.of("cluster_name", "instance", "peers", "proxy", "nodes", "health_check", "load_balancer",
-                "failover", "replication", "security");
     }
 }

@@ -17,36 +17,17 @@ import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.time.Duration;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
-import org.junit.jupiter.api.TestMethodOrder;
-import org.junit.jupiter.api.Timeout;
 
 /** kill -9 of the primary postmaster under a real quorum: promotion, re-pointing, quarantine. */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-@Timeout(value = 180, unit = TimeUnit.SECONDS)
-class FailoverIT {
-    private static final Duration CONVERGE = Duration.ofSeconds(60);
-    private Quorum q;
+class FailoverIT extends QuorumScenario {
     private String newPrimary;
 
-    @BeforeAll
-    void startCluster() throws IOException {
-        q = Quorum.start("500ms", "2s");
-    }
-
-    @AfterAll
-    void stopCluster() {
-        if (q != null) {
-            q.close();
-        }
+    @Override
+    Quorum startQuorum() throws IOException {
+        return Quorum.start("500ms", "2s");
     }
 
 

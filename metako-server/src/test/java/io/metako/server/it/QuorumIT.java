@@ -20,33 +20,15 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
-import org.junit.jupiter.api.TestMethodOrder;
-import org.junit.jupiter.api.Timeout;
 
 /** A real primary + 2 replicas watched by a real 3-peer Ratis group of metako instances. */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-@Timeout(value = 120, unit = TimeUnit.SECONDS)
-class QuorumIT {
-    private static final Duration CONVERGE = Duration.ofSeconds(60);
-    private Quorum q;
+class QuorumIT extends QuorumScenario {
 
-    @BeforeAll
-    void startCluster() throws IOException {
-        q = Quorum.start("500ms");
-    }
-
-    @AfterAll
-    void stopCluster() {
-        if (q != null) {
-            q.close();
-        }
+    @Override
+    Quorum startQuorum() throws IOException {
+        return Quorum.start("500ms");
     }
 
 

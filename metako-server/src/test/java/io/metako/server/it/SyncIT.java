@@ -11,37 +11,17 @@ import java.io.IOException;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.Statement;
-import java.time.Duration;
 import java.util.HashSet;
 import java.util.Set;
-import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
-import org.junit.jupiter.api.TestMethodOrder;
-import org.junit.jupiter.api.Timeout;
 
 /** Synchronous mode on a real quorum: the set metako keeps, and no acknowledged write lost to a kill -9. */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-@Timeout(value = 180, unit = TimeUnit.SECONDS)
-class SyncIT {
-    private static final Duration CONVERGE = Duration.ofSeconds(60);
-    private Quorum q;
+class SyncIT extends QuorumScenario {
 
-    @BeforeAll
-    void startCluster() throws IOException {
-        q = Quorum.start("500ms", "2s", "sync");
-    }
-
-    @AfterAll
-    void stopCluster() {
-        if (q != null) {
-            q.close();
-        }
+    @Override
+    Quorum startQuorum() throws IOException {
+        return Quorum.start("500ms", "2s", "sync");
     }
 
     private String setting(int node) throws Exception {

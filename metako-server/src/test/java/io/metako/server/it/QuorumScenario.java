@@ -1,0 +1,38 @@
+package io.metako.server.it;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * An ordered scenario over one {@link Quorum} that its test methods share: the cluster starts
+ * once before them and is stopped (every process) after them, even when one fails.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
+abstract class QuorumScenario {
+    static final Duration CONVERGE = Duration.ofSeconds(60);
+    Quorum q;
+
+    /** Starts this scenario's cluster (health interval, cooldown, replication mode as it needs). */
+    abstract Quorum startQuorum() throws IOException;
+
+    @BeforeAll
+    void startCluster() throws IOException {
+        q = startQuorum();
+    }
+
+    @AfterAll
+    void stopCluster() {
+        if (q != null) {
+            q.close();
+        }
+    }
+}
