@@ -38,33 +38,51 @@ final class ForwardingSession {
     }
 
     ChannelHandler frontendHandler() {
-        return new ChannelInboundHandlerAdapter() {
-            @Override
-            public void channelActive(ChannelHandlerContext ctx) {
+        return new Side(true);
+    }
+
+    /**
+     * One side of the relay: what it reads goes to the other side, its end closes the other side,
+     * and when its outbound buffer drains the other side may read again.
+     */
+    private final class Side extends ChannelInboundHandlerAdapter {
+        private final boolean clientSide;
+
+        Side(boolean clientSide) {
+            this.clientSide = clientSide;
+        }
+
+        private Channel other() {
+            return clientSide ? backend : client;
+        }
+
+        @Override
+        public void channelActive(ChannelHandlerContext ctx) {
+            if (clientSide) {
                 connect();
             }
+        }
 
-            @Override
-            public void channelRead(ChannelHandlerContext ctx, Object msg) {
-                relay(msg, backend, client);
-            }
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            relay(msg, other(), ctx.channel());
+        }
 
-            @Override
-            public void channelInactive(ChannelHandlerContext ctx) {
-                closeOnFlush(backend);
-            }
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            closeOnFlush(other());
+        }
 
-            @Override
-            public void channelWritabilityChanged(ChannelHandlerContext ctx) {
-                resumeWhenWritable(ctx, backend);
-            }
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+            resumeWhenWritable(ctx, other());
+        }
 
-            @Override
-            public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-                LOG.debug("client connection failed: {}", cause.toString());
-                close();
-            }
-        };
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            LOG.debug("{} connection failed: {}", clientSide ? "client" : "backend", cause.toString());
+            close();
+        }
     }
 
     /** Connects to the current target, waiting (up to failover_wait) while there is none. */
@@ -85,27 +103,7 @@ final class ForwardingSession {
         Bootstrap b = new Bootstrap().group(client.eventLoop()).channel(NioSocketChannel.class)
                 .option(ChannelOption.AUTO_READ, false).option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 3000)
-                .handler(new ChannelInboundHandlerAdapter() {
-                    @Override
-                    public void channelRead(ChannelHandlerContext ctx, Object msg) {
-                        relay(msg, client, backend);
-                    }
-
-                    @Override
-                    public void channelInactive(ChannelHandlerContext ctx) {
-                        closeOnFlush(client);
-                    }
-
-                    @Override
-                    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
-                        resumeWhenWritable(ctx, client);
-                    }
-
-                    @Override
-                    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-                        close();
-                    }
-                });
+                .handler(new Side(false));
         b.connect(target.host(), target.port()).addListener((ChannelFutureListener) f -> {
             if (f.isSuccess()) {
                 backend = f.channel();
