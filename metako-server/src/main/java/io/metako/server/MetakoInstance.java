@@ -18,7 +18,6 @@ import io.metako.server.control.FailoverController;
 import io.metako.server.control.OperatorActions;
 import io.metako.server.control.NodeOperations;
 import io.metako.server.health.HealthMonitor;
-import io.metako.proxy.forward.ForwardingProxy;
 import io.metako.server.routing.RoutingPublisher;
 import io.metako.server.routing.RoutingTables;
 import io.metako.server.state.MetakoStateMachine;
@@ -53,8 +52,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     private final AdminServer admin;
     private final FailoverController controller;
     private final RoutingPublisher routing;
-    private final List<ForwardingProxy> forwarding = new java.util.concurrent.CopyOnWriteArrayList<>();
-    private io.netty.channel.EventLoopGroup forwardingGroup;
+    private io.metako.server.routing.ProxyPorts proxyPorts;
     private final ScheduledExecutorService control;
     private final ScheduledExecutorService failover;
     // when the last seed / acknowledgement went out: re-sent after RESEND_MILLIS, since both are
@@ -113,7 +111,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     public void start() throws IOException {
         raft.start();
         admin.start();
-        startForwardingPorts();
+        proxyPorts = io.metako.server.routing.ProxyPorts.open(config, routing);
         health.start();
         control.scheduleWithFixedDelay(this::tick, 200, 200, TimeUnit.MILLISECONDS);
         control.scheduleWithFixedDelay(this::refreshRouting, 100, 100, TimeUnit.MILLISECONDS);
@@ -165,6 +163,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
                     LOG.warn("acknowledgement of epoch {} unanswered for 2 s; sending it again", s.getEpoch());
                 }
                 ackSentAt = now;
+                refreshRouting(); // the proxy drops the old primary's sessions before this instance says so
                 ack(s);
             }
         } catch (RuntimeException e) {
@@ -185,36 +184,14 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         }
     }
 
-    /** proxy.rw_port / ro_port: plain forwarding that follows the routing table (off when 0). */
-    private void startForwardingPorts() throws IOException {
-        var p = config.proxy();
-        if (p.rwPort() == 0 && p.roPort() == 0) {
-            return;
-        }
-        forwardingGroup = ForwardingProxy.newGroup(2);
-        boolean leastConnections = config.loadBalancer().algorithm()
-                == io.metako.server.config.LoadBalancerConfig.Algorithm.LEAST_CONNECTIONS;
-        try {
-            if (p.rwPort() != 0) {
-                forwarding.add(new ForwardingProxy(ForwardingProxy.Role.PRIMARY, routing::current, leastConnections,
-                        p.failoverWait(), forwardingGroup).start(p.listenHost(), p.rwPort()));
-            }
-            if (p.roPort() != 0) {
-                forwarding.add(new ForwardingProxy(ForwardingProxy.Role.REPLICA, routing::current, leastConnections,
-                        p.failoverWait(), forwardingGroup).start(p.listenHost(), p.roPort()));
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while opening the proxy ports", e);
-        } catch (RuntimeException e) {
-            throw new IOException("cannot open proxy port on " + p.listenHost() + ": " + e.getMessage(), e);
-        }
-        routing.addListener(t -> forwarding.forEach(f -> f.onRoutingTable(t)));
-    }
-
     /** The routing table this instance's proxy follows. */
     public RoutingPublisher routing() {
         return routing;
+    }
+
+    /** The statement router on proxy.port. */
+    public io.metako.proxy.session.StatementRouter statementRouter() {
+        return proxyPorts.router();
     }
 
     private void controllerTick() {
@@ -369,9 +346,8 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     public void close() {
         control.shutdownNow();
         failover.shutdownNow();
-        forwarding.forEach(ForwardingProxy::close);
-        if (forwardingGroup != null) {
-            forwardingGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        if (proxyPorts != null) {
+            proxyPorts.close();
         }
         health.close();
         try {

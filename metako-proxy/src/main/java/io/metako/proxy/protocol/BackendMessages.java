@@ -25,7 +25,59 @@ public final class BackendMessages {
     }
 
     public static ByteBuf authenticationOk(ByteBufAllocator alloc) {
-        return alloc.buffer(9).writeByte('R').writeInt(8).writeInt(0);
+        return alloc.buffer(9).writeByte('R').writeInt(8).writeInt(AUTH_OK);
+    }
+
+    public static final int AUTH_OK = 0;
+    public static final int AUTH_CLEARTEXT = 3;
+    public static final int AUTH_MD5 = 5;
+    public static final int AUTH_SASL = 10;
+    public static final int AUTH_SASL_CONTINUE = 11;
+    public static final int AUTH_SASL_FINAL = 12;
+
+    public static ByteBuf authenticationCleartext(ByteBufAllocator alloc) {
+        return alloc.buffer(9).writeByte('R').writeInt(8).writeInt(AUTH_CLEARTEXT);
+    }
+
+    public static ByteBuf authenticationMd5(ByteBufAllocator alloc, byte[] salt) {
+        return alloc.buffer(13).writeByte('R').writeInt(12).writeInt(AUTH_MD5).writeBytes(salt, 0, 4);
+    }
+
+    /** AuthenticationSASL offering one mechanism. */
+    public static ByteBuf authenticationSasl(ByteBufAllocator alloc, String mechanism) {
+        ByteBuf b = alloc.buffer().writeByte('R').writeInt(0).writeInt(AUTH_SASL);
+        cstring(b, mechanism);
+        b.writeByte(0);
+        return finish(b);
+    }
+
+    /** AuthenticationSASLContinue (11) or AuthenticationSASLFinal (12) with the server's message. */
+    public static ByteBuf authenticationSaslData(ByteBufAllocator alloc, int code, String data) {
+        ByteBuf b = alloc.buffer().writeByte('R').writeInt(0).writeInt(code);
+        b.writeCharSequence(data, StandardCharsets.UTF_8);
+        return finish(b);
+    }
+
+    // ---- reading what a backend sends (payload views, not consumed) ------------------------
+
+    /** The fields of an ErrorResponse or NoticeResponse, by field code ('S', 'C', 'M', ...). */
+    public static java.util.Map<Character, String> fields(ByteBuf payload) {
+        ByteBuf in = payload.duplicate();
+        java.util.Map<Character, String> out = new java.util.LinkedHashMap<>();
+        while (in.isReadable()) {
+            byte code = in.readByte();
+            if (code == 0) {
+                break;
+            }
+            out.put((char) code, StartupMessage.readCString(in));
+        }
+        return out;
+    }
+
+    /** "SQLSTATE: message" of an ErrorResponse, for logs and for errors the proxy passes on. */
+    public static String describeError(ByteBuf payload) {
+        java.util.Map<Character, String> f = fields(payload);
+        return f.getOrDefault('C', "?????") + ": " + f.getOrDefault('M', "(no message)");
     }
 
     public static ByteBuf parameterStatus(ByteBufAllocator alloc, String name, String value) {

@@ -5,51 +5,81 @@ import io.netty.util.ReferenceCounted;
 
 /**
  * One message of the PostgreSQL v3 protocol as framed on the wire: its type byte (0 for the
- * untyped startup-phase messages) and its payload without the length word.
+ * untyped startup-phase messages) and its bytes, header included, so that a message relayed
+ * unchanged is written as it came, without copying or re-framing.
  *
- * <p>Ownership: the payload is a retained slice; whoever receives a frame releases it (through
- * {@link #release()}), normally the layer that turns it into a typed message.
+ * <p>Ownership: {@link #wire()} is a retained slice; whoever receives a frame releases it (through
+ * {@link #release()}) or hands it on by writing {@link #wire()} to a channel, which releases it.
  */
-public record Frame(byte type, ByteBuf payload) implements ReferenceCounted {
+public final class Frame implements ReferenceCounted {
     /** The type byte of startup-phase messages, which carry none on the wire. */
     public static final byte UNTYPED = 0;
 
+    private final byte type;
+    private final ByteBuf wire;
+
+    /** {@code wire}: the whole message, type byte (if any) and length word included. */
+    public Frame(byte type, ByteBuf wire) {
+        this.type = type;
+        this.wire = wire;
+    }
+
+    public byte type() {
+        return type;
+    }
+
+    /** The message as on the wire; writing it to a channel hands the frame over. */
+    public ByteBuf wire() {
+        return wire;
+    }
+
+    /** The message body after the length word: a view that lives as long as the frame. */
+    public ByteBuf payload() {
+        int header = type == UNTYPED ? 4 : 5;
+        return wire.slice(wire.readerIndex() + header, wire.readableBytes() - header);
+    }
+
     @Override
     public int refCnt() {
-        return payload.refCnt();
+        return wire.refCnt();
     }
 
     @Override
     public Frame retain() {
-        payload.retain();
+        wire.retain();
         return this;
     }
 
     @Override
     public Frame retain(int increment) {
-        payload.retain(increment);
+        wire.retain(increment);
         return this;
     }
 
     @Override
     public Frame touch() {
-        payload.touch();
+        wire.touch();
         return this;
     }
 
     @Override
     public Frame touch(Object hint) {
-        payload.touch(hint);
+        wire.touch(hint);
         return this;
     }
 
     @Override
     public boolean release() {
-        return payload.release();
+        return wire.release();
     }
 
     @Override
     public boolean release(int decrement) {
-        return payload.release(decrement);
+        return wire.release(decrement);
+    }
+
+    @Override
+    public String toString() {
+        return "Frame[" + (type == UNTYPED ? "untyped" : "'" + (char) type + "'") + ", " + wire.readableBytes() + " bytes]";
     }
 }

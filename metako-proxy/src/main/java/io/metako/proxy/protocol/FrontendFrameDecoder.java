@@ -59,8 +59,7 @@ public final class FrontendFrameDecoder extends ByteToMessageDecoder {
             return;
         }
         int code = in.getInt(in.readerIndex() + 4);
-        in.skipBytes(4);
-        Frame frame = new Frame(Frame.UNTYPED, in.readRetainedSlice(length - 4));
+        Frame frame = new Frame(Frame.UNTYPED, in.readRetainedSlice(length));
         if (code != SSL_REQUEST && code != GSSENC_REQUEST && code != CANCEL_REQUEST) {
             startupDone = true; // a StartupMessage (any version: the session layer checks it)
         }
@@ -81,8 +80,7 @@ public final class FrontendFrameDecoder extends ByteToMessageDecoder {
             if (in.readableBytes() < 1 + length) {
                 return;
             }
-            in.skipBytes(5);
-            out.add(new Frame(type, in.readRetainedSlice(length - 4)));
+            out.add(new Frame(type, in.readRetainedSlice(1 + length)));
         }
     }
 }

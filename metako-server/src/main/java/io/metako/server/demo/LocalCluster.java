@@ -22,6 +22,8 @@ import java.util.function.Consumer;
 public final class LocalCluster implements AutoCloseable {
     public static final String HOST = "127.0.0.1";
     public static final String SUPERUSER = "postgres";
+    /** The user the statement router accepts (password: the superuser's, from the same file). */
+    public static final String PROXY_USER = "app";
 
     /** Addresses of one metako instance. */
     public record InstanceSpec(String id, int raftPort, int grpcPort, int httpPort, int proxyPort, int rwPort, int roPort) {
@@ -126,7 +128,9 @@ public final class LocalCluster implements AutoCloseable {
         }
         y.append("proxy:\n  listen_host: ").append(HOST).append("\n  port: ").append(self.proxyPort())
                 .append("\n  rw_port: ").append(self.rwPort()).append("\n  ro_port: ").append(self.roPort())
-                .append("\n  failover_wait: 10s\n");
+                .append("\n  failover_wait: 10s\n")
+                .append("  users:\n    - name: ").append(PROXY_USER).append("\n      password_file: ")
+                .append(quoted(dir.resolve("pg-password"))).append('\n');
         y.append("nodes:\n");
         for (int i = 0; i < nodes.size(); i++) {
             LocalPostgres n = nodes.get(i);

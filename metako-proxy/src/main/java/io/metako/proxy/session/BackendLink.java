@@ -1,0 +1,408 @@
+package io.metako.proxy.session;
+
+import io.metako.proxy.auth.ScramClientExchange;
+import io.metako.proxy.auth.ScramServerExchange;
+import io.metako.proxy.protocol.BackendMessageScanner;
+import io.metako.proxy.protocol.BackendMessages;
+import io.metako.proxy.protocol.FrontendMessages;
+import io.metako.proxy.protocol.ProtocolException;
+import io.metako.proxy.routing.RoutingTable;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One client session's connection to one backend. It logs in with the configured credentials
+ * (SCRAM-SHA-256, md5, cleartext or trust, as the server asks), then carries units of work: each
+ * Query, FunctionCall or Parse..Sync the session sends is a unit answered by one ReadyForQuery.
+ * Units are the session's (answers relayed to the client) or the proxy's own (SET replay and the
+ * read-your-writes LSN query, answers dropped); a FIFO of units says whose answer is arriving.
+ *
+ * <p>All methods run on the session's event loop.
+ */
+final class BackendLink extends ChannelInboundHandlerAdapter implements BackendMessageScanner.Sink {
+    private static final Logger LOG = LoggerFactory.getLogger(BackendLink.class);
+
+    enum Phase { CONNECTING, LOGIN, READY, CLOSED }
+
+    enum Owner { CLIENT, SWALLOW, LSN }
+
+    /** One unit sent and not yet answered by ReadyForQuery. */
+    static final class Unit {
+        final Owner owner;
+        int suppressParse;
+        int suppressClose;
+        boolean failed;
+
+        Unit(Owner owner) {
+            this.owner = owner;
+        }
+    }
+
+    private final ClientSession session;
+    final RoutingTable.Backend backend;
+    private final RouterSettings.BackendLogin login;
+    private final BackendMessageScanner scanner;
+    Channel channel;
+    Phase phase = Phase.CONNECTING;
+    int processId;
+    int secretKey;
+    final Map<String, String> parameters = new LinkedHashMap<>();
+    /** Named prepared statements this backend holds, by the session's version of each. */
+    final Map<String, Integer> statements = new HashMap<>();
+    private final ArrayDeque<Unit> units = new ArrayDeque<>();
+    private final ArrayDeque<Object[]> deferred = new ArrayDeque<>();
+    private boolean unitOpen;
+    private int clientUnits;
+    private ScramClientExchange scram;
+    /** The error that ended the login, if one did (an ErrorResponse payload copy, or text). */
+    String loginError;
+    String loginSqlState;
+    boolean waitingForClient;
+
+    BackendLink(ClientSession session, RoutingTable.Backend backend, RouterSettings.BackendLogin login, int maxInspected) {
+        this.session = session;
+        this.backend = backend;
+        this.login = login;
+        this.scanner = new BackendMessageScanner(maxInspected);
+    }
+
+    // ---- Netty --------------------------------------------------------------------------------
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        phase = Phase.LOGIN;
+        Map<String, String> params = new LinkedHashMap<>(session.backendParameters());
+        params.put("user", login.user());
+        ctx.writeAndFlush(FrontendMessages.startup(ctx.alloc(), params));
+        ctx.read();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (phase == Phase.CLOSED) {
+            io.netty.util.ReferenceCountUtil.release(msg);
+            return;
+        }
+        scanner.feed((ByteBuf) msg, this);
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        session.backendReadComplete(this);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        scanner.discard();
+        Phase was = phase;
+        phase = Phase.CLOSED;
+        session.linkClosed(this, was);
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        session.linkWritabilityChanged(this);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (phase == Phase.LOGIN && loginError == null) {
+            loginError = cause.getMessage();
+        }
+        LOG.debug("backend {} connection failed: {}", backend.name(), cause.toString());
+        ctx.close();
+    }
+
+    // ---- units ----------------------------------------------------------------------------------
+
+    /** Sends one client message (its frame's wire bytes, handed over), opening a unit when none is open. */
+    void sendClient(ByteBuf wire, byte type) {
+        openUnit();
+        channel.write(wire, channel.voidPromise());
+        if (type == FrontendMessages.SYNC || type == FrontendMessages.QUERY || type == FrontendMessages.FUNCTION_CALL) {
+            unitOpen = false;
+            sendDeferred();
+        }
+    }
+
+    /** A message the proxy adds to the open client unit (a re-parse); its answer is dropped. */
+    void injectParse(byte[] parseWire) {
+        openUnit();
+        units.peekLast().suppressParse++;
+        channel.write(channel.alloc().buffer(parseWire.length).writeBytes(parseWire), channel.voidPromise());
+    }
+
+    void injectClose(String statement) {
+        openUnit();
+        units.peekLast().suppressClose++;
+        channel.write(FrontendMessages.close(channel.alloc(), 'S', statement), channel.voidPromise());
+    }
+
+    private void openUnit() {
+        if (!unitOpen) {
+            units.add(new Unit(Owner.CLIENT));
+            clientUnits++;
+            unitOpen = true;
+        }
+    }
+
+    /** A query of the proxy's own, sent between the session's units; its answer is not relayed. */
+    void sendInternal(String sql, Owner owner) {
+        if (unitOpen || phase != Phase.READY) {
+            deferred.add(new Object[] {sql, owner});
+            return;
+        }
+        units.add(new Unit(owner));
+        channel.writeAndFlush(FrontendMessages.query(channel.alloc(), sql), channel.voidPromise());
+    }
+
+    private void sendDeferred() {
+        while (!deferred.isEmpty() && !unitOpen && phase == Phase.READY) {
+            Object[] d = deferred.poll();
+            units.add(new Unit((Owner) d[1]));
+            channel.write(FrontendMessages.query(channel.alloc(), (String) d[0]), channel.voidPromise());
+        }
+    }
+
+    /** Units of the session still unanswered here, or one still being sent. */
+    boolean busy() {
+        return clientUnits > 0 || unitOpen;
+    }
+
+    void read() {
+        if (phase != Phase.CLOSED) {
+            channel.read();
+        }
+    }
+
+    void close() {
+        if (channel != null && channel.isActive()) {
+            if (phase == Phase.READY) {
+                channel.writeAndFlush(FrontendMessages.terminate(channel.alloc())).addListener(f -> channel.close());
+            } else {
+                channel.close();
+            }
+        }
+    }
+
+    // ---- what the backend sends -------------------------------------------------------------
+
+    @Override
+    public BackendMessageScanner.Action classify(byte type, int length) {
+        if (phase != Phase.READY) {
+            return BackendMessageScanner.Action.INSPECT;
+        }
+        Unit head = units.peek();
+        if (head == null) {
+            // between units: a notification or notice the session may pass on, a FATAL error, or noise
+            if (type == 'E') {
+                return BackendMessageScanner.Action.INSPECT;
+            }
+            return (type == 'A' || type == 'N') && session.idle() ? BackendMessageScanner.Action.RELAY
+                    : BackendMessageScanner.Action.DROP;
+        }
+        if (type == 'Z' || type == 'E') {
+            return BackendMessageScanner.Action.INSPECT;
+        }
+        if (head.owner == Owner.CLIENT) {
+            if (type == '1' && head.suppressParse > 0) {
+                head.suppressParse--;
+                return BackendMessageScanner.Action.DROP;
+            }
+            if (type == '3' && head.suppressClose > 0) {
+                head.suppressClose--;
+                return BackendMessageScanner.Action.DROP;
+            }
+            return BackendMessageScanner.Action.RELAY;
+        }
+        return head.owner == Owner.LSN && type == 'D' ? BackendMessageScanner.Action.INSPECT : BackendMessageScanner.Action.DROP;
+    }
+
+    @Override
+    public boolean inspect(byte type, ByteBuf payload) {
+        if (phase != Phase.READY) {
+            login(type, payload);
+            return false;
+        }
+        Unit head = units.peek();
+        if (type == 'E') {
+            if (head == null) {
+                LOG.info("backend {} sent an error outside any statement: {}", backend.name(), BackendMessages.describeError(payload));
+                return false;
+            }
+            head.failed = true;
+            head.suppressParse = 0;
+            head.suppressClose = 0;
+            if (head.owner != Owner.CLIENT) {
+                LOG.warn("statement replayed by the proxy on backend {} failed: {}", backend.name(),
+                        BackendMessages.describeError(payload));
+                return false;
+            }
+            return true;
+        }
+        if (type == 'D') { // the LSN query's row: one text column
+            ByteBuf in = payload.duplicate();
+            if (in.readShort() == 1) {
+                int len = in.readInt();
+                if (len > 0) {
+                    session.lsnObserved(parseLsn(in.toString(in.readerIndex(), len, StandardCharsets.US_ASCII)));
+                }
+            }
+            return false;
+        }
+        lastStatus = (char) payload.getByte(payload.readerIndex()); // 'Z'
+        return head != null && head.owner == Owner.CLIENT;
+    }
+
+    @Override
+    public void afterInspect(byte type) {
+        if (type != 'Z' || phase != Phase.READY) {
+            if (type == 'Z' && phase == Phase.LOGIN) {
+                phase = Phase.READY;
+                session.linkReady(this);
+            }
+            return;
+        }
+        Unit done = units.poll();
+        if (done == null) {
+            return;
+        }
+        sendDeferred();
+        if (done.owner == Owner.CLIENT) {
+            clientUnits--;
+            session.clientUnitDone(this, lastStatus, done.failed);
+        }
+    }
+
+    private char lastStatus = 'I';
+
+    @Override
+    public void relay(ByteBuf bytes) {
+        session.relayToClient(bytes);
+    }
+
+    // ---- login ----------------------------------------------------------------------------------
+
+    private void login(byte type, ByteBuf payload) {
+        switch (type) {
+            case 'R' -> authenticate(payload);
+            case 'S' -> {
+                ByteBuf in = payload.duplicate();
+                String name = readCString(in);
+                parameters.put(name, readCString(in));
+            }
+            case 'K' -> {
+                processId = payload.getInt(payload.readerIndex());
+                secretKey = payload.getInt(payload.readerIndex() + 4);
+            }
+            case 'E' -> {
+                java.util.Map<Character, String> f = BackendMessages.fields(payload);
+                loginSqlState = f.getOrDefault('C', "08006");
+                loginError = f.getOrDefault('M', "login refused");
+                channel.close();
+            }
+            case 'Z' -> lastStatus = (char) payload.getByte(payload.readerIndex());
+            default -> {
+                // NoticeResponse and the like during login: nothing to do
+            }
+        }
+    }
+
+    private void authenticate(ByteBuf payload) {
+        int code = payload.getInt(payload.readerIndex());
+        ByteBuf data = payload.slice(payload.readerIndex() + 4, payload.readableBytes() - 4);
+        try {
+            switch (code) {
+                case BackendMessages.AUTH_OK -> {
+                }
+                case BackendMessages.AUTH_CLEARTEXT -> channel.writeAndFlush(FrontendMessages.passwordMessage(channel.alloc(),
+                        requirePassword()));
+                case BackendMessages.AUTH_MD5 -> {
+                    byte[] salt = ByteBufUtil.getBytes(data, data.readerIndex(), 4);
+                    channel.writeAndFlush(FrontendMessages.passwordMessage(channel.alloc(),
+                            md5Password(login.user(), requirePassword(), salt)));
+                }
+                case BackendMessages.AUTH_SASL -> {
+                    String mechanisms = data.toString(StandardCharsets.UTF_8);
+                    if (!java.util.Arrays.asList(mechanisms.split("\0")).contains("SCRAM-SHA-256")) {
+                        throw new ProtocolException("backend offers no SASL mechanism the proxy supports: " + mechanisms.replace('\0', ' '));
+                    }
+                    scram = new ScramClientExchange("", requirePassword(), ClientSession.nonce());
+                    channel.writeAndFlush(FrontendMessages.saslInitialResponse(channel.alloc(), "SCRAM-SHA-256", scram.clientFirst()));
+                }
+                case BackendMessages.AUTH_SASL_CONTINUE -> channel.writeAndFlush(FrontendMessages.saslResponse(channel.alloc(),
+                        scram.clientFinal(data.toString(StandardCharsets.UTF_8))));
+                case BackendMessages.AUTH_SASL_FINAL -> {
+                    if (!scram.serverVerified(data.toString(StandardCharsets.UTF_8))) {
+                        throw new ProtocolException("backend " + backend.name() + " failed to prove it knows the password (SCRAM server signature)");
+                    }
+                }
+                default -> throw new ProtocolException("backend " + backend.name() + " asks for authentication method "
+                        + code + ", which the proxy does not support (use scram-sha-256, md5, password or trust)");
+            }
+        } catch (ScramServerExchange.ScramException e) {
+            throw new ProtocolException(e.getMessage());
+        }
+    }
+
+    private String requirePassword() {
+        if (login.password() == null || login.password().isEmpty()) {
+            throw new ProtocolException("backend " + backend.name() + " asks for a password but the node has none configured");
+        }
+        return login.password();
+    }
+
+    /** PostgreSQL's md5 password: "md5" + md5hex(md5hex(password + user) + salt). */
+    static String md5Password(String user, String password, byte[] salt) {
+        try {
+            MessageDigest md = MessageDigest.getInstance("MD5");
+            String inner = ByteBufUtil.hexDump(md.digest((password + user).getBytes(StandardCharsets.UTF_8)));
+            md.reset();
+            md.update(inner.getBytes(StandardCharsets.US_ASCII));
+            md.update(salt);
+            return "md5" + ByteBufUtil.hexDump(md.digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** "16/B374D848" to a number; -1 when it is not one. */
+    static long parseLsn(String text) {
+        int slash = text.indexOf('/');
+        if (slash < 0) {
+            return -1;
+        }
+        try {
+            return (Long.parseLong(text.substring(0, slash), 16) << 32) | Long.parseLong(text.substring(slash + 1), 16);
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    private static String readCString(ByteBuf in) {
+        int end = in.indexOf(in.readerIndex(), in.writerIndex(), (byte) 0);
+        if (end < 0) {
+            throw new ProtocolException("backend sent a string without its terminating zero byte");
+        }
+        String s = in.toString(in.readerIndex(), end - in.readerIndex(), StandardCharsets.UTF_8);
+        in.readerIndex(end + 1);
+        return s;
+    }
+
+    @Override
+    public String toString() {
+        return "BackendLink[" + backend.name() + ", " + phase + "]";
+    }
+}

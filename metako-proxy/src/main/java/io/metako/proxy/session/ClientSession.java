@@ -1,0 +1,917 @@
+package io.metako.proxy.session;
+
+import io.metako.proxy.auth.ScramServerExchange;
+import io.metako.proxy.auth.ScramVerifier;
+import io.metako.proxy.protocol.BackendMessages;
+import io.metako.proxy.protocol.CancelRequest;
+import io.metako.proxy.protocol.Frame;
+import io.metako.proxy.protocol.FrontendFrameDecoder;
+import io.metako.proxy.protocol.FrontendMessages;
+import io.metako.proxy.protocol.ProtocolException;
+import io.metako.proxy.protocol.SqlState;
+import io.metako.proxy.protocol.StartupMessage;
+import io.metako.proxy.route.Classification;
+import io.metako.proxy.route.RouteTarget;
+import io.metako.proxy.route.Router;
+import io.metako.proxy.route.SessionRouting;
+import io.metako.proxy.route.StatementClassifier;
+import io.metako.proxy.route.StatementKind;
+import io.metako.proxy.routing.RoutingTable;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.handler.codec.DecoderException;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One client connection to the statement router, as a state machine: STARTUP (SSLRequest,
+ * GSSENCRequest, CancelRequest, StartupMessage) -> AUTH (SCRAM-SHA-256, md5 or cleartext against
+ * the configured users) -> CONNECTING (the first backend, whose parameters the client sees) ->
+ * READY (units routed one by one) -> CLOSED.
+ *
+ * <p>A unit is a Query, a FunctionCall, or the extended-protocol messages up to Sync (or Flush).
+ * When no unit is in flight the next one is classified whole and routed; while one is in flight,
+ * whatever the client sends next (pipelined units, COPY data) follows it to the same backend.
+ * ReadyForQuery tells where a transaction runs: until it reports idle again, every unit goes there.
+ *
+ * <p>Buffers: frames from the client are queued, then written to a backend (which releases them)
+ * or released here; backend bytes are relayed by {@link BackendLink}. Everything runs on the
+ * client channel's event loop, the backend channels included.
+ */
+final class ClientSession extends ChannelInboundHandlerAdapter {
+    private static final Logger LOG = LoggerFactory.getLogger(ClientSession.class);
+    private static final SecureRandom RANDOM = new SecureRandom();
+    private static final long RETRY_MILLIS = 100;
+    /** An extended-protocol unit longer than this without Sync is sent on (to the primary) as it comes. */
+    static final int UNIT_BUFFER_LIMIT = 1 << 20;
+    private static final String VALID_TYPES = "QPBDECSHFXdcf";
+
+    enum Phase { STARTUP, AUTH_SASL_FIRST, AUTH_SASL_FINAL, AUTH_PASSWORD, CONNECTING, READY, CLOSED }
+
+    /** A named prepared statement of this session: its version (bumped by each Parse) and the Parse message. */
+    private record Statement(int version, byte[] parseWire, String sql) {
+    }
+
+    private final StatementRouter router;
+    private final RouterSettings settings;
+    final Channel client;
+    final int processId;
+    final int secretKey;
+    private Phase phase = Phase.STARTUP;
+    private boolean tlsStarted;
+    private StartupMessage startup;
+    private Map<String, String> backendParameters = Map.of();
+    private RouterSettings.ClientUser user;
+    private ScramServerExchange scram;
+    private byte[] md5Salt;
+    private ScheduledFuture<?> startupTimer;
+
+    private final Map<String, BackendLink> links = new HashMap<>();
+    private BackendLink home;
+    private BackendLink current;
+    private BackendLink lastLink;
+    private BackendLink txLink;
+    private char txStatus = 'I';
+
+    private final ArrayDeque<Frame> queue = new ArrayDeque<>();
+    private int queuedBytes;
+    private boolean needMoreInput;
+    private boolean discardUntilSync;
+    private boolean draining;
+    private boolean drainAgain;
+    private long waitDeadline;
+    private long connectDeadline;
+    private ScheduledFuture<?> retry;
+
+    private final Map<String, Statement> statements = new HashMap<>();
+    private int statementVersion;
+    private String lastUnnamedSql = "";
+    private final List<String> sessionSql = new ArrayList<>();
+    private String pendingSessionSql;
+    private boolean wrote;
+    private long minReplayLsn = -1;
+
+    ClientSession(StatementRouter router, Channel client, int processId, int secretKey) {
+        this.router = router;
+        this.settings = router.settings();
+        this.client = client;
+        this.processId = processId;
+        this.secretKey = secretKey;
+    }
+
+    // ---- Netty: the client side -------------------------------------------------------------
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        startupTimer = ctx.executor().schedule(() -> {
+            if (phase.ordinal() < Phase.CONNECTING.ordinal()) {
+                fatal(SqlState.PROTOCOL_VIOLATION, "login did not complete within proxy.startup_timeout ("
+                        + settings.startupTimeout().toMillis() + " ms)");
+            }
+        }, settings.startupTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        ctx.read();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        Frame f = (Frame) msg;
+        if (phase == Phase.READY) {
+            if (VALID_TYPES.indexOf(f.type()) < 0) {
+                f.release();
+                fatal(SqlState.PROTOCOL_VIOLATION, "invalid frontend message type " + (int) f.type()
+                        + (f.type() >= 32 && f.type() < 127 ? " ('" + (char) f.type() + "')" : ""));
+                return;
+            }
+            queue.add(f);
+            queuedBytes += f.wire().readableBytes();
+            drain();
+            return;
+        }
+        try {
+            switch (phase) {
+                case STARTUP -> startupMessage(f);
+                case AUTH_SASL_FIRST, AUTH_SASL_FINAL, AUTH_PASSWORD -> authMessage(f);
+                case CONNECTING -> {
+                    fatal(SqlState.PROTOCOL_VIOLATION, "message of type '" + (char) f.type() + "' before ReadyForQuery");
+                }
+                default -> {
+                }
+            }
+        } catch (ProtocolException e) {
+            fatal(e.sqlState(), e.getMessage());
+        } finally {
+            f.release();
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        if (phase == Phase.READY) {
+            readClient();
+        } else if (phase.ordinal() < Phase.CONNECTING.ordinal()) {
+            ctx.read();
+        }
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        if (client.isWritable()) {
+            for (BackendLink l : links.values()) {
+                if (l.waitingForClient) {
+                    l.waitingForClient = false;
+                    l.read();
+                }
+            }
+        }
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        phase = Phase.CLOSED;
+        cleanup();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        Throwable c = cause instanceof DecoderException && cause.getCause() != null ? cause.getCause() : cause;
+        if (c instanceof ProtocolException p) {
+            fatal(p.sqlState(), p.getMessage());
+        } else {
+            LOG.debug("client connection failed: {}", c.toString());
+            ctx.close();
+        }
+    }
+
+    // ---- startup and authentication ---------------------------------------------------------
+
+    private void startupMessage(Frame f) {
+        int code = f.payload().getInt(0);
+        if (code == FrontendFrameDecoder.SSL_REQUEST) {
+            boolean accept = settings.tls().isPresent() && !tlsStarted;
+            client.writeAndFlush(BackendMessages.encryptionAnswer(client.alloc(), accept));
+            if (accept) {
+                tlsStarted = true;
+                client.pipeline().addFirst("tls", settings.tls().get().newHandler(client.alloc()));
+            }
+            return;
+        }
+        if (code == FrontendFrameDecoder.GSSENC_REQUEST) {
+            client.writeAndFlush(BackendMessages.encryptionAnswer(client.alloc(), false));
+            return;
+        }
+        if (code == FrontendFrameDecoder.CANCEL_REQUEST) {
+            router.cancel(CancelRequest.parse(f.payload()));
+            phase = Phase.CLOSED;
+            client.close();
+            return;
+        }
+        startup = StartupMessage.parse(f.payload());
+        if (router.openSessions() > settings.maxClientConnections()) {
+            fatal(SqlState.TOO_MANY_CONNECTIONS, "sorry, too many clients already (proxy.max_client_connections is "
+                    + settings.maxClientConnections() + ")");
+            return;
+        }
+        String replication = startup.parameters().getOrDefault("replication", "false").toLowerCase(Locale.ROOT);
+        if (!List.of("false", "off", "0", "no").contains(replication)) {
+            fatal(SqlState.FEATURE_NOT_SUPPORTED, "replication connections are not supported through the metako proxy;"
+                    + " connect to the node directly");
+            return;
+        }
+        Map<String, String> params = new LinkedHashMap<>(startup.parameters());
+        params.remove("user");
+        params.put("database", startup.database());
+        backendParameters = params;
+        user = settings.users().get(startup.user());
+        switch (settings.clientAuth()) {
+            case SCRAM_SHA_256 -> {
+                client.writeAndFlush(BackendMessages.authenticationSasl(client.alloc(), "SCRAM-SHA-256"));
+                phase = Phase.AUTH_SASL_FIRST;
+            }
+            case MD5 -> {
+                md5Salt = new byte[4];
+                RANDOM.nextBytes(md5Salt);
+                client.writeAndFlush(BackendMessages.authenticationMd5(client.alloc(), md5Salt));
+                phase = Phase.AUTH_PASSWORD;
+            }
+            case PASSWORD -> {
+                client.writeAndFlush(BackendMessages.authenticationCleartext(client.alloc()));
+                phase = Phase.AUTH_PASSWORD;
+            }
+        }
+    }
+
+    private void authMessage(Frame f) {
+        if (f.type() != FrontendMessages.PASSWORD) {
+            throw new ProtocolException("expected a password response, got message type '" + (char) f.type() + "'");
+        }
+        try {
+            switch (phase) {
+                case AUTH_SASL_FIRST -> {
+                    FrontendMessages.SaslInitial initial = FrontendMessages.SaslInitial.parse(f.payload());
+                    if (!"SCRAM-SHA-256".equals(initial.mechanism())) {
+                        throw new ProtocolException("client selected an invalid SASL authentication mechanism");
+                    }
+                    // an unknown user gets an exchange that cannot succeed, so the answer does not tell
+                    // whether the user exists
+                    ScramVerifier verifier = user != null ? user.verifier()
+                            : ScramVerifier.fromPassword(nonce(), new byte[16], ScramVerifier.DEFAULT_ITERATIONS);
+                    scram = new ScramServerExchange(verifier, nonce());
+                    String serverFirst = scram.serverFirst(initial.data());
+                    client.writeAndFlush(BackendMessages.authenticationSaslData(client.alloc(), BackendMessages.AUTH_SASL_CONTINUE,
+                            serverFirst));
+                    phase = Phase.AUTH_SASL_FINAL;
+                }
+                case AUTH_SASL_FINAL -> {
+                    String serverFinal = scram.serverFinal(FrontendMessages.saslResponse(f.payload()));
+                    if (user == null) {
+                        authenticationFailed();
+                        return;
+                    }
+                    client.write(BackendMessages.authenticationSaslData(client.alloc(), BackendMessages.AUTH_SASL_FINAL, serverFinal));
+                    authenticated();
+                }
+                default -> {
+                    String given = FrontendMessages.password(f.payload());
+                    Optional<String> known = user == null ? Optional.empty() : user.password();
+                    String expected = known.map(p -> settings.clientAuth() == RouterSettings.ClientAuth.MD5
+                            ? BackendLink.md5Password(user.name(), p, md5Salt) : p).orElse(null);
+                    if (expected != null && MessageDigest.isEqual(expected.getBytes(StandardCharsets.UTF_8),
+                            given.getBytes(StandardCharsets.UTF_8))) {
+                        authenticated();
+                    } else {
+                        authenticationFailed();
+                    }
+                }
+            }
+        } catch (ScramServerExchange.ScramException e) {
+            if (e.wrongPassword()) {
+                authenticationFailed();
+            } else {
+                throw new ProtocolException(e.getMessage());
+            }
+        }
+    }
+
+    private void authenticationFailed() {
+        LOG.info("proxy login refused for user \"{}\" from {}: wrong password or unknown user", startup.user(), client.remoteAddress());
+        fatal(SqlState.INVALID_PASSWORD, "password authentication failed for user \"" + startup.user() + "\"");
+    }
+
+    private void authenticated() {
+        client.writeAndFlush(BackendMessages.authenticationOk(client.alloc()));
+        startupTimer.cancel(false);
+        phase = Phase.CONNECTING;
+        connectDeadline = System.nanoTime() + settings.failoverWait().toNanos();
+        connectHome();
+    }
+
+    /** The first backend: the primary if writes are accepted here, else a replica for reads. */
+    private void connectHome() {
+        if (phase != Phase.CONNECTING) {
+            return;
+        }
+        RoutingTable t = router.table();
+        Optional<RoutingTable.Backend> b = t.acceptsWrites() ? t.primary() : Optional.empty();
+        if (b.isEmpty() && (t.writable() || settings.staleReads())) {
+            b = router.selector().select(t.replicas()).map(RoutingTable.Replica::backend);
+        }
+        if (b.isPresent()) {
+            home = openLink(b.get());
+            return;
+        }
+        if (System.nanoTime() > connectDeadline) {
+            fatal(SqlState.CANNOT_CONNECT_NOW, "no primary or readable replica reachable through this metako instance within"
+                    + " proxy.failover_wait (" + settings.failoverWait().toMillis() + " ms): a failover may be in progress; retry");
+        } else {
+            client.eventLoop().schedule(this::connectHome, RETRY_MILLIS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    // ---- backends ---------------------------------------------------------------------------
+
+    Map<String, String> backendParameters() {
+        return backendParameters;
+    }
+
+    private BackendLink openLink(RoutingTable.Backend b) {
+        BackendLink link = new BackendLink(this, b, settings.backendLogin().apply(b.name()), settings.maxMessageSize());
+        links.put(b.name(), link);
+        router.linkOpened(b.name());
+        ChannelFuture cf = new Bootstrap().group(client.eventLoop()).channel(NioSocketChannel.class)
+                .option(ChannelOption.AUTO_READ, false).option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 3000)
+                .handler(link).connect(b.host(), b.port());
+        link.channel = cf.channel();
+        cf.addListener((ChannelFutureListener) f -> {
+            if (!f.isSuccess()) {
+                link.loginError = "cannot connect to " + b.host() + ":" + b.port() + ": " + f.cause().getMessage();
+                link.phase = BackendLink.Phase.CLOSED;
+                linkClosed(link, BackendLink.Phase.CONNECTING);
+            }
+        });
+        return link;
+    }
+
+    /** A backend finished logging in. */
+    void linkReady(BackendLink link) {
+        if (phase == Phase.CONNECTING && link == home) {
+            home.parameters.forEach((k, v) -> client.write(BackendMessages.parameterStatus(client.alloc(), k, v)));
+            client.write(BackendMessages.backendKeyData(client.alloc(), processId, secretKey));
+            client.writeAndFlush(BackendMessages.readyForQuery(client.alloc(), 'I'));
+            phase = Phase.READY;
+            lastLink = home;
+            readClient();
+            return;
+        }
+        for (String sql : sessionSql) {
+            link.sendInternal(sql, BackendLink.Owner.SWALLOW);
+        }
+        drain();
+    }
+
+    void linkClosed(BackendLink link, BackendLink.Phase was) {
+        links.remove(link.backend.name(), link);
+        router.linkClosed(link.backend.name());
+        if (phase == Phase.CLOSED) {
+            return;
+        }
+        if (was != BackendLink.Phase.READY) {
+            String why = link.loginError != null ? link.loginError : "the connection closed during login";
+            if (phase == Phase.CONNECTING && link == home) {
+                if (link.loginSqlState != null) {
+                    fatal(link.loginSqlState, why); // e.g. the database does not exist: as PostgreSQL says it
+                } else if (System.nanoTime() < connectDeadline) {
+                    client.eventLoop().schedule(this::connectHome, RETRY_MILLIS, TimeUnit.MILLISECONDS);
+                } else {
+                    fatal(SqlState.CONNECTION_FAILURE, "backend " + link.backend.name() + ": " + why);
+                }
+                return;
+            }
+            if (link == current) {
+                current = null;
+                failUnit(link.loginSqlState != null ? link.loginSqlState : SqlState.CONNECTION_FAILURE,
+                        "backend " + link.backend.name() + ": " + why);
+                drain();
+            }
+            return;
+        }
+        if (link == current || link == txLink) {
+            fatal(SqlState.CONNECTION_FAILURE, "backend " + link.backend.name()
+                    + " closed the connection while this session was using it; reconnect and retry");
+        }
+        if (link == lastLink) {
+            lastLink = null;
+        }
+    }
+
+    void backendReadComplete(BackendLink link) {
+        client.flush();
+        if (link.phase != BackendLink.Phase.READY || client.isWritable()) {
+            link.read();
+        } else {
+            link.waitingForClient = true;
+        }
+    }
+
+    void linkWritabilityChanged(BackendLink link) {
+        if (link == current && link.channel.isWritable()) {
+            drain();
+        }
+    }
+
+    void relayToClient(io.netty.buffer.ByteBuf bytes) {
+        client.write(bytes, client.voidPromise());
+    }
+
+    /** No unit in flight: a backend's notification may be passed on without splitting another message. */
+    boolean idle() {
+        return current == null;
+    }
+
+    /** One of the session's units was answered with ReadyForQuery ({@code status}: I, T or E). */
+    void clientUnitDone(BackendLink link, char status, boolean failed) {
+        txStatus = status;
+        lastLink = link;
+        txLink = status == 'I' ? null : link;
+        if (link == current && !link.busy()) {
+            current = null;
+            if (pendingSessionSql != null && !failed && status == 'I') {
+                sessionStateChanged(link, pendingSessionSql);
+            }
+            pendingSessionSql = null;
+        }
+        if (status == 'I' && wrote) {
+            wrote = false;
+            RoutingTable t = router.table();
+            if (t.primary().filter(link.backend::equals).isPresent()) {
+                minReplayLsn = Long.MAX_VALUE; // reads stay on the primary until the LSN is known
+                link.sendInternal("SELECT pg_catalog.pg_current_wal_lsn()", BackendLink.Owner.LSN);
+            }
+        }
+        if (current == null) {
+            drain();
+        }
+    }
+
+    void lsnObserved(long lsn) {
+        minReplayLsn = lsn >= 0 ? lsn : Long.MAX_VALUE;
+    }
+
+    /** A SET / RESET / DISCARD ran on {@code where}: the session's other backends, and later ones, get it too. */
+    private void sessionStateChanged(BackendLink where, String sql) {
+        String upper = sql.strip().toUpperCase(Locale.ROOT);
+        if (upper.startsWith("DISCARD ALL") || upper.startsWith("RESET ALL")) {
+            sessionSql.clear();
+        } else if (sessionSql.size() < 1000) {
+            sessionSql.add(sql);
+        }
+        if (upper.startsWith("DISCARD ALL") || upper.startsWith("DEALLOCATE")) {
+            statements.clear();
+            links.values().forEach(l -> l.statements.clear());
+        }
+        for (BackendLink l : links.values()) {
+            if (l != where && l.phase == BackendLink.Phase.READY) {
+                l.sendInternal(sql, BackendLink.Owner.SWALLOW);
+            }
+        }
+    }
+
+    // ---- units ------------------------------------------------------------------------------
+
+    private void drain() {
+        if (draining) {
+            drainAgain = true;
+            return;
+        }
+        draining = true;
+        try {
+            do {
+                drainAgain = false;
+                drainOnce();
+            } while (drainAgain && phase == Phase.READY);
+            if (current != null && current.channel != null) {
+                current.channel.flush();
+            }
+        } finally {
+            draining = false;
+        }
+        readClient();
+    }
+
+    private void drainOnce() {
+        needMoreInput = false;
+        while (phase == Phase.READY && !queue.isEmpty()) {
+            if (discardUntilSync) {
+                Frame f = poll();
+                boolean sync = f.type() == FrontendMessages.SYNC;
+                f.release();
+                if (sync) {
+                    discardUntilSync = false;
+                    client.writeAndFlush(BackendMessages.readyForQuery(client.alloc(), txStatus));
+                }
+                continue;
+            }
+            if (current != null) {
+                if (current.phase != BackendLink.Phase.READY || !current.channel.isWritable()) {
+                    return; // logging in, or backpressure: linkReady / linkWritabilityChanged drain again
+                }
+                forward(current, poll());
+                continue;
+            }
+            byte type = queue.peek().type();
+            if (type == FrontendMessages.TERMINATE) {
+                poll().release();
+                phase = Phase.CLOSED;
+                client.close();
+                return;
+            }
+            if (type == FrontendMessages.COPY_DATA || type == FrontendMessages.COPY_DONE || type == FrontendMessages.COPY_FAIL) {
+                poll().release(); // outside COPY, as PostgreSQL does: ignored
+                continue;
+            }
+            int end = unitEnd();
+            if (end < 0 && queuedBytes < UNIT_BUFFER_LIMIT) {
+                needMoreInput = true;
+                return;
+            }
+            if (!route(end)) {
+                return;
+            }
+        }
+    }
+
+    /**
+     * Chooses the backend for the unit at the head of the queue and makes it {@link #current};
+     * false when the unit has to wait (for a primary, a lease) and will be tried again.
+     */
+    private boolean route(int end) {
+        Classification c = end < 0 ? new Classification(StatementKind.WRITE, true, 1) : classifyUnit(end);
+        BackendLink target;
+        pendingSessionSql = null;
+        if (txLink != null) {
+            target = txLink;
+        } else if (c == null) {
+            target = lastLink != null ? lastLink : home; // Sync alone, Describe of a portal: no statement to route
+            if (target == null || target.phase == BackendLink.Phase.CLOSED) {
+                c = new Classification(StatementKind.READ, false, 0);
+                target = null;
+            }
+        } else {
+            target = null;
+        }
+        if (target == null) {
+            RoutingTable table = router.table();
+            RouteTarget t = Router.route(c, new SessionRouting(Optional.empty(), minReplayLsn), table, router.selector(),
+                    settings.staleReads());
+            if (t instanceof RouteTarget.Wait w) {
+                return waitOrFail(w);
+            }
+            RoutingTable.Backend b;
+            if (t instanceof RouteTarget.Primary p) {
+                b = p.backend();
+                if (c.kind() != StatementKind.READ) {
+                    wrote = true;
+                }
+            } else if (t instanceof RouteTarget.Replica r) {
+                b = r.backend();
+            } else if (t instanceof RouteTarget.Transaction tx) {
+                b = tx.backend();
+            } else {
+                b = sessionBackend(table);
+                if (b == null) {
+                    return waitOrFail(new RouteTarget.Wait("no backend for a session setting", SqlState.CANNOT_CONNECT_NOW));
+                }
+                pendingSessionSql = unitSql(end);
+            }
+            target = links.get(b.name());
+            if (target == null || target.phase == BackendLink.Phase.CLOSED) {
+                target = openLink(b);
+            }
+        }
+        waitDeadline = 0;
+        current = target;
+        return true;
+    }
+
+    /** Where a SET goes first: a backend the session already uses, else any the table offers. */
+    private RoutingTable.Backend sessionBackend(RoutingTable table) {
+        for (BackendLink l : new BackendLink[] {lastLink, home}) {
+            if (l != null && l.phase == BackendLink.Phase.READY && links.get(l.backend.name()) == l) {
+                return l.backend;
+            }
+        }
+        if (table.acceptsWrites()) {
+            return table.primary().orElse(null);
+        }
+        return router.selector().select(table.replicas()).map(RoutingTable.Replica::backend).orElse(null);
+    }
+
+    private boolean waitOrFail(RouteTarget.Wait w) {
+        long now = System.nanoTime();
+        if (waitDeadline == 0) {
+            waitDeadline = now + settings.failoverWait().toNanos();
+        }
+        if (now - waitDeadline >= 0) {
+            waitDeadline = 0;
+            failUnit(w.sqlState(), w.reason() + "; gave up after proxy.failover_wait ("
+                    + settings.failoverWait().toMillis() + " ms), retry the transaction");
+            return true;
+        }
+        if (retry == null) {
+            retry = client.eventLoop().schedule(() -> {
+                retry = null;
+                drain();
+            }, RETRY_MILLIS, TimeUnit.MILLISECONDS);
+        }
+        return false;
+    }
+
+    /** Answers the unit at the head of the queue with an error instead of running it. */
+    private void failUnit(String sqlState, String message) {
+        int end = unitEnd();
+        int n = end < 0 ? queue.size() : end + 1;
+        byte last = 0;
+        for (int i = 0; i < n; i++) {
+            Frame f = poll();
+            last = f.type();
+            f.release();
+        }
+        client.write(BackendMessages.errorResponse(client.alloc(), "ERROR", sqlState, message));
+        if (end >= 0 && last != FrontendMessages.FLUSH) {
+            client.write(BackendMessages.readyForQuery(client.alloc(), txStatus));
+        } else {
+            discardUntilSync = true;
+        }
+        client.flush();
+    }
+
+    /** Index of the message ending the unit at the head of the queue, -1 when it has not all arrived. */
+    private int unitEnd() {
+        int i = 0;
+        for (Frame f : queue) {
+            byte t = f.type();
+            if (i == 0 && (t == FrontendMessages.QUERY || t == FrontendMessages.FUNCTION_CALL)) {
+                return 0;
+            }
+            if (t == FrontendMessages.SYNC || t == FrontendMessages.FLUSH || t == FrontendMessages.QUERY
+                    || t == FrontendMessages.TERMINATE) {
+                return i;
+            }
+            i++;
+        }
+        return -1;
+    }
+
+    /** The unit's statements as one classification; null when it holds none (a lone Sync, say). */
+    private Classification classifyUnit(int end) {
+        List<Classification> parts = new ArrayList<>();
+        Map<String, String> parsedHere = new HashMap<>();
+        Iterator<Frame> it = queue.iterator();
+        for (int i = 0; i <= end; i++) {
+            Frame f = it.next();
+            switch (f.type()) {
+                case FrontendMessages.QUERY -> parts.add(StatementClassifier.classify(FrontendMessages.query(f.payload())));
+                case FrontendMessages.FUNCTION_CALL -> parts.add(new Classification(StatementKind.WRITE, false, 1));
+                case FrontendMessages.PARSE -> {
+                    FrontendMessages.Parse p = FrontendMessages.Parse.parse(f.payload());
+                    parsedHere.put(p.statement(), p.sql());
+                }
+                case FrontendMessages.BIND -> {
+                    String name = FrontendMessages.bindStatement(f.payload());
+                    String sql = parsedHere.get(name);
+                    if (sql == null) {
+                        Statement s = statements.get(name);
+                        sql = name.isEmpty() ? lastUnnamedSql : s != null ? s.sql() : null;
+                    }
+                    parts.add(sql == null ? new Classification(StatementKind.WRITE, false, 1) : StatementClassifier.classify(sql));
+                }
+                default -> {
+                }
+            }
+        }
+        if (parts.isEmpty()) {
+            // Parse / Describe only: prepare where reads would go (a Bind will be routed on its own)
+            if (!parsedHere.isEmpty()) {
+                return new Classification(StatementKind.READ, false, 0);
+            }
+            return null;
+        }
+        boolean force = parts.stream().anyMatch(Classification::forcePrimary);
+        StatementKind first = parts.get(0).kind();
+        StatementKind kind;
+        if (parts.stream().allMatch(p -> p.kind() == StatementKind.READ)) {
+            kind = StatementKind.READ;
+        } else if (first == StatementKind.BEGIN_READ_ONLY || first == StatementKind.BEGIN) {
+            kind = first;
+        } else if (parts.stream().allMatch(p -> p.kind() == StatementKind.SESSION)) {
+            kind = StatementKind.SESSION;
+        } else if (parts.size() == 1) {
+            kind = first;
+        } else {
+            kind = StatementKind.WRITE;
+        }
+        return new Classification(kind, force, parts.size());
+    }
+
+    /** The SQL of a SET unit, to replay on other backends. */
+    private String unitSql(int end) {
+        StringBuilder sb = new StringBuilder();
+        Iterator<Frame> it = queue.iterator();
+        for (int i = 0; i <= end && it.hasNext(); i++) {
+            Frame f = it.next();
+            if (f.type() == FrontendMessages.QUERY) {
+                sb.append(FrontendMessages.query(f.payload()));
+            } else if (f.type() == FrontendMessages.PARSE) {
+                sb.append(sb.length() > 0 ? "; " : "").append(FrontendMessages.Parse.parse(f.payload()).sql());
+            }
+        }
+        return sb.toString();
+    }
+
+    /** Sends one client message to {@code link}, keeping prepared statements in step. Takes the frame. */
+    private void forward(BackendLink link, Frame f) {
+        try {
+            switch (f.type()) {
+                case FrontendMessages.PARSE -> {
+                    FrontendMessages.Parse p = FrontendMessages.Parse.parse(f.payload());
+                    if (p.statement().isEmpty()) {
+                        lastUnnamedSql = p.sql();
+                    } else {
+                        if (link.statements.containsKey(p.statement())) {
+                            link.injectClose(p.statement()); // an older version lives there: replace it
+                        }
+                        int v = ++statementVersion;
+                        statements.put(p.statement(), new Statement(v, ByteBufUtil.getBytes(f.wire()), p.sql()));
+                        link.statements.put(p.statement(), v);
+                    }
+                }
+                case FrontendMessages.BIND -> ensureStatement(link, FrontendMessages.bindStatement(f.payload()));
+                case FrontendMessages.DESCRIBE -> {
+                    FrontendMessages.Target t = FrontendMessages.Target.parse(f.payload());
+                    if (t.statement()) {
+                        ensureStatement(link, t.name());
+                    }
+                }
+                case FrontendMessages.CLOSE -> {
+                    FrontendMessages.Target t = FrontendMessages.Target.parse(f.payload());
+                    if (t.statement() && !t.name().isEmpty()) {
+                        statements.remove(t.name());
+                        link.statements.remove(t.name());
+                    }
+                }
+                default -> {
+                }
+            }
+        } catch (ProtocolException e) {
+            f.release();
+            throw e;
+        }
+        link.sendClient(f.wire(), f.type());
+    }
+
+    /** A named statement the session prepared elsewhere (or in an older version) is parsed here first. */
+    private void ensureStatement(BackendLink link, String name) {
+        if (name.isEmpty()) {
+            return;
+        }
+        Statement s = statements.get(name);
+        if (s == null) {
+            return; // unknown: PostgreSQL answers "prepared statement does not exist", as it should
+        }
+        Integer have = link.statements.get(name);
+        if (have != null && have == s.version()) {
+            return;
+        }
+        if (have != null) {
+            link.injectClose(name);
+        }
+        link.injectParse(s.parseWire());
+        link.statements.put(name, s.version());
+    }
+
+    private Frame poll() {
+        Frame f = queue.poll();
+        queuedBytes -= f.wire().readableBytes();
+        return f;
+    }
+
+    private void readClient() {
+        if (phase == Phase.READY && (queue.isEmpty() || needMoreInput)) {
+            client.read();
+        }
+    }
+
+    // ---- the routing table changed ---------------------------------------------------------
+
+    /**
+     * Drops backends the table no longer allows. A session whose transaction (or statement in
+     * flight) runs on one is ended with 57P01: it must not go on writing to an old primary.
+     */
+    void checkTable(RoutingTable t) {
+        if (phase == Phase.CLOSED) {
+            return;
+        }
+        for (BackendLink link : new ArrayList<>(links.values())) {
+            boolean primary = t.acceptsWrites() && t.primary().filter(link.backend::equals).isPresent();
+            boolean replica = t.replicas().stream().anyMatch(r -> r.backend().equals(link.backend));
+            if (primary || replica) {
+                continue;
+            }
+            if ((link == current || link == txLink) && phase == Phase.READY) {
+                fatal(SqlState.ADMIN_SHUTDOWN, "terminating connection: node " + link.backend.name()
+                        + " no longer serves this session at epoch " + t.epoch() + " (failover, switchover or lost lease);"
+                        + " reconnect and retry the transaction");
+                return;
+            }
+            links.remove(link.backend.name());
+            if (link == lastLink) {
+                lastLink = null;
+            }
+            link.close();
+        }
+        if (waitDeadline != 0) {
+            drain();
+        }
+    }
+
+    /** Cancels what runs now, as PostgreSQL would: a CancelRequest to the backend running it. */
+    void cancelRunning() {
+        BackendLink l = current;
+        if (l == null || l.phase != BackendLink.Phase.READY) {
+            return;
+        }
+        int pid = l.processId;
+        int key = l.secretKey;
+        new Bootstrap().group(client.eventLoop()).channel(NioSocketChannel.class)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 3000)
+                .handler(new ChannelInboundHandlerAdapter())
+                .connect(l.backend.host(), l.backend.port()).addListener((ChannelFutureListener) f -> {
+                    if (f.isSuccess()) {
+                        f.channel().writeAndFlush(FrontendMessages.cancelRequest(f.channel().alloc(), pid, key))
+                                .addListener(ChannelFutureListener.CLOSE);
+                    }
+                });
+    }
+
+    // ---- ending -----------------------------------------------------------------------------
+
+    /** Ends the session with a FATAL ErrorResponse. */
+    void fatal(String sqlState, String message) {
+        if (phase == Phase.CLOSED) {
+            return;
+        }
+        phase = Phase.CLOSED;
+        LOG.debug("ending proxy session {}: {} {}", processId, sqlState, message);
+        if (client.isActive()) {
+            client.writeAndFlush(BackendMessages.errorResponse(client.alloc(), "FATAL", sqlState, message))
+                    .addListener(ChannelFutureListener.CLOSE);
+        }
+        cleanup();
+    }
+
+    private void cleanup() {
+        Frame f;
+        while ((f = queue.poll()) != null) {
+            f.release();
+        }
+        queuedBytes = 0;
+        if (retry != null) {
+            retry.cancel(false);
+        }
+        if (startupTimer != null) {
+            startupTimer.cancel(false);
+        }
+        for (BackendLink l : new ArrayList<>(links.values())) {
+            l.close();
+        }
+        router.sessionEnded(this);
+    }
+
+    static String nonce() {
+        byte[] b = new byte[18];
+        RANDOM.nextBytes(b);
+        return Base64.getEncoder().encodeToString(b);
+    }
+}

@@ -1,0 +1,63 @@
+package io.metako.proxy.session;
+
+import io.metako.proxy.auth.ScramVerifier;
+import io.netty.handler.ssl.SslContext;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Function;
+
+/**
+ * What the statement router needs from the configuration: limits, how clients log in, and how
+ * it logs in to each backend.
+ *
+ * @param maxMessageSize       a client message longer than this ends the session (08P01 / 54000)
+ * @param maxClientConnections sessions beyond this are refused with 53300
+ * @param startupTimeout       a client that has not finished logging in by then is disconnected
+ * @param failoverWait         how long a statement waits for a primary (or a lease) before a retryable error
+ * @param staleReads           reads may be served while this instance holds no lease
+ * @param leastConnections     balance reads by open backend connections, else round robin
+ * @param clientAuth           how clients prove who they are
+ * @param users                the users the proxy accepts, by name
+ * @param backendLogin         the credentials for a backend, by node name
+ * @param tls                  the server context for SSLRequest, empty: answer 'N'
+ */
+public record RouterSettings(int maxMessageSize, int maxClientConnections, Duration startupTimeout, Duration failoverWait,
+                             boolean staleReads, boolean leastConnections, ClientAuth clientAuth, Map<String, ClientUser> users,
+                             Function<String, BackendLogin> backendLogin, Optional<SslContext> tls) {
+
+    public RouterSettings {
+        users = Map.copyOf(users);
+    }
+
+    /** The authentication the proxy asks of clients. */
+    public enum ClientAuth { SCRAM_SHA_256, MD5, PASSWORD }
+
+    /**
+     * A user clients may log in as: a password (any method; a SCRAM verifier is derived from it once)
+     * or only a SCRAM verifier.
+     */
+    public record ClientUser(String name, Optional<String> password, ScramVerifier verifier) {
+        public static ClientUser withPassword(String name, String password) {
+            return new ClientUser(name, Optional.of(password),
+                    ScramVerifier.fromPassword(password, new java.security.SecureRandom()));
+        }
+
+        public static ClientUser withVerifier(String name, ScramVerifier verifier) {
+            return new ClientUser(name, Optional.empty(), verifier);
+        }
+
+        @Override
+        public String toString() {
+            return "ClientUser[" + name + ", secrets hidden]";
+        }
+    }
+
+    /** How the proxy logs in to a backend: user and password (empty for trust). */
+    public record BackendLogin(String user, String password) {
+        @Override
+        public String toString() {
+            return "BackendLogin[" + user + ", password hidden]";
+        }
+    }
+}

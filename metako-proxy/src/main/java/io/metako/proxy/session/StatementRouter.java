@@ -1,0 +1,152 @@
+package io.metako.proxy.session;
+
+import io.metako.proxy.protocol.CancelRequest;
+import io.metako.proxy.protocol.FrontendFrameDecoder;
+import io.metako.proxy.route.ReplicaSelector;
+import io.metako.proxy.routing.RoutingTable;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import java.net.InetSocketAddress;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@code proxy.port}: the PostgreSQL-protocol statement router. Each accepted connection is a
+ * {@link ClientSession}; this class holds what the sessions share: the routing table, replica
+ * balancing, the map from the proxy-issued BackendKeyData to sessions (for CancelRequest), and
+ * the count of sessions and of backend connections per node.
+ */
+public final class StatementRouter implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(StatementRouter.class);
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private final RouterSettings settings;
+    private final Supplier<RoutingTable> table;
+    private final EventLoopGroup group;
+    private final ReplicaSelector selector;
+    private final Map<Integer, ClientSession> sessions = new ConcurrentHashMap<>();
+    private final Map<String, AtomicInteger> backendConnections = new ConcurrentHashMap<>();
+    private final AtomicInteger processIds = new AtomicInteger(RANDOM.nextInt(1 << 20) + 1);
+    private Channel server;
+
+    public StatementRouter(RouterSettings settings, Supplier<RoutingTable> table, EventLoopGroup group) {
+        this.settings = settings;
+        this.table = table;
+        this.group = group;
+        this.selector = settings.leastConnections() ? ReplicaSelector.leastConnections(this::connectionsTo)
+                : ReplicaSelector.roundRobin();
+    }
+
+    public StatementRouter start(String host, int port) throws InterruptedException {
+        ServerBootstrap b = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
+                .childOption(ChannelOption.AUTO_READ, false)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childHandler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    protected void initChannel(SocketChannel ch) {
+                        int pid = processIds.getAndIncrement() & 0x7FFFFFFF;
+                        ClientSession s = new ClientSession(StatementRouter.this, ch, pid, RANDOM.nextInt());
+                        sessions.put(pid, s);
+                        ch.pipeline().addLast("frames", new FrontendFrameDecoder(settings.maxMessageSize()));
+                        ch.pipeline().addLast("session", s);
+                    }
+                });
+        server = b.bind(new InetSocketAddress(host, port)).sync().channel();
+        LOG.info("statement router listening on {}:{}", host, port());
+        return this;
+    }
+
+    public int port() {
+        return ((InetSocketAddress) server.localAddress()).getPort();
+    }
+
+    RouterSettings settings() {
+        return settings;
+    }
+
+    RoutingTable table() {
+        return table.get();
+    }
+
+    ReplicaSelector selector() {
+        return selector;
+    }
+
+    /** Open client sessions, logged in or not. */
+    public int openSessions() {
+        return sessions.size();
+    }
+
+    /** Backend connections the sessions hold to {@code node}. */
+    public int connectionsTo(String node) {
+        AtomicInteger n = backendConnections.get(node);
+        return n == null ? 0 : n.get();
+    }
+
+    void linkOpened(String node) {
+        backendConnections.computeIfAbsent(node, k -> new AtomicInteger()).incrementAndGet();
+    }
+
+    void linkClosed(String node) {
+        backendConnections.computeIfAbsent(node, k -> new AtomicInteger()).decrementAndGet();
+    }
+
+    void sessionEnded(ClientSession s) {
+        sessions.remove(s.processId, s);
+    }
+
+    void cancel(CancelRequest request) {
+        ClientSession s = sessions.get(request.processId());
+        if (s != null && s.secretKey == request.secretKey()) {
+            s.client.eventLoop().execute(s::cancelRunning);
+        } else {
+            LOG.debug("CancelRequest for unknown session {} ignored", request.processId());
+        }
+    }
+
+    /**
+     * Applies a new routing table to every session and returns once each has dropped the backends
+     * it no longer allows (bounded wait): then this instance may acknowledge the epoch.
+     */
+    public void onRoutingTable(RoutingTable t) {
+        List<Future<?>> done = new ArrayList<>();
+        for (ClientSession s : sessions.values()) {
+            done.add(s.client.eventLoop().submit(() -> s.checkTable(t)));
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+        for (Future<?> f : done) {
+            try {
+                f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            } catch (Exception e) {
+                LOG.warn("a proxy session did not take routing epoch {} in time: {}", t.epoch(), e.toString());
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        if (server != null) {
+            server.close().syncUninterruptibly();
+        }
+        for (ClientSession s : sessions.values()) {
+            s.client.close();
+        }
+    }
+}

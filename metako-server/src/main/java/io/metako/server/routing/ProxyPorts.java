@@ -1,0 +1,127 @@
+package io.metako.server.routing;
+
+import io.metako.proxy.auth.ScramVerifier;
+import io.metako.proxy.forward.ForwardingProxy;
+import io.metako.proxy.session.RouterSettings;
+import io.metako.proxy.session.StatementRouter;
+import io.metako.server.config.LoadBalancerConfig;
+import io.metako.server.config.MetakoConfig;
+import io.metako.server.config.NodeConfig;
+import io.metako.server.config.ProxyConfig;
+import io.netty.channel.EventLoopGroup;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The proxy ports of one instance: the statement router on {@code proxy.port} and the optional
+ * forwarding ports {@code rw_port} / {@code ro_port}, on one event-loop group, all following the
+ * routing table this instance publishes.
+ */
+public final class ProxyPorts implements AutoCloseable {
+    private final EventLoopGroup group;
+    private final StatementRouter router;
+    private final List<ForwardingProxy> forwarding = new ArrayList<>();
+
+    private ProxyPorts(EventLoopGroup group, StatementRouter router) {
+        this.group = group;
+        this.router = router;
+    }
+
+    /** Opens the ports {@code config.proxy()} names; the listener it adds keeps them on {@code routing}'s table. */
+    public static ProxyPorts open(MetakoConfig config, RoutingPublisher routing) throws IOException {
+        ProxyConfig p = config.proxy();
+        boolean leastConnections = config.loadBalancer().algorithm() == LoadBalancerConfig.Algorithm.LEAST_CONNECTIONS;
+        EventLoopGroup group = ForwardingProxy.newGroup(Math.max(2, Runtime.getRuntime().availableProcessors()));
+        ProxyPorts ports = null;
+        try {
+            StatementRouter router = new StatementRouter(routerSettings(config, leastConnections), routing::current, group)
+                    .start(p.listenHost(), p.port());
+            ports = new ProxyPorts(group, router);
+            if (p.rwPort() != 0) {
+                ports.forwarding.add(new ForwardingProxy(ForwardingProxy.Role.PRIMARY, routing::current, leastConnections,
+                        p.failoverWait(), group).start(p.listenHost(), p.rwPort()));
+            }
+            if (p.roPort() != 0) {
+                ports.forwarding.add(new ForwardingProxy(ForwardingProxy.Role.REPLICA, routing::current, leastConnections,
+                        p.failoverWait(), group).start(p.listenHost(), p.roPort()));
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            close(ports, group);
+            throw new IOException("interrupted while opening the proxy ports", e);
+        } catch (RuntimeException e) {
+            close(ports, group);
+            throw new IOException("cannot open the proxy ports on " + p.listenHost() + " (" + p.port()
+                    + (p.rwPort() != 0 ? ", " + p.rwPort() : "") + (p.roPort() != 0 ? ", " + p.roPort() : "") + "): "
+                    + e.getMessage(), e);
+        }
+        ProxyPorts opened = ports;
+        routing.addListener(opened::onRoutingTable);
+        return opened;
+    }
+
+    private static void close(ProxyPorts ports, EventLoopGroup group) {
+        if (ports != null) {
+            ports.close();
+        } else {
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        }
+    }
+
+    static RouterSettings routerSettings(MetakoConfig config, boolean leastConnections) throws IOException {
+        ProxyConfig p = config.proxy();
+        Map<String, RouterSettings.ClientUser> users = new LinkedHashMap<>();
+        for (ProxyConfig.ProxyUser u : p.users()) {
+            users.put(u.name(), u.password().isPresent()
+                    ? RouterSettings.ClientUser.withPassword(u.name(), u.password().reveal())
+                    : RouterSettings.ClientUser.withVerifier(u.name(), ScramVerifier.parse(u.scramVerifier().reveal())));
+        }
+        Map<String, RouterSettings.BackendLogin> logins = new LinkedHashMap<>();
+        for (NodeConfig n : config.nodes()) {
+            logins.put(n.name(), new RouterSettings.BackendLogin(n.username(), n.password().reveal()));
+        }
+        RouterSettings.BackendLogin fallback = config.nodes().isEmpty() ? new RouterSettings.BackendLogin("postgres", "")
+                : logins.values().iterator().next();
+        return new RouterSettings((int) Math.min(p.maxMessageSize(), Integer.MAX_VALUE), p.maxClientConnections(),
+                p.startupTimeout(), p.failoverWait(), p.staleReads(), leastConnections,
+                RouterSettings.ClientAuth.valueOf(p.clientAuth().name()), users,
+                name -> logins.getOrDefault(name, fallback), tls(config));
+    }
+
+    private static Optional<SslContext> tls(MetakoConfig config) throws IOException {
+        var s = config.security();
+        if (s == null || !s.tlsEnabled()) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(SslContextBuilder.forServer(s.certFile().toFile(), s.keyFile().toFile()).build());
+        } catch (IOException | RuntimeException e) {
+            throw new IOException("security.cert_file / key_file: cannot load the TLS certificate and key ("
+                    + e.getMessage() + "); the key must be PEM (PKCS#8)", e);
+        }
+    }
+
+    /** Applied synchronously: when it returns, no session routes to a backend the table dropped. */
+    private void onRoutingTable(io.metako.proxy.routing.RoutingTable t) {
+        router.onRoutingTable(t);
+        forwarding.forEach(f -> f.onRoutingTable(t));
+    }
+
+    public StatementRouter router() {
+        return router;
+    }
+
+    @Override
+    public void close() {
+        router.close();
+        forwarding.forEach(ForwardingProxy::close);
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+    }
+}

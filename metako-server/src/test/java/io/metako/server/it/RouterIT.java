@@ -1,0 +1,237 @@
+package io.metako.server.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.metako.proto.v1.MajorityHealth;
+import io.metako.proto.v1.NodeStatus;
+import io.metako.server.demo.LocalCluster;
+import java.io.IOException;
+import java.time.Duration;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The statement router on proxy.port with pgjdbc, against a real primary, two streaming replicas
+ * and three real instances: where statements land, transactions, prepared statements, batches,
+ * read-only transactions, SET replay, read-your-writes, cancel and login errors.
+ */
+class RouterIT extends QuorumScenario {
+
+    @Override
+    Quorum startQuorum() throws IOException {
+        return Quorum.start("500ms", "2s");
+    }
+
+    Connection proxy(int instance, String... props) throws SQLException {
+        Properties p = new Properties();
+        p.setProperty("user", LocalCluster.PROXY_USER);
+        p.setProperty("password", q.cluster.password());
+        p.setProperty("connectTimeout", "15");
+        p.setProperty("socketTimeout", "60");
+        for (int i = 0; i + 1 < props.length; i += 2) {
+            p.setProperty(props[i], props[i + 1]);
+        }
+        return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + q.cluster.instances().get(instance).proxyPort()
+                + "/postgres", p);
+    }
+
+    static String where(Connection c) throws SQLException {
+        try (Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT inet_server_port(), pg_is_in_recovery()")) {
+            rs.next();
+            return rs.getInt(1) + (rs.getBoolean(2) ? "/replica" : "/primary");
+        }
+    }
+
+    int port(int node) {
+        return q.cluster.nodes().get(node).port();
+    }
+
+    @Test
+    @Order(1)
+    void readsGoToReplicasAndWritesToThePrimary() throws Exception {
+        await().atMost(CONVERGE).untilAsserted(() -> {
+            assertThat(q.status(0).getNodesList()).extracting(NodeStatus::getHealth).containsOnly(MajorityHealth.HEALTHY);
+            for (var instance : q.instances) {
+                assertThat(instance.routing().current().acceptsWrites()).isTrue();
+                assertThat(instance.routing().current().replicas()).hasSize(2);
+            }
+        });
+        try (Connection c = proxy(0); Statement st = c.createStatement()) {
+            st.execute("CREATE TABLE routed (id int primary key, note text)");
+            st.execute("INSERT INTO routed VALUES (1, 'one')");
+            assertThat(where(c)).as("right after its writes, the session reads on the primary (read-your-writes)")
+                    .isEqualTo(port(0) + "/primary");
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(where(c))
+                    .as("once the replicas have replayed the writes, reads go to them again").endsWith("/replica"));
+            Map<String, Integer> seen = new HashMap<>();
+            for (int i = 0; i < 40; i++) {
+                seen.merge(where(c), 1, Integer::sum);
+            }
+            assertThat(seen).as("autocommit reads spread evenly over both replicas (round robin)")
+                    .containsOnlyKeys(port(1) + "/replica", port(2) + "/replica")
+                    .containsValues(20, 20);
+            try (ResultSet rs = st.executeQuery("INSERT INTO routed VALUES (2, 'two') RETURNING inet_server_port()")) {
+                rs.next();
+                assertThat(rs.getInt(1)).as("a write runs on the primary").isEqualTo(port(0));
+            }
+        }
+    }
+
+    @Test
+    @Order(2)
+    void aTransactionStaysOnOneNodeAndReadOnlyOnesMayUseAReplica() throws Exception {
+        try (Connection c = proxy(1)) {
+            c.setAutoCommit(false);
+            String first = where(c);
+            assertThat(first).as("a read-write transaction starts on the primary").isEqualTo(port(0) + "/primary");
+            c.createStatement().execute("INSERT INTO routed VALUES (3, 'three')");
+            for (int i = 0; i < 5; i++) {
+                assertThat(where(c)).isEqualTo(first);
+            }
+            c.commit();
+        }
+        try (Connection c = proxy(1)) {
+            c.setAutoCommit(false);
+            c.setReadOnly(true);
+            String ro = where(c);
+            assertThat(ro).as("a read-only transaction may run on a replica").endsWith("/replica");
+            for (int i = 0; i < 5; i++) {
+                assertThat(where(c)).as("and stays there").isEqualTo(ro);
+            }
+            c.commit();
+        }
+    }
+
+    @Test
+    @Order(3)
+    void preparedStatementsWorkOnEveryBackendTheSessionUses() throws Exception {
+        for (String threshold : new String[] {"1", "5"}) {
+            try (Connection c = proxy(2, "prepareThreshold", threshold);
+                 PreparedStatement ps = c.prepareStatement("SELECT note, inet_server_port() FROM routed WHERE id = ?")) {
+                Map<Integer, Integer> ports = new HashMap<>();
+                for (int i = 0; i < 12; i++) {
+                    ps.setInt(1, 1);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        assertThat(rs.next()).isTrue();
+                        assertThat(rs.getString(1)).isEqualTo("one");
+                        ports.merge(rs.getInt(2), 1, Integer::sum);
+                    }
+                }
+                assertThat(ports).as("prepareThreshold=" + threshold + ": the statement ran on both replicas")
+                        .containsOnlyKeys(port(1), port(2));
+                try (PreparedStatement ins = c.prepareStatement("INSERT INTO routed VALUES (?, ?)")) {
+                    for (int i = 0; i < 3; i++) {
+                        ins.setInt(1, 100 + i + 10 * Integer.parseInt(threshold));
+                        ins.setString(2, "batch");
+                        ins.addBatch();
+                    }
+                    assertThat(ins.executeBatch()).containsExactly(1, 1, 1);
+                }
+            }
+        }
+        try (Connection c = proxy(0); Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("/* metako:primary */ SELECT count(*) FROM routed WHERE note = 'batch'")) {
+            rs.next();
+            assertThat(rs.getInt(1)).isEqualTo(6);
+        }
+    }
+
+    @Test
+    @Order(4)
+    void sessionSettingsReachEveryBackendOfTheSession() throws Exception {
+        try (Connection c = proxy(0); Statement st = c.createStatement()) {
+            st.execute("SET application_name = 'metako-router-it'");
+            for (int i = 0; i < 6; i++) {
+                try (ResultSet rs = st.executeQuery("SELECT current_setting('application_name'), inet_server_port()")) {
+                    rs.next();
+                    assertThat(rs.getString(1)).as("on port " + rs.getInt(2)).isEqualTo("metako-router-it");
+                }
+            }
+            c.setAutoCommit(false);
+            try (ResultSet rs = st.executeQuery("SELECT current_setting('application_name'), pg_is_in_recovery()")) {
+                rs.next();
+                assertThat(rs.getString(1)).as("on the primary too").isEqualTo("metako-router-it");
+                assertThat(rs.getBoolean(2)).isFalse();
+            }
+            c.commit();
+        }
+    }
+
+    @Test
+    @Order(5)
+    void aSessionReadsItsOwnWrites() throws Exception {
+        try (Connection c = proxy(1); Statement st = c.createStatement()) {
+            for (int i = 0; i < 20; i++) {
+                st.execute("INSERT INTO routed VALUES (" + (1000 + i) + ", 'ryw')");
+                try (ResultSet rs = st.executeQuery("SELECT count(*) FROM routed WHERE id = " + (1000 + i))) {
+                    rs.next();
+                    assertThat(rs.getInt(1)).as("row %d is visible right after its insert", 1000 + i).isEqualTo(1);
+                }
+            }
+        }
+    }
+
+    @Test
+    @Order(6)
+    void cancelStopsARunningStatement() throws Exception {
+        try (Connection c = proxy(2); Statement st = c.createStatement()) {
+            CompletableFuture<Void> cancel = CompletableFuture.runAsync(() -> {
+                try {
+                    TimeUnit.MILLISECONDS.sleep(700);
+                    st.cancel();
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            long t0 = System.nanoTime();
+            assertThatThrownBy(() -> st.execute("SELECT pg_sleep(30)"))
+                    .isInstanceOf(SQLException.class)
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("57014"));
+            assertThat(TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - t0)).isLessThan(10);
+            cancel.get(10, TimeUnit.SECONDS);
+            assertThat(where(c)).as("the session goes on after the cancel").endsWith("/replica");
+        }
+    }
+
+    @Test
+    @Order(7)
+    void aWrongPasswordOrUnknownUserIsRefusedAsPostgresDoes() {
+        for (String user : new String[] {LocalCluster.PROXY_USER, "nobody"}) {
+            Properties p = new Properties();
+            p.setProperty("user", user);
+            p.setProperty("password", "wrong-password");
+            assertThatThrownBy(() -> DriverManager.getConnection("jdbc:postgresql://127.0.0.1:"
+                    + q.cluster.instances().get(0).proxyPort() + "/postgres", p).close())
+                    .isInstanceOf(SQLException.class)
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("28P01"))
+                    .hasMessageContaining("password authentication failed for user \"" + user + "\"")
+                    .satisfies(e -> assertThat(e.getMessage()).doesNotContain(q.cluster.password()));
+        }
+    }
+
+    @Test
+    @Order(8)
+    void aMissingDatabaseIsReportedAsPostgresReportsIt() {
+        Properties p = new Properties();
+        p.setProperty("user", LocalCluster.PROXY_USER);
+        p.setProperty("password", q.cluster.password());
+        assertThatThrownBy(() -> DriverManager.getConnection("jdbc:postgresql://127.0.0.1:"
+                + q.cluster.instances().get(0).proxyPort() + "/no_such_db", p).close())
+                .isInstanceOf(SQLException.class)
+                .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("3D000"));
+    }
+}
