@@ -44,6 +44,7 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
         int suppressParse;
         int suppressClose;
         boolean failed;
+        boolean answered;
 
         Unit(Owner owner) {
             this.owner = owner;
@@ -70,6 +71,8 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
     String loginError;
     String loginSqlState;
     boolean waitingForClient;
+    /** The backend said FATAL before answering a unit that will run elsewhere: the rest is noise. */
+    private boolean dying;
 
     BackendLink(ClientSession session, RoutingTable.Backend backend, RouterSettings.BackendLogin login, int maxInspected) {
         this.session = session;
@@ -204,6 +207,9 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
         if (phase != Phase.READY) {
             return BackendMessageScanner.Action.INSPECT;
         }
+        if (dying) {
+            return BackendMessageScanner.Action.DROP;
+        }
         Unit head = units.peek();
         if (head == null) {
             // between units: a notification or notice the session may pass on, a FATAL error, or noise
@@ -217,6 +223,10 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
             return BackendMessageScanner.Action.INSPECT;
         }
         if (head.owner == Owner.CLIENT) {
+            if (!head.answered) {
+                head.answered = true;
+                session.unitAnswered(this);
+            }
             if (type == '1' && head.suppressParse > 0) {
                 head.suppressParse--;
                 return BackendMessageScanner.Action.DROP;
@@ -240,7 +250,19 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
         if (type == 'E') {
             if (head == null) {
                 LOG.info("backend {} sent an error outside any statement: {}", backend.name(), BackendMessages.describeError(payload));
+                session.linkFailing(this);
                 return false;
+            }
+            if (head.owner == Owner.CLIENT && !head.answered) {
+                String severity = BackendMessages.fields(payload).getOrDefault('V', "");
+                if ((severity.equals("FATAL") || severity.equals("PANIC")) && session.retryInstead(this)) {
+                    LOG.info("backend {} is ending the connection ({}); the statement will run elsewhere", backend.name(),
+                            BackendMessages.describeError(payload));
+                    dying = true;
+                    return false;
+                }
+                head.answered = true;
+                session.unitAnswered(this);
             }
             head.failed = true;
             head.suppressParse = 0;

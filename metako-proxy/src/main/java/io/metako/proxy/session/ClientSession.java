@@ -67,6 +67,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** An extended-protocol unit longer than this without Sync is sent on (to the primary) as it comes. */
     static final int UNIT_BUFFER_LIMIT = 1 << 20;
     private static final String VALID_TYPES = "QPBDECSHFXdcf";
+    /** Kinds of unit that change nothing when run outside a transaction, so may run again elsewhere. */
+    private static final java.util.Set<StatementKind> RETRYABLE = java.util.EnumSet.of(StatementKind.READ,
+            StatementKind.BEGIN, StatementKind.BEGIN_READ_ONLY, StatementKind.SESSION);
 
     enum Phase { STARTUP, AUTH_SASL_FIRST, AUTH_SASL_FINAL, AUTH_PASSWORD, CONNECTING, READY, CLOSED }
 
@@ -112,6 +115,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private String pendingSessionSql;
     private boolean wrote;
     private long minReplayLsn = -1;
+
+    /**
+     * Copies of the unit in flight while nothing of it has been answered and it cannot have changed
+     * anything (a read, BEGIN, SET outside a transaction): if its backend dies before answering (the
+     * primary was killed), the unit runs again on the next backend the table names, so a session that
+     * was not inside a transaction does not see the failover at all.
+     */
+    private final List<Frame> unitCopy = new ArrayList<>(4);
+    private boolean unitRetryable;
+    private int unitFramesLeft;
 
     ClientSession(StatementRouter router, Channel client, int processId, int secretKey) {
         this.router = router;
@@ -411,18 +424,53 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             }
             if (link == current) {
                 current = null;
-                failUnit(link.loginSqlState != null ? link.loginSqlState : SqlState.CONNECTION_FAILURE,
-                        "backend " + link.backend.name() + ": " + why);
+                dropUnitCopy();
+                if (link.loginSqlState != null) {
+                    failUnit(link.loginSqlState, "backend " + link.backend.name() + ": " + why);
+                } else if (!waitOrFail(new RouteTarget.Wait("backend " + link.backend.name() + " is unreachable (" + why
+                        + ")", SqlState.CONNECTION_FAILURE))) {
+                    return; // nothing was sent: try again when the table moves on (failover) or the node is back
+                }
                 drain();
             }
             return;
         }
-        if (link == current || link == txLink) {
-            fatal(SqlState.CONNECTION_FAILURE, "backend " + link.backend.name()
-                    + " closed the connection while this session was using it; reconnect and retry");
+        if (link == current && !unitCopy.isEmpty() && txLink == null) {
+            LOG.info("backend {} went away before answering a statement that changed nothing; routing it again",
+                    link.backend.name());
+            for (int i = unitCopy.size() - 1; i >= 0; i--) {
+                Frame f = unitCopy.get(i);
+                queue.addFirst(f);
+                queuedBytes += f.wire().readableBytes();
+            }
+            unitCopy.clear();
+            unitRetryable = false;
+            current = null;
+            if (link == lastLink) {
+                lastLink = null;
+            }
+            drain();
+            return;
+        }
+        if (link == txLink) {
+            fatal(SqlState.CONNECTION_FAILURE, "backend " + link.backend.name() + " closed the connection: the transaction"
+                    + " open on it is lost; reconnect and retry the transaction");
+        } else if (link == current) {
+            fatal(SqlState.CONNECTION_FAILURE, "backend " + link.backend.name() + " closed the connection while running a"
+                    + " statement that may have changed data, so its outcome is unknown; reconnect and check");
         }
         if (link == lastLink) {
             lastLink = null;
+        }
+    }
+
+    /** A backend ended an idle connection (FATAL): no unit may be sent there any more. */
+    void linkFailing(BackendLink link) {
+        if (link != current && link != txLink) {
+            links.remove(link.backend.name(), link);
+            if (link == lastLink) {
+                lastLink = null;
+            }
         }
     }
 
@@ -453,6 +501,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** One of the session's units was answered with ReadyForQuery ({@code status}: I, T or E). */
     void clientUnitDone(BackendLink link, char status, boolean failed) {
         txStatus = status;
+        waitDeadline = 0;
         lastLink = link;
         txLink = status == 'I' ? null : link;
         if (link == current && !link.busy()) {
@@ -472,6 +521,29 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         if (current == null) {
             drain();
+        }
+    }
+
+    /** The backend running the unit answered something: from now on it cannot simply run again. */
+    void unitAnswered(BackendLink link) {
+        if (link == current) {
+            dropUnitCopy();
+        }
+    }
+
+    /**
+     * The backend running the unit ends the connection (FATAL) before answering anything else:
+     * true when the unit can run again elsewhere, so the error is not passed on.
+     */
+    boolean retryInstead(BackendLink link) {
+        return link == current && !unitCopy.isEmpty() && txLink == null;
+    }
+
+    private void dropUnitCopy() {
+        unitRetryable = false;
+        if (!unitCopy.isEmpty()) {
+            unitCopy.forEach(Frame::release);
+            unitCopy.clear();
         }
     }
 
@@ -537,7 +609,15 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 if (current.phase != BackendLink.Phase.READY || !current.channel.isWritable()) {
                     return; // logging in, or backpressure: linkReady / linkWritabilityChanged drain again
                 }
-                forward(current, poll());
+                Frame f = poll();
+                if (unitRetryable) {
+                    if (unitFramesLeft-- > 0) {
+                        unitCopy.add(new Frame(f.type(), f.wire().retainedDuplicate()));
+                    } else {
+                        dropUnitCopy(); // pipelined units follow: no longer one unit that can simply run again
+                    }
+                }
+                forward(current, f);
                 continue;
             }
             byte type = queue.peek().type();
@@ -610,8 +690,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 target = openLink(b);
             }
         }
-        waitDeadline = 0;
         current = target;
+        dropUnitCopy();
+        unitRetryable = end >= 0 && txLink == null && !target.busy()
+                && (c == null || RETRYABLE.contains(c.kind()));
+        unitFramesLeft = end + 1;
         return true;
     }
 
@@ -897,6 +980,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             f.release();
         }
         queuedBytes = 0;
+        dropUnitCopy();
         if (retry != null) {
             retry.cancel(false);
         }

@@ -8,6 +8,7 @@ import io.metako.proto.v1.MajorityHealth;
 import io.metako.proto.v1.NodeStatus;
 import io.metako.server.demo.LocalCluster;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -77,9 +78,11 @@ class RouterIT extends QuorumScenario {
                     .isEqualTo(port(0) + "/primary");
             await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(where(c))
                     .as("once the replicas have replayed the writes, reads go to them again").endsWith("/replica"));
+        }
+        try (Connection reader = proxy(1); Statement st = reader.createStatement()) {
             Map<String, Integer> seen = new HashMap<>();
             for (int i = 0; i < 40; i++) {
-                seen.merge(where(c), 1, Integer::sum);
+                seen.merge(where(reader), 1, Integer::sum);
             }
             assertThat(seen).as("autocommit reads spread evenly over both replicas (round robin)")
                     .containsOnlyKeys(port(1) + "/replica", port(2) + "/replica")
@@ -233,5 +236,141 @@ class RouterIT extends QuorumScenario {
                 + q.cluster.instances().get(0).proxyPort() + "/no_such_db", p).close())
                 .isInstanceOf(SQLException.class)
                 .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("3D000"));
+    }
+
+    // ---- real command-line clients ------------------------------------------------------------
+
+    /** Runs a client tool with the proxy password in its environment; returns exit code and output. */
+    Result run(String stdin, String... cmd) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        pb.environment().put("PGPASSWORD", q.cluster.password());
+        Process p = pb.start();
+        try (var in = p.getOutputStream()) {
+            if (stdin != null) {
+                in.write(stdin.getBytes(StandardCharsets.UTF_8));
+            }
+        }
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(170, TimeUnit.SECONDS)).as("%s finished", cmd[0]).isTrue();
+        return new Result(p.exitValue(), out);
+    }
+
+    record Result(int exit, String output) {
+    }
+
+    String conninfo(int instance) {
+        return "host=127.0.0.1 port=" + q.cluster.instances().get(instance).proxyPort() + " user=" + LocalCluster.PROXY_USER
+                + " dbname=postgres connect_timeout=15";
+    }
+
+    @Test
+    @Order(10)
+    void psqlDescribesRunsMultiStatementStringsAndCopiesBothWays() throws Exception {
+        Result d = run(null, "psql", conninfo(0), "-X", "-c", "\\d routed");
+        assertThat(d.exit()).as(d.output()).isZero();
+        assertThat(d.output()).contains("Table \"public.routed\"").contains("note").contains("routed_pkey");
+
+        Result multi = run(null, "psql", conninfo(1), "-X", "-At", "-c",
+                "CREATE TABLE IF NOT EXISTS multi (x int); INSERT INTO multi VALUES (1), (2); SELECT sum(x) FROM multi");
+        assertThat(multi.exit()).as(multi.output()).isZero();
+        assertThat(multi.output().strip().lines().toList()).as("one string, several statements, run together on the primary")
+                .containsExactly("CREATE TABLE", "INSERT 0 2", "3");
+
+        StringBuilder rows = new StringBuilder();
+        for (int i = 0; i < 5000; i++) {
+            rows.append(20000 + i).append('\t').append("copied ").append(i).append('\n');
+        }
+        Result in = run(rows.toString(), "psql", conninfo(2), "-X", "-c", "COPY routed (id, note) FROM STDIN");
+        assertThat(in.exit()).as(in.output()).isZero();
+        assertThat(in.output()).contains("COPY 5000");
+        Result out = run(null, "psql", conninfo(0), "-X", "-c",
+                "/* metako:primary */ COPY (SELECT id, note FROM routed WHERE note LIKE 'copied %' ORDER BY id) TO STDOUT");
+        assertThat(out.exit()).as(out.output()).isZero();
+        assertThat(out.output()).isEqualTo(rows.toString());
+    }
+
+    static final int PGBENCH_SECONDS = Integer.getInteger("metako.pgbench.seconds", 30);
+
+    String pgbench() {
+        return io.metako.server.pg.PgBinaries.locate(System.getenv()).tool("pgbench").toString();
+    }
+
+    @Test
+    @Order(11)
+    void pgbenchRunsWithoutErrorsInEveryQueryMode() throws Exception {
+        String port = Integer.toString(q.cluster.instances().get(1).proxyPort());
+        Result init = run(null, pgbench(), "-i", "-s", "1", "-h", "127.0.0.1", "-p", port, "-U", LocalCluster.PROXY_USER,
+                "postgres");
+        assertThat(init.exit()).as(init.output()).isZero();
+        for (String mode : new String[] {"simple", "extended", "prepared"}) {
+            Result r = run(null, pgbench(), "-M", mode, "-c", "8", "-j", "2", "-T", Integer.toString(PGBENCH_SECONDS),
+                    "-h", "127.0.0.1", "-p", port, "-U", LocalCluster.PROXY_USER, "postgres");
+            System.out.println("[pgbench -M " + mode + "]\n" + r.output());
+            assertThat(r.exit()).as(r.output()).isZero();
+            assertThat(r.output()).as("-M " + mode).contains("number of failed transactions: 0 (0.000%)")
+                    .doesNotContain("aborted").containsPattern("number of transactions actually processed: [1-9]");
+        }
+    }
+
+    @Test
+    @Order(20)
+    void aFailoverEndsTheOpenTransactionAndTheRestCarriesOnOnTheNewPrimary() throws Exception {
+        Connection inTransaction = proxy(0);
+        inTransaction.setAutoCommit(false);
+        inTransaction.createStatement().execute("INSERT INTO routed VALUES (-1, 'in flight')");
+        Connection idle = proxy(0);
+        idle.createStatement().execute("INSERT INTO routed VALUES (-2, 'before')");
+
+        String port = Integer.toString(q.cluster.instances().get(2).proxyPort());
+        ProcessBuilder pb = new ProcessBuilder(pgbench(), "-c", "8", "-j", "2", "-T", "30", "-R", "40", "-P", "1",
+                "-h", "127.0.0.1", "-p", port, "-U", LocalCluster.PROXY_USER, "postgres").redirectErrorStream(true);
+        pb.environment().put("PGPASSWORD", q.cluster.password());
+        Process bench = pb.start();
+        CompletableFuture<String> benchOut = CompletableFuture.supplyAsync(() -> {
+            try {
+                return new String(bench.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        try {
+            TimeUnit.SECONDS.sleep(8);
+            q.cluster.nodes().get(0).kill();
+            await().atMost(CONVERGE).untilAsserted(() -> {
+                assertThat(q.status(0).getEpoch()).isEqualTo(2);
+                assertThat(q.status(0).getPrimary()).as("failover completed").isNotEmpty();
+            });
+            java.sql.Timestamp failedOver = new java.sql.Timestamp(System.currentTimeMillis());
+            String newPrimary = q.status(0).getPrimary();
+            int newPort = port(Integer.parseInt(newPrimary.substring(3)) - 1);
+
+            assertThatThrownBy(() -> inTransaction.createStatement().execute("INSERT INTO routed VALUES (-3, 'after')"))
+                    .as("the transaction that was open on the old primary fails").isInstanceOf(SQLException.class)
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isIn("57P01", "08006"));
+            try (ResultSet rs = idle.createStatement().executeQuery(
+                    "INSERT INTO routed VALUES (-4, 'after') RETURNING inet_server_port()")) {
+                rs.next();
+                assertThat(rs.getInt(1)).as("an idle session writes on the new primary, same connection").isEqualTo(newPort);
+            }
+
+            String out = benchOut.get(60, TimeUnit.SECONDS);
+            System.out.println("[pgbench across the failover]\n" + out);
+            long aborted = out.lines().filter(l -> l.contains("aborted")).count();
+            assertThat(aborted).as("only clients with a transaction in flight at the kill fail").isLessThan(8);
+            try (Connection direct = DriverManager.getConnection(q.cluster.jdbcUrl(q.cluster.nodes().get(newPort == port(1) ? 1 : 2)),
+                    LocalCluster.SUPERUSER, q.cluster.password());
+                 PreparedStatement ps = direct.prepareStatement("SELECT count(*) FROM pgbench_history WHERE mtime > ?")) {
+                ps.setTimestamp(1, failedOver);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    assertThat(rs.getLong(1)).as("pgbench went on committing on the new primary after the failover")
+                            .isPositive();
+                }
+            }
+        } finally {
+            bench.destroy();
+            inTransaction.close();
+            idle.close();
+        }
     }
 }
