@@ -108,6 +108,7 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+        LOG.debug("backend connection to {} closed", backend.name());
         scanner.discard();
         Phase was = phase;
         phase = Phase.CLOSED;
@@ -191,6 +192,7 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
     }
 
     void close() {
+        LOG.debug("closing backend connection to {} ({})", backend.name(), phase);
         if (channel != null && channel.isActive()) {
             if (phase == Phase.READY) {
                 channel.writeAndFlush(FrontendMessages.terminate(channel.alloc())).addListener(f -> channel.close());

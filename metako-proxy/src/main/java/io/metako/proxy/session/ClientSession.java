@@ -84,6 +84,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     final int secretKey;
     private Phase phase = Phase.STARTUP;
     private boolean tlsStarted;
+    /** Counted against max_client_connections (from its StartupMessage until it ends). */
+    boolean admitted;
     private StartupMessage startup;
     private Map<String, String> backendParameters = Map.of();
     private RouterSettings.ClientUser user;
@@ -241,7 +243,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         startup = StartupMessage.parse(f.payload());
-        if (router.openSessions() > settings.maxClientConnections()) {
+        admitted = router.admit();
+        if (!admitted) {
             fatal(SqlState.TOO_MANY_CONNECTIONS, "sorry, too many clients already (proxy.max_client_connections is "
                     + settings.maxClientConnections() + ")");
             return;
@@ -975,6 +978,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     private void cleanup() {
+        LOG.debug("proxy session {} closed; closing its {} backend connection(s)", processId, links.size());
         Frame f;
         while ((f = queue.poll()) != null) {
             f.release();

@@ -40,6 +40,7 @@ public final class StatementRouter implements AutoCloseable {
     private final ReplicaSelector selector;
     private final Map<Integer, ClientSession> sessions = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> backendConnections = new ConcurrentHashMap<>();
+    private final AtomicInteger admitted = new AtomicInteger();
     private final AtomicInteger processIds = new AtomicInteger(RANDOM.nextInt(1 << 20) + 1);
     private Channel server;
 
@@ -86,6 +87,22 @@ public final class StatementRouter implements AutoCloseable {
         return selector;
     }
 
+    /**
+     * Counts a session that sent its StartupMessage against {@code max_client_connections}; false
+     * (and not counted) when the limit is reached.
+     */
+    boolean admit() {
+        while (true) {
+            int n = admitted.get();
+            if (n >= settings.maxClientConnections()) {
+                return false;
+            }
+            if (admitted.compareAndSet(n, n + 1)) {
+                return true;
+            }
+        }
+    }
+
     /** Open client sessions, logged in or not. */
     public int openSessions() {
         return sessions.size();
@@ -106,7 +123,9 @@ public final class StatementRouter implements AutoCloseable {
     }
 
     void sessionEnded(ClientSession s) {
-        sessions.remove(s.processId, s);
+        if (sessions.remove(s.processId, s) && s.admitted) {
+            admitted.decrementAndGet();
+        }
     }
 
     void cancel(CancelRequest request) {

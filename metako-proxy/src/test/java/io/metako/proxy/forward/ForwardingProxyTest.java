@@ -15,6 +15,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -29,6 +30,11 @@ class ForwardingProxyTest {
     private final NamedEcho b = new NamedEcho("B");
     private final AtomicReference<RoutingTable> table = new AtomicReference<>();
     private ForwardingProxy proxy;
+
+    @AfterAll
+    static void noLeaks() throws InterruptedException {
+        io.metako.proxy.LeakTracker.assertNoLeaks();
+    }
 
     /** Answers every chunk with its name and the chunk. */
     static final class NamedEcho implements AutoCloseable {

@@ -1,0 +1,133 @@
+package io.metako.proxy.session;
+
+import io.metako.proxy.routing.RoutingTable;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A minimal PostgreSQL-speaking server for the session tier: trust login, then per Query a
+ * CommandComplete and ReadyForQuery. A query with "BIG" in it streams DataRows until the peer stops reading
+ * or goes away (counting the bytes it got out); one with "DIE" closes the connection
+ * without an answer. The real thing is tested in the server's ITs; this one only lets the session
+ * state machine be driven into its corners.
+ */
+final class ScriptedBackend implements AutoCloseable {
+    final ServerSocket server;
+    final AtomicInteger connections = new AtomicInteger();
+    final AtomicInteger open = new AtomicInteger();
+    final AtomicLong bigBytesWritten = new AtomicLong();
+    volatile boolean bigEnded;
+
+    ScriptedBackend() throws IOException {
+        server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        Thread t = new Thread(() -> {
+            while (!server.isClosed()) {
+                try {
+                    Socket s = server.accept();
+                    Thread c = new Thread(() -> serve(s));
+                    c.setDaemon(true);
+                    c.start();
+                } catch (IOException e) {
+                    return;
+                }
+            }
+        });
+        t.setDaemon(true);
+        t.start();
+    }
+
+    RoutingTable.Backend backend(String name) {
+        return new RoutingTable.Backend(name, "127.0.0.1", server.getLocalPort());
+    }
+
+    private void serve(Socket s) {
+        connections.incrementAndGet();
+        open.incrementAndGet();
+        try (s; DataInputStream in = new DataInputStream(s.getInputStream());
+             DataOutputStream out = new DataOutputStream(s.getOutputStream())) {
+            int len = in.readInt();
+            in.readFully(new byte[len - 4]);
+            out.write(new byte[] {'R', 0, 0, 0, 8, 0, 0, 0, 0});
+            message(out, 'S', cstrings("server_version", "15.0"));
+            message(out, 'S', cstrings("client_encoding", "UTF8"));
+            out.write('K');
+            out.writeInt(12);
+            out.writeInt(4242);
+            out.writeInt(77);
+            ready(out);
+            while (true) {
+                int type = in.read();
+                if (type < 0 || type == 'X') {
+                    return;
+                }
+                byte[] body = new byte[in.readInt() - 4];
+                in.readFully(body);
+                if (type != 'Q') {
+                    continue;
+                }
+                String sql = new String(body, 0, body.length - 1, StandardCharsets.UTF_8);
+                if (sql.contains("DIE")) {
+                    return;
+                }
+                if (sql.contains("BIG")) {
+                    streamForever(out);
+                    return;
+                }
+                message(out, 'C', cstrings("SELECT 1"));
+                ready(out);
+            }
+        } catch (IOException e) {
+            // the proxy went away
+        } finally {
+            open.decrementAndGet();
+        }
+    }
+
+    private void streamForever(DataOutputStream out) {
+        byte[] row = new byte[8192];
+        try {
+            message(out, 'T', new byte[] {0, 0});
+            while (true) {
+                out.write('D');
+                out.writeInt(4 + 2 + 4 + row.length);
+                out.writeShort(1);
+                out.writeInt(row.length);
+                out.write(row);
+                bigBytesWritten.addAndGet(1 + 4 + 2 + 4 + row.length);
+            }
+        } catch (IOException e) {
+            bigEnded = true;
+        }
+    }
+
+    private static void ready(DataOutputStream out) throws IOException {
+        out.write(new byte[] {'Z', 0, 0, 0, 5, 'I'});
+        out.flush();
+    }
+
+    private static void message(DataOutputStream out, char type, byte[] body) throws IOException {
+        out.write(type);
+        out.writeInt(4 + body.length);
+        out.write(body);
+    }
+
+    private static byte[] cstrings(String... parts) {
+        StringBuilder sb = new StringBuilder();
+        for (String p : parts) {
+            sb.append(p).append('\0');
+        }
+        return sb.toString().getBytes(StandardCharsets.UTF_8);
+    }
+
+    @Override
+    public void close() throws IOException {
+        server.close();
+    }
+}

@@ -1,0 +1,472 @@
+package io.metako.proxy.session;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.metako.proxy.LeakTracker;
+import io.metako.proxy.auth.ScramClientExchange;
+import io.metako.proxy.forward.ForwardingProxy;
+import io.metako.proxy.protocol.FrontendFrameDecoder;
+import io.metako.proxy.routing.RoutingTable;
+import io.netty.channel.EventLoopGroup;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The session state machine over real sockets, driven into its corners with raw protocol bytes:
+ * logins right and wrong, hostile and broken input, limits, waits, a backend dying, a client
+ * vanishing mid-result. Each case ends with an ErrorResponse or a clean close, never a stuck
+ * session or a leaked buffer. (RouterIT proves the routing itself against real PostgreSQL.)
+ */
+class StatementRouterTest {
+    private static final String PASSWORD = "s3cret-pw";
+    private final EventLoopGroup group = ForwardingProxy.newGroup(2);
+    private final AtomicReference<RoutingTable> table = new AtomicReference<>();
+    private ScriptedBackend backend;
+    private StatementRouter router;
+
+    @BeforeEach
+    void start() throws Exception {
+        backend = new ScriptedBackend();
+        table.set(new RoutingTable(1, Optional.of(backend.backend("A")), List.of(), true));
+    }
+
+    private StatementRouter router(RouterSettings.ClientAuth auth, int maxClients, Duration startupTimeout) throws Exception {
+        RouterSettings settings = new RouterSettings(64 * 1024, maxClients, startupTimeout, Duration.ofMillis(400), false,
+                false, auth, Map.of("app", RouterSettings.ClientUser.withPassword("app", PASSWORD)),
+                name -> new RouterSettings.BackendLogin("postgres", ""), Optional.empty());
+        router = new StatementRouter(settings, table::get, group).start("127.0.0.1", 0);
+        return router;
+    }
+
+    private StatementRouter router() throws Exception {
+        return router(RouterSettings.ClientAuth.PASSWORD, 10, Duration.ofSeconds(5));
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (router != null) {
+            router.close();
+        }
+        backend.close();
+        group.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).sync();
+    }
+
+    @AfterAll
+    static void noLeaks() throws InterruptedException {
+        LeakTracker.assertNoLeaks();
+    }
+
+    // ---- a raw client -----------------------------------------------------------------------
+
+    record Message(char type, byte[] body) {
+        Map<Character, String> fields() {
+            Map<Character, String> f = new HashMap<>();
+            int i = 0;
+            while (i < body.length && body[i] != 0) {
+                char code = (char) body[i++];
+                int end = i;
+                while (body[end] != 0) {
+                    end++;
+                }
+                f.put(code, new String(body, i, end - i, StandardCharsets.UTF_8));
+                i = end + 1;
+            }
+            return f;
+        }
+
+        int authCode() {
+            return ((body[0] & 0xFF) << 24) | ((body[1] & 0xFF) << 16) | ((body[2] & 0xFF) << 8) | (body[3] & 0xFF);
+        }
+    }
+
+    final class Client implements AutoCloseable {
+        final Socket socket;
+        final DataInputStream in;
+        final DataOutputStream out;
+
+        Client() throws IOException {
+            socket = new Socket("127.0.0.1", router.port());
+            socket.setSoTimeout(5000);
+            in = new DataInputStream(socket.getInputStream());
+            out = new DataOutputStream(socket.getOutputStream());
+        }
+
+        void startup(String... params) throws IOException {
+            StringBuilder sb = new StringBuilder();
+            for (String p : params) {
+                sb.append(p).append('\0');
+            }
+            sb.append('\0');
+            byte[] body = sb.toString().getBytes(StandardCharsets.UTF_8);
+            out.writeInt(8 + body.length);
+            out.writeInt(FrontendFrameDecoder.PROTOCOL_3_0);
+            out.write(body);
+            out.flush();
+        }
+
+        void send(char type, byte[] body) throws IOException {
+            out.write(type);
+            out.writeInt(4 + body.length);
+            out.write(body);
+            out.flush();
+        }
+
+        void send(char type, String cstring) throws IOException {
+            send(type, (cstring + "\0").getBytes(StandardCharsets.UTF_8));
+        }
+
+        Message read() throws IOException {
+            char type = (char) in.readUnsignedByte();
+            byte[] body = new byte[in.readInt() - 4];
+            in.readFully(body);
+            return new Message(type, body);
+        }
+
+        /** Messages up to and including the first of {@code type}. */
+        Message readUntil(char type) throws IOException {
+            while (true) {
+                Message m = read();
+                if (m.type() == type) {
+                    return m;
+                }
+                if (m.type() == 'E' && type != 'E') {
+                    throw new AssertionError("unexpected error: " + m.fields());
+                }
+            }
+        }
+
+        void login() throws IOException {
+            startup("user", "app", "database", "db");
+            Message r = read();
+            assertThat(r.type()).isEqualTo('R');
+            assertThat(r.authCode()).as("cleartext password requested").isEqualTo(3);
+            send('p', PASSWORD);
+            assertThat(read().authCode()).as("AuthenticationOk").isZero();
+            readUntil('Z');
+        }
+
+        /** True when the proxy closed the connection (after whatever it still sent). */
+        boolean closedByPeer() throws IOException {
+            try {
+                while (true) {
+                    read();
+                }
+            } catch (EOFException e) {
+                return true;
+            } catch (SocketTimeoutException e) {
+                return false;
+            } catch (IOException e) {
+                return true; // reset
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            socket.close();
+        }
+    }
+
+    // ---- logins -----------------------------------------------------------------------------
+
+    @Test
+    void aClientLogsInWithScramAndItsQueriesReachTheBackend() throws Exception {
+        router(RouterSettings.ClientAuth.SCRAM_SHA_256, 10, Duration.ofSeconds(5));
+        try (Client c = new Client()) {
+            c.startup("user", "app");
+            Message sasl = c.read();
+            assertThat(sasl.authCode()).isEqualTo(10);
+            assertThat(new String(sasl.body(), 4, sasl.body().length - 4, StandardCharsets.UTF_8)).contains("SCRAM-SHA-256");
+            ScramClientExchange scram = new ScramClientExchange("", PASSWORD, "clientnonce123");
+            byte[] first = scram.clientFirst().getBytes(StandardCharsets.UTF_8);
+            byte[] mech = "SCRAM-SHA-256\0".getBytes(StandardCharsets.UTF_8);
+            java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+            b.write(mech);
+            new DataOutputStream(b).writeInt(first.length);
+            b.write(first);
+            c.send('p', b.toByteArray());
+            Message cont = c.read();
+            assertThat(cont.authCode()).isEqualTo(11);
+            String serverFirst = new String(cont.body(), 4, cont.body().length - 4, StandardCharsets.UTF_8);
+            c.send('p', scram.clientFinal(serverFirst).getBytes(StandardCharsets.UTF_8));
+            Message fin = c.read();
+            assertThat(fin.authCode()).isEqualTo(12);
+            assertThat(scram.serverVerified(new String(fin.body(), 4, fin.body().length - 4, StandardCharsets.UTF_8)))
+                    .as("the proxy proves it knows the verifier").isTrue();
+            assertThat(c.read().authCode()).isZero();
+            Map<String, String> params = new HashMap<>();
+            Message m;
+            boolean keyData = false;
+            while ((m = c.read()).type() != 'Z') {
+                if (m.type() == 'S') {
+                    String[] kv = new String(m.body(), StandardCharsets.UTF_8).split("\0");
+                    params.put(kv[0], kv[1]);
+                }
+                keyData |= m.type() == 'K';
+            }
+            assertThat(params).as("the backend's parameters reach the client").containsEntry("server_version", "15.0");
+            assertThat(keyData).as("the proxy issues its own BackendKeyData").isTrue();
+            c.send('Q', "SELECT 1");
+            assertThat(c.readUntil('C').body()).asString(StandardCharsets.UTF_8).startsWith("SELECT 1");
+            assertThat((char) c.read().body()[0]).isEqualTo('I');
+        }
+    }
+
+    @Test
+    void aWrongPasswordOrUnknownUserGets28P01() throws Exception {
+        router(RouterSettings.ClientAuth.SCRAM_SHA_256, 10, Duration.ofSeconds(5));
+        for (String user : new String[] {"app", "nobody"}) {
+            try (Client c = new Client()) {
+                c.startup("user", user);
+                assertThat(c.read().authCode()).isEqualTo(10);
+                ScramClientExchange scram = new ScramClientExchange("", "wrong", "nonce456");
+                byte[] first = scram.clientFirst().getBytes(StandardCharsets.UTF_8);
+                java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+                b.write("SCRAM-SHA-256\0".getBytes(StandardCharsets.UTF_8));
+                new DataOutputStream(b).writeInt(first.length);
+                b.write(first);
+                c.send('p', b.toByteArray());
+                Message cont = c.read();
+                c.send('p', scram.clientFinal(new String(cont.body(), 4, cont.body().length - 4, StandardCharsets.UTF_8))
+                        .getBytes(StandardCharsets.UTF_8));
+                Map<Character, String> e = c.readUntil('E').fields();
+                assertThat(e).containsEntry('C', "28P01").containsEntry('S', "FATAL")
+                        .containsEntry('M', "password authentication failed for user \"" + user + "\"");
+                assertThat(c.closedByPeer()).isTrue();
+            }
+        }
+        assertThat(backend.connections.get()).as("no backend is contacted before a client is authenticated").isZero();
+    }
+
+    @Test
+    void aReplicationConnectionIsRefused() throws Exception {
+        router();
+        try (Client c = new Client()) {
+            c.startup("user", "app", "replication", "true");
+            assertThat(c.readUntil('E').fields()).containsEntry('C', "0A000");
+            assertThat(c.closedByPeer()).isTrue();
+        }
+    }
+
+    @Test
+    void sslAndGssEncryptionRequestsAreDeclinedWithoutTlsAndTheLoginGoesOn() throws Exception {
+        router();
+        try (Client c = new Client()) {
+            c.out.writeInt(8);
+            c.out.writeInt(FrontendFrameDecoder.GSSENC_REQUEST);
+            c.out.flush();
+            assertThat((char) c.in.readUnsignedByte()).isEqualTo('N');
+            c.out.writeInt(8);
+            c.out.writeInt(FrontendFrameDecoder.SSL_REQUEST);
+            c.out.flush();
+            assertThat((char) c.in.readUnsignedByte()).isEqualTo('N');
+            c.login();
+        }
+    }
+
+    // ---- hostile and broken input -----------------------------------------------------------
+
+    @Test
+    void aStartupPacketWithAnImpossibleLengthEndsTheSession() throws Exception {
+        router();
+        try (Client c = new Client()) {
+            c.out.writeInt(1 << 30);
+            c.out.writeInt(FrontendFrameDecoder.PROTOCOL_3_0);
+            c.out.flush();
+            assertThat(c.readUntil('E').fields()).containsEntry('C', "08P01").extractingByKey('M').asString()
+                    .contains("invalid length of startup packet");
+            assertThat(c.closedByPeer()).isTrue();
+        }
+    }
+
+    @Test
+    void aMessageOverMaxMessageSizeEndsTheSessionAndItsBackend() throws Exception {
+        router();
+        try (Client c = new Client()) {
+            c.login();
+            c.out.write('Q');
+            c.out.writeInt(10 << 20);
+            c.out.write(new byte[1000]);
+            c.out.flush();
+            assertThat(c.readUntil('E').fields()).containsEntry('C', "54000").extractingByKey('M').asString()
+                    .contains("proxy.max_message_size");
+            assertThat(c.closedByPeer()).isTrue();
+        }
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
+            assertThat(backend.open.get()).as("the backend connection is closed too").isZero();
+            assertThat(router.openSessions()).isZero();
+        });
+    }
+
+    @Test
+    void malformedMessagesEndTheSessionWithProtocolViolation() throws Exception {
+        router();
+        Map<String, byte[]> cases = new java.util.LinkedHashMap<>();
+        cases.put("P", "stmt\0SELECT 1".getBytes(StandardCharsets.UTF_8)); // no terminating zero
+        cases.put("D", "Xname\0".getBytes(StandardCharsets.UTF_8));         // neither S nor P
+        cases.put("?", new byte[0]);                                        // no such message type
+        cases.put("Z", new byte[] {'I'});                                   // a backend message from a client
+        for (var e : cases.entrySet()) {
+            try (Client c = new Client()) {
+                c.login();
+                c.send(e.getKey().charAt(0), e.getValue());
+                if (!e.getKey().equals("?") && !e.getKey().equals("Z")) {
+                    c.send('S', new byte[0]);
+                }
+                assertThat(c.readUntil('E').fields()).as(e.getKey()).containsEntry('C', "08P01").containsEntry('S', "FATAL");
+                assertThat(c.closedByPeer()).isTrue();
+            }
+        }
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(router.openSessions()).isZero());
+    }
+
+    @Test
+    void aTruncatedMessageFromAVanishingClientLeavesNothingBehind() throws Exception {
+        router();
+        try (Client c = new Client()) {
+            c.login();
+            c.out.write('Q');
+            c.out.writeInt(1000);
+            c.out.write("SELECT".getBytes(StandardCharsets.UTF_8));
+            c.out.flush();
+        }
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
+            assertThat(router.openSessions()).isZero();
+            assertThat(backend.open.get()).isZero();
+        });
+    }
+
+    @Test
+    void aLoginThatNeverFinishesTimesOut() throws Exception {
+        router(RouterSettings.ClientAuth.PASSWORD, 10, Duration.ofMillis(300));
+        try (Client c = new Client()) {
+            c.startup("user", "app");
+            assertThat(c.read().authCode()).isEqualTo(3);
+            // ...and no password follows
+            assertThat(c.readUntil('E').fields()).extractingByKey('M').asString().contains("proxy.startup_timeout");
+            assertThat(c.closedByPeer()).isTrue();
+        }
+        try (Client c = new Client()) {
+            // not even a startup packet
+            assertThat(c.readUntil('E').fields()).containsEntry('S', "FATAL");
+            assertThat(c.closedByPeer()).isTrue();
+        }
+    }
+
+    @Test
+    void clientsOverMaxClientConnectionsAreRefusedWith53300() throws Exception {
+        router(RouterSettings.ClientAuth.PASSWORD, 1, Duration.ofSeconds(5));
+        try (Client first = new Client(); Client second = new Client()) {
+            first.login();
+            second.startup("user", "app");
+            assertThat(second.readUntil('E').fields()).containsEntry('C', "53300");
+            assertThat(second.closedByPeer()).isTrue();
+            first.send('Q', "SELECT 1");
+            first.readUntil('Z');
+        }
+    }
+
+    @Test
+    void aCancelRequestWithAWrongKeyIsIgnoredAndClosed() throws Exception {
+        router();
+        try (Client victim = new Client(); Client cancel = new Client()) {
+            victim.login();
+            cancel.out.writeInt(16);
+            cancel.out.writeInt(FrontendFrameDecoder.CANCEL_REQUEST);
+            cancel.out.writeInt(12345);
+            cancel.out.writeInt(678);
+            cancel.out.flush();
+            assertThat(cancel.closedByPeer()).isTrue();
+            victim.send('Q', "SELECT 1");
+            victim.readUntil('Z');
+        }
+    }
+
+    // ---- failures on the way ----------------------------------------------------------------
+
+    @Test
+    void withoutAPrimaryAWriteWaitsFailoverWaitThenGetsARetryableErrorAndTheSessionGoesOn() throws Exception {
+        router();
+        try (Client c = new Client()) {
+            c.login();
+            table.set(new RoutingTable(2, Optional.empty(), List.of(), true));
+            router.onRoutingTable(table.get());
+            long t0 = System.nanoTime();
+            c.send('Q', "INSERT INTO t VALUES (1)");
+            Map<Character, String> e = c.readUntil('E').fields();
+            assertThat(e).containsEntry('C', "57P03").containsEntry('S', "ERROR");
+            assertThat(e.get('M')).contains("failover").contains("proxy.failover_wait");
+            assertThat(Duration.ofNanos(System.nanoTime() - t0)).isGreaterThanOrEqualTo(Duration.ofMillis(350));
+            assertThat((char) c.read().body()[0]).as("ReadyForQuery follows: the session lives on").isEqualTo('I');
+            table.set(new RoutingTable(2, Optional.of(backend.backend("A")), List.of(), true));
+            c.send('Q', "SELECT 1");
+            c.readUntil('Z');
+        }
+    }
+
+    @Test
+    void aWriteWaitingForAPrimaryRunsAsSoonAsOneIsThere() throws Exception {
+        router();
+        try (Client c = new Client()) {
+            c.login();
+            table.set(new RoutingTable(2, Optional.empty(), List.of(), true));
+            router.onRoutingTable(table.get());
+            c.send('Q', "UPDATE t SET x = 1");
+            Thread.sleep(150);
+            table.set(new RoutingTable(3, Optional.of(backend.backend("B")), List.of(), true));
+            router.onRoutingTable(table.get());
+            c.readUntil('C');
+            assertThat((char) c.read().body()[0]).isEqualTo('I');
+        }
+    }
+
+    @Test
+    void aBackendDyingUnderAWriteEndsTheSessionSayingTheOutcomeIsUnknown() throws Exception {
+        router();
+        try (Client c = new Client()) {
+            c.login();
+            c.send('Q', "DIE UPDATE t SET x = 1");
+            Map<Character, String> e = c.readUntil('E').fields();
+            assertThat(e).containsEntry('C', "08006").containsEntry('S', "FATAL");
+            assertThat(e.get('M')).contains("outcome is unknown");
+            assertThat(c.closedByPeer()).isTrue();
+        }
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(router.openSessions()).isZero());
+    }
+
+    @Test
+    void aSlowClientHoldsBackTheBackendAndAVanishingOneReleasesIt() throws Exception {
+        router();
+        try (Client c = new Client()) {
+            c.login();
+            c.socket.setReceiveBufferSize(64 * 1024);
+            c.send('Q', "/* metako:primary */ BIG");
+            Thread.sleep(1500); // the client reads nothing
+            long written = backend.bigBytesWritten.get();
+            Thread.sleep(500);
+            assertThat(backend.bigBytesWritten.get() - written).as("the backend is held back, not drained into memory")
+                    .isLessThan(1 << 20);
+            assertThat(written).as("bounded by socket buffers and the proxy's high-water mark").isLessThan(32L << 20);
+            c.read();
+        }
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
+            assertThat(backend.bigEnded).as("the backend connection is closed when the client vanishes").isTrue();
+            assertThat(router.openSessions()).isZero();
+        });
+    }
+}
