@@ -75,7 +75,8 @@ public final class ProxyPorts implements AutoCloseable {
         }
     }
 
-    static RouterSettings routerSettings(MetakoConfig config, boolean leastConnections) throws IOException {
+    /** The statement router's settings from the configuration (public for tests that start a router of their own). */
+    public static RouterSettings routerSettings(MetakoConfig config, boolean leastConnections) throws IOException {
         ProxyConfig p = config.proxy();
         Map<String, RouterSettings.ClientUser> users = new LinkedHashMap<>();
         for (ProxyConfig.ProxyUser u : p.users()) {

@@ -312,6 +312,68 @@ class RouterIT extends QuorumScenario {
         }
     }
 
+    /** A statement router of the test's own on instance 0's routing table, with other settings. */
+    io.metako.proxy.session.StatementRouter ownRouter(boolean leastConnections, java.util.Optional<io.netty.handler.ssl.SslContext> tls,
+                                                      io.netty.channel.EventLoopGroup group) throws Exception {
+        io.metako.proxy.session.RouterSettings s = io.metako.server.routing.ProxyPorts.routerSettings(q.config(0), leastConnections);
+        s = new io.metako.proxy.session.RouterSettings(s.maxMessageSize(), s.maxClientConnections(), s.startupTimeout(),
+                s.failoverWait(), s.staleReads(), leastConnections, s.clientAuth(), s.users(), s.backendLogin(), tls);
+        var instance = q.instances[0];
+        return new io.metako.proxy.session.StatementRouter(s, () -> instance.routing().current(), group).start("127.0.0.1", 0);
+    }
+
+    Connection through(io.metako.proxy.session.StatementRouter router, String... props) throws SQLException {
+        Properties p = new Properties();
+        p.setProperty("user", LocalCluster.PROXY_USER);
+        p.setProperty("password", q.cluster.password());
+        for (int i = 0; i + 1 < props.length; i += 2) {
+            p.setProperty(props[i], props[i + 1]);
+        }
+        return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + router.port() + "/postgres", p);
+    }
+
+    @Test
+    @Order(12)
+    void leastConnectionsSendsReadsToTheIdleReplica() throws Exception {
+        var group = io.metako.proxy.forward.ForwardingProxy.newGroup(1);
+        try (var router = ownRouter(true, java.util.Optional.empty(), group);
+             Connection busy = through(router); Connection reader = through(router)) {
+            busy.setAutoCommit(false);
+            busy.setReadOnly(true);
+            String held = where(busy); // a read-only transaction holds one replica's connection open
+            assertThat(held).endsWith("/replica");
+            String idleReplica = (held.startsWith(port(1) + "/") ? port(2) : port(1)) + "/replica";
+            assertThat(where(reader)).as("the replica with no open connection gets the read").isEqualTo(idleReplica);
+            busy.commit();
+        } finally {
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    @Order(13)
+    void tlsIsOfferedWithTheConfiguredCertificate(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path cert = dir.resolve("cert.pem");
+        java.nio.file.Path key = dir.resolve("key.pem");
+        Result gen = run(null, "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                "-keyout", key.toString(), "-out", cert.toString());
+        assertThat(gen.exit()).as(gen.output()).isZero();
+        var ctx = io.netty.handler.ssl.SslContextBuilder.forServer(cert.toFile(), key.toFile()).build();
+        var group = io.metako.proxy.forward.ForwardingProxy.newGroup(1);
+        try (var router = ownRouter(false, java.util.Optional.of(ctx), group)) {
+            try (Connection c = through(router, "sslmode", "require"); Statement st = c.createStatement();
+                 ResultSet rs = st.executeQuery("SELECT 1")) {
+                assertThat(rs.next()).isTrue();
+            }
+            Result psql = run(null, "psql", "host=127.0.0.1 port=" + router.port() + " user=" + LocalCluster.PROXY_USER
+                    + " dbname=postgres sslmode=require", "-X", "-At", "-c", "SELECT 'over tls'", "-c", "\\conninfo");
+            assertThat(psql.exit()).as(psql.output()).isZero();
+            assertThat(psql.output()).contains("over tls").containsPattern("SSL connection \\(protocol: TLSv1\\.[23]");
+        } finally {
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     @Order(20)
     void aFailoverEndsTheOpenTransactionAndTheRestCarriesOnOnTheNewPrimary() throws Exception {
