@@ -24,7 +24,7 @@ final class DemoEndpoints {
                     .append(", \"rw\": ").append(q(h + ":" + s.rwPort()))
                     .append(", \"ro\": ").append(q(h + ":" + s.roPort()))
                     .append(", \"dsn\": ").append(q("host=" + h + " port=" + s.proxyPort()
-                            + " dbname=postgres user=" + LocalCluster.SUPERUSER + " passfile=" + c.passfile()))
+                            + " dbname=postgres user=" + LocalCluster.PROXY_USER + " passfile=" + c.passfile()))
                     .append('}').append(i + 1 < c.instances().size() ? ",\n" : "\n");
         }
         sb.append("  ],\n  \"nodes\": [\n");

@@ -122,15 +122,18 @@ final class DemoRun {
         }
         out.println("metako instances (Raft leader: " + s.getLeaderId() + ", epoch " + s.getEpoch() + "):");
         for (LocalCluster.InstanceSpec i : cluster.instances()) {
-            out.printf("  %-9s admin API %s  raft :%d  rw :%d  ro :%d  log %s%n", i.id(), i.grpc(), i.raftPort(),
-                    i.rwPort(), i.roPort(), dir.resolve(i.id() + ".log"));
+            out.printf("  %-9s admin API %s  raft :%d  proxy :%d  rw :%d  ro :%d  log %s%n", i.id(), i.grpc(), i.raftPort(),
+                    i.proxyPort(), i.rwPort(), i.roPort(), dir.resolve(i.id() + ".log"));
         }
         LocalPostgres primary = cluster.nodes().get(0);
         String endpointsList = String.join(",", cluster.instances().stream().map(LocalCluster.InstanceSpec::grpc).toList());
         out.println();
         LocalCluster.InstanceSpec first = cluster.instances().get(0);
-        out.println("Connect through metako (password in " + cluster.passfile() + "); the rw port always reaches the");
-        out.println("current primary, the ro port a replica, on every instance, before and after a failover:");
+        out.println("Connect through metako (password in " + cluster.passfile() + "). The statement router sends reads to");
+        out.println("a replica and writes to the primary, on every instance, before and after a failover:");
+        out.println("  psql \"host=" + LocalCluster.HOST + " port=" + first.proxyPort() + " dbname=postgres user="
+                + LocalCluster.PROXY_USER + " passfile=" + cluster.passfile() + "\"");
+        out.println("or plain forwarding: the rw port to the current primary, the ro port to a replica:");
         out.println("  psql \"host=" + LocalCluster.HOST + " port=" + first.rwPort() + " dbname=postgres user=postgres passfile="
                 + cluster.passfile() + "\"");
         out.println("  psql \"host=" + LocalCluster.HOST + " port=" + first.roPort() + " dbname=postgres user=postgres passfile="

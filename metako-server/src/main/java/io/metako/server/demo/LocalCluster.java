@@ -67,7 +67,7 @@ public final class LocalCluster implements AutoCloseable {
         }
         c.writeSecret("pg-password", c.password);
         c.writeSecret("token", c.token);
-        c.writeSecret("pgpass", "*:*:*:" + SUPERUSER + ":" + c.password + "\n");
+        c.writeSecret("pgpass", "*:*:*:" + SUPERUSER + ":" + c.password + "\n*:*:*:" + PROXY_USER + ":" + c.password + "\n");
         return c;
     }
 

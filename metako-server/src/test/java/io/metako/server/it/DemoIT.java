@@ -89,6 +89,16 @@ class DemoIT {
             int pg1 = (int) nodes.get(0).getStructValue().getFieldsOrThrow("port").getNumberValue();
             assertThat(psqlOut).as("psql through rw").isEqualTo("f|" + pg1);
 
+            // psql through the statement router (the dsn printed for scripts): reads on a replica, writes on the primary
+            String dsn = instances.get(1).getStructValue().getFieldsOrThrow("dsn").getStringValue();
+            Process routed = new ProcessBuilder("psql", dsn, "-XAt", "-c", "SELECT pg_is_in_recovery()", "-c",
+                    "CREATE TABLE demo_it (x int)", "-c", "INSERT INTO demo_it VALUES (1) RETURNING inet_server_port()")
+                    .redirectErrorStream(true).start();
+            String routedOut = new String(routed.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            assertThat(routed.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(routedOut.lines().toList()).as("psql through the statement router")
+                    .containsExactly("t", "CREATE TABLE", Integer.toString(pg1), "INSERT 0 1");
+
             Process wrong = metakoctl(grpc, "a-wrong-token-of-enough-length", "status");
             assertThat(wrong.waitFor(60, TimeUnit.SECONDS)).isTrue();
             assertThat(wrong.exitValue()).isEqualTo(4);
