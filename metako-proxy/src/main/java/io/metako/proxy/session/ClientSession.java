@@ -117,6 +117,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private String pendingSessionSql;
     private boolean wrote;
     private long minReplayLsn = -1;
+    /** The session made a temporary table (which lives on the primary only): all its reads stay there. */
+    private boolean pinnedToPrimary;
+    private static final java.util.regex.Pattern CREATE_TEMP = java.util.regex.Pattern.compile(
+            "(?i)\\bcreate\\s+(?:(?:global|local)\\s+)?temp(?:orary)?\\s+(?:table|sequence|view)\\b");
 
     /**
      * Copies of the unit in flight while nothing of it has been answered and it cannot have changed
@@ -778,10 +782,15 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         for (int i = 0; i <= end; i++) {
             Frame f = it.next();
             switch (f.type()) {
-                case FrontendMessages.QUERY -> parts.add(StatementClassifier.classify(FrontendMessages.query(f.payload())));
+                case FrontendMessages.QUERY -> {
+                    String sql = FrontendMessages.query(f.payload());
+                    pinIfTemporary(sql);
+                    parts.add(StatementClassifier.classify(sql));
+                }
                 case FrontendMessages.FUNCTION_CALL -> parts.add(new Classification(StatementKind.WRITE, false, 1));
                 case FrontendMessages.PARSE -> {
                     FrontendMessages.Parse p = FrontendMessages.Parse.parse(f.payload());
+                    pinIfTemporary(p.sql());
                     parsedHere.put(p.statement(), p.sql());
                 }
                 case FrontendMessages.BIND -> {
@@ -804,7 +813,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             }
             return null;
         }
-        boolean force = parts.stream().anyMatch(Classification::forcePrimary);
+        boolean force = pinnedToPrimary || parts.stream().anyMatch(Classification::forcePrimary);
         StatementKind first = parts.get(0).kind();
         StatementKind kind;
         if (parts.stream().allMatch(p -> p.kind() == StatementKind.READ)) {
@@ -819,6 +828,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             kind = StatementKind.WRITE;
         }
         return new Classification(kind, force, parts.size());
+    }
+
+    private void pinIfTemporary(String sql) {
+        if (!pinnedToPrimary && sql.length() > 20 && CREATE_TEMP.matcher(sql).find()) {
+            pinnedToPrimary = true;
+        }
     }
 
     /** The SQL of a SET unit, to replay on other backends. */

@@ -175,6 +175,20 @@ class RouterIT extends QuorumScenario {
     }
 
     @Test
+    @Order(4)
+    void aSessionWithATemporaryTableReadsItOnThePrimary() throws Exception {
+        try (Connection c = proxy(2); Statement st = c.createStatement()) {
+            st.execute("CREATE TEMP TABLE scratch AS SELECT 42 AS answer");
+            for (int i = 0; i < 4; i++) {
+                try (ResultSet rs = st.executeQuery("SELECT answer FROM scratch")) {
+                    rs.next();
+                    assertThat(rs.getInt(1)).isEqualTo(42);
+                }
+            }
+        }
+    }
+
+    @Test
     @Order(5)
     void aSessionReadsItsOwnWrites() throws Exception {
         try (Connection c = proxy(1); Statement st = c.createStatement()) {
