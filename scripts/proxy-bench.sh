@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # Proxy benchmark: pgbench select-only (-M simple and -M prepared) and TPC-B-like, 1 and 8 clients,
-# against PostgreSQL directly, metako's rw_port (plain forwarding) and HAProxy (TCP mode, apt
-# package) in the same run. Prints TPS, average latency, the ratio to direct, and the proxy's CPU
-# time per 1,000 transactions (from /proc). Asserts nothing. The statement router (proxy.port) and
-# PgBouncer join this script once the router exists.
+# against PostgreSQL directly, metako's statement router (proxy.port) and rw_port (plain
+# forwarding), PgBouncer (session mode) and HAProxy (TCP mode), all from apt, in the same run.
+# Prints TPS, average latency, the ratio to direct, and the proxy's CPU time per 1,000 transactions
+# from /proc: for metako both the proxy's event-loop threads alone and the whole instance JVM.
+# Asserts nothing.
 #   scripts/proxy-bench.sh [SECONDS]            (default 20 per run)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 secs="${1:-20}"
 command -v haproxy >/dev/null || { echo "haproxy is missing: apt-get install -y haproxy" >&2; exit 1; }
+command -v pgbouncer >/dev/null || { echo "pgbouncer is missing: apt-get install -y pgbouncer" >&2; exit 1; }
 command -v pgbench >/dev/null || { echo "pgbench is missing: apt-get install -y postgresql-client" >&2; exit 1; }
 dir="$(mktemp -d /tmp/metako-proxy-bench-XXXX)"
 chmod 755 "$dir"
 rmdir "$dir"
-demo_pid=""; haproxy_pid=""
+demo_pid=""; haproxy_pid=""; bouncer_pid=""
 cleanup() {
   [ -n "$haproxy_pid" ] && kill "$haproxy_pid" 2>/dev/null || true
+  [ -n "$bouncer_pid" ] && kill "$bouncer_pid" 2>/dev/null || true
   if [ -n "$demo_pid" ]; then kill -TERM "$demo_pid" 2>/dev/null || true; wait "$demo_pid" 2>/dev/null || true; fi
   rm -rf "$dir"
 }
@@ -31,6 +34,7 @@ mv "$dir.out" "$dir/demo.out"
 json="$dir/endpoints.json"
 pg_port=$(grep -o '"name": "pg-1", "host": "[^"]*", "port": [0-9]*' "$json" | grep -o '[0-9]*$')
 rw_port=$(grep -o '"rw": "[^"]*"' "$json" | head -1 | grep -o '[0-9]*"$' | tr -d '"')
+router_port=$(grep -o '"proxy": "[^"]*"' "$json" | head -1 | grep -o '[0-9]*"$' | tr -d '"')
 instance_pid=$(pgrep -f "metako-1.yaml" | head -1)
 ha_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat > "$dir/haproxy.cfg" <<CFG
@@ -47,42 +51,80 @@ listen pg
 CFG
 haproxy -f "$dir/haproxy.cfg" -db > "$dir/haproxy.log" 2>&1 &
 haproxy_pid=$!
+
+bouncer_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+password=$(cut -d: -f5 "$dir/pgpass" | head -1)
+mkdir -p "$dir/pgbouncer"
+printf '"postgres" "%s"\n' "$password" > "$dir/pgbouncer/userlist.txt"
+cat > "$dir/pgbouncer/pgbouncer.ini" <<CFG
+[databases]
+postgres = host=127.0.0.1 port=$pg_port dbname=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bouncer_port
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $dir/pgbouncer/userlist.txt
+pool_mode = session
+max_client_conn = 100
+default_pool_size = 20
+logfile = $dir/pgbouncer/pgbouncer.log
+CFG
+chown -R postgres "$dir/pgbouncer"
+runuser -u postgres -- pgbouncer "$dir/pgbouncer/pgbouncer.ini" > /dev/null 2>&1 &
 sleep 1
+bouncer_pid=$(pgrep -u postgres -f "^pgbouncer $dir/pgbouncer/pgbouncer.ini" | head -1)
 
 export PGPASSFILE="$dir/pgpass" PGUSER=postgres PGDATABASE=postgres PGHOST=127.0.0.1
 pgbench -i -q -s 10 -p "$pg_port" >/dev/null 2>&1
 
 cpu_ticks() { [ -z "$1" ] && { echo 0; return; }; awk '{print $14 + $15}' "/proc/$1/stat"; }
+# the CPU of the proxy's own event-loop threads (named metako-proxy-*) inside the instance JVM
+proxy_ticks() {
+  local pid=$1 total=0 t
+  for t in /proc/"$pid"/task/*; do
+    if grep -q '^metako-proxy' "$t/comm" 2>/dev/null; then
+      total=$(( total + $(awk '{print $14 + $15}' "$t/stat") ))
+    fi
+  done
+  echo "$total"
+}
 hz=$(getconf CLK_TCK)
 
-run() { # label port pid mode clients extra
-  local label=$1 port=$2 pid=$3 mode=$4 clients=$5 extra=$6
-  local before after out tps lat tx
-  before=$(cpu_ticks "$pid")
-  out=$(pgbench -p "$port" -M "$mode" -c "$clients" -j "$(( clients > 1 ? 2 : 1 ))" -T "$secs" $extra -n 2>&1)
-  after=$(cpu_ticks "$pid")
+run() { # label port pid mode clients extra [user]
+  local label=$1 port=$2 pid=$3 mode=$4 clients=$5 extra=$6 user=${7:-postgres}
+  local before after pbefore pafter out tps lat tx
+  before=$(cpu_ticks "$pid"); pbefore=0
+  [ "$label" != "${label#metako}" ] && pbefore=$(proxy_ticks "$pid")
+  out=$(pgbench -U "$user" -p "$port" -M "$mode" -c "$clients" -j "$(( clients > 1 ? 2 : 1 ))" -T "$secs" $extra -n 2>&1)
+  after=$(cpu_ticks "$pid"); pafter=0
+  [ "$label" != "${label#metako}" ] && pafter=$(proxy_ticks "$pid")
   tps=$(echo "$out" | grep -o 'tps = [0-9.]*' | head -1 | cut -d' ' -f3)
   lat=$(echo "$out" | grep -o 'latency average = [0-9.]* ms' | cut -d' ' -f4)
   tx=$(echo "$out" | grep -o 'number of transactions actually processed: [0-9]*' | grep -o '[0-9]*$')
   local cpu="-"
   if [ -n "$pid" ] && [ "${tx:-0}" -gt 0 ]; then
     cpu=$(python3 -c "print(f'{($after-$before)/$hz*1000/($tx/1000):.1f}')")
+    if [ "$label" != "${label#metako}" ]; then
+      cpu="$(python3 -c "print(f'{($pafter-$pbefore)/$hz*1000/($tx/1000):.1f}')") ($cpu jvm)"
+    fi
   fi
   echo "$label|$tps|$lat|$cpu"
 }
 
-printf '%-34s %10s %12s %8s %18s\n' "run" "tps" "latency ms" "ratio" "proxy cpu ms/1k tx"
+printf '%-36s %10s %12s %8s %24s\n' "run" "tps" "latency ms" "ratio" "proxy cpu ms/1k tx"
 for workload in "select-only simple:-S:simple" "select-only prepared:-S:prepared" "tpc-b simple::simple"; do
   IFS=: read -r wname flag mode <<< "$workload"
   for clients in 1 8; do
     direct=$(run "direct" "$pg_port" "" "$mode" "$clients" "$flag")
     direct_tps=$(echo "$direct" | cut -d'|' -f2)
-    for target in "direct:$pg_port:" "metako rw_port:$rw_port:$instance_pid" "haproxy:$ha_port:$haproxy_pid"; do
-      IFS=: read -r tname tport tpid <<< "$target"
-      if [ "$tname" = direct ]; then r="$direct"; else r=$(run "$tname" "$tport" "$tpid" "$mode" "$clients" "$flag"); fi
+    for target in "direct:$pg_port::" "metako router:$router_port:$instance_pid:app" "pgbouncer:$bouncer_port:$bouncer_pid:" \
+                  "metako rw_port:$rw_port:$instance_pid:" "haproxy:$ha_port:$haproxy_pid:"; do
+      IFS=: read -r tname tport tpid tuser <<< "$target"
+      if [ "$tname" = direct ]; then r="$direct"; else r=$(run "$tname" "$tport" "$tpid" "$mode" "$clients" "$flag" "${tuser:-postgres}"); fi
       tps=$(echo "$r" | cut -d'|' -f2); lat=$(echo "$r" | cut -d'|' -f3); cpu=$(echo "$r" | cut -d'|' -f4)
       ratio=$(python3 -c "print(f'{float(\"$tps\")/float(\"$direct_tps\"):.2f}x')")
-      printf '%-34s %10s %12s %8s %18s\n' "$wname c=$clients $tname" "$tps" "$lat" "$ratio" "$cpu"
+      printf '%-36s %10s %12s %8s %24s\n' "$wname c=$clients $tname" "$tps" "$lat" "$ratio" "$cpu"
     done
   done
 done

@@ -74,7 +74,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     enum Phase { STARTUP, AUTH_SASL_FIRST, AUTH_SASL_FINAL, AUTH_PASSWORD, CONNECTING, READY, CLOSED }
 
     /** A named prepared statement of this session: its version (bumped by each Parse) and the Parse message. */
-    private record Statement(int version, byte[] parseWire, String sql) {
+    private record Statement(int version, byte[] parseWire, Classification classification) {
     }
 
     private final StatementRouter router;
@@ -112,11 +112,18 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private final Map<String, Statement> statements = new HashMap<>();
     private int statementVersion;
-    private String lastUnnamedSql = "";
+    private Classification lastUnnamed = new Classification(StatementKind.WRITE, false, 1);
+    private Frame classifiedParse;
     private final List<String> sessionSql = new ArrayList<>();
     private String pendingSessionSql;
     private boolean wrote;
     private long minReplayLsn = -1;
+    /**
+     * The replica this session reads from while it stays eligible: reads are balanced per session, so
+     * a session never sees time go backwards by reading from a replica behind the one it read before,
+     * and holds one replica connection, not one per replica.
+     */
+    private RoutingTable.Backend readReplica;
     /** The session made a temporary table (which lives on the primary only): all its reads stay there. */
     private boolean pinnedToPrimary;
     private static final java.util.regex.Pattern CREATE_TEMP = java.util.regex.Pattern.compile(
@@ -670,7 +677,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         if (target == null) {
             RoutingTable table = router.table();
-            RouteTarget t = Router.route(c, new SessionRouting(Optional.empty(), minReplayLsn), table, router.selector(),
+            RouteTarget t = Router.route(c, new SessionRouting(Optional.empty(), minReplayLsn), table, this::selectReadReplica,
                     settings.staleReads());
             if (t instanceof RouteTarget.Wait w) {
                 return waitOrFail(w);
@@ -703,6 +710,20 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 && (c == null || RETRYABLE.contains(c.kind()));
         unitFramesLeft = end + 1;
         return true;
+    }
+
+    /** The session's read replica while it is eligible, else a new one chosen by the balancing algorithm. */
+    private Optional<RoutingTable.Replica> selectReadReplica(List<RoutingTable.Replica> eligible) {
+        if (readReplica != null) {
+            for (RoutingTable.Replica r : eligible) {
+                if (r.backend().equals(readReplica)) {
+                    return Optional.of(r);
+                }
+            }
+        }
+        Optional<RoutingTable.Replica> chosen = router.selector().select(eligible);
+        chosen.ifPresent(r -> readReplica = r.backend());
+        return chosen;
     }
 
     /** Where a SET goes first: a backend the session already uses, else any the table offers. */
@@ -777,7 +798,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** The unit's statements as one classification; null when it holds none (a lone Sync, say). */
     private Classification classifyUnit(int end) {
         List<Classification> parts = new ArrayList<>();
-        Map<String, String> parsedHere = new HashMap<>();
+        Map<String, Classification> parsedHere = new HashMap<>();
         Iterator<Frame> it = queue.iterator();
         for (int i = 0; i <= end; i++) {
             Frame f = it.next();
@@ -791,16 +812,25 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 case FrontendMessages.PARSE -> {
                     FrontendMessages.Parse p = FrontendMessages.Parse.parse(f.payload());
                     pinIfTemporary(p.sql());
-                    parsedHere.put(p.statement(), p.sql());
+                    Classification pc = StatementClassifier.classify(p.sql());
+                    parsedHere.put(p.statement(), pc);
+                    if (p.statement().isEmpty()) {
+                        lastUnnamed = pc; // forward() need not classify this Parse again
+                        classifiedParse = f;
+                    }
                 }
                 case FrontendMessages.BIND -> {
+                    // a statement parsed in this unit, else as classified when it was parsed (once per statement)
                     String name = FrontendMessages.bindStatement(f.payload());
-                    String sql = parsedHere.get(name);
-                    if (sql == null) {
+                    Classification here = parsedHere.get(name);
+                    if (here != null) {
+                        parts.add(here);
+                    } else if (name.isEmpty()) {
+                        parts.add(lastUnnamed);
+                    } else {
                         Statement s = statements.get(name);
-                        sql = name.isEmpty() ? lastUnnamedSql : s != null ? s.sql() : null;
+                        parts.add(s != null ? s.classification() : new Classification(StatementKind.WRITE, false, 1));
                     }
-                    parts.add(sql == null ? new Classification(StatementKind.WRITE, false, 1) : StatementClassifier.classify(sql));
                 }
                 default -> {
                 }
@@ -858,13 +888,17 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 case FrontendMessages.PARSE -> {
                     FrontendMessages.Parse p = FrontendMessages.Parse.parse(f.payload());
                     if (p.statement().isEmpty()) {
-                        lastUnnamedSql = p.sql();
+                        if (f != classifiedParse) {
+                            lastUnnamed = StatementClassifier.classify(p.sql());
+                        }
+                        classifiedParse = null;
                     } else {
                         if (link.statements.containsKey(p.statement())) {
                             link.injectClose(p.statement()); // an older version lives there: replace it
                         }
                         int v = ++statementVersion;
-                        statements.put(p.statement(), new Statement(v, ByteBufUtil.getBytes(f.wire()), p.sql()));
+                        statements.put(p.statement(), new Statement(v, ByteBufUtil.getBytes(f.wire()),
+                                StatementClassifier.classify(p.sql())));
                         link.statements.put(p.statement(), v);
                     }
                 }

@@ -79,14 +79,20 @@ class RouterIT extends QuorumScenario {
             await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(where(c))
                     .as("once the replicas have replayed the writes, reads go to them again").endsWith("/replica"));
         }
-        try (Connection reader = proxy(1); Statement st = reader.createStatement()) {
-            Map<String, Integer> seen = new HashMap<>();
-            for (int i = 0; i < 40; i++) {
-                seen.merge(where(reader), 1, Integer::sum);
+        Map<String, Integer> seen = new HashMap<>();
+        for (int i = 0; i < 40; i++) {
+            try (Connection reader = proxy(1)) {
+                String first = where(reader);
+                seen.merge(first, 1, Integer::sum);
+                for (int k = 0; k < 3; k++) {
+                    assertThat(where(reader)).as("a session keeps reading from one replica (monotonic reads)").isEqualTo(first);
+                }
             }
-            assertThat(seen).as("autocommit reads spread evenly over both replicas (round robin)")
-                    .containsOnlyKeys(port(1) + "/replica", port(2) + "/replica")
-                    .containsValues(20, 20);
+        }
+        assertThat(seen).as("sessions' reads spread evenly over both replicas (round robin)")
+                .containsOnlyKeys(port(1) + "/replica", port(2) + "/replica")
+                .containsValues(20, 20);
+        try (Connection reader = proxy(1); Statement st = reader.createStatement()) {
             try (ResultSet rs = st.executeQuery("INSERT INTO routed VALUES (2, 'two') RETURNING inet_server_port()")) {
                 rs.next();
                 assertThat(rs.getInt(1)).as("a write runs on the primary").isEqualTo(port(0));
@@ -134,8 +140,21 @@ class RouterIT extends QuorumScenario {
                         ports.merge(rs.getInt(2), 1, Integer::sum);
                     }
                 }
-                assertThat(ports).as("prepareThreshold=" + threshold + ": the statement ran on both replicas")
-                        .containsOnlyKeys(port(1), port(2));
+                assertThat(ports).as("prepareThreshold=" + threshold + ": reads on the session's replica").hasSize(1)
+                        .doesNotContainKey(port(0));
+                c.setAutoCommit(false);
+                c.createStatement().execute("SELECT 1 FROM routed FOR UPDATE"); // the transaction runs on the primary
+                for (int i = 0; i < 6; i++) {
+                    ps.setInt(1, 1);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        assertThat(rs.next()).isTrue();
+                        assertThat(rs.getString(1)).isEqualTo("one");
+                        assertThat(rs.getInt(2)).as("the statement prepared on the replica runs on the primary too")
+                                .isEqualTo(port(0));
+                    }
+                }
+                c.commit();
+                c.setAutoCommit(true);
                 try (PreparedStatement ins = c.prepareStatement("INSERT INTO routed VALUES (?, ?)")) {
                     for (int i = 0; i < 3; i++) {
                         ins.setInt(1, 100 + i + 10 * Integer.parseInt(threshold));
