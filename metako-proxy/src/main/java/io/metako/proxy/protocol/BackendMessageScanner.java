@@ -67,6 +67,11 @@ public final class BackendMessageScanner {
         }
     }
 
+    /** Whether the last bytes passed on ended inside a message (its rest is still to come). */
+    public boolean midMessage() {
+        return passRemaining > 0;
+    }
+
     /** Frees what is held between reads (the connection is gone). */
     public void discard() {
         if (leftover != null) {

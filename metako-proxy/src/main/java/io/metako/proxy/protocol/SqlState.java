@@ -11,6 +11,7 @@ public final class SqlState {
     public static final String CANNOT_CONNECT_NOW = "57P03";
     public static final String CONNECTION_FAILURE = "08006";
     public static final String FEATURE_NOT_SUPPORTED = "0A000";
+    public static final String QUERY_CANCELED = "57014";
 
     private SqlState() {
     }

@@ -124,6 +124,9 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         if (phase == Phase.LOGIN && loginError == null) {
             loginError = cause.getMessage();
+            if (cause instanceof ProtocolException || cause.getCause() instanceof ProtocolException) {
+                loginSqlState = io.metako.proxy.protocol.SqlState.CONNECTION_FAILURE; // refused for good: no retry
+            }
         }
         LOG.debug("backend {} connection failed: {}", backend.name(), cause.toString());
         ctx.close();
@@ -178,6 +181,11 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
             units.add(new Unit((Owner) d[1]));
             channel.write(FrontendMessages.query(channel.alloc(), (String) d[0]), channel.voidPromise());
         }
+    }
+
+    /** Part of a message from this backend has been relayed and the rest has not arrived yet. */
+    boolean midMessage() {
+        return scanner.midMessage();
     }
 
     /** Units of the session still unanswered here, or one still being sent. */
@@ -383,7 +391,8 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
 
     private String requirePassword() {
         if (login.password() == null || login.password().isEmpty()) {
-            throw new ProtocolException("backend " + backend.name() + " asks for a password but the node has none configured");
+            throw new ProtocolException("backend " + backend.name() + " asks for a password but node " + backend.name()
+                    + " has no password configured (nodes[].password or password_file)");
         }
         return login.password();
     }

@@ -797,22 +797,20 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     /** The unit's statements as one classification; null when it holds none (a lone Sync, say). */
     private Classification classifyUnit(int end) {
+        if (end == 0 && queue.peek().type() == FrontendMessages.QUERY) {
+            return classifyQuery(FrontendMessages.query(queue.peek().payload())); // the common case, without collections
+        }
         List<Classification> parts = new ArrayList<>();
         Map<String, Classification> parsedHere = new HashMap<>();
         Iterator<Frame> it = queue.iterator();
         for (int i = 0; i <= end; i++) {
             Frame f = it.next();
             switch (f.type()) {
-                case FrontendMessages.QUERY -> {
-                    String sql = FrontendMessages.query(f.payload());
-                    pinIfTemporary(sql);
-                    parts.add(StatementClassifier.classify(sql));
-                }
+                case FrontendMessages.QUERY -> parts.add(classifyQuery(FrontendMessages.query(f.payload())));
                 case FrontendMessages.FUNCTION_CALL -> parts.add(new Classification(StatementKind.WRITE, false, 1));
                 case FrontendMessages.PARSE -> {
                     FrontendMessages.Parse p = FrontendMessages.Parse.parse(f.payload());
-                    pinIfTemporary(p.sql());
-                    Classification pc = StatementClassifier.classify(p.sql());
+                    Classification pc = classifyQuery(p.sql());
                     parsedHere.put(p.statement(), pc);
                     if (p.statement().isEmpty()) {
                         lastUnnamed = pc; // forward() need not classify this Parse again
@@ -860,10 +858,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         return new Classification(kind, force, parts.size());
     }
 
-    private void pinIfTemporary(String sql) {
-        if (!pinnedToPrimary && sql.length() > 20 && CREATE_TEMP.matcher(sql).find()) {
+    /** The classifier's verdict; a statement that may create a temporary table pins the session's reads to the primary. */
+    private Classification classifyQuery(String sql) {
+        Classification c = StatementClassifier.classify(sql);
+        if (c.kind() != StatementKind.READ && !pinnedToPrimary && CREATE_TEMP.matcher(sql).find()) {
             pinnedToPrimary = true;
         }
+        return c;
     }
 
     /** The SQL of a SET unit, to replay on other backends. */
@@ -994,6 +995,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** Cancels what runs now, as PostgreSQL would: a CancelRequest to the backend running it. */
     void cancelRunning() {
         BackendLink l = current;
+        if (l == null && waitDeadline != 0 && phase == Phase.READY) {
+            // still waiting for a primary: the statement has not started anywhere, so it ends here
+            waitDeadline = 0;
+            failUnit(SqlState.QUERY_CANCELED, "canceling statement due to user request");
+            drain();
+            return;
+        }
         if (l == null || l.phase != BackendLink.Phase.READY) {
             return;
         }
@@ -1019,7 +1027,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         phase = Phase.CLOSED;
         LOG.debug("ending proxy session {}: {} {}", processId, sqlState, message);
-        if (client.isActive()) {
+        if (current != null && current.midMessage()) {
+            client.close(); // part of a backend message went out: an ErrorResponse now would garble the stream
+        } else if (client.isActive()) {
             client.writeAndFlush(BackendMessages.errorResponse(client.alloc(), "FATAL", sqlState, message))
                     .addListener(ChannelFutureListener.CLOSE);
         }

@@ -24,6 +24,9 @@ final class ScriptedBackend implements AutoCloseable {
     final AtomicInteger open = new AtomicInteger();
     final AtomicLong bigBytesWritten = new AtomicLong();
     volatile boolean bigEnded;
+    /** 0 trust, 3 cleartext, 5 md5: what the proxy must answer at login, with {@link #password} for user postgres. */
+    volatile int authCode;
+    volatile String password = "";
 
     ScriptedBackend() throws IOException {
         server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
@@ -54,6 +57,11 @@ final class ScriptedBackend implements AutoCloseable {
              DataOutputStream out = new DataOutputStream(s.getOutputStream())) {
             int len = in.readInt();
             in.readFully(new byte[len - 4]);
+            if (authCode != 0 && !passwordAccepted(in, out)) {
+                message(out, 'E', cstrings("SFATAL", "VFATAL", "C28P01", "Mpassword authentication failed for user \"postgres\"", ""));
+                out.flush();
+                return;
+            }
             out.write(new byte[] {'R', 0, 0, 0, 8, 0, 0, 0, 0});
             message(out, 'S', cstrings("server_version", "15.0"));
             message(out, 'S', cstrings("client_encoding", "UTF8"));
@@ -88,6 +96,25 @@ final class ScriptedBackend implements AutoCloseable {
         } finally {
             open.decrementAndGet();
         }
+    }
+
+    private boolean passwordAccepted(DataInputStream in, DataOutputStream out) throws IOException {
+        byte[] salt = {1, 2, 3, 4};
+        out.write('R');
+        out.writeInt(authCode == 5 ? 12 : 8);
+        out.writeInt(authCode);
+        if (authCode == 5) {
+            out.write(salt);
+        }
+        out.flush();
+        if (in.read() != 'p') {
+            return false;
+        }
+        byte[] body = new byte[in.readInt() - 4];
+        in.readFully(body);
+        String given = new String(body, 0, body.length - 1, StandardCharsets.UTF_8);
+        String expected = authCode == 5 ? BackendLink.md5Password("postgres", password, salt) : password;
+        return given.equals(expected);
     }
 
     private void streamForever(DataOutputStream out) {

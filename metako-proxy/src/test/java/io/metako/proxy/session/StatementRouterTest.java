@@ -47,7 +47,12 @@ class StatementRouterTest {
     }
 
     private StatementRouter router(RouterSettings.ClientAuth auth, int maxClients, Duration startupTimeout) throws Exception {
-        RouterSettings settings = new RouterSettings(64 * 1024, maxClients, startupTimeout, Duration.ofMillis(400), false,
+        return router(auth, maxClients, startupTimeout, Duration.ofMillis(400));
+    }
+
+    private StatementRouter router(RouterSettings.ClientAuth auth, int maxClients, Duration startupTimeout,
+                                   Duration failoverWait) throws Exception {
+        RouterSettings settings = new RouterSettings(64 * 1024, maxClients, startupTimeout, failoverWait, false,
                 false, auth, Map.of("app", RouterSettings.ClientUser.withPassword("app", PASSWORD)),
                 name -> new RouterSettings.BackendLogin("postgres", ""), Optional.empty());
         router = new StatementRouter(settings, table::get, group).start("127.0.0.1", 0);
@@ -99,6 +104,8 @@ class StatementRouterTest {
         final Socket socket;
         final DataInputStream in;
         final DataOutputStream out;
+        int processId;
+        int secretKey;
 
         Client() throws IOException {
             socket = new Socket("127.0.0.1", router.port());
@@ -158,7 +165,14 @@ class StatementRouterTest {
             assertThat(r.authCode()).as("cleartext password requested").isEqualTo(3);
             send('p', PASSWORD);
             assertThat(read().authCode()).as("AuthenticationOk").isZero();
-            readUntil('Z');
+            Message m;
+            while ((m = read()).type() != 'Z') {
+                if (m.type() == 'K') {
+                    java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(m.body());
+                    processId = b.getInt();
+                    secretKey = b.getInt();
+                }
+            }
         }
 
         /** True when the proxy closed the connection (after whatever it still sent). */
@@ -251,6 +265,57 @@ class StatementRouterTest {
             }
         }
         assertThat(backend.connections.get()).as("no backend is contacted before a client is authenticated").isZero();
+    }
+
+    @Test
+    void md5ClientLoginsWork() throws Exception {
+        router(RouterSettings.ClientAuth.MD5, 10, Duration.ofSeconds(5));
+        for (String password : new String[] {PASSWORD, "wrong"}) {
+            try (Client c = new Client()) {
+                c.startup("user", "app");
+                Message r = c.read();
+                assertThat(r.authCode()).isEqualTo(5);
+                byte[] salt = java.util.Arrays.copyOfRange(r.body(), 4, 8);
+                c.send('p', BackendLink.md5Password("app", password, salt));
+                if (password.equals(PASSWORD)) {
+                    assertThat(c.read().authCode()).isZero();
+                    c.readUntil('Z');
+                } else {
+                    assertThat(c.readUntil('E').fields()).containsEntry('C', "28P01");
+                }
+            }
+        }
+    }
+
+    @Test
+    void theProxyLogsInToBackendsThatAskForMd5OrCleartextAndReportsARefusal() throws Exception {
+        router();
+        backend.password = "node-password";
+        for (int method : new int[] {5, 3}) {
+            backend.authCode = method;
+            try (Client c = new Client()) {
+                c.startup("user", "app");
+                c.read();
+                c.send('p', PASSWORD);
+                // the node credentials of these settings carry no password: said at once, not after failover_wait
+                Map<Character, String> e = c.readUntil('E').fields();
+                assertThat(e).containsEntry('C', "08006").containsEntry('S', "FATAL");
+                assertThat(e.get('M')).contains("no password configured").doesNotContain("node-password");
+            }
+        }
+        router.close();
+        RouterSettings settings = new RouterSettings(64 * 1024, 10, Duration.ofSeconds(5), Duration.ofMillis(400), false,
+                false, RouterSettings.ClientAuth.PASSWORD, Map.of("app", RouterSettings.ClientUser.withPassword("app", PASSWORD)),
+                name -> new RouterSettings.BackendLogin("postgres", "node-password"), Optional.empty());
+        router = new StatementRouter(settings, table::get, group).start("127.0.0.1", 0);
+        for (int method : new int[] {5, 3}) {
+            backend.authCode = method;
+            try (Client c = new Client()) {
+                c.login();
+                c.send('Q', "SELECT 1");
+                c.readUntil('Z');
+            }
+        }
     }
 
     @Test
@@ -416,6 +481,27 @@ class StatementRouterTest {
             table.set(new RoutingTable(2, Optional.of(backend.backend("A")), List.of(), true));
             c.send('Q', "SELECT 1");
             c.readUntil('Z');
+        }
+    }
+
+    @Test
+    void aCancelRequestEndsAStatementWaitingForAPrimary() throws Exception {
+        router(RouterSettings.ClientAuth.PASSWORD, 10, Duration.ofSeconds(5), Duration.ofSeconds(20));
+        try (Client c = new Client(); Client cancel = new Client()) {
+            c.login();
+            table.set(new RoutingTable(2, Optional.empty(), List.of(), true));
+            router.onRoutingTable(table.get());
+            long t0 = System.nanoTime();
+            c.send('Q', "DELETE FROM t");
+            Thread.sleep(200);
+            cancel.out.writeInt(16);
+            cancel.out.writeInt(FrontendFrameDecoder.CANCEL_REQUEST);
+            cancel.out.writeInt(c.processId);
+            cancel.out.writeInt(c.secretKey);
+            cancel.out.flush();
+            assertThat(c.readUntil('E').fields()).containsEntry('C', "57014").containsEntry('S', "ERROR");
+            assertThat((char) c.read().body()[0]).isEqualTo('I');
+            assertThat(Duration.ofNanos(System.nanoTime() - t0)).as("not the whole failover_wait").isLessThan(Duration.ofSeconds(5));
         }
     }
 
