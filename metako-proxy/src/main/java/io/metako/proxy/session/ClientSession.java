@@ -1,7 +1,5 @@
 package io.metako.proxy.session;
 
-import io.metako.proxy.auth.ScramServerExchange;
-import io.metako.proxy.auth.ScramVerifier;
 import io.metako.proxy.protocol.BackendMessages;
 import io.metako.proxy.protocol.CancelRequest;
 import io.metako.proxy.protocol.Frame;
@@ -14,11 +12,9 @@ import io.metako.proxy.route.Classification;
 import io.metako.proxy.route.RouteTarget;
 import io.metako.proxy.route.Router;
 import io.metako.proxy.route.SessionRouting;
-import io.metako.proxy.route.StatementClassifier;
 import io.metako.proxy.route.StatementKind;
 import io.metako.proxy.routing.RoutingTable;
 import io.netty.bootstrap.Bootstrap;
-import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
@@ -27,8 +23,6 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.handler.codec.DecoderException;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -71,11 +65,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private static final java.util.Set<StatementKind> RETRYABLE = java.util.EnumSet.of(StatementKind.READ,
             StatementKind.BEGIN, StatementKind.BEGIN_READ_ONLY, StatementKind.SESSION);
 
-    enum Phase { STARTUP, AUTH_SASL_FIRST, AUTH_SASL_FINAL, AUTH_PASSWORD, CONNECTING, READY, CLOSED }
-
-    /** A named prepared statement of this session: its version (bumped by each Parse) and the Parse message. */
-    private record Statement(int version, byte[] parseWire, Classification classification) {
-    }
+    enum Phase { STARTUP, AUTH, CONNECTING, READY, CLOSED }
 
     private final StatementRouter router;
     private final RouterSettings settings;
@@ -88,9 +78,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     boolean admitted;
     private StartupMessage startup;
     private Map<String, String> backendParameters = Map.of();
-    private RouterSettings.ClientUser user;
-    private ScramServerExchange scram;
-    private byte[] md5Salt;
+    private ClientAuthenticator authenticator;
     private ScheduledFuture<?> startupTimer;
 
     private final Map<String, BackendLink> links = new HashMap<>();
@@ -110,10 +98,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private long connectDeadline;
     private ScheduledFuture<?> retry;
 
-    private final Map<String, Statement> statements = new HashMap<>();
-    private int statementVersion;
-    private Classification lastUnnamed = new Classification(StatementKind.WRITE, false, 1);
-    private Frame classifiedParse;
+    private final SessionStatements statements = new SessionStatements();
     private final List<String> sessionSql = new ArrayList<>();
     private String pendingSessionSql;
     private boolean wrote;
@@ -124,10 +109,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      * and holds one replica connection, not one per replica.
      */
     private RoutingTable.Backend readReplica;
-    /** The session made a temporary table (which lives on the primary only): all its reads stay there. */
-    private boolean pinnedToPrimary;
-    private static final java.util.regex.Pattern CREATE_TEMP = java.util.regex.Pattern.compile(
-            "(?i)\\bcreate\\s+(?:(?:global|local)\\s+)?temp(?:orary)?\\s+(?:table|sequence|view)\\b");
 
     /**
      * Copies of the unit in flight while nothing of it has been answered and it cannot have changed
@@ -178,7 +159,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         try {
             switch (phase) {
                 case STARTUP -> startupMessage(f);
-                case AUTH_SASL_FIRST, AUTH_SASL_FINAL, AUTH_PASSWORD -> authMessage(f);
+                case AUTH -> authMessage(f);
                 case CONNECTING -> {
                     fatal(SqlState.PROTOCOL_VIOLATION, "message of type '" + (char) f.type() + "' before ReadyForQuery");
                 }
@@ -270,74 +251,23 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         params.remove("user");
         params.put("database", startup.database());
         backendParameters = params;
-        user = settings.users().get(startup.user());
-        switch (settings.clientAuth()) {
-            case SCRAM_SHA_256 -> {
-                client.writeAndFlush(BackendMessages.authenticationSasl(client.alloc(), "SCRAM-SHA-256"));
-                phase = Phase.AUTH_SASL_FIRST;
-            }
-            case MD5 -> {
-                md5Salt = new byte[4];
-                RANDOM.nextBytes(md5Salt);
-                client.writeAndFlush(BackendMessages.authenticationMd5(client.alloc(), md5Salt));
-                phase = Phase.AUTH_PASSWORD;
-            }
-            case PASSWORD -> {
-                client.writeAndFlush(BackendMessages.authenticationCleartext(client.alloc()));
-                phase = Phase.AUTH_PASSWORD;
-            }
-        }
+        authenticator = new ClientAuthenticator(settings.clientAuth(), settings.users().get(startup.user()));
+        client.writeAndFlush(authenticator.request(client.alloc()));
+        phase = Phase.AUTH;
     }
 
     private void authMessage(Frame f) {
         if (f.type() != FrontendMessages.PASSWORD) {
             throw new ProtocolException("expected a password response, got message type '" + (char) f.type() + "'");
         }
-        try {
-            switch (phase) {
-                case AUTH_SASL_FIRST -> {
-                    FrontendMessages.SaslInitial initial = FrontendMessages.SaslInitial.parse(f.payload());
-                    if (!"SCRAM-SHA-256".equals(initial.mechanism())) {
-                        throw new ProtocolException("client selected an invalid SASL authentication mechanism");
-                    }
-                    // an unknown user gets an exchange that cannot succeed, so the answer does not tell
-                    // whether the user exists
-                    ScramVerifier verifier = user != null ? user.verifier()
-                            : ScramVerifier.fromPassword(nonce(), new byte[16], ScramVerifier.DEFAULT_ITERATIONS);
-                    scram = new ScramServerExchange(verifier, nonce());
-                    String serverFirst = scram.serverFirst(initial.data());
-                    client.writeAndFlush(BackendMessages.authenticationSaslData(client.alloc(), BackendMessages.AUTH_SASL_CONTINUE,
-                            serverFirst));
-                    phase = Phase.AUTH_SASL_FINAL;
-                }
-                case AUTH_SASL_FINAL -> {
-                    String serverFinal = scram.serverFinal(FrontendMessages.saslResponse(f.payload()));
-                    if (user == null) {
-                        authenticationFailed();
-                        return;
-                    }
-                    client.write(BackendMessages.authenticationSaslData(client.alloc(), BackendMessages.AUTH_SASL_FINAL, serverFinal));
-                    authenticated();
-                }
-                default -> {
-                    String given = FrontendMessages.password(f.payload());
-                    Optional<String> known = user == null ? Optional.empty() : user.password();
-                    String expected = known.map(p -> settings.clientAuth() == RouterSettings.ClientAuth.MD5
-                            ? BackendLink.md5Password(user.name(), p, md5Salt) : p).orElse(null);
-                    if (expected != null && MessageDigest.isEqual(expected.getBytes(StandardCharsets.UTF_8),
-                            given.getBytes(StandardCharsets.UTF_8))) {
-                        authenticated();
-                    } else {
-                        authenticationFailed();
-                    }
-                }
-            }
-        } catch (ScramServerExchange.ScramException e) {
-            if (e.wrongPassword()) {
-                authenticationFailed();
-            } else {
-                throw new ProtocolException(e.getMessage());
-            }
+        ClientAuthenticator.Step step = authenticator.onPassword(f.payload(), client.alloc());
+        if (step.answer() != null) {
+            client.write(step.answer());
+        }
+        switch (step.outcome()) {
+            case CONTINUE -> client.flush();
+            case AUTHENTICATED -> authenticated();
+            case REFUSED -> authenticationFailed();
         }
     }
 
@@ -574,8 +504,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             sessionSql.add(sql);
         }
         if (upper.startsWith("DISCARD ALL") || upper.startsWith("DEALLOCATE")) {
-            statements.clear();
-            links.values().forEach(l -> l.statements.clear());
+            statements.forgetAll(links.values());
         }
         for (BackendLink l : links.values()) {
             if (l != where && l.phase == BackendLink.Phase.READY) {
@@ -661,7 +590,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      * false when the unit has to wait (for a primary, a lease) and will be tried again.
      */
     private boolean route(int end) {
-        Classification c = end < 0 ? new Classification(StatementKind.WRITE, true, 1) : classifyUnit(end);
+        Classification c = end < 0 ? new Classification(StatementKind.WRITE, true, 1) : statements.classifyUnit(queue, end);
         BackendLink target;
         pendingSessionSql = null;
         if (txLink != null) {
@@ -795,78 +724,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         return -1;
     }
 
-    /** The unit's statements as one classification; null when it holds none (a lone Sync, say). */
-    private Classification classifyUnit(int end) {
-        if (end == 0 && queue.peek().type() == FrontendMessages.QUERY) {
-            return classifyQuery(FrontendMessages.query(queue.peek().payload())); // the common case, without collections
-        }
-        List<Classification> parts = new ArrayList<>();
-        Map<String, Classification> parsedHere = new HashMap<>();
-        Iterator<Frame> it = queue.iterator();
-        for (int i = 0; i <= end; i++) {
-            Frame f = it.next();
-            switch (f.type()) {
-                case FrontendMessages.QUERY -> parts.add(classifyQuery(FrontendMessages.query(f.payload())));
-                case FrontendMessages.FUNCTION_CALL -> parts.add(new Classification(StatementKind.WRITE, false, 1));
-                case FrontendMessages.PARSE -> {
-                    FrontendMessages.Parse p = FrontendMessages.Parse.parse(f.payload());
-                    Classification pc = classifyQuery(p.sql());
-                    parsedHere.put(p.statement(), pc);
-                    if (p.statement().isEmpty()) {
-                        lastUnnamed = pc; // forward() need not classify this Parse again
-                        classifiedParse = f;
-                    }
-                }
-                case FrontendMessages.BIND -> {
-                    // a statement parsed in this unit, else as classified when it was parsed (once per statement)
-                    String name = FrontendMessages.bindStatement(f.payload());
-                    Classification here = parsedHere.get(name);
-                    if (here != null) {
-                        parts.add(here);
-                    } else if (name.isEmpty()) {
-                        parts.add(lastUnnamed);
-                    } else {
-                        Statement s = statements.get(name);
-                        parts.add(s != null ? s.classification() : new Classification(StatementKind.WRITE, false, 1));
-                    }
-                }
-                default -> {
-                }
-            }
-        }
-        if (parts.isEmpty()) {
-            // Parse / Describe only: prepare where reads would go (a Bind will be routed on its own)
-            if (!parsedHere.isEmpty()) {
-                return new Classification(StatementKind.READ, false, 0);
-            }
-            return null;
-        }
-        boolean force = pinnedToPrimary || parts.stream().anyMatch(Classification::forcePrimary);
-        StatementKind first = parts.get(0).kind();
-        StatementKind kind;
-        if (parts.stream().allMatch(p -> p.kind() == StatementKind.READ)) {
-            kind = StatementKind.READ;
-        } else if (first == StatementKind.BEGIN_READ_ONLY || first == StatementKind.BEGIN) {
-            kind = first;
-        } else if (parts.stream().allMatch(p -> p.kind() == StatementKind.SESSION)) {
-            kind = StatementKind.SESSION;
-        } else if (parts.size() == 1) {
-            kind = first;
-        } else {
-            kind = StatementKind.WRITE;
-        }
-        return new Classification(kind, force, parts.size());
-    }
-
-    /** The classifier's verdict; a statement that may create a temporary table pins the session's reads to the primary. */
-    private Classification classifyQuery(String sql) {
-        Classification c = StatementClassifier.classify(sql);
-        if (c.kind() != StatementKind.READ && !pinnedToPrimary && CREATE_TEMP.matcher(sql).find()) {
-            pinnedToPrimary = true;
-        }
-        return c;
-    }
-
     /** The SQL of a SET unit, to replay on other backends. */
     private String unitSql(int end) {
         StringBuilder sb = new StringBuilder();
@@ -885,66 +742,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** Sends one client message to {@code link}, keeping prepared statements in step. Takes the frame. */
     private void forward(BackendLink link, Frame f) {
         try {
-            switch (f.type()) {
-                case FrontendMessages.PARSE -> {
-                    FrontendMessages.Parse p = FrontendMessages.Parse.parse(f.payload());
-                    if (p.statement().isEmpty()) {
-                        if (f != classifiedParse) {
-                            lastUnnamed = StatementClassifier.classify(p.sql());
-                        }
-                        classifiedParse = null;
-                    } else {
-                        if (link.statements.containsKey(p.statement())) {
-                            link.injectClose(p.statement()); // an older version lives there: replace it
-                        }
-                        int v = ++statementVersion;
-                        statements.put(p.statement(), new Statement(v, ByteBufUtil.getBytes(f.wire()),
-                                StatementClassifier.classify(p.sql())));
-                        link.statements.put(p.statement(), v);
-                    }
-                }
-                case FrontendMessages.BIND -> ensureStatement(link, FrontendMessages.bindStatement(f.payload()));
-                case FrontendMessages.DESCRIBE -> {
-                    FrontendMessages.Target t = FrontendMessages.Target.parse(f.payload());
-                    if (t.statement()) {
-                        ensureStatement(link, t.name());
-                    }
-                }
-                case FrontendMessages.CLOSE -> {
-                    FrontendMessages.Target t = FrontendMessages.Target.parse(f.payload());
-                    if (t.statement() && !t.name().isEmpty()) {
-                        statements.remove(t.name());
-                        link.statements.remove(t.name());
-                    }
-                }
-                default -> {
-                }
-            }
+            statements.beforeSend(link, f);
         } catch (ProtocolException e) {
             f.release();
             throw e;
         }
         link.sendClient(f.wire(), f.type());
-    }
-
-    /** A named statement the session prepared elsewhere (or in an older version) is parsed here first. */
-    private void ensureStatement(BackendLink link, String name) {
-        if (name.isEmpty()) {
-            return;
-        }
-        Statement s = statements.get(name);
-        if (s == null) {
-            return; // unknown: PostgreSQL answers "prepared statement does not exist", as it should
-        }
-        Integer have = link.statements.get(name);
-        if (have != null && have == s.version()) {
-            return;
-        }
-        if (have != null) {
-            link.injectClose(name);
-        }
-        link.injectParse(s.parseWire());
-        link.statements.put(name, s.version());
     }
 
     private Frame poll() {

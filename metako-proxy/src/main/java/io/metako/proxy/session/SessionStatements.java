@@ -1,0 +1,184 @@
+package io.metako.proxy.session;
+
+import io.metako.proxy.protocol.Frame;
+import io.metako.proxy.protocol.FrontendMessages;
+import io.metako.proxy.route.Classification;
+import io.metako.proxy.route.StatementClassifier;
+import io.metako.proxy.route.StatementKind;
+import io.netty.buffer.ByteBufUtil;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * What one client session has prepared, and how its units classify: named statements with the
+ * version each Parse gives them (a backend holding an older version gets Close + Parse before it
+ * runs the statement) and the classifier's verdict kept with each, so a Bind is routed without
+ * running the classifier again. A session that creates a temporary table is pinned to the primary,
+ * where the table lives.
+ */
+final class SessionStatements {
+    /** A named prepared statement: its version (bumped by each Parse), the Parse message, the verdict. */
+    private record Statement(int version, byte[] parseWire, Classification classification) {
+    }
+
+    private static final Classification UNKNOWN = new Classification(StatementKind.WRITE, false, 1);
+    private static final Pattern CREATE_TEMP = Pattern.compile(
+            "(?i)\\bcreate\\s+(?:(?:global|local)\\s+)?temp(?:orary)?\\s+(?:table|sequence|view)\\b");
+
+    private final Map<String, Statement> named = new HashMap<>();
+    private int version;
+    private Classification lastUnnamed = UNKNOWN;
+    private Frame classifiedParse;
+    private boolean pinnedToPrimary;
+
+    /** The statements of the unit {@code queue[0..end]} as one classification; null when it holds none (a lone Sync, say). */
+    Classification classifyUnit(Iterable<Frame> queue, int end) {
+        Iterator<Frame> it = queue.iterator();
+        Frame head = it.next();
+        if (end == 0 && head.type() == FrontendMessages.QUERY) {
+            return classifyQuery(FrontendMessages.query(head.payload())); // the common case, without collections
+        }
+        List<Classification> parts = new ArrayList<>();
+        Map<String, Classification> parsedHere = new HashMap<>();
+        it = queue.iterator();
+        for (int i = 0; i <= end; i++) {
+            Frame f = it.next();
+            switch (f.type()) {
+                case FrontendMessages.QUERY -> parts.add(classifyQuery(FrontendMessages.query(f.payload())));
+                case FrontendMessages.FUNCTION_CALL -> parts.add(UNKNOWN);
+                case FrontendMessages.PARSE -> {
+                    FrontendMessages.Parse p = FrontendMessages.Parse.parse(f.payload());
+                    Classification pc = classifyQuery(p.sql());
+                    parsedHere.put(p.statement(), pc);
+                    if (p.statement().isEmpty()) {
+                        lastUnnamed = pc; // beforeSend() need not classify this Parse again
+                        classifiedParse = f;
+                    }
+                }
+                case FrontendMessages.BIND -> {
+                    // a statement parsed in this unit, else as classified when it was parsed (once per statement)
+                    String name = FrontendMessages.bindStatement(f.payload());
+                    Classification here = parsedHere.get(name);
+                    if (here != null) {
+                        parts.add(here);
+                    } else if (name.isEmpty()) {
+                        parts.add(lastUnnamed);
+                    } else {
+                        Statement s = named.get(name);
+                        parts.add(s != null ? s.classification() : UNKNOWN);
+                    }
+                }
+                default -> {
+                }
+            }
+        }
+        if (parts.isEmpty()) {
+            // Parse / Describe only: prepare where reads would go (a Bind will be routed on its own)
+            if (!parsedHere.isEmpty()) {
+                return new Classification(StatementKind.READ, false, 0);
+            }
+            return null;
+        }
+        boolean force = pinnedToPrimary || parts.stream().anyMatch(Classification::forcePrimary);
+        StatementKind first = parts.get(0).kind();
+        StatementKind kind;
+        if (parts.stream().allMatch(p -> p.kind() == StatementKind.READ)) {
+            kind = StatementKind.READ;
+        } else if (first == StatementKind.BEGIN_READ_ONLY || first == StatementKind.BEGIN) {
+            kind = first;
+        } else if (parts.stream().allMatch(p -> p.kind() == StatementKind.SESSION)) {
+            kind = StatementKind.SESSION;
+        } else if (parts.size() == 1) {
+            kind = first;
+        } else {
+            kind = StatementKind.WRITE;
+        }
+        return new Classification(kind, force, parts.size());
+    }
+
+    /** The classifier's verdict; a statement that may create a temporary table pins the session's reads to the primary. */
+    Classification classifyQuery(String sql) {
+        Classification c = StatementClassifier.classify(sql);
+        if (c.kind() != StatementKind.READ && !pinnedToPrimary && CREATE_TEMP.matcher(sql).find()) {
+            pinnedToPrimary = true;
+        }
+        return c;
+    }
+
+    /**
+     * Keeps prepared statements in step before {@code f} goes to {@code link}: records what a Parse
+     * defines, parses a statement the link lacks before a Bind or Describe uses it, forgets what a
+     * Close drops. A malformed message is a {@link ProtocolException} (the frame is not released).
+     */
+    void beforeSend(BackendLink link, Frame f) {
+        {
+            switch (f.type()) {
+                case FrontendMessages.PARSE -> {
+                    FrontendMessages.Parse p = FrontendMessages.Parse.parse(f.payload());
+                    if (p.statement().isEmpty()) {
+                        if (f != classifiedParse) {
+                            lastUnnamed = StatementClassifier.classify(p.sql());
+                        }
+                        classifiedParse = null;
+                    } else {
+                        if (link.statements.containsKey(p.statement())) {
+                            link.injectClose(p.statement()); // an older version lives there: replace it
+                        }
+                        int v = ++version;
+                        named.put(p.statement(), new Statement(v, ByteBufUtil.getBytes(f.wire()),
+                                StatementClassifier.classify(p.sql())));
+                        link.statements.put(p.statement(), v);
+                    }
+                }
+                case FrontendMessages.BIND -> ensureStatement(link, FrontendMessages.bindStatement(f.payload()));
+                case FrontendMessages.DESCRIBE -> {
+                    FrontendMessages.Target t = FrontendMessages.Target.parse(f.payload());
+                    if (t.statement()) {
+                        ensureStatement(link, t.name());
+                    }
+                }
+                case FrontendMessages.CLOSE -> {
+                    FrontendMessages.Target t = FrontendMessages.Target.parse(f.payload());
+                    if (t.statement() && !t.name().isEmpty()) {
+                        named.remove(t.name());
+                        link.statements.remove(t.name());
+                    }
+                }
+                default -> {
+                }
+            }
+        }
+    }
+
+    /** A named statement the session prepared elsewhere (or in an older version) is parsed here first. */
+    private void ensureStatement(BackendLink link, String name) {
+        if (name.isEmpty()) {
+            return;
+        }
+        Statement s = named.get(name);
+        if (s == null) {
+            return; // unknown: PostgreSQL answers "prepared statement does not exist", as it should
+        }
+        Integer have = link.statements.get(name);
+        if (have != null && have == s.version()) {
+            return;
+        }
+        if (have != null) {
+            link.injectClose(name);
+        }
+        link.injectParse(s.parseWire());
+        link.statements.put(name, s.version());
+    }
+
+
+    /** DISCARD ALL / DEALLOCATE ran: no backend of the session holds a prepared statement any more. */
+    void forgetAll(Collection<BackendLink> links) {
+        named.clear();
+        links.forEach(l -> l.statements.clear());
+    }
+}
