@@ -50,7 +50,7 @@ public record StartupMessage(int protocol, Map<String, String> parameters) {
     }
 
     /** A NUL-terminated UTF-8 string; a missing terminator is a protocol violation. */
-    static String readCString(ByteBuf in) {
+    public static String readCString(ByteBuf in) {
         int end = in.indexOf(in.readerIndex(), in.writerIndex(), (byte) 0);
         if (end < 0) {
             throw new ProtocolException("invalid string in message: no terminating zero byte");

@@ -6,6 +6,7 @@ import io.metako.proxy.protocol.BackendMessageScanner;
 import io.metako.proxy.protocol.BackendMessages;
 import io.metako.proxy.protocol.FrontendMessages;
 import io.metako.proxy.protocol.ProtocolException;
+import io.metako.proxy.protocol.StartupMessage;
 import io.metako.proxy.routing.RoutingTable;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
@@ -332,8 +333,8 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
             case 'R' -> authenticate(payload);
             case 'S' -> {
                 ByteBuf in = payload.duplicate();
-                String name = readCString(in);
-                parameters.put(name, readCString(in));
+                String name = StartupMessage.readCString(in);
+                parameters.put(name, StartupMessage.readCString(in));
             }
             case 'K' -> {
                 processId = payload.getInt(payload.readerIndex());
@@ -422,16 +423,6 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
         } catch (NumberFormatException e) {
             return -1;
         }
-    }
-
-    private static String readCString(ByteBuf in) {
-        int end = in.indexOf(in.readerIndex(), in.writerIndex(), (byte) 0);
-        if (end < 0) {
-            throw new ProtocolException("backend sent a string without its terminating zero byte");
-        }
-        String s = in.toString(in.readerIndex(), end - in.readerIndex(), StandardCharsets.UTF_8);
-        in.readerIndex(end + 1);
-        return s;
     }
 
     @Override

@@ -4,7 +4,6 @@ import io.metako.proxy.routing.RoutingTable;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
-import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -29,21 +28,7 @@ final class ScriptedBackend implements AutoCloseable {
     volatile String password = "";
 
     ScriptedBackend() throws IOException {
-        server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-        Thread t = new Thread(() -> {
-            while (!server.isClosed()) {
-                try {
-                    Socket s = server.accept();
-                    Thread c = new Thread(() -> serve(s));
-                    c.setDaemon(true);
-                    c.start();
-                } catch (IOException e) {
-                    return;
-                }
-            }
-        });
-        t.setDaemon(true);
-        t.start();
+        server = io.metako.proxy.TestServers.start(this::serve);
     }
 
     RoutingTable.Backend backend(String name) {
