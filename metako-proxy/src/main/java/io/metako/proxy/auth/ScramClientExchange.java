@@ -33,13 +33,36 @@ public final class ScramClientExchange {
         if (nonce == null || !nonce.startsWith(clientNonce) || a.get('s') == null || a.get('i') == null) {
             throw new ScramServerExchange.ScramException("malformed SCRAM server-first message from the backend", false);
         }
-        byte[] salted = ScramSha256.saltedPassword(password, ScramSha256.unb64(a.get('s')), Integer.parseInt(a.get('i')));
+        byte[] salted = saltedPassword(password, a.get('s'), Integer.parseInt(a.get('i')));
         byte[] clientKey = ScramSha256.hmac(salted, "Client Key");
         serverKey = ScramSha256.hmac(salted, "Server Key");
         String withoutProof = "c=biws,r=" + nonce;
         authMessage = clientFirstBare + "," + serverFirst + "," + withoutProof;
         byte[] signature = ScramSha256.hmac(ScramSha256.sha256(clientKey), authMessage);
         return withoutProof + ",p=" + ScramSha256.b64(ScramSha256.xor(clientKey, signature));
+    }
+
+    /**
+     * A backend keeps its salt and iteration count, so the proxy derives the salted password once per
+     * (password, salt, iterations) instead of running 4,096 HMACs on an event loop at every login.
+     */
+    private static final java.util.Map<String, byte[]> SALTED = java.util.Collections.synchronizedMap(
+            new java.util.LinkedHashMap<>(16, 0.75f, true) {
+                @Override
+                protected boolean removeEldestEntry(java.util.Map.Entry<String, byte[]> eldest) {
+                    return size() > 64;
+                }
+            });
+
+    private static byte[] saltedPassword(String password, String salt, int iterations) {
+        String key = iterations + ":" + salt + ":" + ScramSha256.b64(ScramSha256.sha256(
+                password.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        byte[] cached = SALTED.get(key);
+        if (cached == null) {
+            cached = ScramSha256.saltedPassword(password, ScramSha256.unb64(salt), iterations);
+            SALTED.put(key, cached);
+        }
+        return cached;
     }
 
     /** True when the backend proved it knows the password too. */

@@ -12,31 +12,44 @@ final class ScramSha256 {
     private ScramSha256() {
     }
 
-    /** Hi(): PBKDF2 with HMAC-SHA-256 and one block, as SCRAM defines it. */
+    /** Hi(): PBKDF2 with HMAC-SHA-256 and one block, as SCRAM defines it (one Mac, keyed once). */
     static byte[] saltedPassword(String password, byte[] salt, int iterations) {
-        byte[] key = password.getBytes(StandardCharsets.UTF_8);
-        byte[] block = new byte[salt.length + 4];
-        System.arraycopy(salt, 0, block, 0, salt.length);
-        block[block.length - 1] = 1;
-        byte[] u = hmac(key, block);
-        byte[] result = u.clone();
-        for (int i = 1; i < iterations; i++) {
-            u = hmac(key, u);
-            for (int j = 0; j < result.length; j++) {
-                result[j] ^= u[j];
+        try {
+            Mac mac = Mac.getInstance("HmacSHA256");
+            mac.init(key(password.getBytes(StandardCharsets.UTF_8)));
+            byte[] block = new byte[salt.length + 4];
+            System.arraycopy(salt, 0, block, 0, salt.length);
+            block[block.length - 1] = 1;
+            byte[] u = mac.doFinal(block);
+            byte[] result = u.clone();
+            for (int i = 1; i < iterations; i++) {
+                u = mac.doFinal(u); // doFinal resets the Mac and keeps its key
+                for (int j = 0; j < result.length; j++) {
+                    result[j] ^= u[j];
+                }
             }
+            return result;
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
         }
-        return result;
     }
 
     static byte[] hmac(byte[] key, byte[] data) {
         try {
             Mac mac = Mac.getInstance("HmacSHA256");
-            mac.init(new SecretKeySpec(key, "HmacSHA256"));
+            mac.init(key(key));
             return mac.doFinal(data);
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
         }
+    }
+
+    /**
+     * HMAC pads a key with zero bytes, so an empty key is the same key as one zero byte; the JDK
+     * refuses an empty key, hence the stand-in (an empty password must not crash a login).
+     */
+    private static SecretKeySpec key(byte[] key) {
+        return new SecretKeySpec(key.length == 0 ? new byte[1] : key, "HmacSHA256");
     }
 
     static byte[] hmac(byte[] key, String data) {

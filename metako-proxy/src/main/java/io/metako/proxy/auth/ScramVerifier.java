@@ -26,6 +26,20 @@ public record ScramVerifier(byte[] salt, int iterations, byte[] storedKey, byte[
         return new ScramVerifier(salt, iterations, ScramSha256.sha256(clientKey), ScramSha256.hmac(salted, "Server Key"));
     }
 
+    /**
+     * A verifier no password matches, for a user that does not exist: the salt is derived from the
+     * name and a per-process secret (the same name always shows the same salt, as a real user's would)
+     * and the keys are random, so no PBKDF2 runs for it.
+     */
+    public static ScramVerifier mock(String user, byte[] secret, SecureRandom random) {
+        byte[] digest = ScramSha256.sha256((ScramSha256.b64(secret) + "\0" + user).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        byte[] storedKey = new byte[32];
+        byte[] serverKey = new byte[32];
+        random.nextBytes(storedKey);
+        random.nextBytes(serverKey);
+        return new ScramVerifier(java.util.Arrays.copyOf(digest, 16), DEFAULT_ITERATIONS, storedKey, serverKey);
+    }
+
     /** Parses PostgreSQL's text form; null when {@code text} is not one. */
     public static ScramVerifier parse(String text) {
         Matcher m = FORMAT.matcher(text);

@@ -19,6 +19,7 @@ import java.util.Optional;
  */
 final class ClientAuthenticator {
     private static final SecureRandom RANDOM = new SecureRandom();
+    private static final byte[] MOCK_SECRET = RANDOM.generateSeed(16);
 
     enum Outcome { CONTINUE, AUTHENTICATED, REFUSED }
 
@@ -28,12 +29,14 @@ final class ClientAuthenticator {
 
     private final RouterSettings.ClientAuth method;
     private final RouterSettings.ClientUser user;
+    private final String userName;
     private ScramServerExchange scram;
     private byte[] md5Salt;
 
-    /** {@code user}: null when no such user is configured. */
-    ClientAuthenticator(RouterSettings.ClientAuth method, RouterSettings.ClientUser user) {
+    /** {@code user}: null when no user {@code userName} is configured. */
+    ClientAuthenticator(RouterSettings.ClientAuth method, String userName, RouterSettings.ClientUser user) {
         this.method = method;
+        this.userName = userName;
         this.user = user;
     }
 
@@ -67,8 +70,7 @@ final class ClientAuthenticator {
                 if (!"SCRAM-SHA-256".equals(initial.mechanism())) {
                     throw new ProtocolException("client selected an invalid SASL authentication mechanism");
                 }
-                ScramVerifier verifier = user != null ? user.verifier()
-                        : ScramVerifier.fromPassword(ClientSession.nonce(), new byte[16], ScramVerifier.DEFAULT_ITERATIONS);
+                ScramVerifier verifier = user != null ? user.verifier() : ScramVerifier.mock(userName, MOCK_SECRET, RANDOM);
                 scram = new ScramServerExchange(verifier, ClientSession.nonce());
                 String serverFirst = scram.serverFirst(initial.data());
                 return new Step(Outcome.CONTINUE,

@@ -251,7 +251,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         params.remove("user");
         params.put("database", startup.database());
         backendParameters = params;
-        authenticator = new ClientAuthenticator(settings.clientAuth(), settings.users().get(startup.user()));
+        authenticator = new ClientAuthenticator(settings.clientAuth(), startup.user(), settings.users().get(startup.user()));
         client.writeAndFlush(authenticator.request(client.alloc()));
         phase = Phase.AUTH;
     }

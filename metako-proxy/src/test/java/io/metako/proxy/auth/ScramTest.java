@@ -79,4 +79,22 @@ class ScramTest {
         server.serverFirst(CLIENT_FIRST);
         assertThat(server.serverFinal(CLIENT_FINAL)).isEqualTo(SERVER_FINAL);
     }
+
+    @Test
+    void aMockVerifierShowsAStableSaltPerNameAndAcceptsNoPassword() throws Exception {
+        java.security.SecureRandom random = new java.security.SecureRandom();
+        byte[] secret = random.generateSeed(16);
+        ScramVerifier a1 = ScramVerifier.mock("ghost", secret, random);
+        ScramVerifier a2 = ScramVerifier.mock("ghost", secret, random);
+        ScramVerifier b = ScramVerifier.mock("other", secret, random);
+        assertThat(a1.salt()).as("the same name shows the same salt, like a real user").isEqualTo(a2.salt());
+        assertThat(b.salt()).isNotEqualTo(a1.salt());
+        for (String password : new String[] {"", "ghost", "pencil"}) {
+            ScramServerExchange server = new ScramServerExchange(a1, "srvnonce");
+            ScramClientExchange client = new ScramClientExchange("", password, "clinonce");
+            String clientFinal = client.clientFinal(server.serverFirst(client.clientFirst()));
+            assertThatThrownBy(() -> server.serverFinal(clientFinal)).isInstanceOf(ScramServerExchange.ScramException.class)
+                    .satisfies(e -> assertThat(((ScramServerExchange.ScramException) e).wrongPassword()).isTrue());
+        }
+    }
 }
