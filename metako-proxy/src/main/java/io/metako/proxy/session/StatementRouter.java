@@ -43,6 +43,7 @@ public final class StatementRouter implements AutoCloseable {
     private final AtomicInteger admitted = new AtomicInteger();
     private final AtomicInteger processIds = new AtomicInteger(RANDOM.nextInt(1 << 20) + 1);
     private Channel server;
+    private volatile Object lastMembers;
 
     public StatementRouter(RouterSettings settings, Supplier<RoutingTable> table, EventLoopGroup group) {
         this.settings = settings;
@@ -142,6 +143,14 @@ public final class StatementRouter implements AutoCloseable {
      * it no longer allows (bounded wait): then this instance may acknowledge the epoch.
      */
     public void onRoutingTable(RoutingTable t) {
+        // sessions only care which backends may serve: a table that differs in lag figures alone
+        // (published as often as the probes report) needs no round of every event loop
+        Object members = List.of(t.acceptsWrites() ? t.primary() : java.util.Optional.empty(),
+                t.replicas().stream().map(RoutingTable.Replica::backend).collect(java.util.stream.Collectors.toSet()));
+        if (members.equals(lastMembers)) {
+            return;
+        }
+        lastMembers = members;
         List<Future<?>> done = new ArrayList<>();
         for (ClientSession s : sessions.values()) {
             done.add(s.client.eventLoop().submit(() -> s.checkTable(t)));
