@@ -38,7 +38,9 @@ public final class ProxyPorts implements AutoCloseable {
     public static ProxyPorts open(MetakoConfig config, RoutingPublisher routing) throws IOException {
         ProxyConfig p = config.proxy();
         boolean leastConnections = config.loadBalancer().algorithm() == LoadBalancerConfig.Algorithm.LEAST_CONNECTIONS;
-        EventLoopGroup group = ForwardingProxy.newGroup(Math.max(2, Runtime.getRuntime().availableProcessors()));
+        // -Dmetako.proxy.threads overrides the event-loop count (benchmarks compare 1 with the default)
+        EventLoopGroup group = ForwardingProxy.newGroup(Integer.getInteger("metako.proxy.threads",
+                Math.max(2, Runtime.getRuntime().availableProcessors())));
         ProxyPorts ports = null;
         try {
             StatementRouter router = new StatementRouter(routerSettings(config, leastConnections), routing::current, group)
