@@ -227,8 +227,11 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
             if (type == 'E') {
                 return BackendMessageScanner.Action.INSPECT;
             }
-            return (type == 'A' || type == 'N') && session.idle() ? BackendMessageScanner.Action.RELAY
-                    : BackendMessageScanner.Action.DROP;
+            if (type == 'A' || type == 'N') {
+                // passed on now, or kept until the unit running elsewhere has been answered
+                return session.idle() ? BackendMessageScanner.Action.RELAY : BackendMessageScanner.Action.INSPECT;
+            }
+            return BackendMessageScanner.Action.DROP;
         }
         if (type == 'Z' || type == 'E') {
             return BackendMessageScanner.Action.INSPECT;
@@ -258,6 +261,10 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
             return false;
         }
         Unit head = units.peek();
+        if (head == null && (type == 'A' || type == 'N')) {
+            session.holdAsync(type, payload);
+            return false;
+        }
         if (type == 'E') {
             if (head == null) {
                 LOG.info("backend {} sent an error outside any statement: {}", backend.name(), BackendMessages.describeError(payload));

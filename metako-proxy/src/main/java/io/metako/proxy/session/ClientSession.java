@@ -103,6 +103,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private String pendingSessionSql;
     private boolean wrote;
     private long minReplayLsn = -1;
+    /** Notifications and notices from idle backends, kept while a unit runs elsewhere (bounded). */
+    private final ArrayDeque<io.netty.buffer.ByteBuf> heldAsync = new ArrayDeque<>();
+    private static final int MAX_HELD_ASYNC = 10_000;
     /**
      * The replica this session reads from while it stays eligible: reads are balanced per session, so
      * a session never sees time go backwards by reading from a replica behind the one it read before,
@@ -442,6 +445,22 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         return current == null;
     }
 
+    /**
+     * A NotificationResponse or NoticeResponse from a backend the session is not using right now,
+     * while a unit runs on another: relaying it now could split that unit's answer, so it waits for
+     * the ReadyForQuery (as PostgreSQL itself delivers notifications between statements).
+     */
+    void holdAsync(byte type, io.netty.buffer.ByteBuf payload) {
+        if (heldAsync.size() >= MAX_HELD_ASYNC) {
+            heldAsync.poll().release();
+            LOG.warn("proxy session {}: over {} notifications held while a statement runs; dropping the oldest",
+                    processId, MAX_HELD_ASYNC);
+        }
+        int n = payload.readableBytes();
+        heldAsync.add(client.alloc().buffer(5 + n).writeByte(type).writeInt(4 + n)
+                .writeBytes(payload, payload.readerIndex(), n));
+    }
+
     /** One of the session's units was answered with ReadyForQuery ({@code status}: I, T or E). */
     void clientUnitDone(BackendLink link, char status, boolean failed) {
         txStatus = status;
@@ -450,6 +469,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         txLink = status == 'I' ? null : link;
         if (link == current && !link.busy()) {
             current = null;
+            while (!heldAsync.isEmpty()) {
+                client.write(heldAsync.poll(), client.voidPromise()); // after the ReadyForQuery just relayed
+            }
             if (pendingSessionSql != null && !failed && status == 'I') {
                 sessionStateChanged(link, pendingSessionSql);
             }
@@ -847,6 +869,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         queuedBytes = 0;
         dropUnitCopy();
+        while (!heldAsync.isEmpty()) {
+            heldAsync.poll().release();
+        }
         if (retry != null) {
             retry.cancel(false);
         }

@@ -271,6 +271,32 @@ class RouterIT extends QuorumScenario {
                 .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("3D000"));
     }
 
+    @Test
+    @Order(9)
+    void aNotificationArrivingWhileTheSessionReadsOnAReplicaIsDelivered() throws Exception {
+        try (Connection listener = proxy(0); Connection notifier = proxy(1)) {
+            listener.createStatement().execute("LISTEN metako_it"); // on the primary, which keeps the link
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(where(listener))
+                    .as("reads back on a replica once it replayed past the LISTEN").endsWith("/replica"));
+            CompletableFuture<Void> notify = CompletableFuture.runAsync(() -> {
+                try {
+                    TimeUnit.MILLISECONDS.sleep(400);
+                    notifier.createStatement().execute("NOTIFY metako_it, 'while you were reading'");
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            try (ResultSet rs = listener.createStatement().executeQuery("SELECT pg_sleep(1.5), pg_is_in_recovery()")) {
+                rs.next();
+                assertThat(rs.getBoolean(2)).as("the read ran on a replica while the primary link was idle").isTrue();
+            }
+            notify.get(10, TimeUnit.SECONDS);
+            org.postgresql.PGNotification[] got = listener.unwrap(org.postgresql.PGConnection.class).getNotifications(5000);
+            assertThat(got).isNotNull();
+            assertThat(got).extracting(org.postgresql.PGNotification::getParameter).containsExactly("while you were reading");
+        }
+    }
+
     // ---- real command-line clients ------------------------------------------------------------
 
     /** Runs a client tool with the proxy password in its environment; returns exit code and output. */
