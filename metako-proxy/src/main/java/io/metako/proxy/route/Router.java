@@ -22,7 +22,7 @@ public final class Router {
      */
     public static RouteTarget route(Classification c, SessionRouting session, RoutingTable table, ReplicaSelector selector,
                                     boolean staleReads) {
-        if (session.inTransaction() && c.kind() != StatementKind.BEGIN && c.kind() != StatementKind.BEGIN_READ_ONLY) {
+        if (session.inTransaction()) { // even a BEGIN: PostgreSQL only warns, the transaction goes on where it is
             return new RouteTarget.Transaction(session.transactionBackend().orElseThrow());
         }
         if (c.kind() == StatementKind.SESSION) {

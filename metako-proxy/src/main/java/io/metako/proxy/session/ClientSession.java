@@ -613,36 +613,33 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      */
     private boolean route(int end) {
         Classification c = end < 0 ? new Classification(StatementKind.WRITE, true, 1) : statements.classifyUnit(queue, end);
-        BackendLink target;
+        BackendLink target = null;
         pendingSessionSql = null;
-        if (txLink != null) {
-            target = txLink;
-        } else if (c == null) {
+        if (c == null && txLink == null) {
             target = lastLink != null ? lastLink : home; // Sync alone, Describe of a portal: no statement to route
-            if (target == null || target.phase == BackendLink.Phase.CLOSED) {
-                c = new Classification(StatementKind.READ, false, 0);
+            if (target != null && target.phase == BackendLink.Phase.CLOSED) {
                 target = null;
             }
-        } else {
-            target = null;
         }
         if (target == null) {
+            // the Router decides, the transaction rule included; this session only adds which link is which
             RoutingTable table = router.table();
-            RouteTarget t = Router.route(c, new SessionRouting(Optional.empty(), minReplayLsn), table, this::selectReadReplica,
-                    settings.staleReads());
+            Classification routed = c != null ? c : new Classification(StatementKind.READ, false, 0);
+            RouteTarget t = Router.route(routed, new SessionRouting(Optional.ofNullable(txLink).map(l -> l.backend), minReplayLsn),
+                    table, this::selectReadReplica, settings.staleReads());
             if (t instanceof RouteTarget.Wait w) {
                 return waitOrFail(w);
             }
             RoutingTable.Backend b;
             if (t instanceof RouteTarget.Primary p) {
                 b = p.backend();
-                if (c.kind() != StatementKind.READ) {
+                if (routed.kind() != StatementKind.READ) {
                     wrote = true;
                 }
             } else if (t instanceof RouteTarget.Replica r) {
                 b = r.backend();
-            } else if (t instanceof RouteTarget.Transaction tx) {
-                b = tx.backend();
+            } else if (t instanceof RouteTarget.Transaction) {
+                b = txLink.backend;
             } else {
                 b = sessionBackend(table);
                 if (b == null) {
