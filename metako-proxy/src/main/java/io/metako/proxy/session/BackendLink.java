@@ -14,8 +14,6 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayDeque;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -372,7 +370,7 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
                 case BackendMessages.AUTH_MD5 -> {
                     byte[] salt = ByteBufUtil.getBytes(data, data.readerIndex(), 4);
                     channel.writeAndFlush(FrontendMessages.passwordMessage(channel.alloc(),
-                            md5Password(login.user(), requirePassword(), salt)));
+                            io.metako.proxy.auth.Md5Password.answer(login.user(), requirePassword(), salt)));
                 }
                 case BackendMessages.AUTH_SASL -> {
                     String mechanisms = data.toString(StandardCharsets.UTF_8);
@@ -403,20 +401,6 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
                     + " has no password configured (nodes[].password or password_file)");
         }
         return login.password();
-    }
-
-    /** PostgreSQL's md5 password: "md5" + md5hex(md5hex(password + user) + salt). */
-    static String md5Password(String user, String password, byte[] salt) {
-        try {
-            MessageDigest md = MessageDigest.getInstance("MD5");
-            String inner = ByteBufUtil.hexDump(md.digest((password + user).getBytes(StandardCharsets.UTF_8)));
-            md.reset();
-            md.update(inner.getBytes(StandardCharsets.US_ASCII));
-            md.update(salt);
-            return "md5" + ByteBufUtil.hexDump(md.digest());
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
     }
 
     /** "16/B374D848" to a number; -1 when it is not one. */

@@ -60,7 +60,7 @@ final class ClientAuthenticator {
                 String given = FrontendMessages.password(payload);
                 Optional<String> known = user == null ? Optional.empty() : user.password();
                 String expected = known.map(p -> method == RouterSettings.ClientAuth.MD5
-                        ? BackendLink.md5Password(user.name(), p, md5Salt) : p).orElse(null);
+                        ? io.metako.proxy.auth.Md5Password.answer(user.name(), p, md5Salt) : p).orElse(null);
                 boolean ok = expected != null && MessageDigest.isEqual(expected.getBytes(StandardCharsets.UTF_8),
                         given.getBytes(StandardCharsets.UTF_8));
                 return new Step(ok ? Outcome.AUTHENTICATED : Outcome.REFUSED, null);

@@ -98,7 +98,7 @@ final class ScriptedBackend implements AutoCloseable {
         byte[] body = new byte[in.readInt() - 4];
         in.readFully(body);
         String given = new String(body, 0, body.length - 1, StandardCharsets.UTF_8);
-        String expected = authCode == 5 ? BackendLink.md5Password("postgres", password, salt) : password;
+        String expected = authCode == 5 ? io.metako.proxy.auth.Md5Password.answer("postgres", password, salt) : password;
         return given.equals(expected);
     }
 

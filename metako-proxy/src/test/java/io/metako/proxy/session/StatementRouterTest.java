@@ -276,7 +276,7 @@ class StatementRouterTest {
                 Message r = c.read();
                 assertThat(r.authCode()).isEqualTo(5);
                 byte[] salt = java.util.Arrays.copyOfRange(r.body(), 4, 8);
-                c.send('p', BackendLink.md5Password("app", password, salt));
+                c.send('p', io.metako.proxy.auth.Md5Password.answer("app", password, salt));
                 if (password.equals(PASSWORD)) {
                     assertThat(c.read().authCode()).isZero();
                     c.readUntil('Z');
