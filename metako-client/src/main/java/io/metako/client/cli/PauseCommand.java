@@ -1,20 +1,11 @@
 package io.metako.client.cli;
 
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParentCommand;
-import picocli.CommandLine.Spec;
 
 @Command(name = "pause", mixinStandardHelpOptions = true,
         description = "Maintenance mode: no automatic failover starts until 'resume' (status says so).")
-final class PauseCommand implements Callable<Integer> {
-    @ParentCommand
-    Metakoctl parent;
-
-    @Spec
-    picocli.CommandLine.Model.CommandSpec spec;
-
+final class PauseCommand extends SubCommand {
     @Option(names = "--reason", defaultValue = "", description = "Why, for the logs.")
     String reason;
 

@@ -2,23 +2,14 @@ package io.metako.client.cli;
 
 import io.metako.client.MetakoClient;
 import java.io.PrintWriter;
-import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicInteger;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParentCommand;
-import picocli.CommandLine.Spec;
 
 @Command(name = "watch", mixinStandardHelpOptions = true,
         description = "Print the cluster status now and again after every change of the replicated state "
                 + "(one line per change; with -o json one JSON object per line). Stop with Ctrl-C.")
-final class WatchCommand implements Callable<Integer> {
-    @ParentCommand
-    Metakoctl parent;
-
-    @Spec
-    picocli.CommandLine.Model.CommandSpec spec;
-
+final class WatchCommand extends SubCommand {
     @Option(names = "--count", paramLabel = "N", defaultValue = "0",
             description = "Stop after N updates (default: never).")
     int count;
