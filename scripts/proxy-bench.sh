@@ -6,9 +6,15 @@
 # from /proc: for metako both the proxy's event-loop threads alone and the whole instance JVM.
 # Asserts nothing.
 #   scripts/proxy-bench.sh [SECONDS]            (default 20 per run)
+#   scripts/proxy-bench.sh --goal [ROUNDS] [SECONDS]
+#       only the goal runs (8 clients select-only, -M simple and -M prepared: router vs PgBouncer,
+#       rw_port vs HAProxy) after a warm-up, ROUNDS alternating rounds (default 3, 15 s each), each row with the
+#       proxy's context switches per transaction; then the median of each ratio. This machine's
+#       noise is +-15% per run: decide an A/B on the medians of several rounds, never on one run.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-secs="${1:-20}"
+goal_rounds=0
+if [ "${1:-}" = "--goal" ]; then goal_rounds="${2:-3}"; secs="${3:-15}"; else secs="${1:-20}"; fi
 command -v haproxy >/dev/null || { echo "haproxy is missing: apt-get install -y haproxy" >&2; exit 1; }
 command -v pgbouncer >/dev/null || { echo "pgbouncer is missing: apt-get install -y pgbouncer" >&2; exit 1; }
 command -v pgbench >/dev/null || { echo "pgbench is missing: apt-get install -y postgresql-client" >&2; exit 1; }
@@ -89,28 +95,79 @@ proxy_ticks() {
   done
   echo "$total"
 }
+# voluntary + involuntary context switches of the proxy's threads (all threads of a process
+# when the name pattern is empty): wake-ups, which cost most on this paravirtualised guest
+ctx_switches() {
+  local pid=$1 pattern=$2 total=0 t
+  [ -z "$pid" ] && { echo 0; return; }
+  for t in /proc/"$pid"/task/*; do
+    if [ -z "$pattern" ] || grep -q "^$pattern" "$t/comm" 2>/dev/null; then
+      total=$(( total + $(awk '/ctxt_switches/ {n += $2} END {print n}' "$t/status") ))
+    fi
+  done
+  echo "$total"
+}
 hz=$(getconf CLK_TCK)
 
 run() { # label port pid mode clients extra [user]
   local label=$1 port=$2 pid=$3 mode=$4 clients=$5 extra=$6 user=${7:-postgres}
-  local before after pbefore pafter out tps lat tx
-  before=$(cpu_ticks "$pid"); pbefore=0
+  local before after pbefore pafter out tps lat tx cbefore cafter pattern=""
+  [ "$label" != "${label#metako}" ] && pattern="metako-proxy"
+  before=$(cpu_ticks "$pid"); pbefore=0; cbefore=$(ctx_switches "$pid" "$pattern")
   [ "$label" != "${label#metako}" ] && pbefore=$(proxy_ticks "$pid")
   out=$(pgbench -U "$user" -p "$port" -M "$mode" -c "$clients" -j "$(( clients > 1 ? 2 : 1 ))" -T "$secs" $extra -n 2>&1)
-  after=$(cpu_ticks "$pid"); pafter=0
+  after=$(cpu_ticks "$pid"); pafter=0; cafter=$(ctx_switches "$pid" "$pattern")
   [ "$label" != "${label#metako}" ] && pafter=$(proxy_ticks "$pid")
   tps=$(echo "$out" | grep -o 'tps = [0-9.]*' | head -1 | cut -d' ' -f3)
   lat=$(echo "$out" | grep -o 'latency average = [0-9.]* ms' | cut -d' ' -f4)
   tx=$(echo "$out" | grep -o 'number of transactions actually processed: [0-9]*' | grep -o '[0-9]*$')
-  local cpu="-"
+  local cpu="-" switches="-"
   if [ -n "$pid" ] && [ "${tx:-0}" -gt 0 ]; then
+    switches=$(python3 -c "print(f'{($cafter-$cbefore)/$tx:.2f}')")
     cpu=$(python3 -c "print(f'{($after-$before)/$hz*1000/($tx/1000):.1f}')")
     if [ "$label" != "${label#metako}" ]; then
       cpu="$(python3 -c "print(f'{($pafter-$pbefore)/$hz*1000/($tx/1000):.1f}')") ($cpu jvm)"
     fi
   fi
-  echo "$label|$tps|$lat|$cpu"
+  echo "$label|$tps|$lat|$cpu|$switches"
 }
+
+if [ "$goal_rounds" -gt 0 ]; then
+  printf '%-34s %10s %12s %24s %14s\n' "run" "tps" "latency ms" "proxy cpu ms/1k tx" "switches/tx"
+  results="$dir/goal.txt"; : > "$results"
+  echo "warming up (JIT) ..."
+  for mode in simple prepared; do
+    for target in "$router_port:app" "$rw_port:postgres"; do
+      pgbench -U "${target#*:}" -p "${target%%:*}" -M "$mode" -c 8 -j 2 -T 5 -S -n > /dev/null 2>&1 || true
+    done
+  done
+  for round in $(seq 1 "$goal_rounds"); do
+    for mode in simple prepared; do
+      for target in "metako router:$router_port:$instance_pid:app" "pgbouncer:$bouncer_port:$bouncer_pid:" \
+                    "metako rw_port:$rw_port:$instance_pid:" "haproxy:$ha_port:$haproxy_pid:"; do
+        IFS=: read -r tname tport tpid tuser <<< "$target"
+        r=$(run "$tname" "$tport" "$tpid" "$mode" 8 -S "${tuser:-postgres}")
+        IFS='|' read -r _ tps lat cpu switches <<< "$r"
+        printf '%-34s %10s %12s %24s %14s\n' "round $round $mode $tname" "$tps" "$lat" "$cpu" "$switches"
+        echo "$mode|$tname|$tps|${cpu%% *}" >> "$results"
+      done
+    done
+  done
+  python3 - "$results" <<'PY'
+import sys, statistics
+rows = [l.strip().split('|') for l in open(sys.argv[1]) if l.strip()]
+def series(mode, name, col):
+    return [float(r[col]) for r in rows if r[0] == mode and r[1] == name and r[col] not in ('', '-')]
+print()
+for mode in ('simple', 'prepared'):
+    for ours, theirs in (('metako router', 'pgbouncer'), ('metako rw_port', 'haproxy')):
+        tps = [a / b for a, b in zip(series(mode, ours, 2), series(mode, theirs, 2))]
+        cpu = [a / b for a, b in zip(series(mode, ours, 3), series(mode, theirs, 3))]
+        print(f"{mode:9s} {ours:15s} vs {theirs:10s}: tps median {statistics.median(tps):.2f}x "
+              f"(rounds {', '.join(f'{x:.2f}' for x in tps)}), CPU per tx median {statistics.median(cpu):.2f}x theirs")
+PY
+  exit 0
+fi
 
 printf '%-36s %10s %12s %8s %24s\n' "run" "tps" "latency ms" "ratio" "proxy cpu ms/1k tx"
 for workload in "select-only simple:-S:simple" "select-only prepared:-S:prepared" "tpc-b simple::simple"; do
@@ -122,7 +179,7 @@ for workload in "select-only simple:-S:simple" "select-only prepared:-S:prepared
                   "metako rw_port:$rw_port:$instance_pid:" "haproxy:$ha_port:$haproxy_pid:"; do
       IFS=: read -r tname tport tpid tuser <<< "$target"
       if [ "$tname" = direct ]; then r="$direct"; else r=$(run "$tname" "$tport" "$tpid" "$mode" "$clients" "$flag" "${tuser:-postgres}"); fi
-      tps=$(echo "$r" | cut -d'|' -f2); lat=$(echo "$r" | cut -d'|' -f3); cpu=$(echo "$r" | cut -d'|' -f4)
+      IFS='|' read -r _ tps lat cpu _ <<< "$r"
       ratio=$(python3 -c "print(f'{float(\"$tps\")/float(\"$direct_tps\"):.2f}x')")
       printf '%-36s %10s %12s %8s %24s\n' "$wname c=$clients $tname" "$tps" "$lat" "$ratio" "$cpu"
     done

@@ -1,16 +1,13 @@
 package io.metako.proxy.forward;
 
+import io.metako.proxy.net.ProxyEventLoops;
 import io.metako.proxy.route.ReplicaSelector;
 import io.metako.proxy.routing.RoutingTable;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
-import io.netty.channel.EventLoopGroup;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
-import io.netty.channel.socket.nio.NioServerSocketChannel;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.Optional;
@@ -39,31 +36,22 @@ public final class ForwardingProxy implements AutoCloseable {
     private final ReplicaSelector selector;
     private final java.util.Map<String, java.util.concurrent.atomic.AtomicInteger> perBackend = new ConcurrentHashMap<>();
     private final Duration failoverWait;
-    private final EventLoopGroup group;
+    private final ProxyEventLoops loops;
     private final Set<ForwardingSession> sessions = ConcurrentHashMap.newKeySet();
     private Channel server;
 
     /** {@code leastConnections}: balance replicas by this port's open connections, else round robin. */
     public ForwardingProxy(Role role, Supplier<RoutingTable> table, boolean leastConnections, Duration failoverWait,
-                           EventLoopGroup group) {
+                           ProxyEventLoops loops) {
         this.role = role;
         this.table = table;
         this.selector = leastConnections ? ReplicaSelector.leastConnections(this::connectionsTo) : ReplicaSelector.roundRobin();
         this.failoverWait = failoverWait;
-        this.group = group;
-    }
-
-    /**
-     * An event loop group for the proxy's channels (shared by the ports of one instance). Its threads
-     * are named {@code metako-proxy-*}, so their CPU time can be told apart from the rest of the JVM.
-     */
-    public static EventLoopGroup newGroup(int threads) {
-        return new MultiThreadIoEventLoopGroup(threads, new io.netty.util.concurrent.DefaultThreadFactory("metako-proxy"),
-                NioIoHandler.newFactory());
+        this.loops = loops;
     }
 
     public ForwardingProxy start(String host, int port) throws InterruptedException {
-        ServerBootstrap b = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
+        ServerBootstrap b = new ServerBootstrap().group(loops.group()).channel(loops.serverChannel())
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.TCP_NODELAY, true)
                 .childHandler(new ChannelInitializer<SocketChannel>() {
@@ -92,8 +80,8 @@ public final class ForwardingProxy implements AutoCloseable {
         return failoverWait;
     }
 
-    EventLoopGroup group() {
-        return group;
+    ProxyEventLoops loops() {
+        return loops;
     }
 
     /** Where a new connection goes now, if anywhere. */

@@ -21,7 +21,6 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
-import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.handler.codec.DecoderException;
 import java.security.SecureRandom;
 import java.util.ArrayDeque;
@@ -319,7 +318,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         BackendLink link = new BackendLink(this, b, settings.backendLogin().apply(b.name()), settings.maxMessageSize());
         links.put(b.name(), link);
         router.linkOpened(b.name());
-        ChannelFuture cf = new Bootstrap().group(client.eventLoop()).channel(NioSocketChannel.class)
+        ChannelFuture cf = new Bootstrap().group(client.eventLoop()).channel(router.loops().socketChannel())
                 .option(ChannelOption.AUTO_READ, false).option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 3000)
                 .handler(link).connect(b.host(), b.port());
@@ -829,7 +828,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         int pid = l.processId;
         int key = l.secretKey;
-        new Bootstrap().group(client.eventLoop()).channel(NioSocketChannel.class)
+        new Bootstrap().group(client.eventLoop()).channel(router.loops().socketChannel())
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 3000)
                 .handler(new ChannelInboundHandlerAdapter())
                 .connect(l.backend.host(), l.backend.port()).addListener((ChannelFutureListener) f -> {

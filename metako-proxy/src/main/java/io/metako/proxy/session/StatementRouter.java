@@ -1,5 +1,6 @@
 package io.metako.proxy.session;
 
+import io.metako.proxy.net.ProxyEventLoops;
 import io.metako.proxy.protocol.CancelRequest;
 import io.metako.proxy.protocol.FrontendFrameDecoder;
 import io.metako.proxy.route.ReplicaSelector;
@@ -8,9 +9,7 @@ import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
-import io.netty.channel.EventLoopGroup;
 import io.netty.channel.socket.SocketChannel;
-import io.netty.channel.socket.nio.NioServerSocketChannel;
 import java.net.InetSocketAddress;
 import java.security.SecureRandom;
 import java.util.ArrayList;
@@ -36,7 +35,7 @@ public final class StatementRouter implements AutoCloseable {
 
     private final RouterSettings settings;
     private final Supplier<RoutingTable> table;
-    private final EventLoopGroup group;
+    private final ProxyEventLoops loops;
     private final ReplicaSelector selector;
     private final Map<Integer, ClientSession> sessions = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> backendConnections = new ConcurrentHashMap<>();
@@ -45,16 +44,16 @@ public final class StatementRouter implements AutoCloseable {
     private Channel server;
     private volatile Object lastMembers;
 
-    public StatementRouter(RouterSettings settings, Supplier<RoutingTable> table, EventLoopGroup group) {
+    public StatementRouter(RouterSettings settings, Supplier<RoutingTable> table, ProxyEventLoops loops) {
         this.settings = settings;
         this.table = table;
-        this.group = group;
+        this.loops = loops;
         this.selector = settings.leastConnections() ? ReplicaSelector.leastConnections(this::connectionsTo)
                 : ReplicaSelector.roundRobin();
     }
 
     public StatementRouter start(String host, int port) throws InterruptedException {
-        ServerBootstrap b = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
+        ServerBootstrap b = new ServerBootstrap().group(loops.group()).channel(loops.serverChannel())
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.TCP_NODELAY, true)
                 .childHandler(new ChannelInitializer<SocketChannel>() {
@@ -74,6 +73,10 @@ public final class StatementRouter implements AutoCloseable {
 
     public int port() {
         return ((InetSocketAddress) server.localAddress()).getPort();
+    }
+
+    ProxyEventLoops loops() {
+        return loops;
     }
 
     RouterSettings settings() {

@@ -3,7 +3,7 @@ package io.metako.proxy.forward;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.metako.proxy.routing.RoutingTable;
-import io.netty.channel.EventLoopGroup;
+import io.metako.proxy.net.ProxyEventLoops;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -24,7 +24,7 @@ import org.junit.jupiter.api.Test;
  * role. (ForwardingIT proves the same through real PostgreSQL and a real quorum.)
  */
 class ForwardingProxyTest {
-    private final EventLoopGroup group = ForwardingProxy.newGroup(1);
+    private final ProxyEventLoops loops = ProxyEventLoops.create(1);
     private final NamedEcho a = new NamedEcho("A");
     private final NamedEcho b = new NamedEcho("B");
     private final AtomicReference<RoutingTable> table = new AtomicReference<>();
@@ -75,7 +75,7 @@ class ForwardingProxyTest {
         }
         a.close();
         b.close();
-        group.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).sync();
+        loops.close();
     }
 
     private static RoutingTable primary(NamedEcho e, long epoch) {
@@ -83,7 +83,7 @@ class ForwardingProxyTest {
     }
 
     private ForwardingProxy start(ForwardingProxy.Role role, Duration wait) throws InterruptedException {
-        proxy = new ForwardingProxy(role, table::get, false, wait, group).start("127.0.0.1", 0);
+        proxy = new ForwardingProxy(role, table::get, false, wait, loops).start("127.0.0.1", 0);
         return proxy;
     }
 
@@ -135,7 +135,7 @@ class ForwardingProxyTest {
     void leastConnectionsSendsTheNextClientToTheLessBusyReplica() throws Exception {
         table.set(new RoutingTable(1, Optional.empty(), List.of(new RoutingTable.Replica(a.backend(), 0, 0, true),
                 new RoutingTable.Replica(b.backend(), 0, 0, true)), true));
-        proxy = new ForwardingProxy(ForwardingProxy.Role.REPLICA, table::get, true, Duration.ofSeconds(1), group)
+        proxy = new ForwardingProxy(ForwardingProxy.Role.REPLICA, table::get, true, Duration.ofSeconds(1), loops)
                 .start("127.0.0.1", 0);
         try (Socket s1 = new Socket("127.0.0.1", proxy.port()); Socket s2 = new Socket("127.0.0.1", proxy.port());
              Socket s3 = new Socket("127.0.0.1", proxy.port())) {

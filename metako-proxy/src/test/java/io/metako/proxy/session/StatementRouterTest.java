@@ -5,10 +5,9 @@ import static org.awaitility.Awaitility.await;
 
 import io.metako.proxy.LeakTracker;
 import io.metako.proxy.auth.ScramClientExchange;
-import io.metako.proxy.forward.ForwardingProxy;
+import io.metako.proxy.net.ProxyEventLoops;
 import io.metako.proxy.protocol.FrontendFrameDecoder;
 import io.metako.proxy.routing.RoutingTable;
-import io.netty.channel.EventLoopGroup;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.EOFException;
@@ -35,7 +34,7 @@ import org.junit.jupiter.api.Test;
  */
 class StatementRouterTest {
     private static final String PASSWORD = "s3cret-pw";
-    private final EventLoopGroup group = ForwardingProxy.newGroup(2);
+    private final ProxyEventLoops loops = ProxyEventLoops.create(2);
     private final AtomicReference<RoutingTable> table = new AtomicReference<>();
     private ScriptedBackend backend;
     private StatementRouter router;
@@ -55,7 +54,7 @@ class StatementRouterTest {
         RouterSettings settings = new RouterSettings(64 * 1024, maxClients, startupTimeout, failoverWait, false,
                 false, auth, Map.of("app", RouterSettings.ClientUser.withPassword("app", PASSWORD)),
                 name -> new RouterSettings.BackendLogin("postgres", ""), Optional.empty());
-        router = new StatementRouter(settings, table::get, group).start("127.0.0.1", 0);
+        router = new StatementRouter(settings, table::get, loops).start("127.0.0.1", 0);
         return router;
     }
 
@@ -69,7 +68,7 @@ class StatementRouterTest {
             router.close();
         }
         backend.close();
-        group.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).sync();
+        loops.close();
     }
 
     @AfterAll
@@ -307,7 +306,7 @@ class StatementRouterTest {
         RouterSettings settings = new RouterSettings(64 * 1024, 10, Duration.ofSeconds(5), Duration.ofMillis(400), false,
                 false, RouterSettings.ClientAuth.PASSWORD, Map.of("app", RouterSettings.ClientUser.withPassword("app", PASSWORD)),
                 name -> new RouterSettings.BackendLogin("postgres", "node-password"), Optional.empty());
-        router = new StatementRouter(settings, table::get, group).start("127.0.0.1", 0);
+        router = new StatementRouter(settings, table::get, loops).start("127.0.0.1", 0);
         for (int method : new int[] {5, 3}) {
             backend.authCode = method;
             try (Client c = new Client()) {

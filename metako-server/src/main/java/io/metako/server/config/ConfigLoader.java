@@ -200,9 +200,17 @@ public final class ConfigLoader {
         boolean staleReads = s.bool("stale_reads", false);
         ProxyConfig.ClientAuth auth = readClientAuth(s);
         List<ProxyConfig.ProxyUser> users = readProxyUsers(s, auth);
+        int threads = s.integer("threads", 0, 0, 256);
+        io.metako.proxy.net.ProxyEventLoops.Transport transport = io.metako.proxy.net.ProxyEventLoops.Transport.AUTO;
+        String transportName = s.string("transport", "auto");
+        try {
+            transport = io.metako.proxy.net.ProxyEventLoops.Transport.parse(transportName);
+        } catch (IllegalArgumentException e) {
+            s.problem("transport", "must be auto, io_uring, epoll or nio, got '" + transportName + "'");
+        }
         s.finish();
         return new ProxyConfig(host, port, rwPort, roPort, maxMessage, maxClients, startup, failoverWait, staleReads,
-                auth, users);
+                auth, users, threads, transport);
     }
 
     private static ProxyConfig.ClientAuth readClientAuth(YamlSection s) {

@@ -1,5 +1,6 @@
 package io.metako.server.config;
 
+import io.metako.proxy.net.ProxyEventLoops;
 import java.time.Duration;
 import java.util.List;
 
@@ -18,7 +19,9 @@ public record ProxyConfig(
         Duration failoverWait,
         boolean staleReads,
         ClientAuth clientAuth,
-        List<ProxyUser> users) {
+        List<ProxyUser> users,
+        int threads,
+        ProxyEventLoops.Transport transport) {
 
     public static final int DEFAULT_PORT = 6432;
     public static final long DEFAULT_MAX_MESSAGE_SIZE = 64L << 20;
@@ -28,6 +31,16 @@ public record ProxyConfig(
 
     public ProxyConfig {
         users = List.copyOf(users);
+    }
+
+    /**
+     * Event-loop threads for the proxy ports: {@code threads} if set, else one per four cores (at
+     * least one). One loop serves thousands of sessions; more loops only pay where cores are spare,
+     * and on a small host that shares its cores with PostgreSQL one loop costs the least CPU per
+     * statement (docs/performance.md).
+     */
+    public int eventLoopThreads(int cores) {
+        return threads > 0 ? threads : Math.max(1, cores / 4);
     }
 
     /** How clients prove who they are: SCRAM-SHA-256 unless md5 or cleartext is configured. */

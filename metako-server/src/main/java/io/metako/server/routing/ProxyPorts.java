@@ -2,13 +2,13 @@ package io.metako.server.routing;
 
 import io.metako.proxy.auth.ScramVerifier;
 import io.metako.proxy.forward.ForwardingProxy;
+import io.metako.proxy.net.ProxyEventLoops;
 import io.metako.proxy.session.RouterSettings;
 import io.metako.proxy.session.StatementRouter;
 import io.metako.server.config.LoadBalancerConfig;
 import io.metako.server.config.MetakoConfig;
 import io.metako.server.config.NodeConfig;
 import io.metako.server.config.ProxyConfig;
-import io.netty.channel.EventLoopGroup;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import java.io.IOException;
@@ -17,7 +17,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The proxy ports of one instance: the statement router on {@code proxy.port} and the optional
@@ -25,12 +24,12 @@ import java.util.concurrent.TimeUnit;
  * routing table this instance publishes.
  */
 public final class ProxyPorts implements AutoCloseable {
-    private final EventLoopGroup group;
+    private final ProxyEventLoops loops;
     private final StatementRouter router;
     private final List<ForwardingProxy> forwarding = new ArrayList<>();
 
-    private ProxyPorts(EventLoopGroup group, StatementRouter router) {
-        this.group = group;
+    private ProxyPorts(ProxyEventLoops loops, StatementRouter router) {
+        this.loops = loops;
         this.router = router;
     }
 
@@ -38,28 +37,27 @@ public final class ProxyPorts implements AutoCloseable {
     public static ProxyPorts open(MetakoConfig config, RoutingPublisher routing) throws IOException {
         ProxyConfig p = config.proxy();
         boolean leastConnections = config.loadBalancer().algorithm() == LoadBalancerConfig.Algorithm.LEAST_CONNECTIONS;
-        // -Dmetako.proxy.threads overrides the event-loop count (benchmarks compare 1 with the default)
-        EventLoopGroup group = ForwardingProxy.newGroup(Integer.getInteger("metako.proxy.threads",
-                Math.max(2, Runtime.getRuntime().availableProcessors())));
+        ProxyEventLoops loops = ProxyEventLoops.create(p.eventLoopThreads(Runtime.getRuntime().availableProcessors()),
+                p.transport());
         ProxyPorts ports = null;
         try {
-            StatementRouter router = new StatementRouter(routerSettings(config, leastConnections), routing::current, group)
+            StatementRouter router = new StatementRouter(routerSettings(config, leastConnections), routing::current, loops)
                     .start(p.listenHost(), p.port());
-            ports = new ProxyPorts(group, router);
+            ports = new ProxyPorts(loops, router);
             if (p.rwPort() != 0) {
                 ports.forwarding.add(new ForwardingProxy(ForwardingProxy.Role.PRIMARY, routing::current, leastConnections,
-                        p.failoverWait(), group).start(p.listenHost(), p.rwPort()));
+                        p.failoverWait(), loops).start(p.listenHost(), p.rwPort()));
             }
             if (p.roPort() != 0) {
                 ports.forwarding.add(new ForwardingProxy(ForwardingProxy.Role.REPLICA, routing::current, leastConnections,
-                        p.failoverWait(), group).start(p.listenHost(), p.roPort()));
+                        p.failoverWait(), loops).start(p.listenHost(), p.roPort()));
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            close(ports, group);
+            close(ports, loops);
             throw new IOException("interrupted while opening the proxy ports", e);
         } catch (RuntimeException e) {
-            close(ports, group);
+            close(ports, loops);
             throw new IOException("cannot open the proxy ports on " + p.listenHost() + " (" + p.port()
                     + (p.rwPort() != 0 ? ", " + p.rwPort() : "") + (p.roPort() != 0 ? ", " + p.roPort() : "") + "): "
                     + e.getMessage(), e);
@@ -69,11 +67,11 @@ public final class ProxyPorts implements AutoCloseable {
         return opened;
     }
 
-    private static void close(ProxyPorts ports, EventLoopGroup group) {
+    private static void close(ProxyPorts ports, ProxyEventLoops loops) {
         if (ports != null) {
             ports.close();
         } else {
-            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            loops.close();
         }
     }
 
@@ -125,6 +123,6 @@ public final class ProxyPorts implements AutoCloseable {
     public void close() {
         router.close();
         forwarding.forEach(ForwardingProxy::close);
-        group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        loops.close();
     }
 }

@@ -103,6 +103,17 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void proxyEventLoopsDefaultToOnePerFourCoresAndTheBestTransport() {
+        MetakoConfig c = parse(VALID);
+        assertThat(c.proxy().transport()).isEqualTo(io.metako.proxy.net.ProxyEventLoops.Transport.AUTO);
+        assertThat(c.proxy().eventLoopThreads(2)).isEqualTo(1);
+        assertThat(c.proxy().eventLoopThreads(16)).isEqualTo(4);
+        MetakoConfig set = parse(VALID + "proxy:\n  threads: 3\n  transport: nio\n");
+        assertThat(set.proxy().eventLoopThreads(2)).isEqualTo(3);
+        assertThat(set.proxy().transport()).isEqualTo(io.metako.proxy.net.ProxyEventLoops.Transport.NIO);
+    }
+
+    @Test
     void proxyUsersTakePasswordsOrScramVerifiers() {
         String verifier = io.metako.proxy.auth.ScramVerifier.fromPassword("pw", new java.security.SecureRandom()).format();
         MetakoConfig c = parse(VALID + "proxy:\n  port: 7432\n  rw_port: 7433\n  stale_reads: true\n  failover_wait: 3s\n"
@@ -204,6 +215,9 @@ class ConfigLoaderTest {
                         "proxy.users[0].scram_verifier: is not a SCRAM-SHA-256 verifier"),
                 bad("duplicate proxy user", VALID + "proxy:\n  users:\n    - name: app\n      password: x\n    - name: app\n      password: y\n",
                         "proxy.users[1].name: duplicate user 'app'"),
+                bad("proxy transport unknown", VALID + "proxy:\n  transport: kqueue\n",
+                        "proxy.transport: must be auto, io_uring, epoll or nio, got 'kqueue'"),
+                bad("proxy threads negative", VALID + "proxy:\n  threads: -1\n", "proxy.threads: must be 0-256, got -1"),
                 bad("misspelt proxy key", VALID + "proxy:\n  prot: 6432\n", "proxy.prot: unknown key; did you mean 'port'?"),
                 bad("bad cluster name", VALID.replace("cluster_name: test", "cluster_name: my cluster!"), "cluster_name: must be letters"));
     }

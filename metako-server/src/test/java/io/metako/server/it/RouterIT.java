@@ -373,12 +373,12 @@ class RouterIT extends QuorumScenario {
 
     /** A statement router of the test's own on instance 0's routing table, with other settings. */
     io.metako.proxy.session.StatementRouter ownRouter(boolean leastConnections, java.util.Optional<io.netty.handler.ssl.SslContext> tls,
-                                                      io.netty.channel.EventLoopGroup group) throws Exception {
+                                                      io.metako.proxy.net.ProxyEventLoops loops) throws Exception {
         io.metako.proxy.session.RouterSettings s = io.metako.server.routing.ProxyPorts.routerSettings(q.config(0), leastConnections);
         s = new io.metako.proxy.session.RouterSettings(s.maxMessageSize(), s.maxClientConnections(), s.startupTimeout(),
                 s.failoverWait(), s.staleReads(), leastConnections, s.clientAuth(), s.users(), s.backendLogin(), tls);
         var instance = q.instances[0];
-        return new io.metako.proxy.session.StatementRouter(s, () -> instance.routing().current(), group).start("127.0.0.1", 0);
+        return new io.metako.proxy.session.StatementRouter(s, () -> instance.routing().current(), loops).start("127.0.0.1", 0);
     }
 
     Connection through(io.metako.proxy.session.StatementRouter router, String... props) throws SQLException {
@@ -394,8 +394,8 @@ class RouterIT extends QuorumScenario {
     @Test
     @Order(12)
     void leastConnectionsSendsReadsToTheIdleReplica() throws Exception {
-        var group = io.metako.proxy.forward.ForwardingProxy.newGroup(1);
-        try (var router = ownRouter(true, java.util.Optional.empty(), group);
+        var loops = io.metako.proxy.net.ProxyEventLoops.create(1);
+        try (var router = ownRouter(true, java.util.Optional.empty(), loops);
              Connection busy = through(router); Connection reader = through(router)) {
             busy.setAutoCommit(false);
             busy.setReadOnly(true);
@@ -405,7 +405,7 @@ class RouterIT extends QuorumScenario {
             assertThat(where(reader)).as("the replica with no open connection gets the read").isEqualTo(idleReplica);
             busy.commit();
         } finally {
-            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            loops.close();
         }
     }
 
@@ -418,8 +418,8 @@ class RouterIT extends QuorumScenario {
                 "-keyout", key.toString(), "-out", cert.toString());
         assertThat(gen.exit()).as(gen.output()).isZero();
         var ctx = io.netty.handler.ssl.SslContextBuilder.forServer(cert.toFile(), key.toFile()).build();
-        var group = io.metako.proxy.forward.ForwardingProxy.newGroup(1);
-        try (var router = ownRouter(false, java.util.Optional.of(ctx), group)) {
+        var loops = io.metako.proxy.net.ProxyEventLoops.create(1);
+        try (var router = ownRouter(false, java.util.Optional.of(ctx), loops)) {
             try (Connection c = through(router, "sslmode", "require"); Statement st = c.createStatement();
                  ResultSet rs = st.executeQuery("SELECT 1")) {
                 assertThat(rs.next()).isTrue();
@@ -429,7 +429,7 @@ class RouterIT extends QuorumScenario {
             assertThat(psql.exit()).as(psql.output()).isZero();
             assertThat(psql.output()).contains("over tls").containsPattern("SSL connection \\(protocol: TLSv1\\.[23]");
         } finally {
-            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            loops.close();
         }
     }
 
