@@ -86,8 +86,11 @@ final class SqlLexer {
         return new Result(statements, hint);
     }
 
+    /** {@code metako:primary}, also with blanks around the colon (tools such as pgbench take {@code :name} for a variable). */
+    private static final java.util.regex.Pattern HINT = java.util.regex.Pattern.compile("(?i)metako\\s*:\\s*primary");
+
     private static boolean isHint(String comment) {
-        return comment.toLowerCase(Locale.ROOT).contains("metako:primary");
+        return HINT.matcher(comment).find();
     }
 
     /** Block comments nest in PostgreSQL. */

@@ -174,6 +174,9 @@ class StatementClassifierTest {
         assertThat(c.replicaEligible()).isFalse();
         assertThat(StatementClassifier.classify("SELECT 1 -- metako:primary").forcePrimary()).isTrue();
         assertThat(StatementClassifier.classify("SELECT 'metako:primary'").forcePrimary()).isFalse();
+        assertThat(StatementClassifier.classify("/* metako: primary */ SELECT 1").forcePrimary()).isTrue();
+        assertThat(StatementClassifier.classify("/* METAKO : Primary */ SELECT 1").forcePrimary()).isTrue();
+        assertThat(StatementClassifier.classify("/* metako primary */ SELECT 1").forcePrimary()).isFalse();
         assertThat(StatementClassifier.classify("SELECT 1").replicaEligible()).isTrue();
     }
 
