@@ -20,21 +20,37 @@ final class SqlLexer {
 
     enum Type { WORD, QUOTED_IDENTIFIER, STRING, PUNCT }
 
-    /** The statements of a query string, each a list of tokens, and whether a primary hint was seen. */
-    record Result(List<List<Token>> statements, boolean primaryHint) {
+    /**
+     * The statements of a query string, each a list of tokens, and whether a primary hint was seen;
+     * {@code texts} holds each statement's source text when it was asked for (else it is empty).
+     */
+    record Result(List<List<Token>> statements, boolean primaryHint, List<String> texts) {
     }
 
     private SqlLexer() {
     }
 
     static Result lex(String sql) {
+        return lex(sql, false);
+    }
+
+    /** Also keeps each statement's text (from its first token to its end, comments inside included). */
+    static Result lexWithTexts(String sql) {
+        return lex(sql, true);
+    }
+
+    private static Result lex(String sql, boolean withTexts) {
         List<List<Token>> statements = new ArrayList<>();
+        List<String> texts = withTexts ? new ArrayList<>() : List.of();
         List<Token> current = new ArrayList<>();
         boolean hint = false;
         int i = 0;
         int n = sql.length();
+        int statementStart = 0;
         while (i < n) {
             char c = sql.charAt(i);
+            int tokenStart = i;
+            boolean wasEmpty = current.isEmpty();
             if (c == '-' && i + 1 < n && sql.charAt(i + 1) == '-') {
                 int end = sql.indexOf('\n', i);
                 end = end < 0 ? n : end;
@@ -62,9 +78,13 @@ final class SqlLexer {
             } else if (c == ';') {
                 if (!current.isEmpty()) {
                     statements.add(current);
+                    if (withTexts) {
+                        texts.add(sql.substring(statementStart, i).strip());
+                    }
                     current = new ArrayList<>();
                 }
                 i++;
+                continue;
             } else if (Character.isLetter(c) || c == '_') {
                 int end = i;
                 while (end < n && (Character.isLetterOrDigit(sql.charAt(end)) || sql.charAt(end) == '_'
@@ -79,11 +99,17 @@ final class SqlLexer {
                 current.add(new Token(Type.PUNCT, String.valueOf(c)));
                 i++;
             }
+            if (wasEmpty && !current.isEmpty()) {
+                statementStart = tokenStart;
+            }
         }
         if (!current.isEmpty()) {
             statements.add(current);
+            if (withTexts) {
+                texts.add(sql.substring(statementStart, n).strip());
+            }
         }
-        return new Result(statements, hint);
+        return new Result(statements, hint, texts);
     }
 
     /** {@code metako:primary}, also with blanks around the colon (tools such as pgbench take {@code :name} for a variable). */

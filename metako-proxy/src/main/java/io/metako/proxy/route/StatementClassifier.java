@@ -40,6 +40,22 @@ public final class StatementClassifier {
         return new Classification(kind, lexed.primaryHint(), statements.size());
     }
 
+    /**
+     * The statements of {@code sql} that change session state (SET, RESET, DISCARD, as
+     * {@link StatementKind#SESSION}), each as its own text, in order: what must be replayed on the
+     * session's other backends when such a statement ran inside a string with other statements.
+     */
+    public static List<String> sessionStatements(String sql) {
+        SqlLexer.Result lexed = SqlLexer.lexWithTexts(sql);
+        List<String> found = new java.util.ArrayList<>();
+        for (int i = 0; i < lexed.statements().size(); i++) {
+            if (kindOf(lexed.statements().get(i)) == StatementKind.SESSION) {
+                found.add(lexed.texts().get(i));
+            }
+        }
+        return found;
+    }
+
     static StatementKind kindOf(List<SqlLexer.Token> t) {
         int start = 0;
         while (start < t.size() && t.get(start).type() == SqlLexer.Type.PUNCT && t.get(start).text().equals("(")) {

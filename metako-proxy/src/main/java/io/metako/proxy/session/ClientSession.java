@@ -12,6 +12,7 @@ import io.metako.proxy.route.Classification;
 import io.metako.proxy.route.RouteTarget;
 import io.metako.proxy.route.Router;
 import io.metako.proxy.route.SessionRouting;
+import io.metako.proxy.route.StatementClassifier;
 import io.metako.proxy.route.StatementKind;
 import io.metako.proxy.routing.RoutingTable;
 import io.netty.bootstrap.Bootstrap;
@@ -99,7 +100,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private final SessionStatements statements = new SessionStatements();
     private final List<String> sessionSql = new ArrayList<>();
-    private String pendingSessionSql;
+    /** SET / RESET / DISCARD statements of the unit in flight, replayed elsewhere once it succeeded. */
+    private List<String> pendingSessionSql = List.of();
     private boolean wrote;
     private long minReplayLsn = -1;
     /** Notifications and notices from idle backends, kept while a unit runs elsewhere (bounded). */
@@ -471,10 +473,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             while (!heldAsync.isEmpty()) {
                 client.write(heldAsync.poll(), client.voidPromise()); // after the ReadyForQuery just relayed
             }
-            if (pendingSessionSql != null && !failed && status == 'I') {
-                sessionStateChanged(link, pendingSessionSql);
+            if (!failed && status == 'I') {
+                pendingSessionSql.forEach(sql -> sessionStateChanged(link, sql));
             }
-            pendingSessionSql = null;
+            pendingSessionSql = List.of();
         }
         if (status == 'I' && wrote) {
             wrote = false;
@@ -613,7 +615,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private boolean route(int end) {
         Classification c = end < 0 ? new Classification(StatementKind.WRITE, true, 1) : statements.classifyUnit(queue, end);
         BackendLink target = null;
-        pendingSessionSql = null;
+        pendingSessionSql = List.of();
         if (c == null && txLink == null) {
             target = lastLink != null ? lastLink : home; // Sync alone, Describe of a portal: no statement to route
             if (target != null && target.phase == BackendLink.Phase.CLOSED) {
@@ -644,12 +646,17 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 if (b == null) {
                     return waitOrFail(new RouteTarget.Wait("no backend for a session setting", SqlState.CANNOT_CONNECT_NOW));
                 }
-                pendingSessionSql = unitSql(end);
+                pendingSessionSql = List.of(unitSql(end));
             }
             target = links.get(b.name());
             if (target == null || target.phase == BackendLink.Phase.CLOSED) {
                 target = openLink(b);
             }
+        }
+        if (c != null && end >= 0 && c.statements() > 1 && c.kind() != StatementKind.SESSION) {
+            // "SET search_path = x; SELECT ..." runs where its other statements go; its SETs must still
+            // reach the session's other backends (pgjdbc sends such a string as one Parse per statement)
+            pendingSessionSql = StatementClassifier.sessionStatements(unitSql(end));
         }
         current = target;
         dropUnitCopy();

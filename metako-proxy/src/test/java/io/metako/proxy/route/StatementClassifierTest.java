@@ -185,4 +185,16 @@ class StatementClassifierTest {
         assertThat(StatementClassifier.classify("SELECT 1; SELECT 2; SELECT 3").statements()).isEqualTo(3);
         assertThat(StatementClassifier.classify("SELECT ';'").statements()).isEqualTo(1);
     }
+
+    @Test
+    void sessionStatementsOfAMixedStringAreFoundWithTheirText() {
+        assertThat(StatementClassifier.sessionStatements(
+                "SET search_path = app, public; INSERT INTO t VALUES (';'); /* c */ RESET work_mem ;SELECT 1"))
+                .containsExactly("SET search_path = app, public", "RESET work_mem");
+        assertThat(StatementClassifier.sessionStatements("SELECT 1; SET LOCAL work_mem = '1MB'; DISCARD ALL"))
+                .as("SET LOCAL ends with its transaction; DISCARD ALL is session state")
+                .containsExactly("DISCARD ALL");
+        assertThat(StatementClassifier.sessionStatements("SELECT $$;SET x = 1;$$")).isEmpty();
+        assertThat(StatementClassifier.sessionStatements("set application_name = 'a;b'")).containsExactly("set application_name = 'a;b'");
+    }
 }

@@ -177,12 +177,21 @@ class RouterIT extends QuorumScenario {
     void sessionSettingsReachEveryBackendOfTheSession() throws Exception {
         try (Connection c = proxy(0); Statement st = c.createStatement()) {
             st.execute("SET application_name = 'metako-router-it'");
-            for (int i = 0; i < 6; i++) {
-                try (ResultSet rs = st.executeQuery("SELECT current_setting('application_name'), inet_server_port()")) {
+            // a SET among other statements runs on the primary with them (pg_advisory_unlock_all needs the
+            // primary), and still reaches the replicas the session reads from afterwards
+            st.execute("SELECT pg_advisory_unlock_all(); SET work_mem = '7MB'");
+            java.util.Set<Boolean> seenRecovery = new java.util.HashSet<>();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            for (int i = 0; i < 6 || (!seenRecovery.contains(true) && System.nanoTime() < deadline); i++) {
+                try (ResultSet rs = st.executeQuery("SELECT current_setting('application_name'), inet_server_port(),"
+                        + " current_setting('work_mem'), pg_is_in_recovery()")) {
                     rs.next();
                     assertThat(rs.getString(1)).as("on port " + rs.getInt(2)).isEqualTo("metako-router-it");
+                    assertThat(rs.getString(3)).as("work_mem on port " + rs.getInt(2)).isEqualTo("7MB");
+                    seenRecovery.add(rs.getBoolean(4));
                 }
             }
+            assertThat(seenRecovery).as("the reads reached a replica").contains(true);
             c.setAutoCommit(false);
             try (ResultSet rs = st.executeQuery("SELECT current_setting('application_name'), pg_is_in_recovery()")) {
                 rs.next();
