@@ -28,11 +28,8 @@ public final class ScramClientExchange {
     }
 
     public String clientFinal(String serverFirst) throws ScramServerExchange.ScramException {
-        Map<Character, String> a = ScramServerExchange.attributes(serverFirst);
+        Map<Character, String> a = serverFirstAttributes(serverFirst);
         String nonce = a.get('r');
-        if (nonce == null || !nonce.startsWith(clientNonce) || a.get('s') == null || a.get('i') == null) {
-            throw new ScramServerExchange.ScramException("malformed SCRAM server-first message from the backend", false);
-        }
         byte[] salted = saltedPassword(password, a.get('s'), Integer.parseInt(a.get('i')));
         byte[] clientKey = ScramSha256.hmac(salted, "Client Key");
         serverKey = ScramSha256.hmac(salted, "Server Key");
@@ -40,6 +37,31 @@ public final class ScramClientExchange {
         authMessage = clientFirstBare + "," + serverFirst + "," + withoutProof;
         byte[] signature = ScramSha256.hmac(ScramSha256.sha256(clientKey), authMessage);
         return withoutProof + ",p=" + ScramSha256.b64(ScramSha256.xor(clientKey, signature));
+    }
+
+    private Map<Character, String> serverFirstAttributes(String serverFirst) throws ScramServerExchange.ScramException {
+        Map<Character, String> a = ScramServerExchange.attributes(serverFirst);
+        String nonce = a.get('r');
+        if (nonce == null || !nonce.startsWith(clientNonce) || a.get('s') == null || a.get('i') == null
+                || !a.get('i').matches("[1-9][0-9]{0,6}")) {
+            throw new ScramServerExchange.ScramException("malformed SCRAM server-first message from the backend", false);
+        }
+        return a;
+    }
+
+    /**
+     * Whether {@link #clientFinal} would first derive the salted password (PBKDF2, 4,096 HMACs or
+     * more): the first login per backend salt. The caller runs {@link #derive} off the event loop then.
+     */
+    public boolean derivationPending(String serverFirst) throws ScramServerExchange.ScramException {
+        Map<Character, String> a = serverFirstAttributes(serverFirst);
+        return !SALTED.containsKey(cacheKey(password, a.get('s'), Integer.parseInt(a.get('i'))));
+    }
+
+    /** Derives and caches the salted password {@link #clientFinal} needs; for a thread that is not an event loop. */
+    public void derive(String serverFirst) throws ScramServerExchange.ScramException {
+        Map<Character, String> a = serverFirstAttributes(serverFirst);
+        saltedPassword(password, a.get('s'), Integer.parseInt(a.get('i')));
     }
 
     /**
@@ -54,9 +76,13 @@ public final class ScramClientExchange {
                 }
             });
 
-    private static byte[] saltedPassword(String password, String salt, int iterations) {
-        String key = iterations + ":" + salt + ":" + ScramSha256.b64(ScramSha256.sha256(
+    private static String cacheKey(String password, String salt, int iterations) {
+        return iterations + ":" + salt + ":" + ScramSha256.b64(ScramSha256.sha256(
                 password.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    }
+
+    private static byte[] saltedPassword(String password, String salt, int iterations) {
+        String key = cacheKey(password, salt, iterations);
         byte[] cached = SALTED.get(key);
         if (cached == null) {
             cached = ScramSha256.saltedPassword(password, ScramSha256.unb64(salt), iterations);

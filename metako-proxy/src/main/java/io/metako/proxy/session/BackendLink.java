@@ -380,8 +380,14 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
                     scram = new ScramClientExchange("", requirePassword(), ClientSession.nonce());
                     channel.writeAndFlush(FrontendMessages.saslInitialResponse(channel.alloc(), "SCRAM-SHA-256", scram.clientFirst()));
                 }
-                case BackendMessages.AUTH_SASL_CONTINUE -> channel.writeAndFlush(FrontendMessages.saslResponse(channel.alloc(),
-                        scram.clientFinal(data.toString(StandardCharsets.UTF_8))));
+                case BackendMessages.AUTH_SASL_CONTINUE -> {
+                    String serverFirst = data.toString(StandardCharsets.UTF_8);
+                    if (scram.derivationPending(serverFirst)) {
+                        deriveOffLoop(serverFirst); // the first login per backend salt: PBKDF2 must not stall the loop
+                    } else {
+                        channel.writeAndFlush(FrontendMessages.saslResponse(channel.alloc(), scram.clientFinal(serverFirst)));
+                    }
+                }
                 case BackendMessages.AUTH_SASL_FINAL -> {
                     if (!scram.serverVerified(data.toString(StandardCharsets.UTF_8))) {
                         throw new ProtocolException("backend " + backend.name() + " failed to prove it knows the password (SCRAM server signature)");
@@ -393,6 +399,43 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
         } catch (ScramServerExchange.ScramException e) {
             throw new ProtocolException(e.getMessage());
         }
+    }
+
+    /**
+     * One thread derives salted passwords for every session's first backend login per salt (then
+     * cached), so the event loop, which serves all sessions, never runs thousands of HMACs.
+     */
+    private static final java.util.concurrent.ExecutorService DERIVER = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "metako-scram");
+        t.setDaemon(true);
+        return t;
+    });
+
+    private void deriveOffLoop(String serverFirst) {
+        ScramClientExchange exchange = scram;
+        DERIVER.execute(() -> {
+            Throwable failure = null;
+            try {
+                exchange.derive(serverFirst);
+            } catch (ScramServerExchange.ScramException | RuntimeException e) {
+                failure = e;
+            }
+            Throwable f = failure;
+            channel.eventLoop().execute(() -> {
+                if (phase != Phase.LOGIN) {
+                    return; // the connection ended meanwhile
+                }
+                try {
+                    if (f != null) {
+                        throw new ProtocolException(f.getMessage());
+                    }
+                    channel.writeAndFlush(FrontendMessages.saslResponse(channel.alloc(), exchange.clientFinal(serverFirst)));
+                } catch (ScramServerExchange.ScramException | RuntimeException e) {
+                    channel.pipeline().fireExceptionCaught(e instanceof ScramServerExchange.ScramException
+                            ? new ProtocolException(e.getMessage()) : e);
+                }
+            });
+        });
     }
 
     private String requirePassword() {

@@ -97,4 +97,33 @@ class ScramTest {
                     .satisfies(e -> assertThat(((ScramServerExchange.ScramException) e).wrongPassword()).isTrue());
         }
     }
+
+    @Test
+    void theSaltedPasswordIsDerivedOncePerSaltAndCanBeDerivedAheadOfTheExchange() throws Exception {
+        byte[] salt = new byte[16];
+        new SecureRandom().nextBytes(salt); // a salt no other test used, so nothing is cached yet
+        String serverFirst = "r=nonce-of-the-clientSERVER,s=" + Base64.getEncoder().encodeToString(salt) + ",i=4096";
+        ScramClientExchange first = new ScramClientExchange("", "secret", "nonce-of-the-client");
+        first.clientFirst();
+        assertThat(first.derivationPending(serverFirst)).isTrue();
+        first.derive(serverFirst);
+        assertThat(first.derivationPending(serverFirst)).as("cached after derive").isFalse();
+        ScramClientExchange second = new ScramClientExchange("", "secret", "nonce-of-the-client");
+        second.clientFirst();
+        assertThat(second.derivationPending(serverFirst)).as("another login, same password and salt").isFalse();
+        ScramClientExchange otherPassword = new ScramClientExchange("", "other", "nonce-of-the-client");
+        otherPassword.clientFirst();
+        assertThat(otherPassword.derivationPending(serverFirst)).isTrue();
+        assertThat(first.clientFinal(serverFirst)).isEqualTo(second.clientFinal(serverFirst));
+    }
+
+    @Test
+    void aServerFirstMessageWithAHostileIterationCountIsRefused() {
+        ScramClientExchange c = new ScramClientExchange("", "secret", "abc");
+        c.clientFirst();
+        for (String i : new String[] {"0", "-1", "99999999999", "many"}) {
+            assertThatThrownBy(() -> c.derivationPending("r=abcdef,s=c2FsdA==,i=" + i)).as("i=" + i)
+                    .isInstanceOf(ScramServerExchange.ScramException.class).hasMessageContaining("malformed");
+        }
+    }
 }
