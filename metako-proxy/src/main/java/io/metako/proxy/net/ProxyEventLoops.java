@@ -92,7 +92,7 @@ public final class ProxyEventLoops implements AutoCloseable {
         return new ProxyEventLoops(chosen, group);
     }
 
-    /** The default: as many loops as cores (at least 2), the best transport available. */
+    /** {@code threads} loops on the best transport this kernel allows. */
     public static ProxyEventLoops create(int threads) {
         return create(threads, Transport.AUTO);
     }
