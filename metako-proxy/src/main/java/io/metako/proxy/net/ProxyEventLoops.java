@@ -32,7 +32,11 @@ import org.slf4j.LoggerFactory;
 public final class ProxyEventLoops implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ProxyEventLoops.class);
 
-    /** How sockets are driven. {@code AUTO} is the first of io_uring, epoll, NIO that this kernel allows. */
+    /**
+     * How sockets are driven. {@code AUTO} is epoll where the kernel allows it, else NIO. io_uring is
+     * used only when asked for: Netty 4.2.18's io_uring loop was seen to hang for good while shutting
+     * down (IoUringIoHandler.prepareToDestroy waiting in io_uring_enter), see docs/performance.md.
+     */
     public enum Transport {
         AUTO, IO_URING, EPOLL, NIO;
 
@@ -105,10 +109,8 @@ public final class ProxyEventLoops implements AutoCloseable {
             LOG.warn("proxy transport {} is not available here ({}); using the next one that is", wanted.setting(),
                     String.valueOf(wanted.unavailabilityCause()));
         }
-        for (Transport t : new Transport[] {Transport.IO_URING, Transport.EPOLL}) {
-            if (t.ordinal() >= wanted.ordinal() && t.available()) {
-                return t;
-            }
+        if (wanted != Transport.NIO && Transport.EPOLL.available()) {
+            return Transport.EPOLL; // AUTO, or io_uring unavailable
         }
         return Transport.NIO;
     }
@@ -137,8 +139,13 @@ public final class ProxyEventLoops implements AutoCloseable {
         };
     }
 
+    /**
+     * Stops the loops once no task has arrived for 100 ms (at most 3 s): closing a channel finishes
+     * in tasks of its loop (channelInactive, a session closing its backend connections), and a loop
+     * that ended first would drop them, leaving buffers those handlers release unreleased.
+     */
     @Override
     public void close() {
-        group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+        group.shutdownGracefully(100, 3000, TimeUnit.MILLISECONDS).syncUninterruptibly();
     }
 }

@@ -176,8 +176,12 @@ public final class StatementRouter implements AutoCloseable {
         if (server != null) {
             server.close().syncUninterruptibly();
         }
+        List<io.netty.channel.ChannelFuture> closing = new ArrayList<>();
         for (ClientSession s : sessions.values()) {
-            s.client.close();
+            closing.add(s.client.close());
+        }
+        for (io.netty.channel.ChannelFuture f : closing) {
+            f.awaitUninterruptibly(2, TimeUnit.SECONDS); // each session then closes its backend connections
         }
     }
 }
