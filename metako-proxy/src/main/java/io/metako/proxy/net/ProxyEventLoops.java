@@ -47,7 +47,7 @@ public final class ProxyEventLoops implements AutoCloseable {
                     return t;
                 }
             }
-            throw new IllegalArgumentException("unknown proxy transport '" + text + "': use auto, io_uring, epoll or nio");
+            throw new IllegalArgumentException("must be auto, io_uring, epoll or nio, got '" + text + "'");
         }
 
         public String setting() {

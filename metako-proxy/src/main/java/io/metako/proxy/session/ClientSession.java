@@ -101,7 +101,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private final SessionStatements statements = new SessionStatements();
     private final List<String> sessionSql = new ArrayList<>();
     /** SET / RESET / DISCARD statements of the unit in flight, replayed elsewhere once it succeeded. */
-    private List<String> pendingSessionSql = List.of();
+    private List<String> pendingSessionStatements = List.of();
     private boolean wrote;
     private long minReplayLsn = -1;
     /** Notifications and notices from idle backends, kept while a unit runs elsewhere (bounded). */
@@ -474,9 +474,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 client.write(heldAsync.poll(), client.voidPromise()); // after the ReadyForQuery just relayed
             }
             if (!failed && status == 'I') {
-                pendingSessionSql.forEach(sql -> sessionStateChanged(link, sql));
+                pendingSessionStatements.forEach(sql -> sessionStateChanged(link, sql));
             }
-            pendingSessionSql = List.of();
+            pendingSessionStatements = List.of();
         }
         if (status == 'I' && wrote) {
             wrote = false;
@@ -615,7 +615,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private boolean route(int end) {
         Classification c = end < 0 ? new Classification(StatementKind.WRITE, true, 1) : statements.classifyUnit(queue, end);
         BackendLink target = null;
-        pendingSessionSql = List.of();
+        pendingSessionStatements = List.of();
         if (c == null && txLink == null) {
             target = lastLink != null ? lastLink : home; // Sync alone, Describe of a portal: no statement to route
             if (target != null && target.phase == BackendLink.Phase.CLOSED) {
@@ -646,7 +646,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 if (b == null) {
                     return waitOrFail(new RouteTarget.Wait("no backend for a session setting", SqlState.CANNOT_CONNECT_NOW));
                 }
-                pendingSessionSql = List.of(unitSql(end));
+                pendingSessionStatements = List.of(unitSql(end));
             }
             target = links.get(b.name());
             if (target == null || target.phase == BackendLink.Phase.CLOSED) {
@@ -656,7 +656,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (c != null && end >= 0 && c.statements() > 1 && c.kind() != StatementKind.SESSION) {
             // "SET search_path = x; SELECT ..." runs where its other statements go; its SETs must still
             // reach the session's other backends (pgjdbc sends such a string as one Parse per statement)
-            pendingSessionSql = StatementClassifier.sessionStatements(unitSql(end));
+            pendingSessionStatements = StatementClassifier.sessionStatements(unitSql(end));
         }
         current = target;
         dropUnitCopy();

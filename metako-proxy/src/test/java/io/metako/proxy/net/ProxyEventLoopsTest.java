@@ -31,7 +31,7 @@ class ProxyEventLoopsTest {
         assertThat(Transport.parse(" EPOLL ")).isEqualTo(Transport.EPOLL);
         assertThat(Transport.parse("io-uring")).isEqualTo(Transport.IO_URING);
         assertThat(Transport.parse("auto")).isEqualTo(Transport.AUTO);
-        assertThatThrownBy(() -> Transport.parse("kqueue")).hasMessageContaining("use auto, io_uring, epoll or nio");
+        assertThatThrownBy(() -> Transport.parse("kqueue")).hasMessageContaining("must be auto, io_uring, epoll or nio, got 'kqueue'");
     }
 
     @Test

@@ -206,7 +206,7 @@ public final class ConfigLoader {
         try {
             transport = io.metako.proxy.net.ProxyEventLoops.Transport.parse(transportName);
         } catch (IllegalArgumentException e) {
-            s.problem("transport", "must be auto, io_uring, epoll or nio, got '" + transportName + "'");
+            s.problem("transport", e.getMessage()); // the names the parser knows, in one place
         }
         s.finish();
         return new ProxyConfig(host, port, rwPort, roPort, maxMessage, maxClients, startup, failoverWait, staleReads,
