@@ -3,11 +3,7 @@ package io.metako.proxy.forward;
 import io.metako.proxy.net.ProxyEventLoops;
 import io.metako.proxy.route.ReplicaSelector;
 import io.metako.proxy.routing.RoutingTable;
-import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelOption;
-import io.netty.channel.socket.SocketChannel;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.Optional;
@@ -51,19 +47,12 @@ public final class ForwardingProxy implements AutoCloseable {
     }
 
     public ForwardingProxy start(String host, int port) throws InterruptedException {
-        ServerBootstrap b = new ServerBootstrap().group(loops.group()).channel(loops.serverChannel())
-                .childOption(ChannelOption.AUTO_READ, false)
-                .childOption(ChannelOption.TCP_NODELAY, true)
-                .childHandler(new ChannelInitializer<SocketChannel>() {
-                    @Override
-                    protected void initChannel(SocketChannel ch) {
-                        ForwardingSession s = new ForwardingSession(ForwardingProxy.this, ch);
-                        sessions.add(s);
-                        ch.closeFuture().addListener(f -> sessions.remove(s));
-                        ch.pipeline().addLast(s.frontendHandler());
-                    }
-                });
-        server = b.bind(new InetSocketAddress(host, port)).sync().channel();
+        server = loops.listen(host, port, ch -> {
+            ForwardingSession s = new ForwardingSession(ForwardingProxy.this, ch);
+            sessions.add(s);
+            ch.closeFuture().addListener(f -> sessions.remove(s));
+            ch.pipeline().addLast(s.frontendHandler());
+        });
         LOG.info("{} forwarding port listening on {}:{}", role == Role.PRIMARY ? "rw" : "ro", host, port());
         return this;
     }

@@ -1,14 +1,12 @@
 package io.metako.proxy.forward;
 
 import io.metako.proxy.routing.RoutingTable;
-import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelOption;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -99,11 +97,8 @@ final class ForwardingSession {
         }
         target = t.get();
         proxy.bound(target, client);
-        Bootstrap b = new Bootstrap().group(client.eventLoop()).channel(proxy.loops().socketChannel())
-                .option(ChannelOption.AUTO_READ, false).option(ChannelOption.TCP_NODELAY, true)
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 3000)
-                .handler(new Side(false));
-        b.connect(target.host(), target.port()).addListener((ChannelFutureListener) f -> {
+        proxy.loops().connect(client.eventLoop(), new Side(false), target.host(), target.port())
+                .addListener((ChannelFutureListener) f -> {
             if (f.isSuccess()) {
                 backend = f.channel();
                 backend.read();

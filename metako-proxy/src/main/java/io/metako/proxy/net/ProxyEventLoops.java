@@ -1,5 +1,13 @@
 package io.metako.proxy.net;
 
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.IoHandlerFactory;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
@@ -16,9 +24,14 @@ import io.netty.channel.uring.IoUring;
 import io.netty.channel.uring.IoUringIoHandler;
 import io.netty.channel.uring.IoUringServerSocketChannel;
 import io.netty.channel.uring.IoUringSocketChannel;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import java.net.InetSocketAddress;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,9 +46,8 @@ public final class ProxyEventLoops implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ProxyEventLoops.class);
 
     /**
-     * How sockets are driven. {@code AUTO} is epoll where the kernel allows it, else NIO. io_uring is
-     * used only when asked for: Netty 4.2.18's io_uring loop was seen to hang for good while shutting
-     * down (IoUringIoHandler.prepareToDestroy waiting in io_uring_enter), see docs/performance.md.
+     * How sockets are driven. {@code AUTO} is io_uring where the kernel allows it (the least CPU per
+     * statement), else epoll, else NIO.
      */
     public enum Transport {
         AUTO, IO_URING, EPOLL, NIO;
@@ -71,8 +83,13 @@ public final class ProxyEventLoops implements AutoCloseable {
         }
     }
 
+    /** How long a new backend connection may take to be established. */
+    private static final int CONNECT_TIMEOUT_MILLIS = 3000;
+
     private final Transport transport;
     private final EventLoopGroup group;
+    /** Every channel opened on these loops while it is open, so that {@link #close} can end them first. */
+    private final ChannelGroup channels = new DefaultChannelGroup("metako-proxy", GlobalEventExecutor.INSTANCE);
 
     private ProxyEventLoops(Transport transport, EventLoopGroup group) {
         this.transport = transport;
@@ -81,7 +98,7 @@ public final class ProxyEventLoops implements AutoCloseable {
 
     /**
      * {@code threads} event loops named {@code metako-proxy-*} (so their CPU can be told apart from
-     * the rest of the JVM) driven by {@code wanted}; a transport this kernel does not allow falls back
+     * the rest of the JVM; daemon threads, see {@link #close}) driven by {@code wanted}; a transport this kernel does not allow falls back
      * to the next one, with a WARN saying why, so a locked-down host still gets a working proxy.
      */
     public static ProxyEventLoops create(int threads, Transport wanted) {
@@ -91,7 +108,7 @@ public final class ProxyEventLoops implements AutoCloseable {
             case EPOLL -> EpollIoHandler.newFactory();
             default -> NioIoHandler.newFactory();
         };
-        EventLoopGroup group = new MultiThreadIoEventLoopGroup(threads, new DefaultThreadFactory("metako-proxy"), factory);
+        EventLoopGroup group = new MultiThreadIoEventLoopGroup(threads, new DefaultThreadFactory("metako-proxy", true), factory);
         LOG.info("proxy event loops: {} x {}", threads, chosen.setting());
         return new ProxyEventLoops(chosen, group);
     }
@@ -109,8 +126,11 @@ public final class ProxyEventLoops implements AutoCloseable {
             LOG.warn("proxy transport {} is not available here ({}); using the next one that is", wanted.setting(),
                     String.valueOf(wanted.unavailabilityCause()));
         }
+        if (wanted == Transport.AUTO && Transport.IO_URING.available()) {
+            return Transport.IO_URING;
+        }
         if (wanted != Transport.NIO && Transport.EPOLL.available()) {
-            return Transport.EPOLL; // AUTO, or io_uring unavailable
+            return Transport.EPOLL; // AUTO without io_uring, or io_uring unavailable
         }
         return Transport.NIO;
     }
@@ -123,7 +143,7 @@ public final class ProxyEventLoops implements AutoCloseable {
         return group;
     }
 
-    public Class<? extends ServerSocketChannel> serverChannel() {
+    private Class<? extends ServerSocketChannel> serverChannel() {
         return switch (transport) {
             case IO_URING -> IoUringServerSocketChannel.class;
             case EPOLL -> EpollServerSocketChannel.class;
@@ -131,7 +151,7 @@ public final class ProxyEventLoops implements AutoCloseable {
         };
     }
 
-    public Class<? extends SocketChannel> socketChannel() {
+    Class<? extends SocketChannel> socketChannel() {
         return switch (transport) {
             case IO_URING -> IoUringSocketChannel.class;
             case EPOLL -> EpollSocketChannel.class;
@@ -140,12 +160,56 @@ public final class ProxyEventLoops implements AutoCloseable {
     }
 
     /**
-     * Stops the loops once no task has arrived for 100 ms (at most 3 s): closing a channel finishes
-     * in tasks of its loop (channelInactive, a session closing its backend connections), and a loop
-     * that ended first would drop them, leaving buffers those handlers release unreleased.
+     * Listens on {@code host:port}; each accepted connection gets its handlers from {@code init}. Accepted
+     * channels read only when asked (auto-read off: backpressure is the session's business) and send
+     * without Nagle delay.
+     */
+    public Channel listen(String host, int port, Consumer<Channel> init) throws InterruptedException {
+        ServerBootstrap b = new ServerBootstrap().group(group).channel(serverChannel())
+                .childOption(ChannelOption.AUTO_READ, false)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childHandler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        channels.add(ch);
+                        init.accept(ch);
+                    }
+                });
+        Channel server = b.bind(new InetSocketAddress(host, port)).sync().channel();
+        channels.add(server);
+        return server;
+    }
+
+    /**
+     * Opens a connection to {@code host:port} on {@code loop} (a session's own loop, so its client and
+     * backend channels never cross threads), with auto-read off, no Nagle delay and a 3 s connect timeout.
+     */
+    public ChannelFuture connect(EventLoop loop, ChannelHandler handler, String host, int port) {
+        ChannelFuture f = new Bootstrap().group(loop).channel(socketChannel())
+                .option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MILLIS)
+                .handler(handler).connect(host, port);
+        channels.add(f.channel());
+        return f;
+    }
+
+    /**
+     * Closes every channel still open on these loops and waits for them (at most 3 s), then stops the
+     * loops once no task has arrived for 100 ms (at most 3 s more). Channels first: an io_uring loop
+     * shut down with connections open must cancel their pending operations while it is being destroyed,
+     * which Netty 4.2.18 was seen to wait for forever (IoUringIoHandler.prepareToDestroy); and closing a
+     * channel finishes in tasks of its loop (channelInactive, a session closing its backend connections)
+     * that a loop which had ended would drop, leaving buffers those handlers release unreleased.
      */
     @Override
     public void close() {
-        group.shutdownGracefully(100, 3000, TimeUnit.MILLISECONDS).syncUninterruptibly();
+        if (!channels.close().awaitUninterruptibly(3, TimeUnit.SECONDS)) {
+            LOG.warn("{} proxy connection(s) did not close within 3 s; stopping the event loops anyway", channels.size());
+        }
+        if (!group.shutdownGracefully(100, 3000, TimeUnit.MILLISECONDS).awaitUninterruptibly(10, TimeUnit.SECONDS)) {
+            // daemon threads: a loop stuck in its transport's teardown neither blocks this caller nor the JVM's exit
+            LOG.warn("proxy event loops ({}) did not stop within 10 s; leaving them behind", transport.setting());
+        }
     }
 }

@@ -15,13 +15,11 @@ import io.metako.proxy.route.SessionRouting;
 import io.metako.proxy.route.StatementClassifier;
 import io.metako.proxy.route.StatementKind;
 import io.metako.proxy.routing.RoutingTable;
-import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelOption;
 import io.netty.handler.codec.DecoderException;
 import java.security.SecureRandom;
 import java.util.ArrayDeque;
@@ -320,10 +318,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         BackendLink link = new BackendLink(this, b, settings.backendLogin().apply(b.name()), settings.maxMessageSize());
         links.put(b.name(), link);
         router.linkOpened(b.name());
-        ChannelFuture cf = new Bootstrap().group(client.eventLoop()).channel(router.loops().socketChannel())
-                .option(ChannelOption.AUTO_READ, false).option(ChannelOption.TCP_NODELAY, true)
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 3000)
-                .handler(link).connect(b.host(), b.port());
+        ChannelFuture cf = router.loops().connect(client.eventLoop(), link, b.host(), b.port());
         link.channel = cf.channel();
         cf.addListener((ChannelFutureListener) f -> {
             if (!f.isSuccess()) {
@@ -835,10 +830,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         int pid = l.processId;
         int key = l.secretKey;
-        new Bootstrap().group(client.eventLoop()).channel(router.loops().socketChannel())
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 3000)
-                .handler(new ChannelInboundHandlerAdapter())
-                .connect(l.backend.host(), l.backend.port()).addListener((ChannelFutureListener) f -> {
+        router.loops().connect(client.eventLoop(), new ChannelInboundHandlerAdapter(), l.backend.host(), l.backend.port())
+                .addListener((ChannelFutureListener) f -> {
                     if (f.isSuccess()) {
                         f.channel().writeAndFlush(FrontendMessages.cancelRequest(f.channel().alloc(), pid, key))
                                 .addListener(ChannelFutureListener.CLOSE);

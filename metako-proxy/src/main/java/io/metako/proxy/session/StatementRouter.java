@@ -5,11 +5,7 @@ import io.metako.proxy.protocol.CancelRequest;
 import io.metako.proxy.protocol.FrontendFrameDecoder;
 import io.metako.proxy.route.ReplicaSelector;
 import io.metako.proxy.routing.RoutingTable;
-import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelOption;
-import io.netty.channel.socket.SocketChannel;
 import java.net.InetSocketAddress;
 import java.security.SecureRandom;
 import java.util.ArrayList;
@@ -53,20 +49,13 @@ public final class StatementRouter implements AutoCloseable {
     }
 
     public StatementRouter start(String host, int port) throws InterruptedException {
-        ServerBootstrap b = new ServerBootstrap().group(loops.group()).channel(loops.serverChannel())
-                .childOption(ChannelOption.AUTO_READ, false)
-                .childOption(ChannelOption.TCP_NODELAY, true)
-                .childHandler(new ChannelInitializer<SocketChannel>() {
-                    @Override
-                    protected void initChannel(SocketChannel ch) {
-                        int pid = processIds.getAndIncrement() & 0x7FFFFFFF;
-                        ClientSession s = new ClientSession(StatementRouter.this, ch, pid, RANDOM.nextInt());
-                        sessions.put(pid, s);
-                        ch.pipeline().addLast("frames", new FrontendFrameDecoder(settings.maxMessageSize()));
-                        ch.pipeline().addLast("session", s);
-                    }
-                });
-        server = b.bind(new InetSocketAddress(host, port)).sync().channel();
+        server = loops.listen(host, port, ch -> {
+            int pid = processIds.getAndIncrement() & 0x7FFFFFFF;
+            ClientSession s = new ClientSession(StatementRouter.this, ch, pid, RANDOM.nextInt());
+            sessions.put(pid, s);
+            ch.pipeline().addLast("frames", new FrontendFrameDecoder(settings.maxMessageSize()));
+            ch.pipeline().addLast("session", s);
+        });
         LOG.info("statement router listening on {}:{}", host, port());
         return this;
     }
