@@ -1,5 +1,6 @@
 package io.metako.client;
 
+import io.grpc.Context;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Status;
@@ -23,7 +24,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import java.util.function.Predicate;
 
@@ -129,16 +134,32 @@ public final class MetakoClient implements AutoCloseable {
     /**
      * Streams status changes to {@code sink} until it returns false or the calling thread is
      * interrupted. When the answering instance goes away the watch continues on the next endpoint.
+     * Each stream must deliver its first status within the call deadline (an instance that accepts
+     * the connection but does not answer counts as down); after three rounds over every endpoint
+     * without a first status, the watch gives up with {@link MetakoClientException.Reason#NO_ENDPOINT_ANSWERED}.
      */
     public void watch(Predicate<ClusterStatus> sink) {
         int failuresInARow = 0;
+        List<String> errors = new ArrayList<>();
         while (true) {
             int i = preferred;
+            Context.CancellableContext stream = Context.current().withCancellation();
+            AtomicBoolean answered = new AtomicBoolean();
+            ScheduledFuture<?> firstAnswerDeadline = WATCHDOG.schedule(() -> {
+                if (!answered.get()) {
+                    stream.cancel(null);
+                }
+            }, deadline.toMillis(), TimeUnit.MILLISECONDS);
+            Context previous = stream.attach();
             try {
                 Iterator<ClusterStatus> it = stub(i, false).watchStatus(WatchStatusRequest.getDefaultInstance());
-                failuresInARow = 0;
                 while (it.hasNext()) {
-                    if (!sink.test(it.next())) {
+                    ClusterStatus status = it.next();
+                    if (answered.compareAndSet(false, true)) {
+                        failuresInARow = 0; // only a status proves the endpoint answers: opening a stream does not
+                        errors.clear();
+                    }
+                    if (!sink.test(status)) {
                         return;
                     }
                 }
@@ -149,15 +170,30 @@ public final class MetakoClient implements AutoCloseable {
                 if (!retryable(e)) {
                     throw refused(endpoints.get(i), e);
                 }
+                errors.add(endpoints.get(i) + " (" + (answered.get() ? e.getStatus().getCode() + describe(e)
+                        : "no status within " + deadline.toMillis() + "ms: " + e.getStatus().getCode()) + ")");
                 if (++failuresInARow >= endpoints.size() * 3) {
                     throw new MetakoClientException(MetakoClientException.Reason.NO_ENDPOINT_ANSWERED,
-                            "watch lost: no endpoint of " + endpoints + " answers");
+                            "watch lost: no metako instance answered after " + failuresInARow + " attempts: "
+                                    + String.join(", ", errors.subList(Math.max(0, errors.size() - endpoints.size()), errors.size()))
+                                    + ". Check that the instances run and that --endpoints/METAKO_ENDPOINTS lists their grpc addresses.");
                 }
                 preferred = (i + 1) % endpoints.size();
                 sleep(300);
+            } finally {
+                firstAnswerDeadline.cancel(false);
+                stream.detach(previous);
+                stream.cancel(null);
             }
         }
     }
+
+    /** Cancels watch streams that deliver no first status in time (one daemon thread for every client). */
+    private static final ScheduledExecutorService WATCHDOG = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "metako-client-watchdog");
+        t.setDaemon(true);
+        return t;
+    });
 
     private <T> T call(Function<MetakoAdminGrpc.MetakoAdminBlockingStub, T> rpc) {
         List<String> errors = new ArrayList<>();

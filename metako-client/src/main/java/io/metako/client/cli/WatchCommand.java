@@ -8,7 +8,9 @@ import picocli.CommandLine.Option;
 
 @Command(name = "watch", mixinStandardHelpOptions = true,
         description = "Print the cluster status now and again after every change of the replicated state "
-                + "(one line per change; with -o json one JSON object per line). Stop with Ctrl-C.")
+                + "(one line per change; with -o json one JSON object per line). Stop with Ctrl-C. "
+                + "When the answering instance goes away the watch moves on to the next endpoint; when none "
+                + "sends a status within --timeout, three rounds over --endpoints, it ends with exit code 3.")
 final class WatchCommand extends SubCommand {
     @Option(names = "--count", paramLabel = "N", defaultValue = "0",
             description = "Stop after N updates (default: never).")
