@@ -25,7 +25,11 @@ public final class BackendMessageScanner {
          */
         Action classify(byte type, int length);
 
-        /** A whole inspected message; {@code payload} is valid during the call only. True: relay it too. */
+        /**
+         * A whole inspected message; {@code payload} is valid during the call only. True: relay it too, in
+         * one buffer with the relayed messages just before it. Called before those are relayed, so it must
+         * not write to where they go (that belongs in {@link #afterInspect}).
+         */
         boolean inspect(byte type, ByteBuf payload);
 
         /** Bytes to pass on, in order (whole messages or pieces of one); ownership passes to the sink. */
@@ -118,15 +122,20 @@ public final class BackendMessageScanner {
                     throw new ProtocolException("backend sent message '" + (char) type + "' of " + length
                             + " bytes, over the limit of " + maxInspectedLength);
                 }
-                runStart = flushRun(buf, runStart, sink);
                 if (buf.readableBytes() < 1 + length) {
                     break;
                 }
                 boolean relay = sink.inspect(type, buf.slice(at + 5, length - 4));
                 if (relay) {
-                    sink.relay(buf.retainedSlice(at, 1 + length));
+                    if (runStart < 0) {
+                        runStart = at;
+                    }
+                    buf.skipBytes(1 + length); // joins the run: the rows and their ReadyForQuery leave as one buffer
+                    runStart = flushRun(buf, runStart, sink);
+                } else {
+                    runStart = flushRun(buf, runStart, sink);
+                    buf.skipBytes(1 + length);
                 }
-                buf.skipBytes(1 + length);
                 sink.afterInspect(type);
             }
         }

@@ -17,11 +17,13 @@ public final class Frame implements ReferenceCounted {
 
     private final byte type;
     private final ByteBuf wire;
+    private final int start;
 
     /** {@code wire}: the whole message, type byte (if any) and length word included. */
     public Frame(byte type, ByteBuf wire) {
         this.type = type;
         this.wire = wire;
+        this.start = wire.readerIndex();
     }
 
     public byte type() {
@@ -37,6 +39,16 @@ public final class Frame implements ReferenceCounted {
     public ByteBuf payload() {
         int header = type == UNTYPED ? 4 : 5;
         return wire.slice(wire.readerIndex() + header, wire.readableBytes() - header);
+    }
+
+    /**
+     * Makes the whole message readable again, so that a frame retained before it was written can be
+     * sent once more: a write that went out in part (or a transport that reads the buffer as it
+     * writes) leaves the reader index where it stopped.
+     */
+    public Frame rewind() {
+        wire.readerIndex(start);
+        return this;
     }
 
     @Override

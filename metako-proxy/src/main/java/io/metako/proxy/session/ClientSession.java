@@ -113,10 +113,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private RoutingTable.Backend readReplica;
 
     /**
-     * Copies of the unit in flight while nothing of it has been answered and it cannot have changed
-     * anything (a read, BEGIN, SET outside a transaction): if its backend dies before answering (the
-     * primary was killed), the unit runs again on the next backend the table names, so a session that
-     * was not inside a transaction does not see the failover at all.
+     * The frames of the unit in flight, retained once more (no copy: rewound when needed), while nothing
+     * of it has been answered and it cannot have changed anything (a read, BEGIN, SET outside a
+     * transaction): if its backend dies before answering (the primary was killed), the unit runs again on
+     * the next backend the table names, so a session that was not inside a transaction does not see the
+     * failover at all.
      */
     private final List<Frame> unitCopy = new ArrayList<>(4);
     private boolean unitRetryable;
@@ -382,7 +383,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             LOG.info("backend {} went away before answering a statement that changed nothing; routing it again",
                     link.backend.name());
             for (int i = unitCopy.size() - 1; i >= 0; i--) {
-                Frame f = unitCopy.get(i);
+                Frame f = unitCopy.get(i).rewind();
                 queue.addFirst(f);
                 queuedBytes += f.wire().readableBytes();
             }
@@ -573,7 +574,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 Frame f = poll();
                 if (unitRetryable) {
                     if (unitFramesLeft-- > 0) {
-                        unitCopy.add(new Frame(f.type(), f.wire().retainedDuplicate()));
+                        unitCopy.add(f.retain()); // the same bytes, rewound if the unit has to run again
                     } else {
                         dropUnitCopy(); // pipelined units follow: no longer one unit that can simply run again
                     }

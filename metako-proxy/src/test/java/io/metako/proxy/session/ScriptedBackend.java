@@ -14,7 +14,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * A minimal PostgreSQL-speaking server for the session tier: trust login, then per Query a
  * CommandComplete and ReadyForQuery. A query with "BIG" in it streams DataRows until the peer stops reading
  * or goes away (counting the bytes it got out); one with "DIE" closes the connection
- * without an answer. The real thing is tested in the server's ITs; this one only lets the session
+ * without an answer ("DIE ONCE": only the first time that query arrives). The real thing is tested in the server's ITs; this one only lets the session
  * state machine be driven into its corners.
  */
 final class ScriptedBackend implements AutoCloseable {
@@ -23,6 +23,9 @@ final class ScriptedBackend implements AutoCloseable {
     final AtomicInteger open = new AtomicInteger();
     final AtomicLong bigBytesWritten = new AtomicLong();
     volatile boolean bigEnded;
+    /** Every Query received, in order, over all connections. */
+    final java.util.List<String> queries = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final java.util.Set<String> diedOnce = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** 0 trust, 3 cleartext, 5 md5: what the proxy must answer at login, with {@link #password} for user postgres. */
     volatile int authCode;
     volatile String password = "";
@@ -66,7 +69,12 @@ final class ScriptedBackend implements AutoCloseable {
                     continue;
                 }
                 String sql = new String(body, 0, body.length - 1, StandardCharsets.UTF_8);
-                if (sql.contains("DIE")) {
+                queries.add(sql);
+                if (sql.contains("DIE ONCE")) {
+                    if (diedOnce.add(sql)) {
+                        return; // the first time only: the next connection answers it
+                    }
+                } else if (sql.contains("DIE")) {
                     return;
                 }
                 if (sql.contains("BIG")) {

@@ -535,6 +535,23 @@ class StatementRouterTest {
     }
 
     @Test
+    void aReadWhoseBackendDiesBeforeAnsweringRunsAgainUnnoticedByTheClient() throws Exception {
+        router();
+        try (Client c = new Client()) {
+            c.login();
+            String sql = "SELECT 'DIE ONCE', repeat('x', 100)";
+            c.send('Q', sql);
+            Message done = c.readUntil('C'); // an error would fail readUntil
+            assertThat(new String(done.body(), StandardCharsets.UTF_8)).startsWith("SELECT 1");
+            assertThat(c.read().type()).isEqualTo('Z');
+            assertThat(backend.connections.get()).as("a second backend connection ran it").isEqualTo(2);
+            assertThat(backend.queries).as("sent again whole, byte for byte").containsExactly(sql, sql);
+            c.send('Q', "SELECT 2");
+            assertThat(c.readUntil('Z').type()).isEqualTo('Z');
+        }
+    }
+
+    @Test
     void aSlowClientHoldsBackTheBackendAndAVanishingOneReleasesIt() throws Exception {
         router();
         try (Client c = new Client()) {
