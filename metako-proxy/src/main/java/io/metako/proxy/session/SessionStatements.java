@@ -43,6 +43,10 @@ final class SessionStatements {
         if (end == 0 && head.type() == FrontendMessages.QUERY) {
             return classifyQuery(FrontendMessages.query(head.payload())); // the common case, without collections
         }
+        Classification bound = singleBind(queue, end);
+        if (bound != null) {
+            return bound; // the other common case: Bind/Execute/Sync of a statement prepared before
+        }
         List<Classification> parts = new ArrayList<>();
         Map<String, Classification> parsedHere = new HashMap<>();
         it = queue.iterator();
@@ -99,6 +103,36 @@ final class SessionStatements {
             kind = StatementKind.WRITE;
         }
         return new Classification(kind, force, parts.size());
+    }
+
+    /**
+     * The verdict on a unit whose only statement is one Bind of a statement parsed in an earlier unit
+     * (no Parse, Query or FunctionCall in it), as the general path would give it, without its
+     * collections; null for any other unit.
+     */
+    private Classification singleBind(Iterable<Frame> queue, int end) {
+        Iterator<Frame> it = queue.iterator();
+        Classification c = null;
+        for (int i = 0; i <= end; i++) {
+            Frame f = it.next();
+            byte t = f.type();
+            if (t == FrontendMessages.PARSE || t == FrontendMessages.QUERY || t == FrontendMessages.FUNCTION_CALL) {
+                return null;
+            }
+            if (t == FrontendMessages.BIND) {
+                if (c != null) {
+                    return null;
+                }
+                String name = FrontendMessages.bindStatement(f.payload());
+                Statement s = name.isEmpty() ? null : named.get(name);
+                c = name.isEmpty() ? lastUnnamed : s != null ? s.classification() : UNKNOWN;
+            }
+        }
+        if (c == null) {
+            return null;
+        }
+        boolean force = pinnedToPrimary || c.forcePrimary();
+        return force == c.forcePrimary() && c.statements() == 1 ? c : new Classification(c.kind(), force, 1);
     }
 
     /** The classifier's verdict; a statement that may create a temporary table pins the session's reads to the primary. */
