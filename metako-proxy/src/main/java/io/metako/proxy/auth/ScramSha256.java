@@ -12,11 +12,14 @@ final class ScramSha256 {
     private ScramSha256() {
     }
 
-    /** Hi(): PBKDF2 with HMAC-SHA-256 and one block, as SCRAM defines it (one Mac, keyed once). */
+    /**
+     * Hi(Normalize(password)): PBKDF2 with HMAC-SHA-256 and one block, as SCRAM defines it (one Mac,
+     * keyed once), of the password after {@link SaslPrep}.
+     */
     static byte[] saltedPassword(String password, byte[] salt, int iterations) {
         try {
             Mac mac = Mac.getInstance("HmacSHA256");
-            mac.init(key(password.getBytes(StandardCharsets.UTF_8)));
+            mac.init(key(SaslPrep.prepare(password).getBytes(StandardCharsets.UTF_8)));
             byte[] block = new byte[salt.length + 4];
             System.arraycopy(salt, 0, block, 0, salt.length);
             block[block.length - 1] = 1;
