@@ -10,6 +10,8 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.IoHandlerFactory;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollIoHandler;
@@ -24,8 +26,6 @@ import io.netty.channel.uring.IoUring;
 import io.netty.channel.uring.IoUringIoHandler;
 import io.netty.channel.uring.IoUringServerSocketChannel;
 import io.netty.channel.uring.IoUringSocketChannel;
-import io.netty.channel.group.ChannelGroup;
-import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetSocketAddress;
@@ -98,8 +98,9 @@ public final class ProxyEventLoops implements AutoCloseable {
 
     /**
      * {@code threads} event loops named {@code metako-proxy-*} (so their CPU can be told apart from
-     * the rest of the JVM; daemon threads, see {@link #close}) driven by {@code wanted}; a transport this kernel does not allow falls back
-     * to the next one, with a WARN saying why, so a locked-down host still gets a working proxy.
+     * the rest of the JVM; daemon threads, see {@link #close}) driven by {@code wanted}; a transport
+     * this kernel does not allow falls back to the next one, with a WARN saying why, so a locked-down
+     * host still gets a working proxy.
      */
     public static ProxyEventLoops create(int threads, Transport wanted) {
         Transport chosen = choose(wanted);

@@ -119,7 +119,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      * the next backend the table names, so a session that was not inside a transaction does not see the
      * failover at all.
      */
-    private final List<Frame> unitCopy = new ArrayList<>(4);
+    private final List<Frame> retryFrames = new ArrayList<>(4);
     private boolean unitRetryable;
     private int unitFramesLeft;
 
@@ -368,7 +368,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             }
             if (link == current) {
                 current = null;
-                dropUnitCopy();
+                dropRetryFrames();
                 if (link.loginSqlState != null) {
                     failUnit(link.loginSqlState, "backend " + link.backend.name() + ": " + why);
                 } else if (!waitOrFail(new RouteTarget.Wait("backend " + link.backend.name() + " is unreachable (" + why
@@ -379,15 +379,15 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             }
             return;
         }
-        if (link == current && !unitCopy.isEmpty() && txLink == null) {
+        if (link == current && !retryFrames.isEmpty() && txLink == null) {
             LOG.info("backend {} went away before answering a statement that changed nothing; routing it again",
                     link.backend.name());
-            for (int i = unitCopy.size() - 1; i >= 0; i--) {
-                Frame f = unitCopy.get(i).rewind();
+            for (int i = retryFrames.size() - 1; i >= 0; i--) {
+                Frame f = retryFrames.get(i).rewind();
                 queue.addFirst(f);
                 queuedBytes += f.wire().readableBytes();
             }
-            unitCopy.clear();
+            retryFrames.clear();
             unitRetryable = false;
             current = null;
             if (link == lastLink) {
@@ -490,7 +490,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** The backend running the unit answered something: from now on it cannot simply run again. */
     void unitAnswered(BackendLink link) {
         if (link == current) {
-            dropUnitCopy();
+            dropRetryFrames();
         }
     }
 
@@ -499,14 +499,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      * true when the unit can run again elsewhere, so the error is not passed on.
      */
     boolean retryInstead(BackendLink link) {
-        return link == current && !unitCopy.isEmpty() && txLink == null;
+        return link == current && !retryFrames.isEmpty() && txLink == null;
     }
 
-    private void dropUnitCopy() {
+    private void dropRetryFrames() {
         unitRetryable = false;
-        if (!unitCopy.isEmpty()) {
-            unitCopy.forEach(Frame::release);
-            unitCopy.clear();
+        if (!retryFrames.isEmpty()) {
+            retryFrames.forEach(Frame::release);
+            retryFrames.clear();
         }
     }
 
@@ -574,9 +574,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 Frame f = poll();
                 if (unitRetryable) {
                     if (unitFramesLeft-- > 0) {
-                        unitCopy.add(f.retain()); // the same bytes, rewound if the unit has to run again
+                        retryFrames.add(f.retain()); // the same bytes, rewound if the unit has to run again
                     } else {
-                        dropUnitCopy(); // pipelined units follow: no longer one unit that can simply run again
+                        dropRetryFrames(); // pipelined units follow: no longer one unit that can simply run again
                     }
                 }
                 forward(current, f);
@@ -655,7 +655,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             pendingSessionStatements = StatementClassifier.sessionStatements(unitSql(end));
         }
         current = target;
-        dropUnitCopy();
+        dropRetryFrames();
         unitRetryable = end >= 0 && txLink == null && !target.busy()
                 && (c == null || RETRYABLE.contains(c.kind()));
         unitFramesLeft = end + 1;
@@ -865,7 +865,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             f.release();
         }
         queuedBytes = 0;
-        dropUnitCopy();
+        dropRetryFrames();
         while (!heldAsync.isEmpty()) {
             heldAsync.poll().release();
         }
