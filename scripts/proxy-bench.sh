@@ -11,10 +11,17 @@
 #       rw_port vs HAProxy) after a warm-up, ROUNDS alternating rounds (default 3, 15 s each), each row with the
 #       proxy's context switches per transaction; then the median of each ratio. This machine's
 #       noise is +-15% per run: decide an A/B on the medians of several rounds, never on one run.
+#   scripts/proxy-bench.sh --latency [ROUNDS] [SECONDS]
+#       one client, select-only, -M simple and -M prepared: the average latency per transaction through
+#       the router (to the primary), rw_port, PgBouncer, HAProxy and directly, ROUNDS alternating rounds
+#       (default 3, 8 s each), then the median of each. With one client nothing is batched, so this is
+#       what each proxy adds to one round trip.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-goal_rounds=0
-if [ "${1:-}" = "--goal" ]; then goal_rounds="${2:-3}"; secs="${3:-15}"; else secs="${1:-20}"; fi
+goal_rounds=0; latency_rounds=0
+if [ "${1:-}" = "--goal" ]; then goal_rounds="${2:-3}"; secs="${3:-15}"
+elif [ "${1:-}" = "--latency" ]; then latency_rounds="${2:-3}"; secs="${3:-8}"
+else secs="${1:-20}"; fi
 command -v haproxy >/dev/null || { echo "haproxy is missing: apt-get install -y haproxy" >&2; exit 1; }
 command -v pgbouncer >/dev/null || { echo "pgbouncer is missing: apt-get install -y pgbouncer" >&2; exit 1; }
 command -v pgbench >/dev/null || { echo "pgbench is missing: apt-get install -y postgresql-client" >&2; exit 1; }
@@ -132,6 +139,50 @@ run() { # label port pid mode clients extra [user]
   echo "$label|$tps|$lat|$cpu|$switches"
 }
 
+# pgbench -S's own script with the router's hint: the same reads, sent to the primary as PgBouncer's are
+# (spreading reads over two replicas costs PostgreSQL itself more on this 2-core host, see performance.md)
+printf '\\set aid random(1, 100000 * :scale)\n/* metako: primary */ SELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n' \
+  > "$dir/select-primary.sql"
+
+if [ "$latency_rounds" -gt 0 ]; then
+  echo "warming up (JIT) ..."
+  for mode in simple prepared; do
+    pgbench -U app -p "$router_port" -M "$mode" -c 8 -j 2 -T 5 -f "$dir/select-primary.sql" -s 10 -n > /dev/null 2>&1 || true
+    pgbench -p "$rw_port" -M "$mode" -c 8 -j 2 -T 5 -S -n > /dev/null 2>&1 || true
+  done
+  results="$dir/latency.txt"; : > "$results"
+  printf '%-44s %12s\n' "run (1 client, select-only)" "latency ms"
+  for round in $(seq 1 "$latency_rounds"); do
+    for mode in simple prepared; do
+      for target in "metako router to primary:$router_port:app:-f $dir/select-primary.sql -s 10" "metako rw_port:$rw_port::-S" \
+                    "pgbouncer:$bouncer_port::-S" "haproxy:$ha_port::-S" "direct:$pg_port::-S"; do
+        IFS=: read -r tname tport tuser textra <<< "$target"
+        lat=$(pgbench -U "${tuser:-postgres}" -p "$tport" -M "$mode" -c 1 -j 1 -T "$secs" $textra -n 2>&1 \
+          | grep -o 'latency average = [0-9.]* ms' | cut -d' ' -f4)
+        printf '%-44s %12s\n' "round $round $mode $tname" "${lat:--}"
+        [ -n "$lat" ] && echo "$mode|$tname|$lat" >> "$results"
+      done
+    done
+  done
+  python3 - "$results" <<'PY'
+import sys, statistics
+rows = [l.strip().split('|') for l in open(sys.argv[1]) if l.strip()]
+print()
+for mode in ('simple', 'prepared'):
+    med = {}
+    for name in ('metako router to primary', 'metako rw_port', 'pgbouncer', 'haproxy', 'direct'):
+        xs = [float(r[2]) for r in rows if r[0] == mode and r[1] == name]
+        if xs:
+            med[name] = statistics.median(xs) * 1000
+    line = ', '.join(f"{k} {v:.0f} us" for k, v in med.items())
+    print(f"{mode:9s} median latency: {line}")
+    if 'pgbouncer' in med and 'metako router to primary' in med:
+        print(f"{'':9s} router to primary minus PgBouncer: {med['metako router to primary'] - med['pgbouncer']:+.0f} us; "
+              f"rw_port minus HAProxy: {med.get('metako rw_port', 0) - med.get('haproxy', 0):+.0f} us")
+PY
+  exit 0
+fi
+
 if [ "$goal_rounds" -gt 0 ]; then
   printf '%-44s %10s %12s %24s %14s\n' "run" "tps" "latency ms" "proxy cpu ms/1k tx" "switches/tx"
   results="$dir/goal.txt"; : > "$results"
@@ -141,10 +192,6 @@ if [ "$goal_rounds" -gt 0 ]; then
       pgbench -U "${target#*:}" -p "${target%%:*}" -M "$mode" -c 8 -j 2 -T 5 -S -n > /dev/null 2>&1 || true
     done
   done
-  # pgbench -S's own script with the router's hint: the same reads, sent to the primary as PgBouncer's are
-  # (spreading reads over two replicas costs PostgreSQL itself more on this 2-core host, see performance.md)
-  printf '\\set aid random(1, 100000 * :scale)\n/* metako: primary */ SELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n' \
-    > "$dir/select-primary.sql"
   for round in $(seq 1 "$goal_rounds"); do
     for mode in simple prepared; do
       for target in "metako router:$router_port:$instance_pid:app:-S" "metako router to primary:$router_port:$instance_pid:app:-f $dir/select-primary.sql -s 10" \
