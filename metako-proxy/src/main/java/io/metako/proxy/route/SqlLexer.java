@@ -21,6 +21,20 @@ final class SqlLexer {
     enum Type { WORD, QUOTED_IDENTIFIER, STRING, PUNCT }
 
     /**
+     * The lexer runs for every simple-protocol statement on the proxy's event loop, so it allocates little:
+     * one shared token for every constant (strings and numbers alike, whose contents never matter), one
+     * shared token per ASCII punctuation character, and one string per word.
+     */
+    private static final Token CONSTANT = new Token(Type.STRING, "");
+    private static final Token[] PUNCTUATION = new Token[128];
+
+    static {
+        for (char c = 0; c < 128; c++) {
+            PUNCTUATION[c] = new Token(Type.PUNCT, String.valueOf(c));
+        }
+    }
+
+    /**
      * The statements of a query string, each a list of tokens, and whether a primary hint was seen;
      * {@code texts} holds each statement's source text when it was asked for (else it is empty).
      */
@@ -54,15 +68,15 @@ final class SqlLexer {
             if (c == '-' && i + 1 < n && sql.charAt(i + 1) == '-') {
                 int end = sql.indexOf('\n', i);
                 end = end < 0 ? n : end;
-                hint |= isHint(sql.substring(i, end));
+                hint |= isHint(sql, i, end);
                 i = end;
             } else if (c == '/' && i + 1 < n && sql.charAt(i + 1) == '*') {
                 int end = blockCommentEnd(sql, i);
-                hint |= isHint(sql.substring(i, Math.min(end, n)));
+                hint |= isHint(sql, i, Math.min(end, n));
                 i = end;
             } else if (c == '\'') {
                 i = stringEnd(sql, i + 1, backslashEscapes(sql, i));
-                current.add(new Token(Type.STRING, ""));
+                current.add(CONSTANT);
             } else if (c == '"') {
                 int end = i + 1;
                 while (end < n && !(sql.charAt(end) == '"' && (end + 1 >= n || sql.charAt(end + 1) != '"'))) {
@@ -74,7 +88,7 @@ final class SqlLexer {
                 String tag = dollarTag(sql, i);
                 int end = sql.indexOf(tag, i + tag.length());
                 i = end < 0 ? n : end + tag.length();
-                current.add(new Token(Type.STRING, ""));
+                current.add(CONSTANT);
             } else if (c == ';') {
                 if (!current.isEmpty()) {
                     statements.add(current);
@@ -91,12 +105,19 @@ final class SqlLexer {
                         || sql.charAt(end) == '$')) {
                     end++;
                 }
-                current.add(new Token(Type.WORD, sql.substring(i, end).toLowerCase(Locale.ROOT)));
+                current.add(new Token(Type.WORD, lowerCase(sql, i, end)));
+                i = end;
+            } else if (c >= '0' && c <= '9') {
+                int end = i + 1;
+                while (end < n && ((sql.charAt(end) >= '0' && sql.charAt(end) <= '9') || sql.charAt(end) == '.')) {
+                    end++;
+                }
+                current.add(CONSTANT); // a number
                 i = end;
             } else if (Character.isWhitespace(c)) {
                 i++;
             } else {
-                current.add(new Token(Type.PUNCT, String.valueOf(c)));
+                current.add(c < 128 ? PUNCTUATION[c] : new Token(Type.PUNCT, String.valueOf(c)));
                 i++;
             }
             if (wasEmpty && !current.isEmpty()) {
@@ -112,11 +133,42 @@ final class SqlLexer {
         return new Result(statements, hint, texts);
     }
 
-    /** {@code metako:primary}, also with blanks around the colon (tools such as pgbench take {@code :name} for a variable). */
-    private static final java.util.regex.Pattern HINT = java.util.regex.Pattern.compile("(?i)metako\\s*:\\s*primary");
+    /** {@code sql[from, to)} in lower case, without a copy to lower-case when it already is. */
+    private static String lowerCase(String sql, int from, int to) {
+        for (int i = from; i < to; i++) {
+            if (Character.isUpperCase(sql.charAt(i))) {
+                return sql.substring(from, to).toLowerCase(Locale.ROOT);
+            }
+        }
+        return sql.substring(from, to);
+    }
 
-    private static boolean isHint(String comment) {
-        return HINT.matcher(comment).find();
+    /**
+     * Whether the comment {@code sql[from, to)} holds {@code metako:primary} (any case), also with blanks
+     * around the colon (tools such as pgbench take {@code :name} for a variable).
+     */
+    private static boolean isHint(String sql, int from, int to) {
+        for (int i = from; i + 6 <= to; i++) {
+            if (!sql.regionMatches(true, i, "metako", 0, 6)) {
+                continue;
+            }
+            int j = skipBlanks(sql, i + 6, to);
+            if (j < to && sql.charAt(j) == ':') {
+                j = skipBlanks(sql, j + 1, to);
+                if (j + 7 <= to && sql.regionMatches(true, j, "primary", 0, 7)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    private static int skipBlanks(String sql, int from, int to) {
+        int i = from;
+        while (i < to && Character.isWhitespace(sql.charAt(i))) {
+            i++;
+        }
+        return i;
     }
 
     /** Block comments nest in PostgreSQL. */

@@ -177,7 +177,19 @@ class StatementClassifierTest {
         assertThat(StatementClassifier.classify("/* metako: primary */ SELECT 1").forcePrimary()).isTrue();
         assertThat(StatementClassifier.classify("/* METAKO : Primary */ SELECT 1").forcePrimary()).isTrue();
         assertThat(StatementClassifier.classify("/* metako primary */ SELECT 1").forcePrimary()).isFalse();
+        assertThat(StatementClassifier.classify("/* see metako :\tprimary */ SELECT 1").forcePrimary()).isTrue();
+        assertThat(StatementClassifier.classify("/* metako:prim */ SELECT 1").forcePrimary()).isFalse();
+        assertThat(StatementClassifier.classify("/* metako: */ SELECT 1 /* primary */").forcePrimary()).isFalse();
         assertThat(StatementClassifier.classify("SELECT 1").replicaEligible()).isTrue();
+    }
+
+    @Test
+    void numbersAreConstantsWhateverTheirDigits() {
+        assertThat(StatementClassifier.classify("SELECT abalance FROM pgbench_accounts WHERE aid = 12345").kind()).isEqualTo(READ);
+        assertThat(StatementClassifier.classify("SELECT 3.14, 1e10, $1::int, 10 FROM t LIMIT 5").kind()).isEqualTo(READ);
+        assertThat(StatementClassifier.classify("SELECT 2 FOR UPDATE").kind()).isEqualTo(WRITE);
+        assertThat(StatementClassifier.classify("UPDATE t SET x = 1.5 WHERE id = 2").kind()).isEqualTo(WRITE);
+        assertThat(StatementClassifier.classify("SELECT 1; SELECT 22").statements()).isEqualTo(2);
     }
 
     @Test
