@@ -136,7 +136,8 @@ final class SqlLexer {
     /** {@code sql[from, to)} in lower case, without a copy to lower-case when it already is. */
     private static String lowerCase(String sql, int from, int to) {
         for (int i = from; i < to; i++) {
-            if (Character.isUpperCase(sql.charAt(i))) {
+            char c = sql.charAt(i);
+            if (Character.toLowerCase(c) != c) {
                 return sql.substring(from, to).toLowerCase(Locale.ROOT);
             }
         }
