@@ -14,10 +14,13 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,6 +30,11 @@ import org.slf4j.LoggerFactory;
  * Query, FunctionCall or Parse..Sync the session sends is a unit answered by one ReadyForQuery.
  * Units are the session's (answers relayed to the client) or the proxy's own (SET replay and the
  * read-your-writes LSN query, answers dropped); a FIFO of units says whose answer is arriving.
+ *
+ * <p>When its session ends cleanly (idle, nothing in flight), a link is reset with DISCARD ALL and
+ * parked in the {@link BackendPool} of its event loop; the next session that needs the same node with
+ * the same startup parameters adopts it instead of connecting (and PostgreSQL forking a backend whose
+ * caches start cold). While parked it belongs to no session.
  *
  * <p>All methods run on the session's event loop.
  */
@@ -50,8 +58,13 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
         }
     }
 
-    private final ClientSession session;
+    private ClientSession session;
+    /** The pool holding this link while it belongs to no session, else null. */
+    private BackendPool parkedIn;
+    private ScheduledFuture<?> idleTimer;
     final RoutingTable.Backend backend;
+    /** The node and the startup parameters this link logged in with: links with equal keys are interchangeable. */
+    final String poolKey;
     private final RouterSettings.BackendLogin login;
     private final BackendMessageScanner scanner;
     Channel channel;
@@ -73,9 +86,11 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
     /** The backend said FATAL before answering a unit that will run elsewhere: the rest is noise. */
     private boolean dying;
 
-    BackendLink(ClientSession session, RoutingTable.Backend backend, RouterSettings.BackendLogin login, int maxInspected) {
+    BackendLink(ClientSession session, RoutingTable.Backend backend, RouterSettings.BackendLogin login, int maxInspected,
+                String poolKey) {
         this.session = session;
         this.backend = backend;
+        this.poolKey = poolKey;
         this.login = login;
         this.scanner = new BackendMessageScanner(maxInspected);
     }
@@ -102,7 +117,11 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
 
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
-        session.backendReadComplete(this);
+        if (parkedIn != null) {
+            read(); // a parked link keeps a read pending, to see its reset answered or the server go away
+        } else {
+            session.backendReadComplete(this);
+        }
     }
 
     @Override
@@ -111,12 +130,18 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
         scanner.discard();
         Phase was = phase;
         phase = Phase.CLOSED;
-        session.linkClosed(this, was);
+        if (parkedIn != null) {
+            unpark();
+        } else {
+            session.linkClosed(this, was);
+        }
     }
 
     @Override
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {
-        session.linkWritabilityChanged(this);
+        if (parkedIn == null) {
+            session.linkWritabilityChanged(this);
+        }
     }
 
     @Override
@@ -198,6 +223,55 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
         }
     }
 
+    /**
+     * Whether the session may hand this link to the pool: logged in, nothing sent and unanswered, no
+     * transaction open (the last ReadyForQuery said idle) and not failing.
+     */
+    boolean reusable() {
+        return phase == Phase.READY && channel.isActive() && units.isEmpty() && !unitOpen && deferred.isEmpty()
+                && !dying && lastStatus == 'I' && !scanner.midMessage();
+    }
+
+    /**
+     * Leaves the session: resets the server session (DISCARD ALL: settings, prepared statements, temporary
+     * tables, LISTENs, advisory locks) and waits in {@code pool}, at most {@code idleTimeout}.
+     */
+    void park(BackendPool pool, Duration idleTimeout) {
+        session = null;
+        parkedIn = pool;
+        waitingForClient = false;
+        statements.clear();
+        sendInternal("DISCARD ALL", Owner.SWALLOW);
+        idleTimer = channel.eventLoop().schedule(() -> {
+            if (parkedIn == pool) {
+                LOG.debug("closing idle pooled backend connection to {}", backend.name());
+                close();
+            }
+        }, idleTimeout.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** Parked, and the reset is done: it can serve a session now. */
+    boolean parkedAndReset() {
+        return parkedIn != null && phase == Phase.READY && units.isEmpty() && channel.isActive();
+    }
+
+    /** Taken from the pool by {@code s}, which now owns it. */
+    void adopt(ClientSession s) {
+        unpark();
+        session = s;
+    }
+
+    private void unpark() {
+        if (parkedIn != null) {
+            parkedIn.remove(this);
+            parkedIn = null;
+        }
+        if (idleTimer != null) {
+            idleTimer.cancel(false);
+            idleTimer = null;
+        }
+    }
+
     void close() {
         LOG.debug("closing backend connection to {} ({})", backend.name(), phase);
         if (channel != null && channel.isActive()) {
@@ -226,6 +300,9 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
                 return BackendMessageScanner.Action.INSPECT;
             }
             if (type == 'A' || type == 'N') {
+                if (parkedIn != null) {
+                    return BackendMessageScanner.Action.DROP; // nobody to tell
+                }
                 // passed on now, or kept until the unit running elsewhere has been answered
                 return session.idle() ? BackendMessageScanner.Action.RELAY : BackendMessageScanner.Action.INSPECT;
             }
@@ -266,7 +343,11 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
         if (type == 'E') {
             if (head == null) {
                 LOG.info("backend {} sent an error outside any statement: {}", backend.name(), BackendMessages.describeError(payload));
-                session.linkFailing(this);
+                if (parkedIn != null) {
+                    close(); // not to be handed to a session
+                } else {
+                    session.linkFailing(this);
+                }
                 return false;
             }
             if (head.owner == Owner.CLIENT && !head.answered) {
@@ -315,6 +396,12 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
         }
         Unit done = units.poll();
         if (done == null) {
+            return;
+        }
+        if (parkedIn != null) {
+            if (done.failed) {
+                close(); // the reset failed: the session state it leaves is unknown
+            }
             return;
         }
         sendDeferred();

@@ -76,6 +76,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     boolean admitted;
     private StartupMessage startup;
     private Map<String, String> backendParameters = Map.of();
+    /** The startup parameters in a canonical form: part of the key of the backend connections this session can reuse. */
+    private String parametersKey = "";
     private ClientAuthenticator authenticator;
     private ScheduledFuture<?> startupTimer;
 
@@ -254,6 +256,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         params.remove("user");
         params.put("database", startup.database());
         backendParameters = params;
+        StringBuilder key = new StringBuilder();
+        new java.util.TreeMap<>(params).forEach((k, v) -> key.append(k).append('\0').append(v).append('\0'));
+        parametersKey = key.toString();
         authenticator = new ClientAuthenticator(settings.clientAuth(), startup.user(), settings.users().get(startup.user()));
         client.writeAndFlush(authenticator.request(client.alloc()));
         phase = Phase.AUTH;
@@ -299,6 +304,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         if (b.isPresent()) {
             home = openLink(b.get());
+            if (home.phase == BackendLink.Phase.READY) {
+                linkReady(home); // reused: logged in already
+            }
             return;
         }
         if (System.nanoTime() > connectDeadline) {
@@ -315,8 +323,21 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         return backendParameters;
     }
 
+    /**
+     * A link to {@code b} for this session: a pooled one with the same startup parameters (then READY at
+     * once: the caller calls {@link #linkReady}), else a new connection that logs in first.
+     */
     private BackendLink openLink(RoutingTable.Backend b) {
-        BackendLink link = new BackendLink(this, b, settings.backendLogin().apply(b.name()), settings.maxMessageSize());
+        String key = b.name() + '@' + b.host() + ':' + b.port() + '\0' + parametersKey;
+        BackendLink pooled = router.pool(client.eventLoop()).take(key);
+        if (pooled != null) {
+            pooled.adopt(this);
+            links.put(b.name(), pooled);
+            router.linkOpened(b.name());
+            LOG.debug("proxy session {} reuses a backend connection to {}", processId, b.name());
+            return pooled;
+        }
+        BackendLink link = new BackendLink(this, b, settings.backendLogin().apply(b.name()), settings.maxMessageSize(), key);
         links.put(b.name(), link);
         router.linkOpened(b.name());
         ChannelFuture cf = router.loops().connect(client.eventLoop(), link, b.host(), b.port());
@@ -647,6 +668,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             target = links.get(b.name());
             if (target == null || target.phase == BackendLink.Phase.CLOSED) {
                 target = openLink(b);
+                if (target.phase == BackendLink.Phase.READY) {
+                    linkReady(target); // reused: the session's SETs go first; its drain() only marks another round
+                }
             }
         }
         if (c != null && end >= 0 && c.statements() > 1 && c.kind() != StatementKind.SESSION) {
@@ -794,9 +818,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         for (BackendLink link : new ArrayList<>(links.values())) {
-            boolean primary = t.acceptsWrites() && t.primary().filter(link.backend::equals).isPresent();
-            boolean replica = t.replicas().stream().anyMatch(r -> r.backend().equals(link.backend));
-            if (primary || replica) {
+            if (serves(t, link.backend)) {
                 continue;
             }
             if ((link == current || link == txLink) && phase == Phase.READY) {
@@ -814,6 +836,19 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (waitDeadline != 0) {
             drain();
         }
+    }
+
+    /** Whether {@code t} lets {@code b} serve: the primary while writes are accepted, or a replica fit for reads. */
+    static boolean serves(RoutingTable t, RoutingTable.Backend b) {
+        if (t.acceptsWrites() && t.primary().filter(b::equals).isPresent()) {
+            return true;
+        }
+        for (RoutingTable.Replica r : t.replicas()) {
+            if (r.backend().equals(b)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Cancels what runs now, as PostgreSQL would: a CancelRequest to the backend running it. */
@@ -876,7 +911,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             startupTimer.cancel(false);
         }
         for (BackendLink l : new ArrayList<>(links.values())) {
-            l.close();
+            links.remove(l.backend.name(), l);
+            if (router.park(l)) {
+                router.linkClosed(l.backend.name()); // no longer this session's: counted again when a session adopts it
+            } else {
+                l.close();
+            }
         }
         router.sessionEnded(this);
     }

@@ -21,13 +21,24 @@ import java.util.function.Function;
  * @param users                the users the proxy accepts, by name
  * @param backendLogin         the credentials for a backend, by node name
  * @param tls                  the server context for SSLRequest, empty: answer 'N'
+ * @param backendIdleMax       backend connections per node kept for reuse after their sessions end; 0: none
+ * @param backendIdleTimeout   a backend connection kept for reuse is closed when no session took it by then
  */
 public record RouterSettings(int maxMessageSize, int maxClientConnections, Duration startupTimeout, Duration failoverWait,
                              boolean staleReads, boolean leastConnections, ClientAuth clientAuth, Map<String, ClientUser> users,
-                             Function<String, BackendLogin> backendLogin, Optional<SslContext> tls) {
+                             Function<String, BackendLogin> backendLogin, Optional<SslContext> tls,
+                             int backendIdleMax, Duration backendIdleTimeout) {
 
     public RouterSettings {
         users = Map.copyOf(users);
+    }
+
+    /** Settings that keep no backend connection for reuse: each session connects its own. */
+    public RouterSettings(int maxMessageSize, int maxClientConnections, Duration startupTimeout, Duration failoverWait,
+                          boolean staleReads, boolean leastConnections, ClientAuth clientAuth, Map<String, ClientUser> users,
+                          Function<String, BackendLogin> backendLogin, Optional<SslContext> tls) {
+        this(maxMessageSize, maxClientConnections, startupTimeout, failoverWait, staleReads, leastConnections, clientAuth,
+                users, backendLogin, tls, 0, Duration.ZERO);
     }
 
     /** The authentication the proxy asks of clients. */

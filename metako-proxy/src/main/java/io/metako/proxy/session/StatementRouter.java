@@ -6,6 +6,7 @@ import io.metako.proxy.protocol.FrontendFrameDecoder;
 import io.metako.proxy.route.ReplicaSelector;
 import io.metako.proxy.routing.RoutingTable;
 import io.netty.channel.Channel;
+import io.netty.channel.EventLoop;
 import java.net.InetSocketAddress;
 import java.security.SecureRandom;
 import java.util.ArrayList;
@@ -22,8 +23,9 @@ import org.slf4j.LoggerFactory;
 /**
  * {@code proxy.port}: the PostgreSQL-protocol statement router. Each accepted connection is a
  * {@link ClientSession}; this class holds what the sessions share: the routing table, replica
- * balancing, the map from the proxy-issued BackendKeyData to sessions (for CancelRequest), and
- * the count of sessions and of backend connections per node.
+ * balancing, the map from the proxy-issued BackendKeyData to sessions (for CancelRequest), the
+ * count of sessions and of backend connections per node, and each event loop's pool of backend
+ * connections kept for reuse.
  */
 public final class StatementRouter implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(StatementRouter.class);
@@ -36,9 +38,13 @@ public final class StatementRouter implements AutoCloseable {
     private final Map<Integer, ClientSession> sessions = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> backendConnections = new ConcurrentHashMap<>();
     private final AtomicInteger admitted = new AtomicInteger();
+    private final Map<EventLoop, BackendPool> pools = new ConcurrentHashMap<>();
+    private final Map<String, AtomicInteger> idlePerNode = new ConcurrentHashMap<>();
     private final AtomicInteger processIds = new AtomicInteger(RANDOM.nextInt(1 << 20) + 1);
     private Channel server;
     private volatile Object lastMembers;
+    /** Set by close(): sessions ending from then on close their backend connections instead of keeping them. */
+    private volatile boolean closing;
 
     public StatementRouter(RouterSettings settings, Supplier<RoutingTable> table, ProxyEventLoops loops) {
         this.settings = settings;
@@ -115,6 +121,47 @@ public final class StatementRouter implements AutoCloseable {
         backendConnections.computeIfAbsent(node, k -> new AtomicInteger()).decrementAndGet();
     }
 
+    /** The backend connections kept for reuse on {@code loop}; only that loop may use it. */
+    BackendPool pool(EventLoop loop) {
+        return pools.computeIfAbsent(loop, l -> new BackendPool(settings.backendIdleMax(), idlePerNode));
+    }
+
+    /**
+     * Takes {@code link} from its ending session into the pool of its loop when reuse is on, the link
+     * is clean and its node still serves: true when it was kept, false when the caller must close it.
+     */
+    boolean park(BackendLink link) {
+        if (closing || settings.backendIdleMax() <= 0 || !link.reusable() || !ClientSession.serves(table(), link.backend)) {
+            return false;
+        }
+        BackendPool pool = pool(link.channel.eventLoop());
+        if (!pool.offer(link)) {
+            return false;
+        }
+        link.park(pool, settings.backendIdleTimeout());
+        return true;
+    }
+
+    /**
+     * Backend connections kept for reuse and ready for the next session, over all event loops (callable
+     * on any thread: a snapshot, for tests and status).
+     */
+    public int idleBackendConnections() {
+        int n = 0;
+        for (Map.Entry<EventLoop, BackendPool> e : pools.entrySet()) {
+            try {
+                n += e.getKey().inEventLoop() ? e.getValue().ready()
+                        : e.getKey().submit(e.getValue()::ready).get(2, TimeUnit.SECONDS);
+            } catch (InterruptedException ex) {
+                Thread.currentThread().interrupt();
+                return n;
+            } catch (Exception ex) {
+                LOG.debug("could not count the idle backend connections of an event loop: {}", ex.toString());
+            }
+        }
+        return n;
+    }
+
     void sessionEnded(ClientSession s) {
         if (sessions.remove(s.processId, s) && s.admitted) {
             admitted.decrementAndGet();
@@ -147,6 +194,7 @@ public final class StatementRouter implements AutoCloseable {
         for (ClientSession s : sessions.values()) {
             done.add(s.client.eventLoop().submit(() -> s.checkTable(t)));
         }
+        pools.forEach((loop, pool) -> done.add(loop.submit(() -> pool.retain(t))));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
         for (Future<?> f : done) {
             try {
@@ -162,6 +210,7 @@ public final class StatementRouter implements AutoCloseable {
 
     @Override
     public void close() {
+        closing = true;
         if (server != null) {
             server.close().syncUninterruptibly();
         }
@@ -171,6 +220,22 @@ public final class StatementRouter implements AutoCloseable {
         }
         for (io.netty.channel.ChannelFuture f : closing) {
             f.awaitUninterruptibly(2, TimeUnit.SECONDS); // each session then closes its backend connections
+        }
+        List<Future<?>> pooled = new ArrayList<>();
+        pools.forEach((loop, pool) -> {
+            if (!loop.isShuttingDown()) {
+                pooled.add(loop.submit(pool::closeAll));
+            }
+        });
+        for (Future<?> f : pooled) {
+            try {
+                f.get(2, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            } catch (Exception e) {
+                LOG.debug("could not close the idle backend connections of an event loop: {}", e.toString());
+            }
         }
     }
 }

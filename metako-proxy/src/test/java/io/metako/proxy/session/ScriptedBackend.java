@@ -14,7 +14,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * A minimal PostgreSQL-speaking server for the session tier: trust login, then per Query a
  * CommandComplete and ReadyForQuery. A query with "BIG" in it streams DataRows until the peer stops reading
  * or goes away (counting the bytes it got out); one with "DIE" closes the connection
- * without an answer ("DIE ONCE": only the first time that query arrives). The real thing is tested in the server's ITs; this one only lets the session
+ * without an answer ("DIE ONCE": only the first time that query arrives). BEGIN opens a transaction
+ * (ReadyForQuery says 'T') until COMMIT or ROLLBACK. The real thing is tested in the server's ITs; this one only lets the session
  * state machine be driven into its corners.
  */
 final class ScriptedBackend implements AutoCloseable {
@@ -57,7 +58,8 @@ final class ScriptedBackend implements AutoCloseable {
             out.writeInt(12);
             out.writeInt(4242);
             out.writeInt(77);
-            ready(out);
+            ready(out, 'I');
+            boolean inTransaction = false;
             while (true) {
                 int type = in.read();
                 if (type < 0 || type == 'X') {
@@ -81,8 +83,13 @@ final class ScriptedBackend implements AutoCloseable {
                     streamForever(out);
                     return;
                 }
+                if (sql.startsWith("BEGIN")) {
+                    inTransaction = true;
+                } else if (sql.startsWith("COMMIT") || sql.startsWith("ROLLBACK")) {
+                    inTransaction = false;
+                }
                 message(out, 'C', cstrings("SELECT 1"));
-                ready(out);
+                ready(out, inTransaction ? 'T' : 'I');
             }
         } catch (IOException e) {
             // the proxy went away
@@ -127,8 +134,8 @@ final class ScriptedBackend implements AutoCloseable {
         }
     }
 
-    private static void ready(DataOutputStream out) throws IOException {
-        out.write(new byte[] {'Z', 0, 0, 0, 5, 'I'});
+    private static void ready(DataOutputStream out, char status) throws IOException {
+        out.write(new byte[] {'Z', 0, 0, 0, 5, (byte) status});
         out.flush();
     }
 

@@ -38,6 +38,7 @@ class StatementRouterTest {
     private final AtomicReference<RoutingTable> table = new AtomicReference<>();
     private ScriptedBackend backend;
     private StatementRouter router;
+    private ProxyEventLoops oneLoop;
 
     @BeforeEach
     void start() throws Exception {
@@ -69,6 +70,9 @@ class StatementRouterTest {
         }
         backend.close();
         loops.close();
+        if (oneLoop != null) {
+            oneLoop.close();
+        }
     }
 
     @AfterAll
@@ -570,5 +574,89 @@ class StatementRouterTest {
             assertThat(backend.bigEnded).as("the backend connection is closed when the client vanishes").isTrue();
             assertThat(router.openSessions()).isZero();
         });
+    }
+
+    // ---- backend connections kept for reuse ----------------------------------------------------
+
+    private StatementRouter pooledRouter(int idleMax, Duration idleTimeout) throws Exception {
+        RouterSettings settings = new RouterSettings(64 * 1024, 10, Duration.ofSeconds(5), Duration.ofMillis(400), false,
+                false, RouterSettings.ClientAuth.PASSWORD, Map.of("app", RouterSettings.ClientUser.withPassword("app", PASSWORD)),
+                name -> new RouterSettings.BackendLogin("postgres", ""), Optional.empty(), idleMax, idleTimeout);
+        oneLoop = ProxyEventLoops.create(1); // a session reuses what its own loop kept: one loop makes that certain
+        router = new StatementRouter(settings, table::get, oneLoop).start("127.0.0.1", 0);
+        return router;
+    }
+
+    private void oneQuery(String sql) throws IOException {
+        try (Client c = new Client()) {
+            c.login();
+            c.send('Q', sql);
+            c.readUntil('Z');
+        }
+    }
+
+    @Test
+    void aCleanSessionsBackendConnectionIsResetAndServesTheNextSession() throws Exception {
+        pooledRouter(5, Duration.ofSeconds(30));
+        oneQuery("SELECT 'first'");
+        await().atMost(Duration.ofSeconds(5)).until(() -> router.idleBackendConnections() == 1);
+        try (Client c = new Client()) {
+            c.login();
+            assertThat(router.idleBackendConnections()).as("taken by the new session").isZero();
+            c.send('Q', "SELECT 'second'");
+            assertThat(c.readUntil('Z').body()[0]).isEqualTo((byte) 'I');
+        }
+        assertThat(backend.connections.get()).as("one backend connection served both sessions").isEqualTo(1);
+        assertThat(backend.queries).as("reset between the sessions").startsWith("SELECT 'first'", "DISCARD ALL", "SELECT 'second'");
+        await().atMost(Duration.ofSeconds(5)).until(() -> router.idleBackendConnections() == 1);
+        assertThat(backend.open.get()).isEqualTo(1);
+    }
+
+    @Test
+    void aConnectionLeftInsideATransactionOrMidResultIsClosedNotReused() throws Exception {
+        pooledRouter(5, Duration.ofSeconds(30));
+        oneQuery("BEGIN");
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(backend.open.get())
+                .as("a transaction left open: the connection is closed, so PostgreSQL rolls it back").isZero());
+        try (Client c = new Client()) {
+            c.login();
+            c.send('Q', "/* metako:primary */ BIG");
+            c.read(); // the result is arriving
+        }
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
+            assertThat(backend.bigEnded).as("a connection in the middle of a result is closed").isTrue();
+            assertThat(backend.open.get()).isZero();
+        });
+        assertThat(router.idleBackendConnections()).isZero();
+        assertThat(backend.queries).doesNotContain("DISCARD ALL");
+    }
+
+    @Test
+    void idleConnectionsAreBoundedPerNodeAndCloseAfterTheIdleTimeout() throws Exception {
+        pooledRouter(1, Duration.ofMillis(800));
+        try (Client a = new Client(); Client b = new Client()) {
+            a.login();
+            b.login();
+            assertThat(backend.open.get()).isEqualTo(2);
+        }
+        await().atMost(Duration.ofSeconds(5)).until(() -> router.idleBackendConnections() == 1);
+        assertThat(backend.open.get()).as("backend_idle_max 1: the second connection is closed").isEqualTo(1);
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
+            assertThat(backend.open.get()).as("closed once idle for backend_idle_timeout").isZero();
+            assertThat(router.idleBackendConnections()).isZero();
+        });
+    }
+
+    @Test
+    void idleConnectionsToANodeThatNoLongerServesAreClosed() throws Exception {
+        pooledRouter(5, Duration.ofSeconds(30));
+        oneQuery("SELECT 1");
+        await().atMost(Duration.ofSeconds(5)).until(() -> router.idleBackendConnections() == 1);
+        RoutingTable failover = new RoutingTable(2, Optional.empty(), List.of(), false);
+        table.set(failover);
+        router.onRoutingTable(failover);
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(backend.open.get())
+                .as("the old primary's idle connection is closed at the epoch change").isZero());
+        assertThat(router.idleBackendConnections()).isZero();
     }
 }

@@ -208,9 +208,11 @@ public final class ConfigLoader {
         } catch (IllegalArgumentException e) {
             s.problem("transport", e.getMessage()); // the names the parser knows, in one place
         }
+        int idleMax = s.integer("backend_idle_max", ProxyConfig.DEFAULT_BACKEND_IDLE_MAX, 0, 10_000);
+        java.time.Duration idleTimeout = s.duration("backend_idle_timeout", ProxyConfig.DEFAULT_BACKEND_IDLE_TIMEOUT);
         s.finish();
         return new ProxyConfig(host, port, rwPort, roPort, maxMessage, maxClients, startup, failoverWait, staleReads,
-                auth, users, threads, transport);
+                auth, users, threads, transport, idleMax, idleTimeout);
     }
 
     private static ProxyConfig.ClientAuth readClientAuth(YamlSection s) {

@@ -21,13 +21,17 @@ public record ProxyConfig(
         ClientAuth clientAuth,
         List<ProxyUser> users,
         int threads,
-        ProxyEventLoops.Transport transport) {
+        ProxyEventLoops.Transport transport,
+        int backendIdleMax,
+        Duration backendIdleTimeout) {
 
     public static final int DEFAULT_PORT = 6432;
     public static final long DEFAULT_MAX_MESSAGE_SIZE = 64L << 20;
     public static final int DEFAULT_MAX_CLIENT_CONNECTIONS = 1000;
     public static final Duration DEFAULT_STARTUP_TIMEOUT = Duration.ofSeconds(10);
     public static final Duration DEFAULT_FAILOVER_WAIT = Duration.ofSeconds(10);
+    public static final int DEFAULT_BACKEND_IDLE_MAX = 20;
+    public static final Duration DEFAULT_BACKEND_IDLE_TIMEOUT = Duration.ofSeconds(60);
 
     public ProxyConfig {
         users = List.copyOf(users);

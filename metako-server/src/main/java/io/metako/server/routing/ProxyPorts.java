@@ -93,7 +93,7 @@ public final class ProxyPorts implements AutoCloseable {
         return new RouterSettings((int) Math.min(p.maxMessageSize(), Integer.MAX_VALUE), p.maxClientConnections(),
                 p.startupTimeout(), p.failoverWait(), p.staleReads(), leastConnections,
                 RouterSettings.ClientAuth.valueOf(p.clientAuth().name()), users,
-                name -> logins.getOrDefault(name, fallback), tls(config));
+                name -> logins.getOrDefault(name, fallback), tls(config), p.backendIdleMax(), p.backendIdleTimeout());
     }
 
     private static Optional<SslContext> tls(MetakoConfig config) throws IOException {

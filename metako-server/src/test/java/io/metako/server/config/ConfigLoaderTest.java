@@ -114,6 +114,16 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void backendConnectionsAreKeptForReuseUnlessTurnedOff() {
+        MetakoConfig c = parse(VALID);
+        assertThat(c.proxy().backendIdleMax()).isEqualTo(20);
+        assertThat(c.proxy().backendIdleTimeout()).isEqualTo(Duration.ofSeconds(60));
+        MetakoConfig off = parse(VALID + "proxy:\n  backend_idle_max: 0\n  backend_idle_timeout: 10m\n");
+        assertThat(off.proxy().backendIdleMax()).isZero();
+        assertThat(off.proxy().backendIdleTimeout()).isEqualTo(Duration.ofMinutes(10));
+    }
+
+    @Test
     void proxyUsersTakePasswordsOrScramVerifiers() {
         String verifier = io.metako.proxy.auth.ScramVerifier.fromPassword("pw", new java.security.SecureRandom()).format();
         MetakoConfig c = parse(VALID + "proxy:\n  port: 7432\n  rw_port: 7433\n  stale_reads: true\n  failover_wait: 3s\n"
@@ -218,6 +228,10 @@ class ConfigLoaderTest {
                 bad("proxy transport unknown", VALID + "proxy:\n  transport: kqueue\n",
                         "proxy.transport: must be auto, io_uring, epoll or nio, got 'kqueue'"),
                 bad("proxy threads negative", VALID + "proxy:\n  threads: -1\n", "proxy.threads: must be 0-256, got -1"),
+                bad("proxy backend_idle_max negative", VALID + "proxy:\n  backend_idle_max: -1\n",
+                        "proxy.backend_idle_max: must be 0-10000, got -1"),
+                bad("proxy backend_idle_timeout zero", VALID + "proxy:\n  backend_idle_timeout: 0s\n",
+                        "proxy.backend_idle_timeout: must be greater than zero"),
                 bad("misspelt proxy key", VALID + "proxy:\n  prot: 6432\n", "proxy.prot: unknown key; did you mean 'port'?"),
                 bad("bad cluster name", VALID.replace("cluster_name: test", "cluster_name: my cluster!"), "cluster_name: must be letters"));
     }

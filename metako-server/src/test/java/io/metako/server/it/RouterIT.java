@@ -418,6 +418,67 @@ class RouterIT extends QuorumScenario {
         }
     }
 
+    static String onPrimary(Statement st, String sql) throws SQLException {
+        try (ResultSet rs = st.executeQuery("/* metako:primary */ " + sql)) {
+            rs.next();
+            return rs.getString(1);
+        }
+    }
+
+    static long count(Connection c, String sql) throws SQLException {
+        try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(sql)) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    @Test
+    @Order(14)
+    void aBackendConnectionServesTheNextSessionOnlyOnceDiscardAllHasResetIt() throws Exception {
+        var loops = io.metako.proxy.net.ProxyEventLoops.create(1); // a session reuses what its own loop kept
+        io.metako.proxy.session.RouterSettings s = io.metako.server.routing.ProxyPorts.routerSettings(q.config(0), false);
+        s = new io.metako.proxy.session.RouterSettings(s.maxMessageSize(), s.maxClientConnections(), s.startupTimeout(),
+                s.failoverWait(), s.staleReads(), false, s.clientAuth(), s.users(), s.backendLogin(), s.tls(), 5,
+                Duration.ofSeconds(30));
+        var instance = q.instances[0];
+        try (var router = new io.metako.proxy.session.StatementRouter(s, () -> instance.routing().current(), loops)
+                .start("127.0.0.1", 0); Connection direct = q.connect(0)) {
+            String first;
+            try (Connection c = through(router); Statement st = c.createStatement()) {
+                first = onPrimary(st, "SELECT pg_backend_pid()");
+                st.execute("SET statement_timeout = '4321s'");
+                st.execute("CREATE TEMP TABLE pooled_scratch (x int)");
+                st.execute("PREPARE pooled_plan AS SELECT 1");
+                st.execute("SELECT pg_advisory_lock(4242)");
+                st.execute("LISTEN pooled_channel");
+                assertThat(onPrimary(st, "SELECT current_setting('statement_timeout')")).isEqualTo("4321s");
+            }
+            await().atMost(Duration.ofSeconds(10)).until(() -> router.idleBackendConnections() >= 1);
+            assertThat(count(direct, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))
+                    .as("the reset released the session's advisory lock").isZero();
+            try (Connection c = through(router); Statement st = c.createStatement()) {
+                assertThat(onPrimary(st, "SELECT pg_backend_pid()")).as("the same server process serves the next session")
+                        .isEqualTo(first);
+                assertThat(onPrimary(st, "SELECT current_setting('statement_timeout')")).isEqualTo("0");
+                assertThat(onPrimary(st, "SELECT count(*) FROM pg_prepared_statements")).isEqualTo("0");
+                assertThat(onPrimary(st, "SELECT coalesce(to_regclass('pooled_scratch')::text, 'none')")).isEqualTo("none");
+                assertThat(onPrimary(st, "SELECT count(*) FROM pg_listening_channels()")).isEqualTo("0");
+            }
+            String inTransaction;
+            try (Connection c = through(router); Statement st = c.createStatement()) {
+                c.setAutoCommit(false);
+                inTransaction = onPrimary(st, "SELECT pg_backend_pid()");
+                st.execute("INSERT INTO routed VALUES (14, 'never committed')");
+            }
+            await().atMost(Duration.ofSeconds(10)).until(() ->
+                    count(direct, "SELECT count(*) FROM pg_stat_activity WHERE pid = " + inTransaction) == 0);
+            assertThat(count(direct, "SELECT count(*) FROM routed WHERE id = 14"))
+                    .as("a session that ended inside a transaction: its connection was closed, so it rolled back").isZero();
+        } finally {
+            loops.close();
+        }
+    }
+
     @Test
     @Order(13)
     void tlsIsOfferedWithTheConfiguredCertificate(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
