@@ -145,10 +145,11 @@ printf '\\set aid random(1, 100000 * :scale)\n/* metako: primary */ SELECT abala
   > "$dir/select-primary.sql"
 
 if [ "$latency_rounds" -gt 0 ]; then
-  echo "warming up (JIT) ..."
+  echo "warming up (JIT, kept backend connections) ..."
   for mode in simple prepared; do
     pgbench -U app -p "$router_port" -M "$mode" -c 8 -j 2 -T 5 -f "$dir/select-primary.sql" -s 10 -n > /dev/null 2>&1 || true
     pgbench -p "$rw_port" -M "$mode" -c 8 -j 2 -T 5 -S -n > /dev/null 2>&1 || true
+    pgbench -p "$bouncer_port" -M "$mode" -c 8 -j 2 -T 5 -S -n > /dev/null 2>&1 || true
   done
   results="$dir/latency.txt"; : > "$results"
   printf '%-44s %12s\n' "run (1 client, select-only)" "latency ms"
@@ -186,9 +187,11 @@ fi
 if [ "$goal_rounds" -gt 0 ]; then
   printf '%-44s %10s %12s %24s %14s\n' "run" "tps" "latency ms" "proxy cpu ms/1k tx" "switches/tx"
   results="$dir/goal.txt"; : > "$results"
-  echo "warming up (JIT) ..."
+  # the JIT, and the server connections PgBouncer and the router keep between sessions (so that round 1
+  # already compares warm backends on both sides; rw_port and HAProxy connect new ones every run)
+  echo "warming up (JIT, kept backend connections) ..."
   for mode in simple prepared; do
-    for target in "$router_port:app" "$rw_port:postgres"; do
+    for target in "$router_port:app" "$rw_port:postgres" "$bouncer_port:postgres"; do
       pgbench -U "${target#*:}" -p "${target%%:*}" -M "$mode" -c 8 -j 2 -T 5 -S -n > /dev/null 2>&1 || true
     done
   done
