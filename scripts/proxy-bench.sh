@@ -187,12 +187,15 @@ fi
 if [ "$goal_rounds" -gt 0 ]; then
   printf '%-44s %10s %12s %24s %14s\n' "run" "tps" "latency ms" "proxy cpu ms/1k tx" "switches/tx"
   results="$dir/goal.txt"; : > "$results"
-  # the JIT, and the server connections PgBouncer and the router keep between sessions (so that round 1
-  # already compares warm backends on both sides; rw_port and HAProxy connect new ones every run)
+  # the JIT, and the server connections PgBouncer and the router keep between sessions, each having run the
+  # query (so that round 1 already compares warm backends on both sides; rw_port and HAProxy connect new ones
+  # every run)
   echo "warming up (JIT, kept backend connections) ..."
   for mode in simple prepared; do
-    for target in "$router_port:app" "$rw_port:postgres" "$bouncer_port:postgres"; do
-      pgbench -U "${target#*:}" -p "${target%%:*}" -M "$mode" -c 8 -j 2 -T 5 -S -n > /dev/null 2>&1 || true
+    for target in "$router_port:app:-S" "$router_port:app:-f $dir/select-primary.sql -s 10" "$rw_port:postgres:-S" \
+                  "$bouncer_port:postgres:-S"; do
+      IFS=: read -r wport wuser wscript <<< "$target"
+      pgbench -U "$wuser" -p "$wport" -M "$mode" -c 8 -j 2 -T 5 $wscript -n > /dev/null 2>&1 || true
     done
   done
   for round in $(seq 1 "$goal_rounds"); do
