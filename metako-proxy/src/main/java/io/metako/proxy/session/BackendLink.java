@@ -62,6 +62,8 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
     /** The pool holding this link while it belongs to no session, else null. */
     private BackendPool parkedIn;
     private ScheduledFuture<?> idleTimer;
+    /** close() was called: the connection is on its way out (a Terminate may still be in flight). */
+    private boolean closeRequested;
     final RoutingTable.Backend backend;
     /** The node and the startup parameters this link logged in with: links with equal keys are interchangeable. */
     final String poolKey;
@@ -228,8 +230,8 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
      * transaction open (the last ReadyForQuery said idle) and not failing.
      */
     boolean reusable() {
-        return phase == Phase.READY && channel.isActive() && units.isEmpty() && !unitOpen && deferred.isEmpty()
-                && !dying && lastStatus == 'I' && !scanner.midMessage();
+        return phase == Phase.READY && channel.isActive() && !closeRequested && units.isEmpty() && !unitOpen
+                && deferred.isEmpty() && !dying && lastStatus == 'I' && !scanner.midMessage();
     }
 
     /**
@@ -252,7 +254,7 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
 
     /** Parked, and the reset is done: it can serve a session now. */
     boolean parkedAndReset() {
-        return parkedIn != null && phase == Phase.READY && units.isEmpty() && channel.isActive();
+        return parkedIn != null && phase == Phase.READY && units.isEmpty() && channel.isActive() && !closeRequested;
     }
 
     /** Taken from the pool by {@code s}, which now owns it. */
@@ -273,6 +275,7 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
     }
 
     void close() {
+        closeRequested = true;
         LOG.debug("closing backend connection to {} ({})", backend.name(), phase);
         if (channel != null && channel.isActive()) {
             if (phase == Phase.READY) {

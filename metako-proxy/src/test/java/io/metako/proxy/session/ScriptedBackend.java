@@ -30,6 +30,8 @@ final class ScriptedBackend implements AutoCloseable {
     /** 0 trust, 3 cleartext, 5 md5: what the proxy must answer at login, with {@link #password} for user postgres. */
     volatile int authCode;
     volatile String password = "";
+    /** DISCARD ALL gets an ErrorResponse (as inside a transaction block). */
+    volatile boolean refuseDiscard;
 
     ScriptedBackend() throws IOException {
         server = io.metako.proxy.TestServers.start(this::serve);
@@ -82,6 +84,11 @@ final class ScriptedBackend implements AutoCloseable {
                 if (sql.contains("BIG")) {
                     streamForever(out);
                     return;
+                }
+                if (sql.equals("DISCARD ALL") && refuseDiscard) {
+                    message(out, 'E', cstrings("SERROR", "VERROR", "C25001", "MDISCARD ALL cannot run inside a transaction block", ""));
+                    ready(out, 'I');
+                    continue;
                 }
                 if (sql.startsWith("BEGIN")) {
                     inTransaction = true;

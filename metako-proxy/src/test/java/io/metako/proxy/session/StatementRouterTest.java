@@ -632,6 +632,18 @@ class StatementRouterTest {
     }
 
     @Test
+    void aConnectionWhoseResetFailsIsClosedNotReused() throws Exception {
+        pooledRouter(5, Duration.ofSeconds(30));
+        backend.refuseDiscard = true;
+        oneQuery("SELECT 'first'");
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(backend.open.get())
+                .as("DISCARD ALL failed: what the session left behind is unknown, so the connection goes").isZero());
+        assertThat(backend.queries).contains("DISCARD ALL");
+        oneQuery("SELECT 'second'");
+        assertThat(backend.connections.get()).as("the next session connected anew").isEqualTo(2);
+    }
+
+    @Test
     void idleConnectionsAreBoundedPerNodeAndCloseAfterTheIdleTimeout() throws Exception {
         pooledRouter(1, Duration.ofMillis(800));
         try (Client a = new Client(); Client b = new Client()) {
