@@ -32,7 +32,7 @@ public final class FrontendMessages {
 
     /** Query: the SQL string. */
     public static String query(ByteBuf payload) {
-        return StartupMessage.readCString(payload.duplicate());
+        return StartupMessage.cStringAt(payload);
     }
 
     /** Parse: statement name and SQL (parameter types are kept in the raw message, not parsed). */

@@ -50,6 +50,15 @@ public record StartupMessage(int protocol, Map<String, String> parameters) {
     }
 
     /** A NUL-terminated UTF-8 string; a missing terminator is a protocol violation. */
+    /** The zero-terminated UTF-8 string at {@code in}'s reader index, without moving it (no duplicate needed). */
+    public static String cStringAt(ByteBuf in) {
+        int end = in.indexOf(in.readerIndex(), in.writerIndex(), (byte) 0);
+        if (end < 0) {
+            throw new ProtocolException("invalid string in message: no terminating zero byte");
+        }
+        return in.toString(in.readerIndex(), end - in.readerIndex(), StandardCharsets.UTF_8);
+    }
+
     public static String readCString(ByteBuf in) {
         int end = in.indexOf(in.readerIndex(), in.writerIndex(), (byte) 0);
         if (end < 0) {

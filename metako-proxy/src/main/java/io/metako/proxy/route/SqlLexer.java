@@ -23,14 +23,28 @@ final class SqlLexer {
     /**
      * The lexer runs for every simple-protocol statement on the proxy's event loop, so it allocates little:
      * one shared token for every constant (strings and numbers alike, whose contents never matter), one
-     * shared token per ASCII punctuation character, and one string per word.
+     * shared token per ASCII punctuation character and per common keyword, and one string per other word.
      */
     private static final Token CONSTANT = new Token(Type.STRING, "");
     private static final Token[] PUNCTUATION = new Token[128];
+    /** Shared tokens of common keywords, by length: most words of most statements are one of these. */
+    private static final Token[][] KEYWORDS;
 
     static {
         for (char c = 0; c < 128; c++) {
             PUNCTUATION[c] = new Token(Type.PUNCT, String.valueOf(c));
+        }
+        List<String> words = List.of("select", "from", "where", "and", "or", "not", "in", "is", "null", "as", "on",
+                "join", "left", "inner", "outer", "order", "by", "group", "having", "limit", "offset", "union", "all",
+                "distinct", "case", "when", "then", "else", "end", "with", "values", "table", "for", "update", "share",
+                "insert", "into", "delete", "set", "begin", "commit", "rollback", "show", "explain", "count", "between",
+                "like", "exists", "true", "false", "asc", "desc", "returning", "using", "transaction", "read", "only",
+                "start", "reset", "discard", "copy", "to");
+        int longest = words.stream().mapToInt(String::length).max().orElse(0);
+        KEYWORDS = new Token[longest + 1][];
+        for (int len = 0; len <= longest; len++) {
+            int l = len;
+            KEYWORDS[len] = words.stream().filter(w -> w.length() == l).map(w -> new Token(Type.WORD, w)).toArray(Token[]::new);
         }
     }
 
@@ -105,7 +119,7 @@ final class SqlLexer {
                         || sql.charAt(end) == '$')) {
                     end++;
                 }
-                current.add(new Token(Type.WORD, lowerCase(sql, i, end)));
+                current.add(word(sql, i, end));
                 i = end;
             } else if (c >= '0' && c <= '9') {
                 int end = i + 1;
@@ -131,6 +145,33 @@ final class SqlLexer {
             }
         }
         return new Result(statements, hint, texts);
+    }
+
+    /** The word {@code sql[from, to)}: a shared token when it is a common keyword (in any ASCII case). */
+    private static Token word(String sql, int from, int to) {
+        int len = to - from;
+        if (len < KEYWORDS.length) {
+            for (Token k : KEYWORDS[len]) {
+                if (asciiEqualsIgnoreCase(sql, from, k.text())) {
+                    return k;
+                }
+            }
+        }
+        return new Token(Type.WORD, lowerCase(sql, from, to));
+    }
+
+    /** Whether {@code sql} at {@code from} spells {@code lower} (ASCII lower case), with ASCII letters in any case. */
+    private static boolean asciiEqualsIgnoreCase(String sql, int from, String lower) {
+        for (int i = 0; i < lower.length(); i++) {
+            char c = sql.charAt(from + i);
+            if (c >= 'A' && c <= 'Z') {
+                c = (char) (c + ('a' - 'A'));
+            }
+            if (c != lower.charAt(i)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** {@code sql[from, to)} in lower case, without a copy to lower-case when it already is. */

@@ -490,8 +490,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             while (!heldAsync.isEmpty()) {
                 client.write(heldAsync.poll(), client.voidPromise()); // after the ReadyForQuery just relayed
             }
-            if (!failed && status == 'I') {
-                pendingSessionStatements.forEach(sql -> sessionStateChanged(link, sql));
+            if (!failed && status == 'I' && !pendingSessionStatements.isEmpty()) {
+                for (String sql : pendingSessionStatements) { // no lambda or iterator for every unit
+                    sessionStateChanged(link, sql);
+                }
             }
             pendingSessionStatements = List.of();
         }

@@ -20,6 +20,11 @@ class StatementClassifierTest {
         return Stream.of(
                 // plain reads
                 row("SELECT 1", READ),
+                // keywords in any ASCII case (shared tokens); a look-alike letter is no keyword
+                row("SeLeCt * FrOm t WhErE x = 1", READ),
+                row("sElEcT * FROM t fOr UpDaTe", WRITE),
+                row("WITH x AS (DeLeTe FROM t RETURNING *) SELECT * FROM x", WRITE),
+                row("\u017Felect 1", WRITE),
                 row("select * from accounts where id = $1", READ),
                 row("  SELECT count(*) FROM t  ", READ),
                 row("SELECT a, b FROM t ORDER BY a LIMIT 10 OFFSET 5", READ),
