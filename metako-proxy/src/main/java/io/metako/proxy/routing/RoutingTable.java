@@ -42,4 +42,17 @@ public record RoutingTable(long epoch, Optional<Backend> primary, List<Replica> 
     public boolean acceptsWrites() {
         return writable && primary.isPresent();
     }
+
+    /** Whether {@code b} may serve anything now: the primary while writes are accepted, or a replica fit for reads. */
+    public boolean serves(Backend b) {
+        if (acceptsWrites() && primary.get().equals(b)) {
+            return true;
+        }
+        for (Replica r : replicas) {
+            if (r.backend().equals(b)) {
+                return true;
+            }
+        }
+        return false;
+    }
 }

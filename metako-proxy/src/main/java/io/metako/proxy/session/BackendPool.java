@@ -71,7 +71,7 @@ final class BackendPool {
     /** Closes the idle links to nodes {@code t} no longer lets serve (failed, quarantined, removed). */
     void retain(RoutingTable t) {
         for (BackendLink l : all()) {
-            if (!ClientSession.serves(t, l.backend)) {
+            if (!t.serves(l.backend)) {
                 l.close();
             }
         }

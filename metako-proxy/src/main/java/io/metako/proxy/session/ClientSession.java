@@ -820,7 +820,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         for (BackendLink link : new ArrayList<>(links.values())) {
-            if (serves(t, link.backend)) {
+            if (t.serves(link.backend)) {
                 continue;
             }
             if ((link == current || link == txLink) && phase == Phase.READY) {
@@ -838,19 +838,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (waitDeadline != 0) {
             drain();
         }
-    }
-
-    /** Whether {@code t} lets {@code b} serve: the primary while writes are accepted, or a replica fit for reads. */
-    static boolean serves(RoutingTable t, RoutingTable.Backend b) {
-        if (t.acceptsWrites() && t.primary().filter(b::equals).isPresent()) {
-            return true;
-        }
-        for (RoutingTable.Replica r : t.replicas()) {
-            if (r.backend().equals(b)) {
-                return true;
-            }
-        }
-        return false;
     }
 
     /** Cancels what runs now, as PostgreSQL would: a CancelRequest to the backend running it. */

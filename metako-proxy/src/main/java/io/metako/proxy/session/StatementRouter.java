@@ -131,7 +131,7 @@ public final class StatementRouter implements AutoCloseable {
      * is clean and its node still serves: true when it was kept, false when the caller must close it.
      */
     boolean park(BackendLink link) {
-        if (closing || settings.backendIdleMax() <= 0 || !link.reusable() || !ClientSession.serves(table(), link.backend)) {
+        if (closing || settings.backendIdleMax() <= 0 || !link.reusable() || !table().serves(link.backend)) {
             return false;
         }
         BackendPool pool = pool(link.channel.eventLoop());

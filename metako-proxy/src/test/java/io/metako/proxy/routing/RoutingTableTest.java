@@ -19,6 +19,19 @@ class RoutingTableTest {
     }
 
     @Test
+    void aNodeServesAsTheLeasedPrimaryOrAsAReplicaFitForReads() {
+        RoutingTable.Backend pg2 = new RoutingTable.Backend("pg-2", "127.0.0.1", 5433);
+        RoutingTable.Backend pg3 = new RoutingTable.Backend("pg-3", "127.0.0.1", 5434);
+        RoutingTable t = new RoutingTable(1, Optional.of(PG1), List.of(new RoutingTable.Replica(pg2, 0, 0, true)), true);
+        assertThat(t.serves(PG1)).isTrue();
+        assertThat(t.serves(pg2)).isTrue();
+        assertThat(t.serves(pg3)).as("not in the table (quarantined, unknown)").isFalse();
+        RoutingTable noLease = new RoutingTable(1, Optional.of(PG1), List.of(new RoutingTable.Replica(pg2, 0, 0, true)), false);
+        assertThat(noLease.serves(PG1)).as("the primary, while this instance holds no lease").isFalse();
+        assertThat(noLease.serves(pg2)).isTrue();
+    }
+
+    @Test
     void isImmutableAndComparedByValue() {
         List<RoutingTable.Replica> replicas = new ArrayList<>();
         replicas.add(new RoutingTable.Replica(new RoutingTable.Backend("pg-2", "127.0.0.1", 5433), 0, 0, true));
