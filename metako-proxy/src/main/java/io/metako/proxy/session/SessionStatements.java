@@ -68,14 +68,7 @@ final class SessionStatements {
                     // a statement parsed in this unit, else as classified when it was parsed (once per statement)
                     String name = FrontendMessages.bindStatement(f.payload());
                     Classification here = parsedHere.get(name);
-                    if (here != null) {
-                        parts.add(here);
-                    } else if (name.isEmpty()) {
-                        parts.add(lastUnnamed);
-                    } else {
-                        Statement s = named.get(name);
-                        parts.add(s != null ? s.classification() : UNKNOWN);
-                    }
+                    parts.add(here != null ? here : bound(name));
                 }
                 default -> {
                 }
@@ -123,9 +116,7 @@ final class SessionStatements {
                 if (c != null) {
                     return null;
                 }
-                String name = FrontendMessages.bindStatement(f.payload());
-                Statement s = name.isEmpty() ? null : named.get(name);
-                c = name.isEmpty() ? lastUnnamed : s != null ? s.classification() : UNKNOWN;
+                c = bound(FrontendMessages.bindStatement(f.payload()));
             }
         }
         if (c == null) {
@@ -133,6 +124,15 @@ final class SessionStatements {
         }
         boolean force = pinnedToPrimary || c.forcePrimary();
         return force == c.forcePrimary() && c.statements() == 1 ? c : new Classification(c.kind(), force, 1);
+    }
+
+    /** The verdict on a Bind of {@code name} parsed in an earlier unit: the unnamed statement's, a named one's, or UNKNOWN. */
+    private Classification bound(String name) {
+        if (name.isEmpty()) {
+            return lastUnnamed;
+        }
+        Statement s = named.get(name);
+        return s != null ? s.classification() : UNKNOWN;
     }
 
     /** The classifier's verdict; a statement that may create a temporary table pins the session's reads to the primary. */
