@@ -92,7 +92,7 @@ public final class FrontendMessages {
 
     /** PasswordMessage: the NUL-terminated password (cleartext or md5 hash). */
     public static String password(ByteBuf payload) {
-        return StartupMessage.readCString(payload.duplicate());
+        return StartupMessage.cStringAt(payload);
     }
 
     // ---- messages the proxy writes to a backend ---------------------------------------------

@@ -49,23 +49,25 @@ public record StartupMessage(int protocol, Map<String, String> parameters) {
         return new StartupMessage(protocol, params);
     }
 
-    /** A NUL-terminated UTF-8 string; a missing terminator is a protocol violation. */
-    /** The zero-terminated UTF-8 string at {@code in}'s reader index, without moving it (no duplicate needed). */
+    /** The NUL-terminated UTF-8 string at {@code in}'s reader index, which is left where it is (no duplicate needed). */
     public static String cStringAt(ByteBuf in) {
-        int end = in.indexOf(in.readerIndex(), in.writerIndex(), (byte) 0);
-        if (end < 0) {
-            throw new ProtocolException("invalid string in message: no terminating zero byte");
-        }
-        return in.toString(in.readerIndex(), end - in.readerIndex(), StandardCharsets.UTF_8);
+        return in.toString(in.readerIndex(), cStringEnd(in) - in.readerIndex(), StandardCharsets.UTF_8);
     }
 
+    /** A NUL-terminated UTF-8 string, read (the reader index moves past its terminator). */
     public static String readCString(ByteBuf in) {
-        int end = in.indexOf(in.readerIndex(), in.writerIndex(), (byte) 0);
-        if (end < 0) {
-            throw new ProtocolException("invalid string in message: no terminating zero byte");
-        }
+        int end = cStringEnd(in);
         String s = in.toString(in.readerIndex(), end - in.readerIndex(), StandardCharsets.UTF_8);
         in.readerIndex(end + 1);
         return s;
+    }
+
+    /** Where the string at the reader index ends; a missing terminator is a protocol violation. */
+    private static int cStringEnd(ByteBuf in) {
+        int end = in.indexOf(in.readerIndex(), in.writerIndex(), (byte) 0);
+        if (end < 0) {
+            throw new ProtocolException("invalid string in message: no terminating zero byte");
+        }
+        return end;
     }
 }

@@ -182,6 +182,21 @@ class FrontendFrameDecoderTest {
     }
 
     @Test
+    void aStringIsReadInPlaceOrConsumed() {
+        ByteBuf two = Unpooled.buffer().writeBytes("SELECT 1\0next\0".getBytes(StandardCharsets.UTF_8));
+        assertThat(StartupMessage.cStringAt(two)).isEqualTo("SELECT 1");
+        assertThat(two.readerIndex()).as("cStringAt leaves the reader index").isZero();
+        assertThat(StartupMessage.readCString(two)).isEqualTo("SELECT 1");
+        assertThat(StartupMessage.readCString(two)).isEqualTo("next");
+        assertThat(two.isReadable()).isFalse();
+        two.release();
+        ByteBuf open = Unpooled.buffer().writeBytes("SELECT 1".getBytes(StandardCharsets.UTF_8));
+        assertThatThrownBy(() -> StartupMessage.cStringAt(open)).isInstanceOf(ProtocolException.class)
+                .hasMessageContaining("no terminating zero byte");
+        open.release();
+    }
+
+    @Test
     void anUnterminatedStartupParameterIsAProtocolViolation() {
         ByteBuf bad = Unpooled.buffer().writeInt(FrontendFrameDecoder.PROTOCOL_3_0);
         bad.writeCharSequence("user", StandardCharsets.UTF_8);

@@ -386,6 +386,7 @@ class StatementRouterTest {
         router();
         Map<String, byte[]> cases = new java.util.LinkedHashMap<>();
         cases.put("P", "stmt\0SELECT 1".getBytes(StandardCharsets.UTF_8)); // no terminating zero
+        cases.put("Q", "SELECT 1".getBytes(StandardCharsets.UTF_8));       // no terminating zero either
         cases.put("D", "Xname\0".getBytes(StandardCharsets.UTF_8));         // neither S nor P
         cases.put("?", new byte[0]);                                        // no such message type
         cases.put("Z", new byte[] {'I'});                                   // a backend message from a client
