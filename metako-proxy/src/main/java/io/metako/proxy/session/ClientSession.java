@@ -32,6 +32,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -257,7 +258,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         params.put("database", startup.database());
         backendParameters = params;
         StringBuilder key = new StringBuilder();
-        new java.util.TreeMap<>(params).forEach((k, v) -> key.append(k).append('\0').append(v).append('\0'));
+        new TreeMap<>(params).forEach((k, v) -> key.append(k).append('\0').append(v).append('\0'));
         parametersKey = key.toString();
         authenticator = new ClientAuthenticator(settings.clientAuth(), startup.user(), settings.users().get(startup.user()));
         client.writeAndFlush(authenticator.request(client.alloc()));
@@ -901,9 +902,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         for (BackendLink l : new ArrayList<>(links.values())) {
             links.remove(l.backend.name(), l);
-            if (router.park(l)) {
-                router.linkClosed(l.backend.name()); // no longer this session's: counted again when a session adopts it
-            } else {
+            if (!router.park(l)) {
                 l.close();
             }
         }

@@ -44,7 +44,7 @@ public final class StatementRouter implements AutoCloseable {
     private Channel server;
     private volatile Object lastMembers;
     /** Set by close(): sessions ending from then on close their backend connections instead of keeping them. */
-    private volatile boolean closing;
+    private volatile boolean shuttingDown;
 
     public StatementRouter(RouterSettings settings, Supplier<RoutingTable> table, ProxyEventLoops loops) {
         this.settings = settings;
@@ -128,10 +128,11 @@ public final class StatementRouter implements AutoCloseable {
 
     /**
      * Takes {@code link} from its ending session into the pool of its loop when reuse is on, the link
-     * is clean and its node still serves: true when it was kept, false when the caller must close it.
+     * is clean and its node still serves: true when it was kept (and no longer counts as a session's
+     * connection until a session adopts it), false when the caller must close it.
      */
     boolean park(BackendLink link) {
-        if (closing || settings.backendIdleMax() <= 0 || !link.reusable() || !table().serves(link.backend)) {
+        if (shuttingDown || settings.backendIdleMax() <= 0 || !link.reusable() || !table().serves(link.backend)) {
             return false;
         }
         BackendPool pool = pool(link.channel.eventLoop());
@@ -139,6 +140,7 @@ public final class StatementRouter implements AutoCloseable {
             return false;
         }
         link.park(pool, settings.backendIdleTimeout());
+        linkClosed(link.backend.name());
         return true;
     }
 
@@ -195,22 +197,27 @@ public final class StatementRouter implements AutoCloseable {
             done.add(s.client.eventLoop().submit(() -> s.checkTable(t)));
         }
         pools.forEach((loop, pool) -> done.add(loop.submit(() -> pool.retain(t))));
+        awaitAll(done, "a proxy session or pool of idle backend connections did not take routing epoch " + t.epoch() + " in time");
+    }
+
+    /** Waits at most 2 s for all of {@code tasks} (event-loop work); each that fails or is late is logged with {@code what}. */
+    private static void awaitAll(List<Future<?>> tasks, String what) {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
-        for (Future<?> f : done) {
+        for (Future<?> f : tasks) {
             try {
                 f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return;
             } catch (Exception e) {
-                LOG.warn("a proxy session did not take routing epoch {} in time: {}", t.epoch(), e.toString());
+                LOG.warn("{}: {}", what, e.toString());
             }
         }
     }
 
     @Override
     public void close() {
-        closing = true;
+        shuttingDown = true;
         if (server != null) {
             server.close().syncUninterruptibly();
         }
@@ -227,15 +234,6 @@ public final class StatementRouter implements AutoCloseable {
                 pooled.add(loop.submit(pool::closeAll));
             }
         });
-        for (Future<?> f : pooled) {
-            try {
-                f.get(2, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            } catch (Exception e) {
-                LOG.debug("could not close the idle backend connections of an event loop: {}", e.toString());
-            }
-        }
+        awaitAll(pooled, "the idle backend connections of an event loop did not close in time");
     }
 }

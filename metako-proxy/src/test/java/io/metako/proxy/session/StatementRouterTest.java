@@ -601,9 +601,11 @@ class StatementRouterTest {
         pooledRouter(5, Duration.ofSeconds(30));
         oneQuery("SELECT 'first'");
         await().atMost(Duration.ofSeconds(5)).until(() -> router.idleBackendConnections() == 1);
+        assertThat(router.connectionsTo("A")).as("a kept connection is no session's (least-connections)").isZero();
         try (Client c = new Client()) {
             c.login();
             assertThat(router.idleBackendConnections()).as("taken by the new session").isZero();
+            assertThat(router.connectionsTo("A")).isEqualTo(1);
             c.send('Q', "SELECT 'second'");
             assertThat(c.readUntil('Z').body()[0]).isEqualTo((byte) 'I');
         }
