@@ -16,10 +16,17 @@
 #       the router (to the primary), rw_port, PgBouncer, HAProxy and directly, ROUNDS alternating rounds
 #       (default 3, 8 s each), then the median of each. With one client nothing is batched, so this is
 #       what each proxy adds to one round trip.
+#   scripts/proxy-bench.sh --pairs [PAIRS] [SECONDS]
+#       the router goal alone, as an A/B that survives this machine's drift: the router (to the primary)
+#       against PgBouncer, 8 clients select-only, -M simple and -M prepared, both sending the same SQL
+#       text, in PAIRS back-to-back pairs (default 12, 8 s per run) whose order alternates (AB, BA, ...);
+#       prints the geometric mean of the paired ratios with its 95% confidence interval, for tps and for
+#       CPU per transaction. An interval that holds 1.0 means: not distinguishable here.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-goal_rounds=0; latency_rounds=0
+goal_rounds=0; latency_rounds=0; pairs=0
 if [ "${1:-}" = "--goal" ]; then goal_rounds="${2:-3}"; secs="${3:-15}"
+elif [ "${1:-}" = "--pairs" ]; then pairs="${2:-12}"; secs="${3:-8}"
 elif [ "${1:-}" = "--latency" ]; then latency_rounds="${2:-3}"; secs="${3:-8}"
 else secs="${1:-20}"; fi
 command -v haproxy >/dev/null || { echo "haproxy is missing: apt-get install -y haproxy" >&2; exit 1; }
@@ -180,6 +187,64 @@ for mode in ('simple', 'prepared'):
     if 'pgbouncer' in med and 'metako router to primary' in med:
         print(f"{'':9s} router to primary minus PgBouncer: {med['metako router to primary'] - med['pgbouncer']:+.0f} us; "
               f"rw_port minus HAProxy: {med.get('metako rw_port', 0) - med.get('haproxy', 0):+.0f} us")
+PY
+  exit 0
+fi
+
+if [ "$pairs" -gt 0 ]; then
+  echo "warming up (JIT, kept backend connections) ..."
+  for mode in simple prepared; do
+    for wport in "$router_port:app" "$bouncer_port:postgres"; do
+      pgbench -U "${wport#*:}" -p "${wport%%:*}" -M "$mode" -c 8 -j 2 -T 5 -f "$dir/select-primary.sql" -s 10 -n > /dev/null 2>&1 || true
+    done
+  done
+  printf '%-44s %10s %12s %24s %14s\n' "run" "tps" "latency ms" "proxy cpu ms/1k tx" "switches/tx"
+  results="$dir/pairs.txt"; : > "$results"
+  router="metako router to primary:$router_port:$instance_pid:app"
+  bouncer="pgbouncer:$bouncer_port:$bouncer_pid:postgres"
+  for pair in $(seq 1 "$pairs"); do
+    for mode in simple prepared; do
+      order=("$router" "$bouncer")
+      [ $(( pair % 2 )) -eq 0 ] && order=("$bouncer" "$router")
+      for target in "${order[@]}"; do
+        IFS=: read -r tname tport tpid tuser <<< "$target"
+        r=$(run "$tname" "$tport" "$tpid" "$mode" 8 "-f $dir/select-primary.sql -s 10" "$tuser")
+        IFS='|' read -r _ tps lat cpu switches <<< "$r"
+        printf '%-44s %10s %12s %24s %14s\n' "pair $pair $mode $tname" "$tps" "$lat" "$cpu" "$switches"
+        echo "$pair|$mode|$tname|$tps|${cpu%% *}" >> "$results"
+      done
+    done
+  done
+  python3 - "$results" <<'PY'
+import math, statistics, sys
+rows = [l.strip().split('|') for l in open(sys.argv[1]) if l.strip()]
+# two-sided 95% quantiles of Student's t by degrees of freedom (1.96 beyond the table)
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23, 11: 2.20,
+       12: 2.18, 13: 2.16, 14: 2.14, 15: 2.13, 16: 2.12, 17: 2.11, 18: 2.10, 19: 2.09, 20: 2.09, 25: 2.06, 30: 2.04}
+def t95(df):
+    return T95.get(df) or next((T95[k] for k in sorted(T95) if k >= df), 1.96)
+def interval(logs):
+    m = statistics.mean(logs)
+    if len(logs) < 2:
+        return math.exp(m), float('nan'), float('nan')
+    h = t95(len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(m), math.exp(m - h), math.exp(m + h)
+print()
+for mode in ('simple', 'prepared'):
+    by_pair = {}
+    for pair, m, name, tps, cpu in rows:
+        if m == mode and tps not in ('', '-'):
+            by_pair.setdefault(pair, {})[name] = (float(tps), float(cpu) if cpu not in ('', '-') else None)
+    both = [v for v in by_pair.values() if len(v) == 2]
+    if not both:
+        print(f"{mode:9s} no complete pair (a run failed; see the rows above)")
+        continue
+    ours, theirs = 'metako router to primary', 'pgbouncer'
+    tps = interval([math.log(v[ours][0] / v[theirs][0]) for v in both])
+    cpus = [math.log(v[ours][1] / v[theirs][1]) for v in both if v[ours][1] and v[theirs][1]]
+    cpu = interval(cpus) if cpus else (float('nan'),) * 3
+    print(f"{mode:9s} router to primary vs PgBouncer over {len(both)} pairs: tps {tps[0]:.3f}x "
+          f"(95% CI {tps[1]:.3f}-{tps[2]:.3f}), CPU per tx {cpu[0]:.3f}x theirs (95% CI {cpu[1]:.3f}-{cpu[2]:.3f})")
 PY
   exit 0
 fi
