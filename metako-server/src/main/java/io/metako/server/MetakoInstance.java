@@ -241,8 +241,13 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     public ClusterStatus status() {
         String sentence = raft.leaderId().isPresent() ? controller.sentence()
                 : "waiting: no Raft leader known to this instance";
-        return StatusAssembler.assemble(stateMachine.state(), raftView(), health.observations(), sentence).toBuilder()
-                .setHoldsLease(routing.current().writable()).build();
+        ClusterStatus.Builder b = StatusAssembler.assemble(stateMachine.state(), raftView(), health.observations(), sentence)
+                .toBuilder().setHoldsLease(routing.current().writable());
+        io.metako.server.routing.ProxyPorts ports = proxyPorts;
+        if (ports != null) {
+            b.setProxy(StatusAssembler.proxy(ports.router().openSessions(), ports.router().backendConnections()));
+        }
+        return b.build();
     }
 
     @Override

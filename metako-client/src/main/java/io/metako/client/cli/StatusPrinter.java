@@ -11,6 +11,7 @@ import io.metako.proto.v1.TopologyEvent;
 import io.metako.proto.v1.Member;
 import io.metako.proto.v1.NodeObservation;
 import io.metako.proto.v1.NodeStatus;
+import io.metako.proto.v1.ProxyStatus;
 import io.metako.proto.v1.Verdict;
 import java.util.ArrayList;
 import java.util.List;
@@ -60,10 +61,22 @@ final class StatusPrinter {
         }
         sb.append("lease: ").append(s.getHoldsLease() ? "held (writes may be routed here)" : "NOT held (writes fail closed here)")
                 .append('\n');
+        if (s.hasProxy()) {
+            sb.append(proxy(s.getAnsweredBy(), s.getProxy())).append('\n');
+        }
         sb.append("controller: ").append(s.getControllerSentence()).append("\n\n");
         sb.append(nodes(s)).append('\n');
         sb.append(memberTable(s.getMembersList()));
         return sb.toString();
+    }
+
+    /** One line: the answering instance's client sessions, and its backend connections per node (in use + kept idle). */
+    static String proxy(String instance, ProxyStatus p) {
+        String backends = p.getBackendsList().stream()
+                .map(b -> b.getNode() + " " + b.getInUse() + " in use + " + b.getKept() + " kept")
+                .collect(Collectors.joining(", "));
+        return "proxy on " + instance + ": " + p.getClientSessions() + " client session" + (p.getClientSessions() == 1 ? "" : "s")
+                + "; backend connections: " + (backends.isEmpty() ? "none" : backends);
     }
 
     static String nodes(ClusterStatus s) {

@@ -12,6 +12,8 @@ import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.SortedSet;
+import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
@@ -111,6 +113,29 @@ public final class StatementRouter implements AutoCloseable {
     public int connectionsTo(String node) {
         AtomicInteger n = backendConnections.get(node);
         return n == null ? 0 : n.get();
+    }
+
+    /** Backend connections to one node: held by sessions, and kept idle for the next session. */
+    public record NodeConnections(String node, int inUse, int kept) {
+    }
+
+    /**
+     * The backend connections per node, sorted by node name, nodes with none left out (a snapshot, callable
+     * on any thread; a connection being handed between a session and the pool may count in neither).
+     */
+    public List<NodeConnections> backendConnections() {
+        SortedSet<String> nodes = new TreeSet<>(backendConnections.keySet());
+        nodes.addAll(idlePerNode.keySet());
+        List<NodeConnections> out = new ArrayList<>();
+        for (String node : nodes) {
+            int inUse = connectionsTo(node);
+            AtomicInteger kept = idlePerNode.get(node);
+            NodeConnections c = new NodeConnections(node, inUse, kept == null ? 0 : kept.get());
+            if (c.inUse() > 0 || c.kept() > 0) {
+                out.add(c);
+            }
+        }
+        return out;
     }
 
     void linkOpened(String node) {

@@ -602,10 +602,15 @@ class StatementRouterTest {
         oneQuery("SELECT 'first'");
         await().atMost(Duration.ofSeconds(5)).until(() -> router.idleBackendConnections() == 1);
         assertThat(router.connectionsTo("A")).as("a kept connection is no session's (least-connections)").isZero();
+        assertThat(router.backendConnections()).as("status: kept, not in use")
+                .containsExactly(new StatementRouter.NodeConnections("A", 0, 1));
         try (Client c = new Client()) {
             c.login();
             assertThat(router.idleBackendConnections()).as("taken by the new session").isZero();
             assertThat(router.connectionsTo("A")).isEqualTo(1);
+            assertThat(router.backendConnections()).as("status: in use, none kept")
+                    .containsExactly(new StatementRouter.NodeConnections("A", 1, 0));
+            assertThat(router.openSessions()).isEqualTo(1);
             c.send('Q', "SELECT 'second'");
             assertThat(c.readUntil('Z').body()[0]).isEqualTo((byte) 'I');
         }

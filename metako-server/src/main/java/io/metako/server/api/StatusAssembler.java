@@ -8,8 +8,11 @@ import io.metako.proto.v1.MemberRole;
 import io.metako.proto.v1.Node;
 import io.metako.proto.v1.NodeObservation;
 import io.metako.proto.v1.NodeStatus;
+import io.metako.proto.v1.ProxyBackendConnections;
+import io.metako.proto.v1.ProxyStatus;
 import io.metako.proto.v1.Verdict;
 import io.metako.proto.v1.VerdictRecord;
+import io.metako.proxy.session.StatementRouter;
 import io.metako.server.health.Lsn;
 import java.util.List;
 import java.util.Map;
@@ -52,6 +55,15 @@ public final class StatusAssembler {
             b.addNodes(ns);
         }
         return b.build();
+    }
+
+    /** What this instance's statement router holds: its client sessions and its connections per node. */
+    public static ProxyStatus proxy(int clientSessions, List<StatementRouter.NodeConnections> backends) {
+        ProxyStatus.Builder p = ProxyStatus.newBuilder().setClientSessions(clientSessions);
+        for (StatementRouter.NodeConnections c : backends) {
+            p.addBackends(ProxyBackendConnections.newBuilder().setNode(c.node()).setInUse(c.inUse()).setKept(c.kept()));
+        }
+        return p.build();
     }
 
     /** The verdicts on {@code node} of the instances in {@code members} (others no longer count). */

@@ -480,6 +480,27 @@ class RouterIT extends QuorumScenario {
     }
 
     @Test
+    @Order(15)
+    void statusShowsTheProxysSessionsAndItsBackendConnectionsInUseAndKept() throws Exception {
+        String primary = q.status(2).getPrimary();
+        try (Connection c = proxy(2); Statement st = c.createStatement()) {
+            st.execute("INSERT INTO routed VALUES (15, 'seen in the status')");
+            io.metako.proto.v1.ProxyStatus during = q.status(2).getProxy();
+            assertThat(during.getClientSessions()).as("this session, through instance 2").isGreaterThanOrEqualTo(1);
+            assertThat(during.getBackendsList()).as("the session holds a connection to the primary")
+                    .anySatisfy(b -> {
+                        assertThat(b.getNode()).isEqualTo(primary);
+                        assertThat(b.getInUse()).isGreaterThanOrEqualTo(1);
+                    });
+        }
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(q.status(2).getProxy().getBackendsList())
+                .as("once the session ended, its primary connection is kept for the next one").anySatisfy(b -> {
+                    assertThat(b.getNode()).isEqualTo(primary);
+                    assertThat(b.getKept()).isGreaterThanOrEqualTo(1);
+                }));
+    }
+
+    @Test
     @Order(13)
     void tlsIsOfferedWithTheConfiguredCertificate(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
         java.nio.file.Path cert = dir.resolve("cert.pem");
