@@ -76,6 +76,8 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
     final Map<String, String> parameters = new LinkedHashMap<>();
     /** Named prepared statements this backend holds, by the session's version of each. */
     final Map<String, Integer> statements = new HashMap<>();
+    /** The session's version of the unnamed statement this backend holds; 0: none (or unknown). */
+    int unnamedVersion;
     private final ArrayDeque<Unit> units = new ArrayDeque<>();
     private final ArrayDeque<Object[]> deferred = new ArrayDeque<>();
     private boolean unitOpen;
@@ -172,9 +174,14 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
 
     /** A message the proxy adds to the open client unit (a re-parse); its answer is dropped. */
     void injectParse(byte[] parseWire) {
+        injectParse(parseWire, parseWire.length);
+    }
+
+    /** Sends the Parse message {@code parseWire[0, length)} of the session's, its ParseComplete not relayed. */
+    void injectParse(byte[] parseWire, int length) {
         openUnit();
         units.peekLast().suppressParse++;
-        channel.write(channel.alloc().buffer(parseWire.length).writeBytes(parseWire), channel.voidPromise());
+        channel.write(channel.alloc().buffer(length).writeBytes(parseWire, 0, length), channel.voidPromise());
     }
 
     void injectClose(String statement) {
@@ -198,6 +205,7 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
             return;
         }
         units.add(new Unit(owner));
+        unnamedVersion = 0; // a simple Query drops the backend's unnamed statement
         channel.writeAndFlush(FrontendMessages.query(channel.alloc(), sql), channel.voidPromise());
     }
 
@@ -205,6 +213,7 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
         while (!deferred.isEmpty() && !unitOpen && phase == Phase.READY) {
             Object[] d = deferred.poll();
             units.add(new Unit((Owner) d[1]));
+            unnamedVersion = 0;
             channel.write(FrontendMessages.query(channel.alloc(), (String) d[0]), channel.voidPromise());
         }
     }

@@ -5,6 +5,7 @@ import io.metako.proxy.protocol.FrontendMessages;
 import io.metako.proxy.route.Classification;
 import io.metako.proxy.route.StatementClassifier;
 import io.metako.proxy.route.StatementKind;
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -18,8 +19,10 @@ import java.util.regex.Pattern;
  * What one client session has prepared, and how its units classify: named statements with the
  * version each Parse gives them (a backend holding an older version gets Close + Parse before it
  * runs the statement) and the classifier's verdict kept with each, so a Bind is routed without
- * running the classifier again. A session that creates a temporary table is pinned to the primary,
- * where the table lives.
+ * running the classifier again. The unnamed statement is kept in step the same way, until a simple
+ * Query or a Close drops it as PostgreSQL does: a driver may Parse it in one unit (Parse, Describe,
+ * Sync) and Bind it in the next, which may go to another backend. A session that creates a temporary
+ * table is pinned to the primary, where the table lives.
  */
 final class SessionStatements {
     /** A named prepared statement: its version (bumped by each Parse), the Parse message, the verdict. */
@@ -33,6 +36,10 @@ final class SessionStatements {
     private final Map<String, Statement> named = new HashMap<>();
     private int version;
     private Classification lastUnnamed = UNKNOWN;
+    /** The last Parse of the unnamed statement, as sent ({@code unnamedLength} 0: none in force); reused. */
+    private byte[] unnamedWire = new byte[0];
+    private int unnamedLength;
+    private int unnamedVersion;
     private Frame classifiedParse;
     private boolean pinnedToPrimary;
 
@@ -159,6 +166,8 @@ final class SessionStatements {
                             lastUnnamed = StatementClassifier.classify(p.sql());
                         }
                         classifiedParse = null;
+                        keepUnnamed(f);
+                        link.unnamedVersion = unnamedVersion;
                     } else {
                         if (link.statements.containsKey(p.statement())) {
                             link.injectClose(p.statement()); // an older version lives there: replace it
@@ -181,7 +190,14 @@ final class SessionStatements {
                     if (t.statement() && !t.name().isEmpty()) {
                         named.remove(t.name());
                         link.statements.remove(t.name());
+                    } else if (t.statement()) {
+                        unnamedLength = 0;
+                        link.unnamedVersion = 0;
                     }
+                }
+                case FrontendMessages.QUERY -> {
+                    unnamedLength = 0; // PostgreSQL drops the unnamed statement on a simple Query
+                    link.unnamedVersion = 0;
                 }
                 default -> {
                 }
@@ -189,9 +205,25 @@ final class SessionStatements {
         }
     }
 
-    /** A named statement the session prepared elsewhere (or in an older version) is parsed here first. */
+    /** The unnamed statement's Parse {@code f}, kept (in a reused array) for a backend that has not seen it. */
+    private void keepUnnamed(Frame f) {
+        ByteBuf wire = f.wire();
+        int n = wire.readableBytes();
+        if (unnamedWire.length < n) {
+            unnamedWire = new byte[Math.max(n, 2 * unnamedWire.length)];
+        }
+        wire.getBytes(wire.readerIndex(), unnamedWire, 0, n);
+        unnamedLength = n;
+        unnamedVersion++;
+    }
+
+    /** A statement the session prepared elsewhere (or in an older version) is parsed here first. */
     private void ensureStatement(BackendLink link, String name) {
         if (name.isEmpty()) {
+            if (unnamedLength > 0 && link.unnamedVersion != unnamedVersion) {
+                link.injectParse(unnamedWire, unnamedLength);
+                link.unnamedVersion = unnamedVersion;
+            }
             return;
         }
         Statement s = named.get(name);

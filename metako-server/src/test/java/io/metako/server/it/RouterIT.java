@@ -501,6 +501,45 @@ class RouterIT extends QuorumScenario {
     }
 
     @Test
+    @Order(16)
+    void theUnnamedStatementParsedInOneUnitRunsInTheNextThoughThatGoesToAnotherBackend() throws Exception {
+        var loops = io.metako.proxy.net.ProxyEventLoops.create(1);
+        io.metako.proxy.session.RouterSettings s = io.metako.server.routing.ProxyPorts.routerSettings(q.config(0), false);
+        s = new io.metako.proxy.session.RouterSettings(s.maxMessageSize(), s.maxClientConnections(), s.startupTimeout(),
+                s.failoverWait(), s.staleReads(), false, io.metako.proxy.session.RouterSettings.ClientAuth.PASSWORD, s.users(),
+                s.backendLogin(), java.util.Optional.empty()); // cleartext, so that a raw client can log in
+        var instance = q.instances[0];
+        String primary = instance.routing().current().primary().orElseThrow().name();
+        try (var router = new io.metako.proxy.session.StatementRouter(s, () -> instance.routing().current(), loops)
+                .start("127.0.0.1", 0); RawPgClient c = new RawPgClient(router.port())) {
+            assertThat(c.login(LocalCluster.PROXY_USER, "postgres", q.cluster.password()).errors()).isEmpty();
+            // as pgx's describe-exec mode does: Parse and Describe in one unit, Bind and Execute in the next
+            c.parse("", "INSERT INTO routed VALUES (16, 'once') ON CONFLICT (id) DO UPDATE SET note = routed.note || '+'");
+            c.describeStatement("");
+            c.sync();
+            assertThat(c.readUntilReady().types()).as("ParseComplete, ParameterDescription, NoData").isEqualTo("1tnZ");
+            assertThat(router.backendConnections()).as("a unit that only parses goes where reads go: a replica")
+                    .anySatisfy(b -> assertThat(b.node()).isNotEqualTo(primary));
+            c.bindExecuteSync("");
+            RawPgClient.Answer first = c.readUntilReady();
+            assertThat(first.errors()).as("the write's Bind went to the primary, which had not seen the Parse").isEmpty();
+            assertThat(first.types()).as("BindComplete, CommandComplete: the Parse sent for it is not relayed").isEqualTo("2CZ");
+            c.bindExecuteSync("");
+            RawPgClient.Answer second = c.readUntilReady();
+            assertThat(second.errors()).as("the proxy's own query after the write (read-your-writes) dropped the unnamed"
+                    + " statement on the primary: it is parsed there again").isEmpty();
+            assertThat(second.types()).isEqualTo("2CZ");
+        } finally {
+            loops.close();
+        }
+        try (Connection direct = q.connect(0); Statement st = direct.createStatement();
+             ResultSet rs = st.executeQuery("SELECT note FROM routed WHERE id = 16")) {
+            assertThat(rs.next()).isTrue();
+            assertThat(rs.getString(1)).as("both executions ran, once each").isEqualTo("once+");
+        }
+    }
+
+    @Test
     @Order(13)
     void tlsIsOfferedWithTheConfiguredCertificate(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
         java.nio.file.Path cert = dir.resolve("cert.pem");
