@@ -4,6 +4,7 @@ import io.metako.proxy.auth.ScramClientExchange;
 import io.metako.proxy.auth.ScramServerExchange;
 import io.metako.proxy.protocol.BackendMessageScanner;
 import io.metako.proxy.protocol.BackendMessages;
+import io.metako.proxy.protocol.FrontendFrameDecoder;
 import io.metako.proxy.protocol.FrontendMessages;
 import io.metako.proxy.protocol.ProtocolException;
 import io.metako.proxy.protocol.StartupMessage;
@@ -13,6 +14,7 @@ import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.ssl.SslHandler;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -21,6 +23,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLParameters;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -89,6 +92,8 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
     boolean waitingForClient;
     /** The backend said FATAL before answering a unit that will run elsewhere: the rest is noise. */
     private boolean dying;
+    /** SSLRequest was sent and the server's one-byte answer has not been read yet. */
+    private boolean tlsAnswerPending;
 
     BackendLink(ClientSession session, RoutingTable.Backend backend, RouterSettings.BackendLogin login, int maxInspected,
                 String poolKey) {
@@ -104,16 +109,96 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
         phase = Phase.LOGIN;
+        if (login.tls().mode() != RouterSettings.SslMode.DISABLE) {
+            tlsAnswerPending = true;
+            ctx.writeAndFlush(ctx.alloc().buffer(8).writeInt(8).writeInt(FrontendFrameDecoder.SSL_REQUEST));
+            ctx.read();
+            return;
+        }
+        sendStartup(ctx);
+    }
+
+    private void sendStartup(ChannelHandlerContext ctx) {
         Map<String, String> params = new LinkedHashMap<>(session.backendParameters());
         params.put("user", login.user());
         ctx.writeAndFlush(FrontendMessages.startup(ctx.alloc(), params));
         ctx.read();
     }
 
+    /**
+     * The server's one-byte answer to SSLRequest: 'S' starts TLS and then the login, 'N' goes on in plain
+     * text unless the sslmode insists. Anything more than that byte is refused: bytes sent before the TLS
+     * handshake could have been injected by a man in the middle (CVE-2021-23222).
+     */
+    private void tlsAnswer(ChannelHandlerContext ctx, ByteBuf in) {
+        RouterSettings.SslMode mode = login.tls().mode();
+        try {
+            if (in.readableBytes() != 1) {
+                throw new ProtocolException("node " + backend.name() + " answered SSLRequest with " + in.readableBytes()
+                        + " bytes instead of one");
+            }
+            byte answer = in.readByte();
+            tlsAnswerPending = false;
+            if (answer == 'N') {
+                if (mode.insists()) {
+                    throw new ProtocolException("node " + backend.name() + " (" + backend.host() + ":" + backend.port()
+                            + ") does not accept TLS connections, and security.backend_sslmode is " + mode.setting()
+                            + ": turn ssl on in its postgresql.conf, or lower backend_sslmode");
+                }
+                sendStartup(ctx);
+            } else if (answer == 'S') {
+                SslHandler tls = login.tls().context().newHandler(ctx.alloc(), backend.host(), backend.port());
+                if (mode == RouterSettings.SslMode.VERIFY_FULL) {
+                    SSLParameters p = tls.engine().getSSLParameters();
+                    p.setEndpointIdentificationAlgorithm("HTTPS"); // the certificate must name the configured host
+                    tls.engine().setSSLParameters(p);
+                }
+                ctx.pipeline().addBefore(ctx.name(), "backend-tls", tls);
+                tls.handshakeFuture().addListener(f -> {
+                    if (f.isSuccess()) {
+                        sendStartup(ctx);
+                    } else {
+                        tlsFailed(f.cause());
+                    }
+                });
+            } else {
+                throw new ProtocolException("node " + backend.name() + " answered SSLRequest with '" + (char) answer + "'");
+            }
+        } finally {
+            in.release();
+        }
+    }
+
+    /** The TLS handshake failed (an untrusted certificate, a host it does not name): refused for good, no retry. */
+    private void tlsFailed(Throwable cause) {
+        if (loginError == null) {
+            Throwable root = cause;
+            while (root.getCause() != null && root.getCause() != root) {
+                root = root.getCause();
+            }
+            loginError = "TLS handshake with node " + backend.name() + " (" + backend.host() + ":" + backend.port()
+                    + ") failed, security.backend_sslmode " + login.tls().mode().setting() + ": " + root.getMessage();
+            loginSqlState = io.metako.proxy.protocol.SqlState.CONNECTION_FAILURE;
+        }
+    }
+
+    private static boolean tlsProblem(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            if (c instanceof javax.net.ssl.SSLException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         if (phase == Phase.CLOSED) {
             io.netty.util.ReferenceCountUtil.release(msg);
+            return;
+        }
+        if (tlsAnswerPending) {
+            tlsAnswer(ctx, (ByteBuf) msg);
             return;
         }
         scanner.feed((ByteBuf) msg, this);
@@ -150,6 +235,9 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (phase == Phase.LOGIN && loginError == null && tlsProblem(cause)) {
+            tlsFailed(cause);
+        }
         if (phase == Phase.LOGIN && loginError == null) {
             loginError = cause.getMessage();
             if (cause instanceof ProtocolException || cause.getCause() instanceof ProtocolException) {

@@ -64,11 +64,59 @@ public record RouterSettings(int maxMessageSize, int maxClientConnections, Durat
         }
     }
 
-    /** How the proxy logs in to a backend: user and password (empty for trust). */
-    public record BackendLogin(String user, String password) {
+    /** How the proxy logs in to a backend: user and password (empty for trust), and whether over TLS. */
+    public record BackendLogin(String user, String password, BackendTls tls) {
+        /** Without TLS. */
+        public BackendLogin(String user, String password) {
+            this(user, password, BackendTls.DISABLED);
+        }
+
         @Override
         public String toString() {
-            return "BackendLogin[" + user + ", password hidden]";
+            return "BackendLogin[" + user + ", password hidden, sslmode " + tls.mode().setting() + "]";
+        }
+    }
+
+    /**
+     * TLS to a backend, with libpq's {@code sslmode} meanings: {@code disable} never asks; {@code prefer} asks and
+     * goes on in plain text when the server says no; {@code require} insists but does not check the certificate;
+     * {@code verify-ca} also checks it against the configured root certificate; {@code verify-full} also checks that
+     * it names the host the node is configured with.
+     *
+     * @param context the client context (trusting any certificate below verify-ca); null for {@code disable}
+     */
+    public record BackendTls(SslMode mode, SslContext context) {
+        public static final BackendTls DISABLED = new BackendTls(SslMode.DISABLE, null);
+
+        public BackendTls {
+            if ((mode == SslMode.DISABLE) != (context == null)) {
+                throw new IllegalArgumentException("sslmode " + mode.setting() + (context == null ? " needs" : " takes no")
+                        + " TLS context");
+            }
+        }
+    }
+
+    /** libpq's sslmode values the proxy supports toward backends ({@code allow} is not: it only matters for servers that insist). */
+    public enum SslMode {
+        DISABLE, PREFER, REQUIRE, VERIFY_CA, VERIFY_FULL;
+
+        /** From a setting ({@code disable}, {@code prefer}, {@code require}, {@code verify-ca}, {@code verify-full}). */
+        public static SslMode parse(String text) {
+            for (SslMode m : values()) {
+                if (m.setting().equals(text.strip().toLowerCase(java.util.Locale.ROOT))) {
+                    return m;
+                }
+            }
+            throw new IllegalArgumentException("must be disable, prefer, require, verify-ca or verify-full, got '" + text + "'");
+        }
+
+        public String setting() {
+            return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+        }
+
+        /** Whether a server that does not offer TLS is refused. */
+        public boolean insists() {
+            return this == REQUIRE || this == VERIFY_CA || this == VERIFY_FULL;
         }
     }
 }

@@ -390,16 +390,32 @@ public final class ConfigLoader {
         Path cert = s.file("cert_file");
         Path key = s.file("key_file");
         if (tls) {
-            requireReadable(s, "cert_file", cert);
-            requireReadable(s, "key_file", key);
+            requireReadable(s, "cert_file", cert, "tls_enabled is true");
+            requireReadable(s, "key_file", key, "tls_enabled is true");
+        }
+        io.metako.proxy.session.RouterSettings.SslMode backendMode = io.metako.proxy.session.RouterSettings.SslMode.PREFER;
+        String modeName = s.string("backend_sslmode", "prefer");
+        try {
+            backendMode = io.metako.proxy.session.RouterSettings.SslMode.parse(modeName);
+        } catch (IllegalArgumentException e) {
+            s.problem("backend_sslmode", e.getMessage());
+        }
+        Path rootCert = s.file("backend_ssl_root_cert");
+        if (backendMode == io.metako.proxy.session.RouterSettings.SslMode.VERIFY_CA
+                || backendMode == io.metako.proxy.session.RouterSettings.SslMode.VERIFY_FULL) {
+            requireReadable(s, "backend_ssl_root_cert", rootCert, "backend_sslmode is " + backendMode.setting()
+                    + " (the CA certificate, PEM, that the nodes' certificates are signed by)");
+        } else if (rootCert != null) {
+            s.problem("backend_ssl_root_cert", "is only used with backend_sslmode verify-ca or verify-full (it is "
+                    + backendMode.setting() + "): set one of those, or remove the key");
         }
         s.finish();
-        return new SecurityConfig(tls, cert, key);
+        return new SecurityConfig(tls, cert, key, backendMode, rootCert);
     }
 
-    private static void requireReadable(YamlSection s, String key, Path file) {
+    private static void requireReadable(YamlSection s, String key, Path file, String when) {
         if (file == null) {
-            s.problem(key, "is required when tls_enabled is true");
+            s.problem(key, "is required when " + when);
         } else if (!Files.isReadable(file)) {
             s.problem(key, "cannot read " + file + ": check the path and permissions");
         }

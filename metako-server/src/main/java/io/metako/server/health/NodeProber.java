@@ -126,6 +126,7 @@ final class NodeProber implements AutoCloseable {
         p.setProperty("ApplicationName", "pg-metako probe");
         p.setProperty("tcpKeepAlive", "true");
         p.setProperty("preferQueryMode", "simple");
+        target.jdbcTls().forEach(p::setProperty);
         String url = "jdbc:postgresql://" + target.host() + ":" + target.port() + "/" + target.database();
         return DriverManager.getConnection(url, p);
     }

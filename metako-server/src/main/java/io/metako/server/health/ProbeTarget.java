@@ -2,6 +2,14 @@ package io.metako.server.health;
 
 import io.metako.server.config.Secret;
 
-/** Where and as whom to probe a node: address from the replicated state, login from the local config. */
-record ProbeTarget(String name, String host, int port, String database, String username, Secret password) {
+/**
+ * Where and as whom to probe a node: address from the replicated state, login from the local config.
+ *
+ * @param jdbcTls pgjdbc's TLS properties ({@code security.backend_sslmode}), empty for pgjdbc's default
+ */
+record ProbeTarget(String name, String host, int port, String database, String username, Secret password,
+                   java.util.Map<String, String> jdbcTls) {
+    ProbeTarget(String name, String host, int port, String database, String username, Secret password) {
+        this(name, host, port, database, username, password, java.util.Map.of());
+    }
 }

@@ -84,16 +84,39 @@ public final class ProxyPorts implements AutoCloseable {
                     ? RouterSettings.ClientUser.withPassword(u.name(), u.password().reveal())
                     : RouterSettings.ClientUser.withVerifier(u.name(), ScramVerifier.parse(u.scramVerifier().reveal())));
         }
+        RouterSettings.BackendTls backendTls = backendTls(config);
         Map<String, RouterSettings.BackendLogin> logins = new LinkedHashMap<>();
         for (NodeConfig n : config.nodes()) {
-            logins.put(n.name(), new RouterSettings.BackendLogin(n.username(), n.password().reveal()));
+            logins.put(n.name(), new RouterSettings.BackendLogin(n.username(), n.password().reveal(), backendTls));
         }
-        RouterSettings.BackendLogin fallback = config.nodes().isEmpty() ? new RouterSettings.BackendLogin("postgres", "")
+        RouterSettings.BackendLogin fallback = config.nodes().isEmpty()
+                ? new RouterSettings.BackendLogin("postgres", "", backendTls)
                 : logins.values().iterator().next();
         return new RouterSettings((int) Math.min(p.maxMessageSize(), Integer.MAX_VALUE), p.maxClientConnections(),
                 p.startupTimeout(), p.failoverWait(), p.staleReads(), leastConnections,
                 RouterSettings.ClientAuth.valueOf(p.clientAuth().name()), users,
                 name -> logins.getOrDefault(name, fallback), tls(config), p.backendIdleMax(), p.backendIdleTimeout());
+    }
+
+    /** TLS toward the nodes ({@code security.backend_sslmode}); prefer when the configuration has no security section. */
+    static RouterSettings.BackendTls backendTls(MetakoConfig config) throws IOException {
+        var s = config.security();
+        RouterSettings.SslMode mode = s == null ? RouterSettings.SslMode.PREFER : s.backendSslMode();
+        if (mode == RouterSettings.SslMode.DISABLE) {
+            return RouterSettings.BackendTls.DISABLED;
+        }
+        try {
+            SslContextBuilder b = SslContextBuilder.forClient();
+            if (mode == RouterSettings.SslMode.VERIFY_CA || mode == RouterSettings.SslMode.VERIFY_FULL) {
+                b.trustManager(s.backendRootCert().toFile());
+            } else {
+                b.trustManager(io.netty.handler.ssl.util.InsecureTrustManagerFactory.INSTANCE); // encrypts, checks nothing
+            }
+            return new RouterSettings.BackendTls(mode, b.build());
+        } catch (IOException | RuntimeException e) {
+            throw new IOException("security.backend_ssl_root_cert: cannot load the CA certificate (" + e.getMessage()
+                    + "); it must be PEM", e);
+        }
     }
 
     private static Optional<SslContext> tls(MetakoConfig config) throws IOException {

@@ -124,6 +124,21 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void tlsToTheNodesIsPreferredByDefaultAndVerificationNamesItsRootCertificate(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws java.io.IOException {
+        MetakoConfig c = parse(VALID);
+        assertThat(c.security().backendSslMode()).isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.PREFER);
+        assertThat(c.security().jdbcProperties()).isEqualTo(java.util.Map.of("sslmode", "prefer"));
+        java.nio.file.Path ca = java.nio.file.Files.writeString(dir.resolve("ca.crt"), "not parsed here");
+        MetakoConfig full = parse(VALID + "security:\n  backend_sslmode: verify-full\n  backend_ssl_root_cert: " + ca + "\n");
+        assertThat(full.security().backendSslMode()).isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.VERIFY_FULL);
+        assertThat(full.security().jdbcProperties())
+                .isEqualTo(java.util.Map.of("sslmode", "verify-full", "sslrootcert", ca.toString()));
+        assertThat(parse(VALID + "security:\n  backend_sslmode: DISABLE\n").security().backendSslMode())
+                .isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.DISABLE);
+    }
+
+    @Test
     void proxyUsersTakePasswordsOrScramVerifiers() {
         String verifier = io.metako.proxy.auth.ScramVerifier.fromPassword("pw", new java.security.SecureRandom()).format();
         MetakoConfig c = parse(VALID + "proxy:\n  port: 7432\n  rw_port: 7433\n  stale_reads: true\n  failover_wait: 3s\n"
@@ -203,6 +218,14 @@ class ConfigLoaderTest {
                         "replication.sync_standbys: is 2 but only 1 replica(s) are configured"),
                 bad("tls without files", VALID + "security:\n  tls_enabled: true\n", "security.cert_file: is required when tls_enabled is true"),
                 bad("tls flag not boolean", VALID + "security:\n  tls_enabled: maybe\n", "security.tls_enabled: must be true or false, got 'maybe'"),
+                bad("unknown backend sslmode", VALID + "security:\n  backend_sslmode: verify\n",
+                        "security.backend_sslmode: must be disable, prefer, require, verify-ca or verify-full, got 'verify'"),
+                bad("verification without a root certificate", VALID + "security:\n  backend_sslmode: verify-ca\n",
+                        "security.backend_ssl_root_cert: is required when backend_sslmode is verify-ca"),
+                bad("root certificate that cannot be read", VALID + "security:\n  backend_sslmode: verify-full\n"
+                        + "  backend_ssl_root_cert: /nonexistent/ca.crt\n", "security.backend_ssl_root_cert: cannot read /nonexistent/ca.crt"),
+                bad("root certificate without verification", VALID + "security:\n  backend_ssl_root_cert: /etc/hostname\n",
+                        "security.backend_ssl_root_cert: is only used with backend_sslmode verify-ca or verify-full"),
                 bad("section given as a scalar", VALID.replace("health_check:\n  interval: 1s\n  timeout: 500ms\n  failure_threshold: 3\n", "health_check: fast\n"),
                         "health_check: must be a mapping"),
                 bad("tag priority negative", VALID.replace("    role: slave\n", "    role: slave\n    tags:\n      priority: -1\n"),

@@ -540,6 +540,79 @@ class RouterIT extends QuorumScenario {
     }
 
     @Test
+    @Order(17)
+    void backendConnectionsUseTlsAsBackendSslmodeSays(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        var instance = q.instances[0];
+        String primaryName = instance.routing().current().primary().orElseThrow().name();
+        var primary = q.cluster.nodes().stream().filter(n -> n.name().equals(primaryName)).findFirst().orElseThrow();
+        java.nio.file.Path cert = dir.resolve("node.crt");
+        java.nio.file.Path key = dir.resolve("node.key");
+        java.nio.file.Path stranger = dir.resolve("stranger.crt");
+        for (String[] c : new String[][] {{cert.toString(), key.toString(), "IP:127.0.0.1"},
+                {stranger.toString(), dir.resolve("stranger.key").toString(), "DNS:elsewhere.invalid"}}) {
+            Result gen = run(null, "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=metako-test", "-addext", "subjectAltName=" + c[2], "-keyout", c[1], "-out", c[0]);
+            assertThat(gen.exit()).as(gen.output()).isZero();
+        }
+        java.nio.file.Files.copy(cert, primary.dataDir().resolve("server.crt"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        java.nio.file.Files.copy(key, primary.dataDir().resolve("server.key"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        for (String f : new String[] {"server.crt", "server.key"}) {
+            assertThat(run(null, "chown", "postgres", primary.dataDir().resolve(f).toString()).exit()).isZero();
+            assertThat(run(null, "chmod", "600", primary.dataDir().resolve(f).toString()).exit()).isZero();
+        }
+        var loops = io.metako.proxy.net.ProxyEventLoops.create(1);
+        try (Connection direct = q.connect(0); Statement admin = direct.createStatement()) {
+            admin.execute("ALTER SYSTEM SET ssl = on");
+            admin.execute("SELECT pg_reload_conf()");
+            await().atMost(Duration.ofSeconds(10)).until(() -> onPrimary(admin, "SHOW ssl").equals("on"));
+
+            var trusted = io.netty.handler.ssl.SslContextBuilder.forClient().trustManager(cert.toFile()).build();
+            try (var router = routerWithBackendTls(new io.metako.proxy.session.RouterSettings.BackendTls(
+                    io.metako.proxy.session.RouterSettings.SslMode.VERIFY_FULL, trusted), loops);
+                 Connection c = through(router); Statement st = c.createStatement()) {
+                assertThat(onPrimary(st, "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()"))
+                        .as("verify-full: the certificate chains to the root and names 127.0.0.1").isEqualTo("true");
+                assertThatThrownBy(() -> where(c)).as("require-like modes refuse a node without TLS (the replicas)")
+                        .hasMessageContaining("does not accept TLS connections")
+                        .hasMessageContaining("backend_sslmode is verify-full");
+            }
+            var untrusted = io.netty.handler.ssl.SslContextBuilder.forClient().trustManager(stranger.toFile()).build();
+            try (var router = routerWithBackendTls(new io.metako.proxy.session.RouterSettings.BackendTls(
+                    io.metako.proxy.session.RouterSettings.SslMode.VERIFY_CA, untrusted), loops)) {
+                assertThatThrownBy(() -> through(router).close()).as("a certificate not signed by the configured root")
+                        .hasMessageContaining("TLS handshake with node " + primaryName);
+            }
+            var anyCert = io.netty.handler.ssl.SslContextBuilder.forClient()
+                    .trustManager(io.netty.handler.ssl.util.InsecureTrustManagerFactory.INSTANCE).build();
+            try (var router = routerWithBackendTls(new io.metako.proxy.session.RouterSettings.BackendTls(
+                    io.metako.proxy.session.RouterSettings.SslMode.PREFER, anyCert), loops);
+                 Connection c = through(router); Statement st = c.createStatement()) {
+                assertThat(onPrimary(st, "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()"))
+                        .as("prefer: TLS where the node offers it").isEqualTo("true");
+                assertThat(where(c)).as("prefer: plain text where it does not").endsWith("/replica");
+            }
+        } finally {
+            try (Connection direct = q.connect(0); Statement admin = direct.createStatement()) {
+                admin.execute("ALTER SYSTEM RESET ssl");
+                admin.execute("SELECT pg_reload_conf()");
+            }
+            loops.close();
+        }
+    }
+
+    io.metako.proxy.session.StatementRouter routerWithBackendTls(io.metako.proxy.session.RouterSettings.BackendTls tls,
+                                                                 io.metako.proxy.net.ProxyEventLoops loops) throws Exception {
+        io.metako.proxy.session.RouterSettings s = io.metako.server.routing.ProxyPorts.routerSettings(q.config(0), false);
+        var login = s.backendLogin();
+        s = new io.metako.proxy.session.RouterSettings(s.maxMessageSize(), s.maxClientConnections(), s.startupTimeout(),
+                s.failoverWait(), s.staleReads(), false, s.clientAuth(), s.users(),
+                name -> new io.metako.proxy.session.RouterSettings.BackendLogin(login.apply(name).user(),
+                        login.apply(name).password(), tls), java.util.Optional.empty());
+        var instance = q.instances[0];
+        return new io.metako.proxy.session.StatementRouter(s, () -> instance.routing().current(), loops).start("127.0.0.1", 0);
+    }
+
+    @Test
     @Order(13)
     void tlsIsOfferedWithTheConfiguredCertificate(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
         java.nio.file.Path cert = dir.resolve("cert.pem");
