@@ -146,6 +146,15 @@ run() { # label port pid mode clients extra [user]
   echo "$label|$tps|$lat|$cpu|$switches"
 }
 
+# one 8-client run of a goal or pair row: prints its line (LABEL) and appends "KEY|tps|proxy cpu" to $results
+row() { # label key name port pid user mode extra
+  local r tps lat cpu switches
+  r=$(run "$3" "$4" "$5" "$7" 8 "$8" "$6")
+  IFS='|' read -r _ tps lat cpu switches <<< "$r"
+  printf '%-44s %10s %12s %24s %14s\n' "$1" "$tps" "$lat" "$cpu" "$switches"
+  echo "$2|$tps|${cpu%% *}" >> "$results"
+}
+
 # pgbench -S's own script with the router's hint: the same reads, sent to the primary as PgBouncer's are
 # (spreading reads over two replicas costs PostgreSQL itself more on this 2-core host, see performance.md)
 printf '\\set aid random(1, 100000 * :scale)\n/* metako: primary */ SELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n' \
@@ -208,10 +217,8 @@ if [ "$pairs" -gt 0 ]; then
       [ $(( pair % 2 )) -eq 0 ] && order=("$bouncer" "$router")
       for target in "${order[@]}"; do
         IFS=: read -r tname tport tpid tuser <<< "$target"
-        r=$(run "$tname" "$tport" "$tpid" "$mode" 8 "-f $dir/select-primary.sql -s 10" "$tuser")
-        IFS='|' read -r _ tps lat cpu switches <<< "$r"
-        printf '%-44s %10s %12s %24s %14s\n' "pair $pair $mode $tname" "$tps" "$lat" "$cpu" "$switches"
-        echo "$pair|$mode|$tname|$tps|${cpu%% *}" >> "$results"
+        row "pair $pair $mode $tname" "$pair|$mode|$tname" "$tname" "$tport" "$tpid" "$tuser" "$mode" \
+          "-f $dir/select-primary.sql -s 10"
       done
     done
   done
@@ -268,10 +275,7 @@ if [ "$goal_rounds" -gt 0 ]; then
       for target in "metako router:$router_port:$instance_pid:app:-S" "metako router to primary:$router_port:$instance_pid:app:-f $dir/select-primary.sql -s 10" \
                     "pgbouncer:$bouncer_port:$bouncer_pid::-S" "metako rw_port:$rw_port:$instance_pid::-S" "haproxy:$ha_port:$haproxy_pid::-S"; do
         IFS=: read -r tname tport tpid tuser textra <<< "$target"
-        r=$(run "$tname" "$tport" "$tpid" "$mode" 8 "$textra" "${tuser:-postgres}")
-        IFS='|' read -r _ tps lat cpu switches <<< "$r"
-        printf '%-44s %10s %12s %24s %14s\n' "round $round $mode $tname" "$tps" "$lat" "$cpu" "$switches"
-        echo "$mode|$tname|$tps|${cpu%% *}" >> "$results"
+        row "round $round $mode $tname" "$mode|$tname" "$tname" "$tport" "$tpid" "${tuser:-postgres}" "$mode" "$textra"
       done
     done
   done

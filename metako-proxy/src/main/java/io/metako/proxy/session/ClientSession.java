@@ -825,6 +825,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 continue;
             }
             if ((link == current || link == txLink) && phase == Phase.READY) {
+                LOG.info("proxy session {}: ended, its {} is on node {} (backend connection {}) which epoch {} no longer"
+                        + " allows", processId, link == txLink ? "transaction" : "statement in flight", link.backend.name(),
+                        link.phase, t.epoch());
                 fatal(SqlState.ADMIN_SHUTDOWN, "terminating connection: node " + link.backend.name()
                         + " no longer serves this session at epoch " + t.epoch() + " (failover, switchover or lost lease);"
                         + " reconnect and retry the transaction");

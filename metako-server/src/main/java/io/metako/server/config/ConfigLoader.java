@@ -393,8 +393,9 @@ public final class ConfigLoader {
             requireReadable(s, "cert_file", cert, "tls_enabled is true");
             requireReadable(s, "key_file", key, "tls_enabled is true");
         }
-        io.metako.proxy.session.RouterSettings.SslMode backendMode = io.metako.proxy.session.RouterSettings.SslMode.PREFER;
-        String modeName = s.string("backend_sslmode", "prefer");
+        // disable by default: see docs/proxy.md (prefer showed sessions stuck connecting to a killed primary in RouterIT)
+        io.metako.proxy.session.RouterSettings.SslMode backendMode = io.metako.proxy.session.RouterSettings.SslMode.DISABLE;
+        String modeName = s.string("backend_sslmode", "disable");
         try {
             backendMode = io.metako.proxy.session.RouterSettings.SslMode.parse(modeName);
         } catch (IllegalArgumentException e) {

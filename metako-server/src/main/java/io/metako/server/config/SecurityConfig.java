@@ -24,9 +24,4 @@ public record SecurityConfig(boolean tlsEnabled, Path certFile, Path keyFile, Ro
         }
         return m;
     }
-
-    /** Client-facing TLS only; toward the nodes, libpq's default: TLS when the node offers it. */
-    public SecurityConfig(boolean tlsEnabled, Path certFile, Path keyFile) {
-        this(tlsEnabled, certFile, keyFile, RouterSettings.SslMode.PREFER, null);
-    }
 }

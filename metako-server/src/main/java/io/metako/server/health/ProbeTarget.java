@@ -9,7 +9,4 @@ import io.metako.server.config.Secret;
  */
 record ProbeTarget(String name, String host, int port, String database, String username, Secret password,
                    java.util.Map<String, String> jdbcTls) {
-    ProbeTarget(String name, String host, int port, String database, String username, Secret password) {
-        this(name, host, port, database, username, password, java.util.Map.of());
-    }
 }

@@ -124,18 +124,18 @@ class ConfigLoaderTest {
     }
 
     @Test
-    void tlsToTheNodesIsPreferredByDefaultAndVerificationNamesItsRootCertificate(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+    void tlsToTheNodesIsOffByDefaultAndVerificationNamesItsRootCertificate(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
             throws java.io.IOException {
         MetakoConfig c = parse(VALID);
-        assertThat(c.security().backendSslMode()).isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.PREFER);
-        assertThat(c.security().jdbcProperties()).isEqualTo(java.util.Map.of("sslmode", "prefer"));
+        assertThat(c.security().backendSslMode()).isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.DISABLE);
+        assertThat(c.security().jdbcProperties()).isEqualTo(java.util.Map.of("sslmode", "disable"));
         java.nio.file.Path ca = java.nio.file.Files.writeString(dir.resolve("ca.crt"), "not parsed here");
         MetakoConfig full = parse(VALID + "security:\n  backend_sslmode: verify-full\n  backend_ssl_root_cert: " + ca + "\n");
         assertThat(full.security().backendSslMode()).isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.VERIFY_FULL);
         assertThat(full.security().jdbcProperties())
                 .isEqualTo(java.util.Map.of("sslmode", "verify-full", "sslrootcert", ca.toString()));
-        assertThat(parse(VALID + "security:\n  backend_sslmode: DISABLE\n").security().backendSslMode())
-                .isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.DISABLE);
+        assertThat(parse(VALID + "security:\n  backend_sslmode: PREFER\n").security().backendSslMode())
+                .isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.PREFER);
     }
 
     @Test
@@ -224,7 +224,8 @@ class ConfigLoaderTest {
                         "security.backend_ssl_root_cert: is required when backend_sslmode is verify-ca"),
                 bad("root certificate that cannot be read", VALID + "security:\n  backend_sslmode: verify-full\n"
                         + "  backend_ssl_root_cert: /nonexistent/ca.crt\n", "security.backend_ssl_root_cert: cannot read /nonexistent/ca.crt"),
-                bad("root certificate without verification", VALID + "security:\n  backend_ssl_root_cert: /etc/hostname\n",
+                bad("root certificate without verification", VALID + "security:\n  backend_sslmode: require\n"
+                        + "  backend_ssl_root_cert: /etc/hostname\n",
                         "security.backend_ssl_root_cert: is only used with backend_sslmode verify-ca or verify-full"),
                 bad("section given as a scalar", VALID.replace("health_check:\n  interval: 1s\n  timeout: 500ms\n  failure_threshold: 3\n", "health_check: fast\n"),
                         "health_check: must be a mapping"),
