@@ -393,14 +393,18 @@ public final class ConfigLoader {
             requireReadable(s, "cert_file", cert, "tls_enabled is true");
             requireReadable(s, "key_file", key, "tls_enabled is true");
         }
-        // disable by default: see docs/proxy.md (prefer showed sessions stuck connecting to a killed primary in RouterIT)
-        io.metako.proxy.session.RouterSettings.SslMode backendMode = io.metako.proxy.session.RouterSettings.SslMode.DISABLE;
-        String modeName = s.string("backend_sslmode", "disable");
-        try {
-            backendMode = io.metako.proxy.session.RouterSettings.SslMode.parse(modeName);
-        } catch (IllegalArgumentException e) {
-            s.problem("backend_sslmode", e.getMessage());
+        // not set: no TLS from the proxy (see docs/proxy.md for why not prefer), pgjdbc's default for the probes
+        java.util.Optional<io.metako.proxy.session.RouterSettings.SslMode> configuredMode = java.util.Optional.empty();
+        String modeName = s.string("backend_sslmode", null);
+        if (modeName != null) {
+            try {
+                configuredMode = java.util.Optional.of(io.metako.proxy.session.RouterSettings.SslMode.parse(modeName));
+            } catch (IllegalArgumentException e) {
+                s.problem("backend_sslmode", e.getMessage());
+            }
         }
+        io.metako.proxy.session.RouterSettings.SslMode backendMode =
+                configuredMode.orElse(io.metako.proxy.session.RouterSettings.SslMode.DISABLE);
         Path rootCert = s.file("backend_ssl_root_cert");
         if (backendMode == io.metako.proxy.session.RouterSettings.SslMode.VERIFY_CA
                 || backendMode == io.metako.proxy.session.RouterSettings.SslMode.VERIFY_FULL) {
@@ -411,7 +415,7 @@ public final class ConfigLoader {
                     + backendMode.setting() + "): set one of those, or remove the key");
         }
         s.finish();
-        return new SecurityConfig(tls, cert, key, backendMode, rootCert);
+        return new SecurityConfig(tls, cert, key, configuredMode, rootCert);
     }
 
     private static void requireReadable(YamlSection s, String key, Path file, String when) {

@@ -2,23 +2,33 @@ package io.metako.server.config;
 
 import io.metako.proxy.session.RouterSettings;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
 
 /**
  * TLS for the proxy and the admin API, and toward the PostgreSQL nodes.
  *
- * @param backendSslMode  {@code security.backend_sslmode}: TLS from the proxy to the nodes, libpq's sslmode meanings
+ * @param backendSslMode  {@code security.backend_sslmode} as configured, empty when it is not: TLS from this instance
+ *                        to the nodes, libpq's sslmode meanings
  * @param backendRootCert {@code security.backend_ssl_root_cert}: the CA the nodes' certificates must chain to
  *                        (verify-ca, verify-full); null when not set
  */
-public record SecurityConfig(boolean tlsEnabled, Path certFile, Path keyFile, RouterSettings.SslMode backendSslMode,
+public record SecurityConfig(boolean tlsEnabled, Path certFile, Path keyFile, Optional<RouterSettings.SslMode> backendSslMode,
                              Path backendRootCert) {
+    /** The statement router's TLS toward the nodes: as configured, else none (see docs/proxy.md for why not prefer). */
+    public RouterSettings.SslMode proxyBackendSslMode() {
+        return backendSslMode.orElse(RouterSettings.SslMode.DISABLE);
+    }
+
     /**
-     * The pgjdbc properties giving metako's own connections to the nodes (probes, the controller's
-     * promotions and re-pointing) the same TLS as the proxy's: pgjdbc's {@code sslmode} has the same values.
+     * The pgjdbc properties giving metako's own connections to the nodes (probes, the controller's promotions and
+     * re-pointing) the configured TLS (pgjdbc's {@code sslmode} has the same values); none when backend_sslmode is
+     * not set, so that those connections keep pgjdbc's default (prefer), as before the key existed.
      */
-    public java.util.Map<String, String> jdbcProperties() {
-        java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
-        m.put("sslmode", backendSslMode.setting());
+    public Map<String, String> jdbcProperties() {
+        Map<String, String> m = new LinkedHashMap<>();
+        backendSslMode.ifPresent(mode -> m.put("sslmode", mode.setting()));
         if (backendRootCert != null) {
             m.put("sslrootcert", backendRootCert.toString());
         }

@@ -101,7 +101,7 @@ public final class ProxyPorts implements AutoCloseable {
     /** TLS toward the nodes ({@code security.backend_sslmode}); none when the configuration has no security section. */
     static RouterSettings.BackendTls backendTls(MetakoConfig config) throws IOException {
         var s = config.security();
-        RouterSettings.SslMode mode = s == null ? RouterSettings.SslMode.DISABLE : s.backendSslMode();
+        RouterSettings.SslMode mode = s == null ? RouterSettings.SslMode.DISABLE : s.proxyBackendSslMode();
         if (mode == RouterSettings.SslMode.DISABLE) {
             return RouterSettings.BackendTls.DISABLED;
         }

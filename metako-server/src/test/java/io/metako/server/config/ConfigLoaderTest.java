@@ -127,14 +127,16 @@ class ConfigLoaderTest {
     void tlsToTheNodesIsOffByDefaultAndVerificationNamesItsRootCertificate(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
             throws java.io.IOException {
         MetakoConfig c = parse(VALID);
-        assertThat(c.security().backendSslMode()).isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.DISABLE);
-        assertThat(c.security().jdbcProperties()).isEqualTo(java.util.Map.of("sslmode", "disable"));
+        assertThat(c.security().proxyBackendSslMode()).isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.DISABLE);
+        assertThat(c.security().jdbcProperties()).as("the probes keep pgjdbc's default").isEmpty();
+        assertThat(parse(VALID + "security:\n  backend_sslmode: disable\n").security().jdbcProperties())
+                .isEqualTo(java.util.Map.of("sslmode", "disable"));
         java.nio.file.Path ca = java.nio.file.Files.writeString(dir.resolve("ca.crt"), "not parsed here");
         MetakoConfig full = parse(VALID + "security:\n  backend_sslmode: verify-full\n  backend_ssl_root_cert: " + ca + "\n");
-        assertThat(full.security().backendSslMode()).isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.VERIFY_FULL);
+        assertThat(full.security().proxyBackendSslMode()).isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.VERIFY_FULL);
         assertThat(full.security().jdbcProperties())
                 .isEqualTo(java.util.Map.of("sslmode", "verify-full", "sslrootcert", ca.toString()));
-        assertThat(parse(VALID + "security:\n  backend_sslmode: PREFER\n").security().backendSslMode())
+        assertThat(parse(VALID + "security:\n  backend_sslmode: PREFER\n").security().proxyBackendSslMode())
                 .isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.PREFER);
     }
 
