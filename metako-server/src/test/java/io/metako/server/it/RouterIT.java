@@ -380,12 +380,29 @@ class RouterIT extends QuorumScenario {
         }
     }
 
-    /** A statement router of the test's own on instance 0's routing table, with other settings. */
-    io.metako.proxy.session.StatementRouter ownRouter(boolean leastConnections, java.util.Optional<io.netty.handler.ssl.SslContext> tls,
-                                                      io.metako.proxy.net.ProxyEventLoops loops) throws Exception {
-        io.metako.proxy.session.RouterSettings s = io.metako.server.routing.ProxyPorts.routerSettings(q.config(0), leastConnections);
+    /** What a test changes in instance 0's router settings for a router of its own (the record has no withers). */
+    static final class Knobs {
+        boolean leastConnections;
+        io.metako.proxy.session.RouterSettings.ClientAuth clientAuth; // null: instance 0's
+        java.util.Optional<io.netty.handler.ssl.SslContext> tls = java.util.Optional.empty();
+        io.metako.proxy.session.RouterSettings.BackendTls backendTls; // null: instance 0's
+        int backendIdleMax; // 0: no backend connection kept for reuse
+        Duration backendIdleTimeout = Duration.ZERO;
+    }
+
+    /** A statement router of the test's own on instance 0's routing table, with its settings changed as {@code knobs} says. */
+    io.metako.proxy.session.StatementRouter ownRouter(io.metako.proxy.net.ProxyEventLoops loops,
+                                                      java.util.function.Consumer<Knobs> knobs) throws Exception {
+        Knobs k = new Knobs();
+        knobs.accept(k);
+        io.metako.proxy.session.RouterSettings s = io.metako.server.routing.ProxyPorts.routerSettings(q.config(0), k.leastConnections);
+        var login = s.backendLogin();
+        java.util.function.Function<String, io.metako.proxy.session.RouterSettings.BackendLogin> logins = k.backendTls == null
+                ? login : name -> new io.metako.proxy.session.RouterSettings.BackendLogin(login.apply(name).user(),
+                        login.apply(name).password(), k.backendTls);
         s = new io.metako.proxy.session.RouterSettings(s.maxMessageSize(), s.maxClientConnections(), s.startupTimeout(),
-                s.failoverWait(), s.staleReads(), leastConnections, s.clientAuth(), s.users(), s.backendLogin(), tls);
+                s.failoverWait(), s.staleReads(), k.leastConnections, k.clientAuth != null ? k.clientAuth : s.clientAuth(),
+                s.users(), logins, k.tls, k.backendIdleMax, k.backendIdleTimeout);
         var instance = q.instances[0];
         return new io.metako.proxy.session.StatementRouter(s, () -> instance.routing().current(), loops).start("127.0.0.1", 0);
     }
@@ -404,7 +421,7 @@ class RouterIT extends QuorumScenario {
     @Order(12)
     void leastConnectionsSendsReadsToTheIdleReplica() throws Exception {
         var loops = io.metako.proxy.net.ProxyEventLoops.create(1);
-        try (var router = ownRouter(true, java.util.Optional.empty(), loops);
+        try (var router = ownRouter(loops, k -> k.leastConnections = true);
              Connection busy = through(router); Connection reader = through(router)) {
             busy.setAutoCommit(false);
             busy.setReadOnly(true);
@@ -436,13 +453,10 @@ class RouterIT extends QuorumScenario {
     @Order(14)
     void aBackendConnectionServesTheNextSessionOnlyOnceDiscardAllHasResetIt() throws Exception {
         var loops = io.metako.proxy.net.ProxyEventLoops.create(1); // a session reuses what its own loop kept
-        io.metako.proxy.session.RouterSettings s = io.metako.server.routing.ProxyPorts.routerSettings(q.config(0), false);
-        s = new io.metako.proxy.session.RouterSettings(s.maxMessageSize(), s.maxClientConnections(), s.startupTimeout(),
-                s.failoverWait(), s.staleReads(), false, s.clientAuth(), s.users(), s.backendLogin(), s.tls(), 5,
-                Duration.ofSeconds(30));
-        var instance = q.instances[0];
-        try (var router = new io.metako.proxy.session.StatementRouter(s, () -> instance.routing().current(), loops)
-                .start("127.0.0.1", 0); Connection direct = q.connect(0)) {
+        try (var router = ownRouter(loops, k -> {
+            k.backendIdleMax = 5;
+            k.backendIdleTimeout = Duration.ofSeconds(30);
+        }); Connection direct = q.connect(0)) {
             String first;
             try (Connection c = through(router); Statement st = c.createStatement()) {
                 first = onPrimary(st, "SELECT pg_backend_pid()");
@@ -504,14 +518,10 @@ class RouterIT extends QuorumScenario {
     @Order(16)
     void theUnnamedStatementParsedInOneUnitRunsInTheNextThoughThatGoesToAnotherBackend() throws Exception {
         var loops = io.metako.proxy.net.ProxyEventLoops.create(1);
-        io.metako.proxy.session.RouterSettings s = io.metako.server.routing.ProxyPorts.routerSettings(q.config(0), false);
-        s = new io.metako.proxy.session.RouterSettings(s.maxMessageSize(), s.maxClientConnections(), s.startupTimeout(),
-                s.failoverWait(), s.staleReads(), false, io.metako.proxy.session.RouterSettings.ClientAuth.PASSWORD, s.users(),
-                s.backendLogin(), java.util.Optional.empty()); // cleartext, so that a raw client can log in
-        var instance = q.instances[0];
-        String primary = instance.routing().current().primary().orElseThrow().name();
-        try (var router = new io.metako.proxy.session.StatementRouter(s, () -> instance.routing().current(), loops)
-                .start("127.0.0.1", 0); RawPgClient c = new RawPgClient(router.port())) {
+        String primary = q.instances[0].routing().current().primary().orElseThrow().name();
+        // cleartext, so that a raw client can log in
+        try (var router = ownRouter(loops, k -> k.clientAuth = io.metako.proxy.session.RouterSettings.ClientAuth.PASSWORD);
+             RawPgClient c = new RawPgClient(router.port())) {
             assertThat(c.login(LocalCluster.PROXY_USER, "postgres", q.cluster.password()).errors()).isEmpty();
             // as pgx's describe-exec mode does: Parse and Describe in one unit, Bind and Execute in the next
             c.parse("", "INSERT INTO routed VALUES (16, 'once') ON CONFLICT (id) DO UPDATE SET note = routed.note || '+'");
@@ -567,8 +577,8 @@ class RouterIT extends QuorumScenario {
             await().atMost(Duration.ofSeconds(10)).until(() -> onPrimary(admin, "SHOW ssl").equals("on"));
 
             var trusted = io.netty.handler.ssl.SslContextBuilder.forClient().trustManager(cert.toFile()).build();
-            try (var router = routerWithBackendTls(new io.metako.proxy.session.RouterSettings.BackendTls(
-                    io.metako.proxy.session.RouterSettings.SslMode.VERIFY_FULL, trusted), loops);
+            try (var router = ownRouter(loops, k -> k.backendTls = new io.metako.proxy.session.RouterSettings.BackendTls(
+                    io.metako.proxy.session.RouterSettings.SslMode.VERIFY_FULL, trusted));
                  Connection c = through(router); Statement st = c.createStatement()) {
                 assertThat(onPrimary(st, "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()"))
                         .as("verify-full: the certificate chains to the root and names 127.0.0.1").isEqualTo("true");
@@ -577,15 +587,15 @@ class RouterIT extends QuorumScenario {
                         .hasMessageContaining("backend_sslmode is verify-full");
             }
             var untrusted = io.netty.handler.ssl.SslContextBuilder.forClient().trustManager(stranger.toFile()).build();
-            try (var router = routerWithBackendTls(new io.metako.proxy.session.RouterSettings.BackendTls(
-                    io.metako.proxy.session.RouterSettings.SslMode.VERIFY_CA, untrusted), loops)) {
+            try (var router = ownRouter(loops, k -> k.backendTls = new io.metako.proxy.session.RouterSettings.BackendTls(
+                    io.metako.proxy.session.RouterSettings.SslMode.VERIFY_CA, untrusted))) {
                 assertThatThrownBy(() -> through(router).close()).as("a certificate not signed by the configured root")
                         .hasMessageContaining("TLS handshake with node " + primaryName);
             }
             var anyCert = io.netty.handler.ssl.SslContextBuilder.forClient()
                     .trustManager(io.netty.handler.ssl.util.InsecureTrustManagerFactory.INSTANCE).build();
-            try (var router = routerWithBackendTls(new io.metako.proxy.session.RouterSettings.BackendTls(
-                    io.metako.proxy.session.RouterSettings.SslMode.PREFER, anyCert), loops);
+            try (var router = ownRouter(loops, k -> k.backendTls = new io.metako.proxy.session.RouterSettings.BackendTls(
+                    io.metako.proxy.session.RouterSettings.SslMode.PREFER, anyCert));
                  Connection c = through(router); Statement st = c.createStatement()) {
                 assertThat(onPrimary(st, "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()"))
                         .as("prefer: TLS where the node offers it").isEqualTo("true");
@@ -600,17 +610,6 @@ class RouterIT extends QuorumScenario {
         }
     }
 
-    io.metako.proxy.session.StatementRouter routerWithBackendTls(io.metako.proxy.session.RouterSettings.BackendTls tls,
-                                                                 io.metako.proxy.net.ProxyEventLoops loops) throws Exception {
-        io.metako.proxy.session.RouterSettings s = io.metako.server.routing.ProxyPorts.routerSettings(q.config(0), false);
-        var login = s.backendLogin();
-        s = new io.metako.proxy.session.RouterSettings(s.maxMessageSize(), s.maxClientConnections(), s.startupTimeout(),
-                s.failoverWait(), s.staleReads(), false, s.clientAuth(), s.users(),
-                name -> new io.metako.proxy.session.RouterSettings.BackendLogin(login.apply(name).user(),
-                        login.apply(name).password(), tls), java.util.Optional.empty());
-        var instance = q.instances[0];
-        return new io.metako.proxy.session.StatementRouter(s, () -> instance.routing().current(), loops).start("127.0.0.1", 0);
-    }
 
     @Test
     @Order(13)
@@ -622,7 +621,7 @@ class RouterIT extends QuorumScenario {
         assertThat(gen.exit()).as(gen.output()).isZero();
         var ctx = io.netty.handler.ssl.SslContextBuilder.forServer(cert.toFile(), key.toFile()).build();
         var loops = io.metako.proxy.net.ProxyEventLoops.create(1);
-        try (var router = ownRouter(false, java.util.Optional.of(ctx), loops)) {
+        try (var router = ownRouter(loops, k -> k.tls = java.util.Optional.of(ctx))) {
             try (Connection c = through(router, "sslmode", "require"); Statement st = c.createStatement();
                  ResultSet rs = st.executeQuery("SELECT 1")) {
                 assertThat(rs.next()).isTrue();
