@@ -292,18 +292,22 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
             deferred.add(new Object[] {sql, owner});
             return;
         }
-        units.add(new Unit(owner));
-        unnamedVersion = 0; // a simple Query drops the backend's unnamed statement
-        channel.writeAndFlush(FrontendMessages.query(channel.alloc(), sql), channel.voidPromise());
+        writeInternal(sql, owner);
+        channel.flush();
     }
 
     private void sendDeferred() {
         while (!deferred.isEmpty() && !unitOpen && phase == Phase.READY) {
             Object[] d = deferred.poll();
-            units.add(new Unit((Owner) d[1]));
-            unnamedVersion = 0;
-            channel.write(FrontendMessages.query(channel.alloc(), (String) d[0]), channel.voidPromise());
+            writeInternal((String) d[0], (Owner) d[1]);
         }
+    }
+
+    /** Writes one of the proxy's own queries as a unit of {@code owner}'s. */
+    private void writeInternal(String sql, Owner owner) {
+        units.add(new Unit(owner));
+        unnamedVersion = 0; // a simple Query drops the backend's unnamed statement
+        channel.write(FrontendMessages.query(channel.alloc(), sql), channel.voidPromise());
     }
 
     /** Part of a message from this backend has been relayed and the rest has not arrived yet. */
