@@ -116,7 +116,12 @@ public record RouterSettings(int maxMessageSize, int maxClientConnections, Durat
 
         /** Whether a server that does not offer TLS is refused. */
         public boolean insists() {
-            return this == REQUIRE || this == VERIFY_CA || this == VERIFY_FULL;
+            return this == REQUIRE || verifies();
+        }
+
+        /** Whether the server's certificate must chain to a configured root (verify-ca, verify-full). */
+        public boolean verifies() {
+            return this == VERIFY_CA || this == VERIFY_FULL;
         }
     }
 }

@@ -406,8 +406,7 @@ public final class ConfigLoader {
         io.metako.proxy.session.RouterSettings.SslMode backendMode =
                 configuredMode.orElse(io.metako.proxy.session.RouterSettings.SslMode.DISABLE);
         Path rootCert = s.file("backend_ssl_root_cert");
-        if (backendMode == io.metako.proxy.session.RouterSettings.SslMode.VERIFY_CA
-                || backendMode == io.metako.proxy.session.RouterSettings.SslMode.VERIFY_FULL) {
+        if (backendMode.verifies()) {
             requireReadable(s, "backend_ssl_root_cert", rootCert, "backend_sslmode is " + backendMode.setting()
                     + " (the CA certificate, PEM, that the nodes' certificates are signed by)");
         } else if (rootCert != null) {

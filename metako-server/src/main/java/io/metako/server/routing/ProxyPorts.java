@@ -107,7 +107,7 @@ public final class ProxyPorts implements AutoCloseable {
         }
         try {
             SslContextBuilder b = SslContextBuilder.forClient();
-            if (mode == RouterSettings.SslMode.VERIFY_CA || mode == RouterSettings.SslMode.VERIFY_FULL) {
+            if (mode.verifies()) {
                 b.trustManager(s.backendRootCert().toFile());
             } else {
                 b.trustManager(io.netty.handler.ssl.util.InsecureTrustManagerFactory.INSTANCE); // encrypts, checks nothing
