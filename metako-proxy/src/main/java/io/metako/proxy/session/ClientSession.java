@@ -820,11 +820,20 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (phase == Phase.CLOSED) {
             return;
         }
+        boolean reroute = false;
         for (BackendLink link : new ArrayList<>(links.values())) {
             if (t.serves(link.backend)) {
                 continue;
             }
-            if ((link == current || link == txLink) && phase == Phase.READY) {
+            if (link == current && link != txLink && link.phase != BackendLink.Phase.READY) {
+                // still connecting or logging in: the unit waits in the queue, nothing of it ran there, so
+                // it is routed again below, by the new table (a new primary, or a wait for one)
+                LOG.info("proxy session {}: node {} left the table at epoch {} before its connection was ready;"
+                        + " the statement waiting for it is routed again", processId, link.backend.name(), t.epoch());
+                current = null;
+                dropRetryFrames();
+                reroute = true;
+            } else if ((link == current || link == txLink) && phase == Phase.READY) {
                 LOG.info("proxy session {}: ended, its {} is on node {} (backend connection {}) which epoch {} no longer"
                         + " allows", processId, link == txLink ? "transaction" : "statement in flight", link.backend.name(),
                         link.phase, t.epoch());
@@ -839,7 +848,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             }
             link.close();
         }
-        if (waitDeadline != 0) {
+        if (reroute || waitDeadline != 0) {
             drain();
         }
     }

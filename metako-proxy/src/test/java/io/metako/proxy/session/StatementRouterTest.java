@@ -525,6 +525,33 @@ class StatementRouterTest {
         }
     }
 
+
+    /**
+     * The table moves on while the session's new connection to the primary it named is still logging
+     * in (a node that accepts and then never answers, as a dying one may): the write has not been sent
+     * anywhere, so it runs on the next primary and the session lives on. Ending it with 57P01 would fail
+     * a client that had nothing in flight.
+     */
+    @Test
+    void aWriteWaitingForALoginToAPrimaryThatIsReplacedRunsOnTheNewPrimary() throws Exception {
+        router(RouterSettings.ClientAuth.PASSWORD, 10, Duration.ofSeconds(5), Duration.ofSeconds(20));
+        try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress());
+             Client c = new Client()) {
+            c.login();
+            table.set(new RoutingTable(2, Optional.of(new RoutingTable.Backend("S", "127.0.0.1", silent.getLocalPort())),
+                    List.of(), true));
+            router.onRoutingTable(table.get());
+            c.send('Q', "UPDATE t SET x = 1");
+            Thread.sleep(200); // connected (the kernel accepts for the silent node), waiting for its login answer
+            table.set(new RoutingTable(3, Optional.of(backend.backend("B")), List.of(), true));
+            router.onRoutingTable(table.get());
+            c.readUntil('C'); // an ErrorResponse (57P01) would fail readUntil
+            assertThat((char) c.read().body()[0]).isEqualTo('I');
+            assertThat(backend.queries).as("it ran on B").contains("UPDATE t SET x = 1");
+            c.send('Q', "SELECT 1");
+            assertThat(c.readUntil('Z').type()).as("the session goes on").isEqualTo('Z');
+        }
+    }
     @Test
     void aBackendDyingUnderAWriteEndsTheSessionSayingTheOutcomeIsUnknown() throws Exception {
         router();
