@@ -393,7 +393,7 @@ public final class ConfigLoader {
             requireReadable(s, "cert_file", cert, "tls_enabled is true");
             requireReadable(s, "key_file", key, "tls_enabled is true");
         }
-        // not set: no TLS from the proxy (see docs/proxy.md for why not prefer), pgjdbc's default for the probes
+        // not set: prefer, libpq's and pgjdbc's default (the probes get no property: pgjdbc's own default)
         java.util.Optional<io.metako.proxy.session.RouterSettings.SslMode> configuredMode = java.util.Optional.empty();
         String modeName = s.string("backend_sslmode", null);
         if (modeName != null) {

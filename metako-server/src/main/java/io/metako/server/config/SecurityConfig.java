@@ -16,9 +16,9 @@ import java.util.Optional;
  */
 public record SecurityConfig(boolean tlsEnabled, Path certFile, Path keyFile, Optional<RouterSettings.SslMode> backendSslMode,
                              Path backendRootCert) {
-    /** The statement router's TLS toward the nodes: as configured, else none (see docs/proxy.md for why not prefer). */
+    /** The statement router's TLS toward the nodes: as configured, else libpq's and pgjdbc's default, prefer. */
     public RouterSettings.SslMode proxyBackendSslMode() {
-        return backendSslMode.orElse(RouterSettings.SslMode.DISABLE);
+        return backendSslMode.orElse(RouterSettings.SslMode.PREFER);
     }
 
     /**

@@ -124,10 +124,10 @@ class ConfigLoaderTest {
     }
 
     @Test
-    void tlsToTheNodesIsOffByDefaultAndVerificationNamesItsRootCertificate(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+    void tlsToTheNodesIsPreferByDefaultAndVerificationNamesItsRootCertificate(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
             throws java.io.IOException {
         MetakoConfig c = parse(VALID);
-        assertThat(c.security().proxyBackendSslMode()).isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.DISABLE);
+        assertThat(c.security().proxyBackendSslMode()).isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.PREFER);
         assertThat(c.security().jdbcProperties()).as("the probes keep pgjdbc's default").isEmpty();
         assertThat(parse(VALID + "security:\n  backend_sslmode: disable\n").security().jdbcProperties())
                 .isEqualTo(java.util.Map.of("sslmode", "disable"));
