@@ -193,7 +193,7 @@ final class BackendLink extends ChannelInboundHandlerAdapter implements BackendM
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (phase == Phase.CLOSED) {
+        if (phase == Phase.CLOSED || closeRequested) { // closing: whatever it still sends is nobody's answer any more
             io.netty.util.ReferenceCountUtil.release(msg);
             return;
         }

@@ -404,17 +404,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (link == current && !retryFrames.isEmpty() && txLink == null) {
             LOG.info("backend {} went away before answering a statement that changed nothing; routing it again",
                     link.backend.name());
-            for (int i = retryFrames.size() - 1; i >= 0; i--) {
-                Frame f = retryFrames.get(i).rewind();
-                queue.addFirst(f);
-                queuedBytes += f.wire().readableBytes();
-            }
-            retryFrames.clear();
-            unitRetryable = false;
-            current = null;
-            if (link == lastLink) {
-                lastLink = null;
-            }
+            routeAgain(link);
             drain();
             return;
         }
@@ -425,6 +415,24 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             fatal(SqlState.CONNECTION_FAILURE, "backend " + link.backend.name() + " closed the connection while running a"
                     + " statement that may have changed data, so its outcome is unknown; reconnect and check");
         }
+        if (link == lastLink) {
+            lastLink = null;
+        }
+    }
+
+    /**
+     * Gives up {@code link} as the runner of the current unit: the frames already sent to it (a unit that
+     * changes nothing and was not answered) go back to the head of the queue, rewound, to be routed again.
+     */
+    private void routeAgain(BackendLink link) {
+        for (int i = retryFrames.size() - 1; i >= 0; i--) {
+            Frame f = retryFrames.get(i).rewind();
+            queue.addFirst(f);
+            queuedBytes += f.wire().readableBytes();
+        }
+        retryFrames.clear();
+        unitRetryable = false;
+        current = null;
         if (link == lastLink) {
             lastLink = null;
         }
@@ -825,13 +833,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             if (t.serves(link.backend)) {
                 continue;
             }
-            if (link == current && link != txLink && link.phase != BackendLink.Phase.READY) {
-                // still connecting or logging in: the unit waits in the queue, nothing of it ran there, so
-                // it is routed again below, by the new table (a new primary, or a wait for one)
-                LOG.info("proxy session {}: node {} left the table at epoch {} before its connection was ready;"
-                        + " the statement waiting for it is routed again", processId, link.backend.name(), t.epoch());
-                current = null;
-                dropRetryFrames();
+            if (link == current && txLink == null && phase == Phase.READY
+                    && (link.phase != BackendLink.Phase.READY || !retryFrames.isEmpty())) {
+                // the unit waits for this connection to log in (nothing of it was sent), or it changes nothing
+                // and has not been answered: it runs where the new table says, the client notices nothing
+                LOG.info("proxy session {}: node {} left the table at epoch {} before answering; the statement is"
+                        + " routed again", processId, link.backend.name(), t.epoch());
+                routeAgain(link);
                 reroute = true;
             } else if ((link == current || link == txLink) && phase == Phase.READY) {
                 LOG.info("proxy session {}: ended, its {} is on node {} (backend connection {}) which epoch {} no longer"

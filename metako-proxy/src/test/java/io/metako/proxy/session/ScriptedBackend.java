@@ -14,7 +14,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * A minimal PostgreSQL-speaking server for the session tier: trust login, then per Query a
  * CommandComplete and ReadyForQuery. A query with "BIG" in it streams DataRows until the peer stops reading
  * or goes away (counting the bytes it got out); one with "DIE" closes the connection
- * without an answer ("DIE ONCE": only the first time that query arrives). BEGIN opens a transaction
+ * without an answer ("DIE ONCE": only the first time that query arrives); one with "SLOW" is answered after
+ * a second. BEGIN opens a transaction
  * (ReadyForQuery says 'T') until COMMIT or ROLLBACK. The real thing is tested in the server's ITs; this one only lets the session
  * state machine be driven into its corners.
  */
@@ -80,6 +81,14 @@ final class ScriptedBackend implements AutoCloseable {
                     }
                 } else if (sql.contains("DIE")) {
                     return;
+                }
+                if (sql.contains("SLOW")) {
+                    try {
+                        Thread.sleep(1000);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return;
+                    }
                 }
                 if (sql.contains("BIG")) {
                     streamForever(out);

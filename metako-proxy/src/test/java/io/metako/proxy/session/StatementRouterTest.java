@@ -552,6 +552,37 @@ class StatementRouterTest {
             assertThat(c.readUntil('Z').type()).as("the session goes on").isEqualTo('Z');
         }
     }
+    /**
+     * The table drops the node running the session's statement before it answers (a switchover, a lost
+     * lease): a read runs again on the new primary, unnoticed by the client; a write may have changed data
+     * there, so its session ends with 57P01.
+     */
+    @Test
+    void aReadInFlightOnANodeThatLeavesTheTableRunsAgainAndAWriteEndsItsSession() throws Exception {
+        router();
+        try (Client c = new Client()) {
+            c.login();
+            c.send('Q', "SELECT 'SLOW'");
+            Thread.sleep(200); // sent to A, which answers after a second
+            table.set(new RoutingTable(2, Optional.of(backend.backend("B")), List.of(), true));
+            router.onRoutingTable(table.get());
+            c.readUntil('C'); // an ErrorResponse would fail readUntil
+            assertThat((char) c.read().body()[0]).isEqualTo('I');
+            Thread.sleep(1200); // A's answer, had it been relayed, would be here by now
+            assertThat(c.in.available()).as("one answer only: A's late one is not relayed").isZero();
+            assertThat(backend.queries).as("sent again whole").containsExactly("SELECT 'SLOW'", "SELECT 'SLOW'");
+            assertThat(backend.connections.get()).isEqualTo(2);
+
+            c.send('Q', "UPDATE t SET x = 'SLOW'");
+            Thread.sleep(200);
+            table.set(new RoutingTable(3, Optional.of(backend.backend("C")), List.of(), true));
+            router.onRoutingTable(table.get());
+            Map<Character, String> e = c.readUntil('E').fields();
+            assertThat(e).containsEntry('C', "57P01").containsEntry('S', "FATAL");
+            assertThat(e.get('M')).contains("no longer serves this session at epoch 3");
+        }
+    }
+
     @Test
     void aBackendDyingUnderAWriteEndsTheSessionSayingTheOutcomeIsUnknown() throws Exception {
         router();
