@@ -135,6 +135,7 @@ run() { # label port pid mode clients extra [user]
   tps=$(echo "$out" | grep -o 'tps = [0-9.]*' | head -1 | cut -d' ' -f3)
   lat=$(echo "$out" | grep -o 'latency average = [0-9.]* ms' | cut -d' ' -f4)
   tx=$(echo "$out" | grep -o 'number of transactions actually processed: [0-9]*' | grep -o '[0-9]*$')
+  [ -z "$tps" ] && echo "$label ($mode) failed: $(echo "$out" | grep -v '^progress' | tail -3)" >&2
   local cpu="-" switches="-"
   if [ -n "$pid" ] && [ "${tx:-0}" -gt 0 ]; then
     switches=$(python3 -c "print(f'{($cafter-$cbefore)/$tx:.2f}')")
