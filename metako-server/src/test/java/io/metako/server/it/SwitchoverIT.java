@@ -42,6 +42,23 @@ class SwitchoverIT extends QuorumScenario {
         AckedWriter writer = new AckedWriter(q, "load");
         Thread t = writer.start();
         await().atMost(CONVERGE).until(() -> writer.acked.size() > 200);
+        // a read in flight on the old primary through the proxy when the switchover starts: it runs again on
+        // the new primary, and the client sees only the answer, not an error
+        java.util.concurrent.CompletableFuture<Integer> readInFlight = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            java.util.Properties p = new java.util.Properties();
+            p.setProperty("user", io.metako.server.demo.LocalCluster.PROXY_USER);
+            p.setProperty("password", q.cluster.password());
+            try (Connection c = java.sql.DriverManager.getConnection("jdbc:postgresql://127.0.0.1:"
+                    + q.cluster.instances().get(1).proxyPort() + "/postgres", p);
+                 Statement st = c.createStatement();
+                 ResultSet rs = st.executeQuery("/* metako:primary */ SELECT inet_server_port() FROM pg_sleep(4)")) {
+                rs.next();
+                return rs.getInt(1);
+            } catch (java.sql.SQLException e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        });
+        TimeUnit.MILLISECONDS.sleep(500);
         long started = System.nanoTime();
         try (MetakoClient c = q.client(2)) {
             assertThat(c.switchover("pg-2").getMessage()).contains("switchover to pg-2 accepted");
@@ -53,6 +70,8 @@ class SwitchoverIT extends QuorumScenario {
         });
         System.out.println("[switchover] primary pg-1 -> pg-2 in " + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started)
                 + " ms; writes acknowledged so far " + writer.acked.size() + ", failed statements " + writer.failed.get());
+        assertThat(readInFlight.get(30, TimeUnit.SECONDS)).as("the read in flight ran again on the new primary")
+                .isEqualTo(q.cluster.nodes().get(1).port());
         int before = writer.acked.size();
         await().atMost(CONVERGE).until(() -> writer.acked.size() > before + 200);
         writer.stop.set(true);
