@@ -54,6 +54,8 @@ class ProxyEventLoopsTest {
         Channel client;
         try (ProxyEventLoops loops = ProxyEventLoops.create(1, transport)) {
             assertThat(loops.transport()).isEqualTo(transport);
+            assertThat(loops.bufferRing()).as("io_uring receives through a provided-buffer ring where the kernel has them")
+                    .isEqualTo(transport == Transport.IO_URING && io.netty.channel.uring.IoUring.isRegisterBufferRingSupported());
             CompletableFuture<Channel> acceptedFuture = new CompletableFuture<>();
             server = loops.listen("127.0.0.1", 0, ch -> ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
                 @Override
