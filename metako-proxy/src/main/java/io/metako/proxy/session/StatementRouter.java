@@ -115,7 +115,11 @@ public final class StatementRouter implements AutoCloseable {
         return n == null ? 0 : n.get();
     }
 
-    /** Backend connections to one node: held by sessions, and kept idle for the next session. */
+    /**
+     * Backend connections to one node: held by sessions, and kept idle for the next session ({@code kept}
+     * includes those whose reset, DISCARD ALL, is still running; {@link #idleBackendConnections} counts only
+     * the ones ready to be adopted).
+     */
     public record NodeConnections(String node, int inUse, int kept) {
     }
 
@@ -170,8 +174,9 @@ public final class StatementRouter implements AutoCloseable {
     }
 
     /**
-     * Backend connections kept for reuse and ready for the next session, over all event loops (callable
-     * on any thread: a snapshot, for tests and status).
+     * Backend connections kept for reuse and ready for the next session (their reset has finished), over all
+     * event loops: a snapshot, callable on any thread, that asks each loop. The status's {@code kept} counts
+     * from shared counters instead, without waiting on the loops, and includes connections still being reset.
      */
     public int idleBackendConnections() {
         int n = 0;
