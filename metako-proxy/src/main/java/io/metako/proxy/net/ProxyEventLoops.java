@@ -107,10 +107,10 @@ public final class ProxyEventLoops implements AutoCloseable {
     /** Every channel opened on these loops while it is open, so that {@link #close} can end them first. */
     private final ChannelGroup channels = new DefaultChannelGroup("metako-proxy", GlobalEventExecutor.INSTANCE);
 
-    private ProxyEventLoops(Transport transport, EventLoopGroup group) {
+    private ProxyEventLoops(Transport transport, EventLoopGroup group, boolean bufferRing) {
         this.transport = transport;
-        this.bufferRing = bufferRing(transport);
         this.group = group;
+        this.bufferRing = bufferRing;
     }
 
     /**
@@ -121,8 +121,9 @@ public final class ProxyEventLoops implements AutoCloseable {
      */
     public static ProxyEventLoops create(int threads, Transport wanted) {
         Transport chosen = choose(wanted);
+        boolean ring = chosen == Transport.IO_URING && BUFFER_RING_WANTED && IoUring.isRegisterBufferRingSupported();
         IoHandlerFactory factory = switch (chosen) {
-            case IO_URING -> bufferRing(chosen)
+            case IO_URING -> ring
                     ? IoUringIoHandler.newFactory(new IoUringIoHandlerConfig().setBufferRingConfig(
                             IoUringBufferRingConfig.builder().bufferGroupId(BUFFER_GROUP).bufferRingSize((short) 1024)
                                     .batchSize(64).allocator(new IoUringAdaptiveBufferRingAllocator()).build()))
@@ -132,8 +133,8 @@ public final class ProxyEventLoops implements AutoCloseable {
         };
         EventLoopGroup group = new MultiThreadIoEventLoopGroup(threads, new DefaultThreadFactory("metako-proxy", true), factory);
         LOG.info("proxy event loops: {} x {}{}", threads, chosen.setting(),
-                bufferRing(chosen) ? " with a provided-buffer ring" : "");
-        return new ProxyEventLoops(chosen, group);
+                ring ? " with a provided-buffer ring" : "");
+        return new ProxyEventLoops(chosen, group, ring);
     }
 
     /** {@code threads} loops on the best transport this kernel allows. */
@@ -156,10 +157,6 @@ public final class ProxyEventLoops implements AutoCloseable {
             return Transport.EPOLL; // AUTO without io_uring, or io_uring unavailable
         }
         return Transport.NIO;
-    }
-
-    private static boolean bufferRing(Transport t) {
-        return t == Transport.IO_URING && BUFFER_RING_WANTED && IoUring.isRegisterBufferRingSupported();
     }
 
     /** Whether channels receive through a provided-buffer ring (io_uring where the kernel has them). */
