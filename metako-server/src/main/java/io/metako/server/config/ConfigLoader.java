@@ -393,18 +393,13 @@ public final class ConfigLoader {
             requireReadable(s, "cert_file", cert, "tls_enabled is true");
             requireReadable(s, "key_file", key, "tls_enabled is true");
         }
-        // not set: prefer, libpq's and pgjdbc's default (the probes get no property: pgjdbc's own default)
-        java.util.Optional<io.metako.proxy.session.RouterSettings.SslMode> configuredMode = java.util.Optional.empty();
-        String modeName = s.string("backend_sslmode", null);
-        if (modeName != null) {
-            try {
-                configuredMode = java.util.Optional.of(io.metako.proxy.session.RouterSettings.SslMode.parse(modeName));
-            } catch (IllegalArgumentException e) {
-                s.problem("backend_sslmode", e.getMessage());
-            }
+        // not set: prefer, the default of libpq and pgjdbc
+        io.metako.proxy.session.RouterSettings.SslMode backendMode = io.metako.proxy.session.RouterSettings.SslMode.PREFER;
+        try {
+            backendMode = io.metako.proxy.session.RouterSettings.SslMode.parse(s.string("backend_sslmode", "prefer"));
+        } catch (IllegalArgumentException e) {
+            s.problem("backend_sslmode", e.getMessage());
         }
-        io.metako.proxy.session.RouterSettings.SslMode backendMode =
-                configuredMode.orElse(io.metako.proxy.session.RouterSettings.SslMode.DISABLE);
         Path rootCert = s.file("backend_ssl_root_cert");
         if (backendMode.verifies()) {
             requireReadable(s, "backend_ssl_root_cert", rootCert, "backend_sslmode is " + backendMode.setting()
@@ -414,7 +409,7 @@ public final class ConfigLoader {
                     + backendMode.setting() + "): set one of those, or remove the key");
         }
         s.finish();
-        return new SecurityConfig(tls, cert, key, configuredMode, rootCert);
+        return new SecurityConfig(tls, cert, key, backendMode, rootCert);
     }
 
     private static void requireReadable(YamlSection s, String key, Path file, String when) {

@@ -99,7 +99,7 @@ public final class HealthMonitor implements AutoCloseable {
         String db = local != null ? local.database() : n.getDatabase().isEmpty() ? "postgres" : n.getDatabase();
         HostPort address = config.nodeAddressOverride(n.getName()).orElse(new HostPort(n.getHost(), n.getPort()));
         return new ProbeTarget(n.getName(), address.host(), address.port(), db, user, password,
-                config.security() == null ? java.util.Map.of() : config.security().jdbcProperties());
+                config.security().jdbcProperties());
     }
 
     /** One node's probe loop: its prober, its verdict counter, its report in flight. */

@@ -98,10 +98,10 @@ public final class ProxyPorts implements AutoCloseable {
                 name -> logins.getOrDefault(name, fallback), tls(config), p.backendIdleMax(), p.backendIdleTimeout());
     }
 
-    /** TLS toward the nodes ({@code security.backend_sslmode}); none when the configuration has no security section. */
+    /** TLS toward the nodes ({@code security.backend_sslmode}). */
     static RouterSettings.BackendTls backendTls(MetakoConfig config) throws IOException {
         var s = config.security();
-        RouterSettings.SslMode mode = s == null ? RouterSettings.SslMode.DISABLE : s.proxyBackendSslMode();
+        RouterSettings.SslMode mode = s.backendSslMode();
         if (mode == RouterSettings.SslMode.DISABLE) {
             return RouterSettings.BackendTls.DISABLED;
         }

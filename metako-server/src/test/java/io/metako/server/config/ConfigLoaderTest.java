@@ -127,16 +127,16 @@ class ConfigLoaderTest {
     void tlsToTheNodesIsPreferByDefaultAndVerificationNamesItsRootCertificate(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
             throws java.io.IOException {
         MetakoConfig c = parse(VALID);
-        assertThat(c.security().proxyBackendSslMode()).isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.PREFER);
-        assertThat(c.security().jdbcProperties()).as("the probes keep pgjdbc's default").isEmpty();
+        assertThat(c.security().backendSslMode()).isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.PREFER);
+        assertThat(c.security().jdbcProperties()).as("the probes use the same").isEqualTo(java.util.Map.of("sslmode", "prefer"));
         assertThat(parse(VALID + "security:\n  backend_sslmode: disable\n").security().jdbcProperties())
                 .isEqualTo(java.util.Map.of("sslmode", "disable"));
         java.nio.file.Path ca = java.nio.file.Files.writeString(dir.resolve("ca.crt"), "not parsed here");
         MetakoConfig full = parse(VALID + "security:\n  backend_sslmode: verify-full\n  backend_ssl_root_cert: " + ca + "\n");
-        assertThat(full.security().proxyBackendSslMode()).isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.VERIFY_FULL);
+        assertThat(full.security().backendSslMode()).isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.VERIFY_FULL);
         assertThat(full.security().jdbcProperties())
                 .isEqualTo(java.util.Map.of("sslmode", "verify-full", "sslrootcert", ca.toString()));
-        assertThat(parse(VALID + "security:\n  backend_sslmode: PREFER\n").security().proxyBackendSslMode())
+        assertThat(parse(VALID + "security:\n  backend_sslmode: PREFER\n").security().backendSslMode())
                 .isEqualTo(io.metako.proxy.session.RouterSettings.SslMode.PREFER);
     }
 
