@@ -20,6 +20,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -537,12 +539,21 @@ class StatementRouterTest {
         router(RouterSettings.ClientAuth.PASSWORD, 10, Duration.ofSeconds(5), Duration.ofSeconds(20));
         try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress());
              Client c = new Client()) {
+            CompletableFuture<java.net.Socket> loginArrived = CompletableFuture.supplyAsync(() -> {
+                try {
+                    java.net.Socket s = silent.accept();
+                    s.getInputStream().read(); // the proxy's first byte (SSLRequest or startup): never answered
+                    return s;
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
             c.login();
             table.set(new RoutingTable(2, Optional.of(new RoutingTable.Backend("S", "127.0.0.1", silent.getLocalPort())),
                     List.of(), true));
             router.onRoutingTable(table.get());
             c.send('Q', "UPDATE t SET x = 1");
-            Thread.sleep(200); // connected (the kernel accepts for the silent node), waiting for its login answer
+            java.net.Socket held = loginArrived.get(5, TimeUnit.SECONDS); // the write now waits for S's login
             table.set(new RoutingTable(3, Optional.of(backend.backend("B")), List.of(), true));
             router.onRoutingTable(table.get());
             c.readUntil('C'); // an ErrorResponse (57P01) would fail readUntil
@@ -550,6 +561,7 @@ class StatementRouterTest {
             assertThat(backend.queries).as("it ran on B").contains("UPDATE t SET x = 1");
             c.send('Q', "SELECT 1");
             assertThat(c.readUntil('Z').type()).as("the session goes on").isEqualTo('Z');
+            held.close();
         }
     }
     /**
@@ -563,7 +575,7 @@ class StatementRouterTest {
         try (Client c = new Client()) {
             c.login();
             c.send('Q', "SELECT 'SLOW'");
-            Thread.sleep(200); // sent to A, which answers after a second
+            await().atMost(Duration.ofSeconds(5)).until(() -> backend.queries.contains("SELECT 'SLOW'")); // A answers in 1 s
             table.set(new RoutingTable(2, Optional.of(backend.backend("B")), List.of(), true));
             router.onRoutingTable(table.get());
             c.readUntil('C'); // an ErrorResponse would fail readUntil
@@ -574,7 +586,7 @@ class StatementRouterTest {
             assertThat(backend.connections.get()).isEqualTo(2);
 
             c.send('Q', "UPDATE t SET x = 'SLOW'");
-            Thread.sleep(200);
+            await().atMost(Duration.ofSeconds(5)).until(() -> backend.queries.contains("UPDATE t SET x = 'SLOW'"));
             table.set(new RoutingTable(3, Optional.of(backend.backend("C")), List.of(), true));
             router.onRoutingTable(table.get());
             Map<Character, String> e = c.readUntil('E').fields();
