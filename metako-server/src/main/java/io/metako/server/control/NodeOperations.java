@@ -120,9 +120,7 @@ public final class NodeOperations {
         p.setProperty("socketTimeout", Integer.toString(socketTimeoutSeconds));
         p.setProperty("ApplicationName", "pg-metako controller");
         p.setProperty("preferQueryMode", "simple");
-        if (config.security() != null) {
-            config.security().jdbcProperties().forEach(p::setProperty);
-        }
+        config.security().jdbcProperties().forEach(p::setProperty);
         String db = login == null ? "postgres" : login.database();
         io.metako.server.config.HostPort address = config.nodeAddressOverride(node.getName())
                 .orElse(new io.metako.server.config.HostPort(node.getHost(), node.getPort()));
