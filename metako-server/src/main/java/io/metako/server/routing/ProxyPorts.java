@@ -114,14 +114,16 @@ public final class ProxyPorts implements AutoCloseable {
             }
             return new RouterSettings.BackendTls(mode, b.build());
         } catch (IOException | RuntimeException e) {
-            throw new IOException("security.backend_ssl_root_cert: cannot load the CA certificate (" + e.getMessage()
-                    + "); it must be PEM", e);
+            throw new IOException(mode.verifies()
+                    ? "security.backend_ssl_root_cert: cannot load the CA certificate (" + e.getMessage() + "); it must be PEM"
+                    : "security.backend_sslmode " + mode.setting() + ": cannot set up TLS toward the nodes (" + e.getMessage()
+                            + ")", e);
         }
     }
 
     private static Optional<SslContext> tls(MetakoConfig config) throws IOException {
         var s = config.security();
-        if (s == null || !s.tlsEnabled()) {
+        if (!s.tlsEnabled()) {
             return Optional.empty();
         }
         try {
