@@ -9,8 +9,10 @@
 #   scripts/proxy-bench.sh --goal [ROUNDS] [SECONDS]
 #       only the goal runs (8 clients select-only, -M simple and -M prepared: router vs PgBouncer,
 #       rw_port vs HAProxy) after a warm-up, ROUNDS alternating rounds (default 3, 15 s each), each row with the
-#       proxy's context switches per transaction; then the median of each ratio. This machine's
-#       noise is +-15% per run: decide an A/B on the medians of several rounds, never on one run.
+#       proxy's context switches per transaction and the share of the machine's CPU left idle during the run
+#       (idle + iowait: a closed-loop run that leaves CPU idle is bound by latency, not by CPU); then the
+#       median of each ratio. This machine's noise is +-15% per run: decide an A/B on the medians of several
+#       rounds, never on one run.
 #   scripts/proxy-bench.sh --latency [ROUNDS] [SECONDS]
 #       one client, select-only, -M simple and -M prepared: the average latency per transaction through
 #       the router (to the primary), rw_port, PgBouncer, HAProxy and directly, ROUNDS alternating rounds
@@ -21,7 +23,8 @@
 #       against PgBouncer, 8 clients select-only, -M simple and -M prepared, both sending the same SQL
 #       text, in PAIRS back-to-back pairs (default 12, 8 s per run) whose order alternates (AB, BA, ...);
 #       prints the geometric mean of the paired ratios with its 95% confidence interval, for tps and for
-#       CPU per transaction. An interval that holds 1.0 means: not distinguishable here.
+#       CPU per transaction, and the mean share of idle CPU behind each. An interval that holds 1.0 means:
+#       not distinguishable here.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 goal_rounds=0; latency_rounds=0; pairs=0
@@ -122,15 +125,18 @@ ctx_switches() {
   echo "$total"
 }
 hz=$(getconf CLK_TCK)
+# the machine's idle and iowait ticks, then all ticks, from /proc/stat: a thread blocked in io_uring_enter
+# counts as iowait, so both are CPU that nobody used
+machine_ticks() { awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
 
 run() { # label port pid mode clients extra [user]
   local label=$1 port=$2 pid=$3 mode=$4 clients=$5 extra=$6 user=${7:-postgres}
-  local before after pbefore pafter out tps lat tx cbefore cafter pattern=""
+  local before after pbefore pafter out tps lat tx cbefore cafter pattern="" mbefore mafter
   [ "$label" != "${label#metako}" ] && pattern="metako-proxy"
-  before=$(cpu_ticks "$pid"); pbefore=0; cbefore=$(ctx_switches "$pid" "$pattern")
+  before=$(cpu_ticks "$pid"); pbefore=0; cbefore=$(ctx_switches "$pid" "$pattern"); mbefore=$(machine_ticks)
   [ "$label" != "${label#metako}" ] && pbefore=$(proxy_ticks "$pid")
   out=$(pgbench -U "$user" -p "$port" -M "$mode" -c "$clients" -j "$(( clients > 1 ? 2 : 1 ))" -T "$secs" $extra -n 2>&1)
-  after=$(cpu_ticks "$pid"); pafter=0; cafter=$(ctx_switches "$pid" "$pattern")
+  after=$(cpu_ticks "$pid"); pafter=0; cafter=$(ctx_switches "$pid" "$pattern"); mafter=$(machine_ticks)
   [ "$label" != "${label#metako}" ] && pafter=$(proxy_ticks "$pid")
   tps=$(echo "$out" | grep -o 'tps = [0-9.]*' | head -1 | cut -d' ' -f3)
   lat=$(echo "$out" | grep -o 'latency average = [0-9.]* ms' | cut -d' ' -f4)
@@ -144,16 +150,18 @@ run() { # label port pid mode clients extra [user]
       cpu="$(python3 -c "print(f'{($pafter-$pbefore)/$hz*1000/($tx/1000):.1f}')") ($cpu jvm)"
     fi
   fi
-  echo "$label|$tps|$lat|$cpu|$switches"
+  local idle
+  idle=$(python3 -c "b, a = '$mbefore'.split(), '$mafter'.split(); print(f'{100 * (int(a[0]) - int(b[0])) / max(1, int(a[1]) - int(b[1])):.0f}')")
+  echo "$label|$tps|$lat|$cpu|$switches|$idle"
 }
 
-# one 8-client run of a goal or pair row: prints its line (LABEL) and appends "KEY|tps|proxy cpu" to $results
+# one 8-client run of a goal or pair row: prints its line (LABEL) and appends "KEY|tps|proxy cpu|idle %" to $results
 row() { # label key name port pid user mode extra
-  local r tps lat cpu switches
+  local r tps lat cpu switches idle
   r=$(run "$3" "$4" "$5" "$7" 8 "$8" "$6")
-  IFS='|' read -r _ tps lat cpu switches <<< "$r"
-  printf '%-44s %10s %12s %24s %14s\n' "$1" "$tps" "$lat" "$cpu" "$switches"
-  echo "$2|$tps|${cpu%% *}" >> "$results"
+  IFS='|' read -r _ tps lat cpu switches idle <<< "$r"
+  printf '%-44s %10s %12s %24s %14s %7s\n' "$1" "$tps" "$lat" "$cpu" "$switches" "$idle"
+  echo "$2|$tps|${cpu%% *}|$idle" >> "$results"
 }
 
 # pgbench -S's own script with the router's hint: the same reads, sent to the primary as PgBouncer's are
@@ -208,7 +216,7 @@ if [ "$pairs" -gt 0 ]; then
       pgbench -U "${wport#*:}" -p "${wport%%:*}" -M "$mode" -c 8 -j 2 -T 5 -f "$dir/select-primary.sql" -s 10 -n > /dev/null 2>&1 || true
     done
   done
-  printf '%-44s %10s %12s %24s %14s\n' "run" "tps" "latency ms" "proxy cpu ms/1k tx" "switches/tx"
+  printf '%-44s %10s %12s %24s %14s %7s\n' "run" "tps" "latency ms" "proxy cpu ms/1k tx" "switches/tx" "idle %"
   results="$dir/pairs.txt"; : > "$results"
   router="metako router to primary:$router_port:$instance_pid:app"
   bouncer="pgbouncer:$bouncer_port:$bouncer_pid:postgres"
@@ -240,9 +248,9 @@ def interval(logs):
 print()
 for mode in ('simple', 'prepared'):
     by_pair = {}
-    for pair, m, name, tps, cpu in rows:
+    for pair, m, name, tps, cpu, idle in rows:
         if m == mode and tps not in ('', '-'):
-            by_pair.setdefault(pair, {})[name] = (float(tps), float(cpu) if cpu not in ('', '-') else None)
+            by_pair.setdefault(pair, {})[name] = (float(tps), float(cpu) if cpu not in ('', '-') else None, float(idle))
     both = [v for v in by_pair.values() if len(v) == 2]
     if not both:
         print(f"{mode:9s} no complete pair (a run failed; see the rows above)")
@@ -251,14 +259,16 @@ for mode in ('simple', 'prepared'):
     tps = interval([math.log(v[ours][0] / v[theirs][0]) for v in both])
     cpus = [math.log(v[ours][1] / v[theirs][1]) for v in both if v[ours][1] and v[theirs][1]]
     cpu = interval(cpus) if cpus else (float('nan'),) * 3
+    idle = [statistics.mean(v[name][2] for v in both) for name in (ours, theirs)]
     print(f"{mode:9s} router to primary vs PgBouncer over {len(both)} pairs: tps {tps[0]:.3f}x "
-          f"(95% CI {tps[1]:.3f}-{tps[2]:.3f}), CPU per tx {cpu[0]:.3f}x theirs (95% CI {cpu[1]:.3f}-{cpu[2]:.3f})")
+          f"(95% CI {tps[1]:.3f}-{tps[2]:.3f}), CPU per tx {cpu[0]:.3f}x theirs (95% CI {cpu[1]:.3f}-{cpu[2]:.3f}); "
+          f"CPU idle {idle[0]:.1f}% behind the router, {idle[1]:.1f}% behind PgBouncer")
 PY
   exit 0
 fi
 
 if [ "$goal_rounds" -gt 0 ]; then
-  printf '%-44s %10s %12s %24s %14s\n' "run" "tps" "latency ms" "proxy cpu ms/1k tx" "switches/tx"
+  printf '%-44s %10s %12s %24s %14s %7s\n' "run" "tps" "latency ms" "proxy cpu ms/1k tx" "switches/tx" "idle %"
   results="$dir/goal.txt"; : > "$results"
   # the JIT, and the server connections PgBouncer and the router keep between sessions, each having run the
   # query (so that round 1 already compares warm backends on both sides; rw_port and HAProxy connect new ones
