@@ -401,7 +401,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             }
             return;
         }
-        if (link == current && !retryFrames.isEmpty() && txLink == null) {
+        if (retryInstead(link)) {
             LOG.info("backend {} went away before answering a statement that changed nothing; routing it again",
                     link.backend.name());
             routeAgain(link);
@@ -527,8 +527,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * The backend running the unit ends the connection (FATAL) before answering anything else:
-     * true when the unit can run again elsewhere, so the error is not passed on.
+     * True when the unit in flight on {@code link} can run again elsewhere: it changes nothing, was sent and has not
+     * been answered, and no transaction is open. Asked when that backend ends the connection (its FATAL is then not
+     * passed on), closes it, or leaves the routing table.
      */
     boolean retryInstead(BackendLink link) {
         return link == current && !retryFrames.isEmpty() && txLink == null;
@@ -833,8 +834,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             if (t.serves(link.backend)) {
                 continue;
             }
-            if (link == current && txLink == null && phase == Phase.READY
-                    && (link.phase != BackendLink.Phase.READY || !retryFrames.isEmpty())) {
+            boolean loggingIn = link == current && txLink == null && link.phase != BackendLink.Phase.READY;
+            if (phase == Phase.READY && (loggingIn || retryInstead(link))) {
                 // the unit waits for this connection to log in (nothing of it was sent), or it changes nothing
                 // and has not been answered: it runs where the new table says, the client notices nothing
                 LOG.info("proxy session {}: node {} left the table at epoch {} before answering; the statement is"
