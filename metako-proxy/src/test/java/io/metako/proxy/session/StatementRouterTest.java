@@ -564,6 +564,7 @@ class StatementRouterTest {
             held.close();
         }
     }
+
     /**
      * The table drops the node running the session's statement before it answers (a switchover, a lost
      * lease): a read runs again on the new primary, unnoticed by the client; a write may have changed data
