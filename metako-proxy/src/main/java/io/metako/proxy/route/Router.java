@@ -28,7 +28,7 @@ public final class Router {
         if (c.kind() == StatementKind.SESSION) {
             return new RouteTarget.EverySessionBackend();
         }
-        boolean readable = (c.kind() == StatementKind.READ || c.kind() == StatementKind.BEGIN_READ_ONLY) && !c.forcePrimary();
+        boolean readable = c.replicaEligible();
         if (readable && !table.writable() && !staleReads) {
             return new RouteTarget.Wait("this instance holds no lease and proxy.stale_reads is off",
                     SqlState.CONNECTION_FAILURE);

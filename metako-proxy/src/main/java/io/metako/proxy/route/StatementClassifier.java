@@ -1,5 +1,6 @@
 package io.metako.proxy.route;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 
@@ -34,10 +35,38 @@ public final class StatementClassifier {
         if (statements.size() == 1) {
             return new Classification(kindOf(statements.get(0)), lexed.primaryHint(), 1);
         }
-        boolean allReads = statements.stream().allMatch(s -> kindOf(s) == StatementKind.READ);
-        boolean allSession = statements.stream().allMatch(s -> kindOf(s) == StatementKind.SESSION);
-        StatementKind kind = allReads ? StatementKind.READ : allSession ? StatementKind.SESSION : StatementKind.WRITE;
-        return new Classification(kind, lexed.primaryHint(), statements.size());
+        List<StatementKind> kinds = new ArrayList<>(statements.size());
+        statements.forEach(s -> kinds.add(kindOf(s)));
+        return new Classification(unitKind(kinds), lexed.primaryHint(), statements.size());
+    }
+
+    /**
+     * What several statements that run as one unit (a multi-statement Query, or the Parse/Bind/Execute
+     * messages up to a Sync) mean together: the one rule for the simple and the extended protocol.
+     * <ul>
+     * <li>all reads: a read; all session settings: session state;</li>
+     * <li>a unit that opens a transaction and leaves it open (BEGIN first, no COMMIT / ROLLBACK after it)
+     * is that BEGIN: whatever it did is undone if its backend dies, so it may run again elsewhere, and a
+     * read-only one may run on a replica (PostgreSQL refuses a write inside it wherever it runs);</li>
+     * <li>anything else, a unit that also ends its transaction included, is a write.</li>
+     * </ul>
+     */
+    public static StatementKind unitKind(List<StatementKind> kinds) {
+        if (kinds.size() == 1) {
+            return kinds.get(0);
+        }
+        if (kinds.stream().allMatch(k -> k == StatementKind.READ)) {
+            return StatementKind.READ;
+        }
+        if (kinds.stream().allMatch(k -> k == StatementKind.SESSION)) {
+            return StatementKind.SESSION;
+        }
+        StatementKind first = kinds.get(0);
+        boolean opens = first == StatementKind.BEGIN || first == StatementKind.BEGIN_READ_ONLY;
+        if (opens && kinds.stream().noneMatch(k -> k == StatementKind.END_TRANSACTION)) {
+            return first;
+        }
+        return StatementKind.WRITE;
     }
 
     /**

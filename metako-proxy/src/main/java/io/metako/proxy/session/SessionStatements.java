@@ -89,19 +89,7 @@ final class SessionStatements {
             return null;
         }
         boolean force = pinnedToPrimary || parts.stream().anyMatch(Classification::forcePrimary);
-        StatementKind first = parts.get(0).kind();
-        StatementKind kind;
-        if (parts.stream().allMatch(p -> p.kind() == StatementKind.READ)) {
-            kind = StatementKind.READ;
-        } else if (first == StatementKind.BEGIN_READ_ONLY || first == StatementKind.BEGIN) {
-            kind = first;
-        } else if (parts.stream().allMatch(p -> p.kind() == StatementKind.SESSION)) {
-            kind = StatementKind.SESSION;
-        } else if (parts.size() == 1) {
-            kind = first;
-        } else {
-            kind = StatementKind.WRITE;
-        }
+        StatementKind kind = StatementClassifier.unitKind(parts.stream().map(Classification::kind).toList());
         return new Classification(kind, force, parts.size());
     }
 

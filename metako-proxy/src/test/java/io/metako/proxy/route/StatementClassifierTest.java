@@ -8,6 +8,7 @@ import static io.metako.proxy.route.StatementKind.SESSION;
 import static io.metako.proxy.route.StatementKind.WRITE;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -213,5 +214,21 @@ class StatementClassifierTest {
                 .containsExactly("DISCARD ALL");
         assertThat(StatementClassifier.sessionStatements("SELECT $$;SET x = 1;$$")).isEmpty();
         assertThat(StatementClassifier.sessionStatements("set application_name = 'a;b'")).containsExactly("set application_name = 'a;b'");
+    }
+
+    @Test
+    void aUnitThatOpensATransactionAndLeavesItOpenIsThatBegin() {
+        assertThat(StatementClassifier.classify("BEGIN READ ONLY; SELECT 1").kind())
+                .as("as the extended protocol classifies the same statements").isEqualTo(BEGIN_READ_ONLY);
+        assertThat(StatementClassifier.classify("BEGIN READ ONLY; SELECT 1").replicaEligible()).isTrue();
+        assertThat(StatementClassifier.classify("/* metako:primary */ BEGIN READ ONLY; SELECT 1").replicaEligible()).isFalse();
+        assertThat(StatementClassifier.classify("BEGIN; INSERT INTO t VALUES (1)").kind())
+                .as("nothing is committed until the transaction ends: it may run again").isEqualTo(BEGIN);
+        assertThat(StatementClassifier.classify("BEGIN; INSERT INTO t VALUES (1); COMMIT").kind()).isEqualTo(WRITE);
+        assertThat(StatementClassifier.classify("BEGIN READ ONLY; SELECT 1; COMMIT").kind())
+                .as("a unit that also ends its transaction is judged by what it runs").isEqualTo(WRITE);
+        assertThat(StatementClassifier.unitKind(List.of(BEGIN, READ, END_TRANSACTION))).isEqualTo(WRITE);
+        assertThat(StatementClassifier.unitKind(List.of(SESSION, READ))).isEqualTo(WRITE);
+        assertThat(StatementClassifier.unitKind(List.of(END_TRANSACTION))).isEqualTo(END_TRANSACTION);
     }
 }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.metako.proxy.protocol.Frame;
 import io.metako.proxy.protocol.FrontendMessages;
 import io.metako.proxy.route.Classification;
+import io.metako.proxy.route.StatementClassifier;
 import io.metako.proxy.route.StatementKind;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -82,5 +83,23 @@ class SessionStatementsTest {
         unit(frame(FrontendMessages.PARSE, "", "SELECT 1"), sync());
         assertThat(unit(frame(FrontendMessages.BIND, "", ""), execute(), frame(FrontendMessages.BIND, "", ""), execute(), sync()))
                 .isEqualTo(new Classification(StatementKind.READ, false, 2));
+    }
+
+    @Test
+    void aUnitOfSeveralStatementsClassifiesAsTheSameStringWouldInOneQuery() {
+        Classification readOnly = unit(frame(FrontendMessages.PARSE, "", "BEGIN READ ONLY"), frame(FrontendMessages.BIND, "", ""),
+                execute(), frame(FrontendMessages.PARSE, "", "SELECT 1"), frame(FrontendMessages.BIND, "", ""), execute(), sync());
+        assertThat(readOnly).isEqualTo(new Classification(StatementKind.BEGIN_READ_ONLY, false, 2));
+        assertThat(readOnly.kind()).isEqualTo(StatementClassifier.classify("BEGIN READ ONLY; SELECT 1").kind());
+
+        Classification committed = unit(frame(FrontendMessages.PARSE, "", "BEGIN"), frame(FrontendMessages.BIND, "", ""), execute(),
+                frame(FrontendMessages.PARSE, "", "INSERT INTO t VALUES (1)"), frame(FrontendMessages.BIND, "", ""), execute(),
+                frame(FrontendMessages.PARSE, "", "COMMIT"), frame(FrontendMessages.BIND, "", ""), execute(), sync());
+        assertThat(committed.kind()).as("it commits a write: it must not run twice").isEqualTo(StatementKind.WRITE);
+        assertThat(committed.kind()).isEqualTo(StatementClassifier.classify("BEGIN; INSERT INTO t VALUES (1); COMMIT").kind());
+
+        Classification opened = unit(frame(FrontendMessages.PARSE, "", "BEGIN"), frame(FrontendMessages.BIND, "", ""), execute(),
+                frame(FrontendMessages.PARSE, "", "INSERT INTO t VALUES (1)"), frame(FrontendMessages.BIND, "", ""), execute(), sync());
+        assertThat(opened.kind()).as("pgjdbc's first unit of a transaction").isEqualTo(StatementKind.BEGIN);
     }
 }
