@@ -115,4 +115,18 @@ public final class BackendMessages {
     private static ByteBuf finish(ByteBuf b) {
         return b.setInt(1, b.writerIndex() - 1);
     }
+
+    /** "16/B374D848" to a number; -1 when it is not one. */
+    public static long parseLsn(String text) {
+        int slash = text.indexOf('/');
+        if (slash < 0) {
+            return -1;
+        }
+        try {
+            return (Long.parseLong(text.substring(0, slash), 16) << 32) | Long.parseLong(text.substring(slash + 1), 16);
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
 }

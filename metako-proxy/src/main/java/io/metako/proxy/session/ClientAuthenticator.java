@@ -33,6 +33,13 @@ final class ClientAuthenticator {
     private ScramServerExchange scram;
     private byte[] md5Salt;
 
+    /** A fresh SCRAM nonce (18 random bytes, base64). */
+    static String nonce() {
+        byte[] b = new byte[18];
+        RANDOM.nextBytes(b);
+        return java.util.Base64.getEncoder().encodeToString(b);
+    }
+
     /** {@code user}: null when no user {@code userName} is configured. */
     ClientAuthenticator(RouterSettings.ClientAuth method, String userName, RouterSettings.ClientUser user) {
         this.method = method;
@@ -71,7 +78,7 @@ final class ClientAuthenticator {
                     throw new ProtocolException("client selected an invalid SASL authentication mechanism");
                 }
                 ScramVerifier verifier = user != null ? user.verifier() : ScramVerifier.mock(userName, MOCK_SECRET, RANDOM);
-                scram = new ScramServerExchange(verifier, ClientSession.nonce());
+                scram = new ScramServerExchange(verifier, nonce());
                 String serverFirst = scram.serverFirst(initial.data());
                 return new Step(Outcome.CONTINUE,
                         BackendMessages.authenticationSaslData(alloc, BackendMessages.AUTH_SASL_CONTINUE, serverFirst));

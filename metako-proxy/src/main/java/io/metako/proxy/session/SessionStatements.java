@@ -141,54 +141,53 @@ final class SessionStatements {
 
     /**
      * Keeps prepared statements in step before {@code f} goes to {@code link}: records what a Parse
-     * defines, parses a statement the link lacks before a Bind or Describe uses it, forgets what a
-     * Close drops. A malformed message is a {@link ProtocolException} (the frame is not released).
+     * defines, parses a statement the link lacks before a Bind or Describe uses it, forgets what
+     * a Close drops. A malformed message is a {@link ProtocolException} (the frame is not released).
      */
     void beforeSend(BackendLink link, Frame f) {
-        {
-            switch (f.type()) {
-                case FrontendMessages.PARSE -> {
-                    FrontendMessages.Parse p = FrontendMessages.Parse.parse(f.payload());
-                    if (p.statement().isEmpty()) {
-                        if (f != classifiedParse) {
-                            lastUnnamed = StatementClassifier.classify(p.sql());
-                        }
-                        classifiedParse = null;
-                        keepUnnamed(f);
-                        link.unnamedVersion = unnamedVersion;
-                    } else {
-                        if (link.statements.containsKey(p.statement())) {
-                            link.injectClose(p.statement()); // an older version lives there: replace it
-                        }
-                        int v = ++version;
-                        named.put(p.statement(), new Statement(v, ByteBufUtil.getBytes(f.wire()),
-                                StatementClassifier.classify(p.sql())));
-                        link.statements.put(p.statement(), v);
+        BackendStatements held = link.prepared;
+        switch (f.type()) {
+            case FrontendMessages.PARSE -> {
+                FrontendMessages.Parse p = FrontendMessages.Parse.parse(f.payload());
+                if (p.statement().isEmpty()) {
+                    if (f != classifiedParse) {
+                        lastUnnamed = StatementClassifier.classify(p.sql());
                     }
-                }
-                case FrontendMessages.BIND -> ensureStatement(link, FrontendMessages.bindStatement(f.payload()));
-                case FrontendMessages.DESCRIBE -> {
-                    FrontendMessages.Target t = FrontendMessages.Target.parse(f.payload());
-                    if (t.statement()) {
-                        ensureStatement(link, t.name());
+                    classifiedParse = null;
+                    keepUnnamed(f);
+                    held.unnamed(unnamedVersion);
+                } else {
+                    if (held.holds(p.statement())) {
+                        link.injectClose(p.statement()); // an older version lives there: replace it
                     }
+                    int v = ++version;
+                    named.put(p.statement(), new Statement(v, ByteBufUtil.getBytes(f.wire()),
+                            StatementClassifier.classify(p.sql())));
+                    held.put(p.statement(), v);
                 }
-                case FrontendMessages.CLOSE -> {
-                    FrontendMessages.Target t = FrontendMessages.Target.parse(f.payload());
-                    if (t.statement() && !t.name().isEmpty()) {
-                        named.remove(t.name());
-                        link.statements.remove(t.name());
-                    } else if (t.statement()) {
-                        unnamedLength = 0;
-                        link.unnamedVersion = 0;
-                    }
+            }
+            case FrontendMessages.BIND -> ensureStatement(link, FrontendMessages.bindStatement(f.payload()));
+            case FrontendMessages.DESCRIBE -> {
+                FrontendMessages.Target t = FrontendMessages.Target.parse(f.payload());
+                if (t.statement()) {
+                    ensureStatement(link, t.name());
                 }
-                case FrontendMessages.QUERY -> {
-                    unnamedLength = 0; // PostgreSQL drops the unnamed statement on a simple Query
-                    link.unnamedVersion = 0;
+            }
+            case FrontendMessages.CLOSE -> {
+                FrontendMessages.Target t = FrontendMessages.Target.parse(f.payload());
+                if (t.statement() && !t.name().isEmpty()) {
+                    named.remove(t.name());
+                    held.remove(t.name());
+                } else if (t.statement()) {
+                    unnamedLength = 0;
+                    held.unnamed(0);
                 }
-                default -> {
-                }
+            }
+            case FrontendMessages.QUERY -> {
+                unnamedLength = 0; // PostgreSQL drops the unnamed statement on a simple Query
+                held.unnamed(0);
+            }
+            default -> {
             }
         }
     }
@@ -207,10 +206,11 @@ final class SessionStatements {
 
     /** A statement the session prepared elsewhere (or in an older version) is parsed here first. */
     private void ensureStatement(BackendLink link, String name) {
+        BackendStatements held = link.prepared;
         if (name.isEmpty()) {
-            if (unnamedLength > 0 && link.unnamedVersion != unnamedVersion) {
+            if (unnamedLength > 0 && held.unnamed() != unnamedVersion) {
                 link.injectParse(unnamedWire, unnamedLength);
-                link.unnamedVersion = unnamedVersion;
+                held.unnamed(unnamedVersion);
             }
             return;
         }
@@ -218,21 +218,20 @@ final class SessionStatements {
         if (s == null) {
             return; // unknown: PostgreSQL answers "prepared statement does not exist", as it should
         }
-        Integer have = link.statements.get(name);
-        if (have != null && have == s.version()) {
+        int have = held.version(name);
+        if (have == s.version()) {
             return;
         }
-        if (have != null) {
+        if (have != 0) {
             link.injectClose(name);
         }
-        link.injectParse(s.parseWire());
-        link.statements.put(name, s.version());
+        link.injectParse(s.parseWire(), s.parseWire().length);
+        held.put(name, s.version());
     }
 
-
-    /** DISCARD ALL / DEALLOCATE ran: no backend of the session holds a prepared statement any more. */
+    /** DISCARD ALL ran: no backend of the session holds a prepared statement any more. */
     void forgetAll(Collection<BackendLink> links) {
         named.clear();
-        links.forEach(l -> l.statements.clear());
+        links.forEach(l -> l.prepared.clearNamed());
     }
 }

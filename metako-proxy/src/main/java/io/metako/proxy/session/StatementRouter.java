@@ -5,7 +5,10 @@ import io.metako.proxy.protocol.CancelRequest;
 import io.metako.proxy.protocol.FrontendFrameDecoder;
 import io.metako.proxy.route.ReplicaSelector;
 import io.metako.proxy.routing.RoutingTable;
+import io.metako.proxy.protocol.FrontendMessages;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
 import java.net.InetSocketAddress;
 import java.security.SecureRandom;
@@ -15,6 +18,9 @@ import java.util.Map;
 import java.util.SortedSet;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -47,6 +53,15 @@ public final class StatementRouter implements AutoCloseable {
     private volatile Object lastMembers;
     /** Set by close(): sessions ending from then on close their backend connections instead of keeping them. */
     private volatile boolean shuttingDown;
+    /**
+     * One thread derives salted passwords for every session's first backend login per salt (then cached),
+     * so an event loop, which serves many sessions, never runs thousands of HMACs.
+     */
+    private final ExecutorService deriver = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "metako-scram");
+        t.setDaemon(true);
+        return t;
+    });
 
     public StatementRouter(RouterSettings settings, Supplier<RoutingTable> table, ProxyEventLoops loops) {
         this.settings = settings;
@@ -62,7 +77,7 @@ public final class StatementRouter implements AutoCloseable {
             ClientSession s = new ClientSession(StatementRouter.this, ch, pid, RANDOM.nextInt());
             sessions.put(pid, s);
             ch.pipeline().addLast("frames", new FrontendFrameDecoder(settings.maxMessageSize()));
-            ch.pipeline().addLast("session", s);
+            ch.pipeline().addLast("login", new ClientLogin(StatementRouter.this, s));
         });
         LOG.info("statement router listening on {}:{}", host, port());
         return this;
@@ -74,6 +89,11 @@ public final class StatementRouter implements AutoCloseable {
 
     ProxyEventLoops loops() {
         return loops;
+    }
+
+    /** Where backend logins derive salted passwords, off the event loops. */
+    Executor deriver() {
+        return deriver;
     }
 
     RouterSettings settings() {
@@ -152,7 +172,8 @@ public final class StatementRouter implements AutoCloseable {
 
     /** The backend connections kept for reuse on {@code loop}; only that loop may use it. */
     BackendPool pool(EventLoop loop) {
-        return pools.computeIfAbsent(loop, l -> new BackendPool(settings.backendIdleMax(), idlePerNode));
+        return pools.computeIfAbsent(loop, l -> new BackendPool(l, settings.backendIdleMax(), settings.backendIdleTimeout(),
+                idlePerNode));
     }
 
     /**
@@ -164,11 +185,9 @@ public final class StatementRouter implements AutoCloseable {
         if (shuttingDown || settings.backendIdleMax() <= 0 || !link.reusable() || !table().serves(link.backend)) {
             return false;
         }
-        BackendPool pool = pool(link.channel.eventLoop());
-        if (!pool.offer(link)) {
+        if (!pool(link.eventLoop()).offer(link)) {
             return false;
         }
-        link.park(pool, settings.backendIdleTimeout());
         linkClosed(link.backend.name());
         return true;
     }
@@ -198,6 +217,16 @@ public final class StatementRouter implements AutoCloseable {
         if (sessions.remove(s.processId, s) && s.admitted) {
             admitted.decrementAndGet();
         }
+    }
+
+    /** Sends a CancelRequest for backend process {@code pid} to {@code b}, from {@code loop}, on a connection of its own. */
+    void forwardCancel(EventLoop loop, RoutingTable.Backend b, int pid, int key) {
+        loops.connect(loop, new ChannelInboundHandlerAdapter(), b.host(), b.port()).addListener((ChannelFutureListener) f -> {
+            if (f.isSuccess()) {
+                f.channel().writeAndFlush(FrontendMessages.cancelRequest(f.channel().alloc(), pid, key))
+                        .addListener(ChannelFutureListener.CLOSE);
+            }
+        });
     }
 
     void cancel(CancelRequest request) {
@@ -265,5 +294,6 @@ public final class StatementRouter implements AutoCloseable {
             }
         });
         awaitAll(pooled, "the idle backend connections of an event loop did not close in time");
+        deriver.shutdownNow();
     }
 }

@@ -1,0 +1,286 @@
+package io.metako.proxy.session;
+
+import io.metako.proxy.protocol.BackendMessages;
+import io.metako.proxy.protocol.Frame;
+import io.metako.proxy.protocol.FrontendMessages;
+import io.metako.proxy.protocol.ProtocolException;
+import io.metako.proxy.protocol.SqlState;
+import io.metako.proxy.route.Classification;
+import io.metako.proxy.route.RouteTarget;
+import io.metako.proxy.route.Router;
+import io.metako.proxy.route.StatementClassifier;
+import io.metako.proxy.route.StatementKind;
+import io.metako.proxy.routing.RoutingTable;
+import io.netty.channel.Channel;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Sends a session's units to their backends, one unit at a time: when none is in flight, the unit at the
+ * head of the {@link UnitQueue} is classified whole and routed ({@link Router} decides; this class adds
+ * which of the session's links is which); while one is in flight, whatever the client sends next
+ * (pipelined units, COPY data) follows it to the same backend. A unit with nowhere to go waits up to
+ * {@code proxy.failover_wait}, then is answered with a retryable error.
+ *
+ * <p>Buffers: frames leave the queue here and are handed to a backend link (which releases them).
+ */
+final class UnitDispatcher {
+    static final long RETRY_MILLIS = 100;
+    /** Kinds of unit that change nothing when run outside a transaction, so may run again elsewhere. */
+    private static final Set<StatementKind> RETRYABLE = EnumSet.of(StatementKind.READ, StatementKind.BEGIN,
+            StatementKind.BEGIN_READ_ONLY, StatementKind.SESSION);
+
+    private final ClientSession session;
+    private final StatementRouter router;
+    private final Channel client;
+    private final SessionLinks links;
+    private final UnitQueue queue;
+    private final SessionState state;
+    private final SessionStatements statements;
+    private final RetryBuffer retry;
+    private boolean needMoreInput;
+    private boolean draining;
+    private boolean drainAgain;
+    /** When the unit waiting for a backend gives up (System.nanoTime); 0: none is waiting. */
+    private long waitDeadline;
+    private ScheduledFuture<?> retryTimer;
+
+    UnitDispatcher(ClientSession session, StatementRouter router, SessionLinks links) {
+        this.session = session;
+        this.router = router;
+        this.client = session.client;
+        this.links = links;
+        this.queue = session.queue;
+        this.state = session.state;
+        this.statements = session.statements;
+        this.retry = session.retry;
+    }
+
+    /** Sends on what can go now; runs again when called from inside (a link reused while routing). */
+    void drain() {
+        if (draining) {
+            drainAgain = true;
+            return;
+        }
+        draining = true;
+        try {
+            do {
+                drainAgain = false;
+                drainOnce();
+            } while (drainAgain && session.ready());
+            if (links.current != null) {
+                links.current.flush();
+            }
+        } finally {
+            draining = false;
+        }
+        readClient();
+    }
+
+    private void drainOnce() {
+        needMoreInput = false;
+        while (session.ready() && !queue.isEmpty()) {
+            if (queue.discarding()) {
+                if (queue.discardOne()) {
+                    client.writeAndFlush(BackendMessages.readyForQuery(client.alloc(), state.txStatus()));
+                }
+                continue;
+            }
+            BackendLink current = links.current;
+            if (current != null) {
+                if (current.phase() != BackendLink.Phase.READY || !current.writable()) {
+                    return; // logging in, or backpressure: linkReady / writabilityChanged drain again
+                }
+                Frame f = queue.poll();
+                retry.sending(f); // the same bytes, rewound if the unit has to run again
+                forward(current, f);
+                continue;
+            }
+            byte type = queue.headType();
+            if (type == FrontendMessages.TERMINATE) {
+                queue.poll().release();
+                session.terminate();
+                return;
+            }
+            if (type == FrontendMessages.COPY_DATA || type == FrontendMessages.COPY_DONE || type == FrontendMessages.COPY_FAIL) {
+                queue.poll().release(); // outside COPY, as PostgreSQL does: ignored
+                continue;
+            }
+            int end = queue.unitEnd();
+            if (end < 0 && !queue.overLimit()) {
+                needMoreInput = true;
+                return;
+            }
+            if (!route(end)) {
+                return;
+            }
+        }
+    }
+
+    /**
+     * Chooses the backend for the unit at the head of the queue ({@code [0, end]}, or the head of a unit
+     * over the buffer limit when {@code end} is -1) and makes it current; false when it has to wait (for a
+     * primary, a lease) and will be tried again.
+     */
+    private boolean route(int end) {
+        Classification c = end < 0 ? new Classification(StatementKind.WRITE, true, 1) : statements.classifyUnit(queue, end);
+        BackendLink target = null;
+        state.pending(List.of());
+        if (c == null && links.transaction == null) {
+            target = links.last != null ? links.last : links.home; // Sync alone, Describe of a portal: no statement to route
+            if (target != null && target.phase() == BackendLink.Phase.CLOSED) {
+                target = null;
+            }
+        }
+        if (target == null) {
+            RoutingTable table = router.table();
+            Classification routed = c != null ? c : new Classification(StatementKind.READ, false, 0);
+            RouteTarget t = Router.route(routed, state.routing(links.transaction == null ? null : links.transaction.backend),
+                    table, eligible -> state.selectReadReplica(eligible, router.selector()), router.settings().staleReads());
+            if (t instanceof RouteTarget.Wait w) {
+                return waitOrFail(w);
+            }
+            RoutingTable.Backend b;
+            if (t instanceof RouteTarget.Primary p) {
+                b = p.backend();
+                if (routed.kind() != StatementKind.READ) {
+                    state.wrote();
+                }
+            } else if (t instanceof RouteTarget.Replica r) {
+                b = r.backend();
+            } else if (t instanceof RouteTarget.Transaction) {
+                b = links.transaction.backend;
+            } else {
+                b = sessionBackend(table);
+                if (b == null) {
+                    return waitOrFail(new RouteTarget.Wait("no backend for a session setting", SqlState.CANNOT_CONNECT_NOW));
+                }
+                state.pending(List.of(queue.unitSql(end)));
+            }
+            target = links.to(b);
+            if (target == null) {
+                target = links.open(b);
+                if (target.phase() == BackendLink.Phase.READY) {
+                    session.linkReady(target); // reused: the session's SETs go first; its drain() only marks another round
+                }
+            }
+        }
+        if (c != null && end >= 0 && c.statements() > 1 && c.kind() != StatementKind.SESSION) {
+            // "SET search_path = x; SELECT ..." runs where its other statements go; its SETs must still
+            // reach the session's other backends (pgjdbc sends such a string as one Parse per statement)
+            state.pending(StatementClassifier.sessionStatements(queue.unitSql(end)));
+        }
+        links.current = target;
+        retry.start(end >= 0 && links.transaction == null && !target.busy() && (c == null || RETRYABLE.contains(c.kind())),
+                end + 1);
+        return true;
+    }
+
+    /** Where a SET goes first: a backend the session already uses, else any the table offers. */
+    private RoutingTable.Backend sessionBackend(RoutingTable table) {
+        RoutingTable.Backend used = links.inUse();
+        if (used != null) {
+            return used;
+        }
+        if (table.acceptsWrites()) {
+            return table.primary().orElse(null);
+        }
+        return router.selector().select(table.replicas()).map(RoutingTable.Replica::backend).orElse(null);
+    }
+
+    /** The unit at the head waits for a new table, until proxy.failover_wait is over; true once it gave up. */
+    boolean waitOrFail(RouteTarget.Wait w) {
+        long now = System.nanoTime();
+        if (waitDeadline == 0) {
+            waitDeadline = now + router.settings().failoverWait().toNanos();
+        }
+        if (now - waitDeadline >= 0) {
+            waitDeadline = 0;
+            failUnit(w.sqlState(), w.reason() + "; gave up after proxy.failover_wait ("
+                    + router.settings().failoverWait().toMillis() + " ms), retry the transaction");
+            return true;
+        }
+        if (retryTimer == null) {
+            retryTimer = client.eventLoop().schedule(() -> {
+                retryTimer = null;
+                drain();
+            }, RETRY_MILLIS, TimeUnit.MILLISECONDS);
+        }
+        return false;
+    }
+
+    /** Whether a unit is waiting for a backend to route it to. */
+    boolean waiting() {
+        return waitDeadline != 0;
+    }
+
+    /** The unit's wait is over: it was answered, or it ends otherwise. */
+    void stopWaiting() {
+        waitDeadline = 0;
+    }
+
+    /** Answers the unit at the head of the queue with an error instead of running it. */
+    void failUnit(String sqlState, String message) {
+        int end = queue.unitEnd();
+        byte last = queue.dropUnit(end);
+        client.write(BackendMessages.errorResponse(client.alloc(), "ERROR", sqlState, message));
+        if (end >= 0 && last != FrontendMessages.FLUSH) {
+            client.write(BackendMessages.readyForQuery(client.alloc(), state.txStatus()));
+        } else {
+            queue.discardUntilSync();
+        }
+        client.flush();
+    }
+
+    /**
+     * Gives up {@code link} as the runner of the current unit: the frames already sent to it (a unit that
+     * changes nothing and was not answered) go back to the head of the queue, rewound, to be routed again.
+     */
+    void routeAgain(BackendLink link) {
+        retry.moveTo(queue);
+        links.current = null;
+        if (link == links.last) {
+            links.last = null;
+        }
+    }
+
+    /** Sends one client message to {@code link}, keeping prepared statements in step. Takes the frame. */
+    private void forward(BackendLink link, Frame f) {
+        try {
+            statements.beforeSend(link, f);
+        } catch (ProtocolException e) {
+            f.release();
+            throw e;
+        }
+        link.sendClient(f.wire(), f.type());
+    }
+
+    /** Asks the client for more when the queue holds nothing to send, or only part of a unit. */
+    void readClient() {
+        if (session.ready() && (queue.isEmpty() || needMoreInput)) {
+            client.read();
+        }
+    }
+
+    /** Cancels what runs now, as PostgreSQL would: a CancelRequest to the backend running it. */
+    void cancel() {
+        BackendLink l = links.current;
+        if (l == null && waiting()) {
+            // still waiting for a primary: the statement has not started anywhere, so it ends here
+            stopWaiting();
+            failUnit(SqlState.QUERY_CANCELED, "canceling statement due to user request");
+            drain();
+        } else if (l != null && l.phase() == BackendLink.Phase.READY) {
+            router.forwardCancel(client.eventLoop(), l.backend, l.processId(), l.secretKey());
+        }
+    }
+
+    void close() {
+        if (retryTimer != null) {
+            retryTimer.cancel(false);
+        }
+    }
+}
