@@ -103,7 +103,9 @@ final class SessionLinks {
         }, b.host(), b.port());
         cf.addListener((ChannelFutureListener) f -> {
             if (!f.isSuccess()) {
-                link.connectFailed(f.cause());
+                // in a task of its own: a connect that fails at once (a host that does not resolve) would otherwise
+                // report before the caller has made the link its home or current one, and nothing would wait for it
+                loop.execute(() -> link.connectFailed(f.cause()));
             }
         });
         return link;

@@ -490,6 +490,37 @@ class StatementRouterTest {
         }
     }
 
+    /**
+     * A node whose connect fails at once (its host does not resolve) used to leave the session waiting for
+     * nothing: the failure was reported before the link was the session's home or current one.
+     */
+    @Test
+    void aNodeWhoseConnectFailsAtOnceIsTriedUntilFailoverWaitThenReported() throws Exception {
+        router();
+        RoutingTable.Backend nowhere = new RoutingTable.Backend("X", "no-such-host.invalid", 5432);
+        try (Client c = new Client()) {
+            c.login();
+            table.set(new RoutingTable(2, Optional.of(nowhere), List.of(), true));
+            router.onRoutingTable(table.get());
+            c.send('Q', "INSERT INTO t VALUES (1)");
+            Map<Character, String> e = c.readUntil('E').fields();
+            assertThat(e).containsEntry('C', "08006").containsEntry('S', "ERROR");
+            assertThat(e.get('M')).contains("backend X is unreachable").contains("proxy.failover_wait");
+            assertThat((char) c.read().body()[0]).as("ReadyForQuery follows: the session lives on").isEqualTo('I');
+        }
+        try (Client c = new Client()) {
+            c.startup("user", "app", "database", "db");
+            assertThat(c.read().authCode()).isEqualTo(3);
+            c.send('p', PASSWORD);
+            assertThat(c.read().authCode()).as("AuthenticationOk").isZero();
+            Map<Character, String> e = c.readUntil('E').fields();
+            assertThat(e).as("the first backend cannot be reached: said so once failover_wait is over")
+                    .containsEntry('C', "08006").containsEntry('S', "FATAL");
+            assertThat(e.get('M')).contains("backend X").contains("no-such-host.invalid");
+            assertThat(c.closedByPeer()).isTrue();
+        }
+    }
+
     @Test
     void aCancelRequestEndsAStatementWaitingForAPrimary() throws Exception {
         router(RouterSettings.ClientAuth.PASSWORD, 10, Duration.ofSeconds(5), Duration.ofSeconds(20));
