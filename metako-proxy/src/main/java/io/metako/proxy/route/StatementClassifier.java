@@ -69,6 +69,38 @@ public final class StatementClassifier {
         return StatementKind.WRITE;
     }
 
+    /** What a {@code DEALLOCATE} drops: one prepared statement by its name, or all of them. */
+    public record Deallocation(String name, boolean all) {
+    }
+
+    /**
+     * The prepared statement(s) {@code sql} deallocates when it is a single {@code DEALLOCATE [PREPARE]
+     * name | ALL}, the name as PostgreSQL resolves it (folded to lower case unless quoted); empty otherwise.
+     */
+    public static java.util.Optional<Deallocation> deallocation(String sql) {
+        List<List<SqlLexer.Token>> statements = SqlLexer.lex(sql).statements();
+        if (statements.size() != 1) {
+            return java.util.Optional.empty();
+        }
+        List<SqlLexer.Token> t = statements.get(0);
+        int i = t.get(0).is("deallocate") ? 1 : Integer.MAX_VALUE;
+        if (i < t.size() && t.get(i).is("prepare")) {
+            i++;
+        }
+        if (i != t.size() - 1) {
+            return java.util.Optional.empty();
+        }
+        SqlLexer.Token name = t.get(i);
+        if (name.is("all")) {
+            return java.util.Optional.of(new Deallocation("", true));
+        }
+        if (name.type() != SqlLexer.Type.WORD && name.type() != SqlLexer.Type.QUOTED_IDENTIFIER) {
+            return java.util.Optional.empty();
+        }
+        String text = name.type() == SqlLexer.Type.QUOTED_IDENTIFIER ? name.text().replace("\"\"", "\"") : name.text();
+        return java.util.Optional.of(new Deallocation(text, false));
+    }
+
     /**
      * The statements of {@code sql} that change session state (SET, RESET, DISCARD, as
      * {@link StatementKind#SESSION}), each as its own text, in order: what must be replayed on the

@@ -5,6 +5,7 @@ import io.metako.proxy.protocol.FrontendMessages;
 import io.metako.proxy.route.Classification;
 import io.metako.proxy.route.StatementClassifier;
 import io.metako.proxy.route.StatementKind;
+import io.metako.proxy.routing.RoutingTable;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import java.util.ArrayList;
@@ -42,13 +43,15 @@ final class SessionStatements {
     private int unnamedVersion;
     private Frame classifiedParse;
     private boolean pinnedToPrimary;
+    private final PendingDeallocate deallocate = new PendingDeallocate();
 
     /** The statements of the unit {@code queue[0..end]} as one classification; null when it holds none (a lone Sync, say). */
     Classification classifyUnit(Iterable<Frame> queue, int end) {
+        deallocate.reset();
         Iterator<Frame> it = queue.iterator();
         Frame head = it.next();
         if (end == 0 && head.type() == FrontendMessages.QUERY) {
-            return classifyQuery(FrontendMessages.query(head.payload())); // the common case, without collections
+            return classifySimple(FrontendMessages.query(head.payload())); // the common case, without collections
         }
         Classification bound = singleBind(queue, end);
         if (bound != null) {
@@ -60,7 +63,7 @@ final class SessionStatements {
         for (int i = 0; i <= end; i++) {
             Frame f = it.next();
             switch (f.type()) {
-                case FrontendMessages.QUERY -> parts.add(classifyQuery(FrontendMessages.query(f.payload())));
+                case FrontendMessages.QUERY -> parts.add(classifySimple(FrontendMessages.query(f.payload())));
                 case FrontendMessages.FUNCTION_CALL -> parts.add(UNKNOWN);
                 case FrontendMessages.PARSE -> {
                     FrontendMessages.Parse p = FrontendMessages.Parse.parse(f.payload());
@@ -130,6 +133,13 @@ final class SessionStatements {
         return s != null ? s.classification() : UNKNOWN;
     }
 
+    /** A Query's verdict; a lone {@code DEALLOCATE} is noted, to keep the session's statements in step once it ran. */
+    private Classification classifySimple(String sql) {
+        Classification c = classifyQuery(sql);
+        deallocate.classified(sql, c);
+        return c;
+    }
+
     /** The classifier's verdict; a statement that may create a temporary table pins the session's reads to the primary. */
     Classification classifyQuery(String sql) {
         Classification c = StatementClassifier.classify(sql);
@@ -146,6 +156,7 @@ final class SessionStatements {
      */
     void beforeSend(BackendLink link, Frame f) {
         BackendStatements held = link.prepared;
+        deallocate.sending(f.type());
         switch (f.type()) {
             case FrontendMessages.PARSE -> {
                 FrontendMessages.Parse p = FrontendMessages.Parse.parse(f.payload());
@@ -227,6 +238,32 @@ final class SessionStatements {
         }
         link.injectParse(s.parseWire(), s.parseWire().length);
         held.put(name, s.version());
+    }
+
+    /** A lone DEALLOCATE of the session's statements being routed: see {@link PendingDeallocate#runOn}. */
+    BackendLink deallocatingOn(Iterable<BackendLink> links, RoutingTable table) {
+        return deallocate.runOn(links, table, this);
+    }
+
+    /** The unit routed last was answered by the proxy instead (it never ran). */
+    void unitDropped() {
+        deallocate.reset();
+    }
+
+    /** The session's unit on {@code ran} ended: a DEALLOCATE that succeeded drops what it named everywhere. */
+    void unitDone(BackendLink ran, boolean failed, Collection<BackendLink> links) {
+        deallocate.unitDone(ran, failed, links, this);
+    }
+
+    /** The version of named statement {@code name} the session has prepared; 0: none. */
+    int version(String name) {
+        Statement st = named.get(name);
+        return st == null ? 0 : st.version();
+    }
+
+    /** The client dropped {@code name} (DEALLOCATE): no longer the session's. */
+    void forget(String name) {
+        named.remove(name);
     }
 
     /** DISCARD ALL ran: no backend of the session holds a prepared statement any more. */

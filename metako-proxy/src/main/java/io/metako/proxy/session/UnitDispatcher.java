@@ -135,6 +135,9 @@ final class UnitDispatcher {
                 target = null;
             }
         }
+        if (target == null && links.transaction == null) {
+            target = statements.deallocatingOn(links.live(), router.table());
+        }
         if (target == null) {
             RoutingTable table = router.table();
             Classification routed = c != null ? c : new Classification(StatementKind.READ, false, 0);
@@ -224,6 +227,7 @@ final class UnitDispatcher {
 
     /** Answers the unit at the head of the queue with an error instead of running it. */
     void failUnit(String sqlState, String message) {
+        statements.unitDropped();
         int end = queue.unitEnd();
         byte last = queue.dropUnit(end);
         client.write(BackendMessages.errorResponse(client.alloc(), "ERROR", sqlState, message));

@@ -231,4 +231,21 @@ class StatementClassifierTest {
         assertThat(StatementClassifier.unitKind(List.of(SESSION, READ))).isEqualTo(WRITE);
         assertThat(StatementClassifier.unitKind(List.of(END_TRANSACTION))).isEqualTo(END_TRANSACTION);
     }
+
+    @Test
+    void deallocateNamesTheStatementAsPostgresResolvesIt() {
+        assertThat(StatementClassifier.deallocation("DEALLOCATE s1"))
+                .contains(new StatementClassifier.Deallocation("s1", false));
+        assertThat(StatementClassifier.deallocation("deallocate prepare S_1;"))
+                .as("an unquoted name folds to lower case").contains(new StatementClassifier.Deallocation("s_1", false));
+        assertThat(StatementClassifier.deallocation("DEALLOCATE \"S \"\"1\"\"\""))
+                .contains(new StatementClassifier.Deallocation("S \"1\"", false));
+        assertThat(StatementClassifier.deallocation("/* c */ DEALLOCATE ALL"))
+                .contains(new StatementClassifier.Deallocation("", true));
+        assertThat(StatementClassifier.deallocation("DEALLOCATE PREPARE ALL")).contains(new StatementClassifier.Deallocation("", true));
+        assertThat(StatementClassifier.deallocation("DEALLOCATE a; DEALLOCATE b")).isEmpty();
+        assertThat(StatementClassifier.deallocation("DEALLOCATE")).isEmpty();
+        assertThat(StatementClassifier.deallocation("SELECT 'DEALLOCATE s1'")).isEmpty();
+        assertThat(StatementClassifier.deallocation("")).isEmpty();
+    }
 }

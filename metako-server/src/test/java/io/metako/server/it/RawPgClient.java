@@ -14,8 +14,11 @@ import java.util.List;
  * (pgjdbc always sends Parse and Bind of the unnamed statement in one unit). Cleartext login only.
  */
 final class RawPgClient implements AutoCloseable {
-    /** What came back up to ReadyForQuery: the message types in order, and each error's SQLSTATE and text. */
-    record Answer(String types, List<String> errors) {
+    /**
+     * What came back up to ReadyForQuery: the message types in order, each error's SQLSTATE and text, and the
+     * first column of each row as text (null for SQL NULL).
+     */
+    record Answer(String types, List<String> errors, List<String> rows) {
     }
 
     private final Socket socket;
@@ -90,6 +93,7 @@ final class RawPgClient implements AutoCloseable {
     Answer readUntilReady() throws IOException {
         StringBuilder types = new StringBuilder();
         List<String> errors = new ArrayList<>();
+        List<String> rows = new ArrayList<>();
         while (true) {
             byte type = in.readByte();
             byte[] payload = new byte[in.readInt() - 4];
@@ -98,10 +102,22 @@ final class RawPgClient implements AutoCloseable {
             if (type == 'E') {
                 errors.add(errorText(payload));
             }
+            if (type == 'D') {
+                rows.add(firstColumn(payload));
+            }
             if (type == 'Z') {
-                return new Answer(types.toString(), errors);
+                return new Answer(types.toString(), errors, rows);
             }
         }
+    }
+
+    private static String firstColumn(byte[] payload) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(payload);
+        if (b.getShort() == 0) {
+            return null;
+        }
+        int len = b.getInt();
+        return len < 0 ? null : new String(payload, b.position(), len, java.nio.charset.StandardCharsets.UTF_8);
     }
 
     private static String errorText(byte[] payload) {

@@ -550,6 +550,83 @@ class RouterIT extends QuorumScenario {
     }
 
     @Test
+    @Order(16)
+    void deallocateDropsAStatementOnEveryBackendAndItsNameCanBePreparedAgain() throws Exception {
+        await().atMost(CONVERGE).untilAsserted(() -> assertThat(q.instances[0].routing().current().replicas())
+                .as("reads may go to a replica").anySatisfy(r -> assertThat(r.loadBalanced()).isTrue()));
+        var loops = io.metako.proxy.net.ProxyEventLoops.create(1);
+        try (var router = ownRouter(loops, k -> k.clientAuth = io.metako.proxy.session.RouterSettings.ClientAuth.PASSWORD);
+             RawPgClient c = new RawPgClient(router.port())) {
+            assertThat(c.login(LocalCluster.PROXY_USER, "postgres", q.cluster.password()).errors()).isEmpty();
+            // as pgx does: prepare with Parse (a unit that only parses goes where reads go: a replica), drop with SQL
+            c.parse("s1", "SELECT 'old ' || pg_is_in_recovery()");
+            c.sync();
+            assertThat(c.readUntilReady().types()).isEqualTo("1Z");
+            c.bindExecuteSync("s1");
+            assertThat(c.readUntilReady().rows()).as("s1 runs on a replica").containsExactly("old true");
+            c.query("DEALLOCATE s1");
+            RawPgClient.Answer dropped = c.readUntilReady();
+            assertThat(dropped.errors()).as("DEALLOCATE runs on the replica that holds s1").isEmpty();
+            assertThat(dropped.types()).isEqualTo("CZ");
+            c.bindExecuteSync("s1");
+            assertThat(c.readUntilReady().errors()).as("gone for the session, as on a server without a proxy")
+                    .singleElement().asString().contains("26000");
+
+            c.parse("s1", "SELECT 'new ' || pg_is_in_recovery()");
+            c.sync();
+            assertThat(c.readUntilReady()).as("the name is free on the replica")
+                    .satisfies(a -> assertThat(a.errors()).isEmpty()).satisfies(a -> assertThat(a.types()).isEqualTo("1Z"));
+            c.bindExecuteSync("s1");
+            assertThat(c.readUntilReady().rows()).as("the new text on the replica").containsExactly("new true");
+            c.query("BEGIN");
+            assertThat(c.readUntilReady().errors()).isEmpty();
+            c.bindExecuteSync("s1");
+            assertThat(c.readUntilReady().rows()).as("the new text on the primary").containsExactly("new false");
+            c.query("COMMIT");
+            assertThat(c.readUntilReady().errors()).isEmpty();
+
+            // s2 on both backends: DEALLOCATE runs on one, and the proxy drops it on the other
+            c.parse("s2", "SELECT 'two ' || pg_is_in_recovery()");
+            c.sync();
+            assertThat(c.readUntilReady().errors()).isEmpty();
+            c.query("BEGIN");
+            c.readUntilReady();
+            c.bindExecuteSync("s2");
+            assertThat(c.readUntilReady().rows()).as("parsed on the primary for the transaction").containsExactly("two false");
+            c.query("COMMIT");
+            c.readUntilReady();
+            c.query("DEALLOCATE s2");
+            assertThat(c.readUntilReady().errors()).isEmpty();
+            c.query("BEGIN");
+            c.readUntilReady();
+            c.parse("s2", "SELECT 'three ' || pg_is_in_recovery()");
+            c.bindExecuteSync("s2");
+            assertThat(c.readUntilReady()).as("the name is free on the primary").satisfies(a -> assertThat(a.errors()).isEmpty())
+                    .satisfies(a -> assertThat(a.rows()).containsExactly("three false"));
+            c.query("COMMIT");
+            c.readUntilReady();
+            c.bindExecuteSync("s2");
+            assertThat(c.readUntilReady().rows()).as("and the replica runs the new text").containsExactly("three true");
+
+            c.query("DEALLOCATE ALL");
+            assertThat(c.readUntilReady().errors()).isEmpty();
+            c.parse("s1", "SELECT 'again ' || pg_is_in_recovery()");
+            c.sync();
+            assertThat(c.readUntilReady().errors()).as("DEALLOCATE ALL reached the replica as well").isEmpty();
+            c.bindExecuteSync("s1");
+            assertThat(c.readUntilReady().rows()).containsExactly("again true");
+            c.query("BEGIN");
+            c.readUntilReady();
+            c.bindExecuteSync("s1");
+            assertThat(c.readUntilReady().rows()).as("and the primary parses the newest text").containsExactly("again false");
+            c.query("COMMIT");
+            assertThat(c.readUntilReady().errors()).isEmpty();
+        } finally {
+            loops.close();
+        }
+    }
+
+    @Test
     @Order(17)
     void backendConnectionsUseTlsAsBackendSslmodeSays(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
         var instance = q.instances[0];
