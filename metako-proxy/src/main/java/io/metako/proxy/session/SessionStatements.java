@@ -63,7 +63,7 @@ final class SessionStatements {
         for (int i = 0; i <= end; i++) {
             Frame f = it.next();
             switch (f.type()) {
-                case FrontendMessages.QUERY -> parts.add(classifySimple(FrontendMessages.query(f.payload())));
+                case FrontendMessages.QUERY -> parts.add(classifyQuery(FrontendMessages.query(f.payload())));
                 case FrontendMessages.FUNCTION_CALL -> parts.add(UNKNOWN);
                 case FrontendMessages.PARSE -> {
                     FrontendMessages.Parse p = FrontendMessages.Parse.parse(f.payload());
@@ -133,7 +133,7 @@ final class SessionStatements {
         return s != null ? s.classification() : UNKNOWN;
     }
 
-    /** A Query's verdict; a lone {@code DEALLOCATE} is noted, to keep the session's statements in step once it ran. */
+    /** The verdict on a unit that is one Query; a lone {@code DEALLOCATE} is noted, to keep the session's statements in step once it ran. */
     private Classification classifySimple(String sql) {
         Classification c = classifyQuery(sql);
         deallocate.classified(sql, c);

@@ -42,6 +42,11 @@ final class UnitDispatcher {
     private final SessionStatements statements;
     private final RetryBuffer retry;
     private boolean needMoreInput;
+    /**
+     * The unit in flight went where the Router did not send it (a DEALLOCATE to the backend holding its
+     * statement): what the client sends next waits for its answer instead of following it there unrouted.
+     */
+    private boolean alone;
     private boolean draining;
     private boolean drainAgain;
     /** When the unit waiting for a backend gives up (System.nanoTime); 0: none is waiting. */
@@ -94,6 +99,9 @@ final class UnitDispatcher {
                 if (current.phase() != BackendLink.Phase.READY || !current.writable()) {
                     return; // logging in, or backpressure: linkReady / writabilityChanged drain again
                 }
+                if (alone && current.busy()) {
+                    return; // clientUnitDone drains again once it is answered
+                }
                 Frame f = queue.poll();
                 retry.sending(f); // the same bytes, rewound if the unit has to run again
                 forward(current, f);
@@ -135,8 +143,10 @@ final class UnitDispatcher {
                 target = null;
             }
         }
+        alone = false;
         if (target == null && links.transaction == null) {
             target = statements.deallocatingOn(links.live(), router.table());
+            alone = target != null;
         }
         if (target == null) {
             RoutingTable table = router.table();
