@@ -30,10 +30,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * {@code proxy.port}: the PostgreSQL-protocol statement router. Each accepted connection is a
- * {@link ClientSession}; this class holds what the sessions share: the routing table, replica
- * balancing, the map from the proxy-issued BackendKeyData to sessions (for CancelRequest), the
- * count of sessions and of backend connections per node, and each event loop's pool of backend
- * connections kept for reuse.
+ * {@link ClientSession}, logged in by a {@link ClientLogin} first; this class holds what the sessions
+ * share: the routing table, replica balancing, the map from the proxy-issued BackendKeyData to sessions
+ * (for CancelRequest), the count of sessions and of backend connections per node, each event loop's pool
+ * of backend connections kept for reuse, and the thread that derives SCRAM keys for backend logins.
  */
 public final class StatementRouter implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(StatementRouter.class);
