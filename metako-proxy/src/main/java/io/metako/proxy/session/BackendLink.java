@@ -2,6 +2,7 @@ package io.metako.proxy.session;
 
 import io.metako.proxy.protocol.BackendMessageScanner;
 import io.metako.proxy.protocol.FrontendMessages;
+import io.metako.proxy.protocol.SqlState;
 import io.metako.proxy.routing.RoutingTable;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
@@ -35,6 +36,8 @@ final class BackendLink extends ChannelInboundHandlerAdapter {
     private final BackendMessageScanner scanner;
     private final UnitTracker units = new UnitTracker();
     private final BackendReplies replies = new BackendReplies(this, units);
+    /** Who reads what the backend sends: its {@link BackendLogin}, then, from the first ReadyForQuery on, its replies. */
+    private BackendMessageScanner.Sink reading = replies;
     /** The prepared statements this backend holds. */
     final BackendStatements prepared = new BackendStatements();
     private Channel channel;
@@ -43,9 +46,8 @@ final class BackendLink extends ChannelInboundHandlerAdapter {
     private final Map<String, String> parameters = new LinkedHashMap<>();
     private int processId;
     private int secretKey;
-    /** The error that ended the login, if one did; its SQLSTATE when it is final (no retry), else null. */
-    private String loginError;
-    private String loginSqlState;
+    /** Why the login failed, if it did. */
+    private LoginFailure loginFailure;
     /** close() was called: the connection is on its way out (a Terminate may still be in flight). */
     private boolean closeRequested;
     /** Its owner stopped reading it until the client drains what was relayed. */
@@ -74,12 +76,16 @@ final class BackendLink extends ChannelInboundHandlerAdapter {
         return secretKey;
     }
 
-    String loginError() {
-        return loginError;
+    /**
+     * Why a login failed: the server's or the proxy's words, and the SQLSTATE when the refusal is final (the
+     * database does not exist, a wrong password, an untrusted certificate); null when another try may work.
+     */
+    record LoginFailure(String message, String sqlState) {
     }
 
-    String loginSqlState() {
-        return loginSqlState;
+    /** Why the login failed; null when it did not, or no reason is known. */
+    LoginFailure loginFailure() {
+        return loginFailure;
     }
 
     EventLoop eventLoop() {
@@ -133,13 +139,23 @@ final class BackendLink extends ChannelInboundHandlerAdapter {
 
     /** Records why the login failed (the first reason wins); {@code sqlState} null: worth retrying. */
     void loginFailed(String sqlState, String message) {
-        if (loginError == null) {
-            loginError = message;
-            loginSqlState = sqlState;
+        if (loginFailure == null) {
+            loginFailure = new LoginFailure(message, sqlState);
         }
     }
 
+    /** The login reads what the backend sends until it calls {@link #loggedIn}. */
+    void readVia(BackendMessageScanner.Sink login) {
+        reading = login;
+    }
+
+    /** How the link reads the backend's answers once logged in. */
+    BackendMessageScanner.Sink replies() {
+        return replies;
+    }
+
     void loggedIn(char status) {
+        reading = replies;
         replies.lastStatus(status);
         phase = Phase.READY;
         owner.linkReady(this);
@@ -170,7 +186,7 @@ final class BackendLink extends ChannelInboundHandlerAdapter {
             ReferenceCountUtil.release(msg);
             return;
         }
-        scanner.feed((ByteBuf) msg, replies);
+        scanner.feed((ByteBuf) msg, reading);
     }
 
     @Override
@@ -194,6 +210,9 @@ final class BackendLink extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (phase != Phase.READY) {
+            loginFailed(BackendLogin.isFinal(cause) ? SqlState.CONNECTION_FAILURE : null, cause.getMessage());
+        }
         LOG.debug("backend {} connection failed: {}", backend.name(), cause.toString());
         ctx.close();
     }
@@ -262,11 +281,6 @@ final class BackendLink extends ChannelInboundHandlerAdapter {
         } else {
             channel.close(); // also fails a pending connect, which reports the link closed
         }
-    }
-
-    /** close() was called: nothing it still receives is anybody's answer, and a login in progress stops. */
-    boolean closing() {
-        return closeRequested;
     }
 
     // ---- state ------------------------------------------------------------------------------------

@@ -3,10 +3,10 @@ package io.metako.proxy.session;
 import io.metako.proxy.auth.Md5Password;
 import io.metako.proxy.auth.ScramClientExchange;
 import io.metako.proxy.auth.ScramServerExchange;
+import io.metako.proxy.protocol.BackendMessageScanner;
 import io.metako.proxy.protocol.BackendMessages;
 import io.metako.proxy.protocol.FrontendMessages;
 import io.metako.proxy.protocol.ProtocolException;
-import io.metako.proxy.protocol.SqlState;
 import io.metako.proxy.protocol.StartupMessage;
 import io.metako.proxy.routing.RoutingTable;
 import io.netty.buffer.ByteBuf;
@@ -18,8 +18,6 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Executor;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The proxy's login to a backend, as the handler in front of its {@link BackendLink} until the first
@@ -27,30 +25,36 @@ import org.slf4j.LoggerFactory;
  * md5, cleartext or trust, as the server asks. What the server tells (parameters, BackendKeyData) and a
  * refusal are handed to the link. TLS, when wanted, is set up before it by {@link BackendTlsRequest}.
  *
- * <p>Buffers: the bytes read are gathered here until whole messages are there, and released; anything
- * after the first ReadyForQuery is passed on to the link.
+ * <p>The bytes go through the link's own {@link BackendMessageScanner} (one framing for the whole
+ * connection), which hands each login message here whole until the first ReadyForQuery; errors and the
+ * close go on to the link, which records why a login failed.
  */
-final class BackendLogin extends ChannelInboundHandlerAdapter {
-    private static final Logger LOG = LoggerFactory.getLogger(BackendLogin.class);
+final class BackendLogin extends ChannelInboundHandlerAdapter implements BackendMessageScanner.Sink {
     private final BackendLink link;
     private final RoutingTable.Backend backend;
     private final RouterSettings.BackendLogin login;
     private final Map<String, String> parameters;
-    private final int maxMessageSize;
     /** Derives salted passwords off the event loop (PBKDF2 takes milliseconds); shared by the router's sessions. */
     private final Executor deriver;
-    private ByteBuf gathered;
+    private ChannelHandlerContext ctx;
     private ScramClientExchange scram;
+    /** The transaction status of the first ReadyForQuery. */
+    private char status;
+    /** The first ReadyForQuery went by: what follows in the same read is the link's. */
     private boolean done;
 
-    BackendLogin(BackendLink link, RouterSettings.BackendLogin login, Map<String, String> parameters, int maxMessageSize,
-                 Executor deriver) {
+    BackendLogin(BackendLink link, RouterSettings.BackendLogin login, Map<String, String> parameters, Executor deriver) {
         this.link = link;
         this.backend = link.backend;
         this.login = login;
         this.parameters = parameters;
-        this.maxMessageSize = maxMessageSize;
         this.deriver = deriver;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+        link.readVia(this);
     }
 
     /** The connection is open (and TLS is up, if {@link BackendTlsRequest} went first): the StartupMessage goes out. */
@@ -64,90 +68,53 @@ final class BackendLogin extends ChannelInboundHandlerAdapter {
     }
 
     @Override
-    public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        ByteBuf in = (ByteBuf) msg;
-        if (done) {
-            ctx.fireChannelRead(in);
-            return;
-        }
-        if (link.closing()) {
-            in.release(); // the link was given up while logging in: the login must not complete
-            return;
-        }
-        if (gathered == null) {
-            gathered = in;
-        } else {
-            ByteBuf both = ctx.alloc().buffer(gathered.readableBytes() + in.readableBytes()).writeBytes(gathered).writeBytes(in);
-            gathered.release();
-            in.release();
-            gathered = both;
-        }
-        try {
-            while (!done && gathered.readableBytes() >= 5) {
-                int at = gathered.readerIndex();
-                byte type = gathered.getByte(at);
-                int length = gathered.getInt(at + 1);
-                if (length < 4 || length > maxMessageSize) {
-                    throw new ProtocolException("backend " + backend.name() + " sent login message '" + (char) type
-                            + "' with invalid length " + length);
-                }
-                if (gathered.readableBytes() < 1 + length) {
-                    break;
-                }
-                message(ctx, type, gathered.slice(at + 5, length - 4));
-                gathered.skipBytes(1 + length);
-            }
-        } finally {
-            passOnRest(ctx);
-        }
-    }
-
-    /** Keeps a partial message for the next read; after the login, hands whatever followed to the link. */
-    private void passOnRest(ChannelHandlerContext ctx) {
-        ByteBuf g = gathered;
-        gathered = null;
-        if (!g.isReadable()) {
-            g.release();
-        } else if (done) {
-            ctx.fireChannelRead(g);
-        } else {
-            gathered = g;
-        }
-    }
-
-    @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
+        ctx.read(); // still logging in: the first ReadyForQuery removes this handler
+    }
+
+    // ---- the server's login messages, as the link's scanner gathers them ------------------------------
+
+    @Override
+    public BackendMessageScanner.Action classify(byte type, int length) {
+        return done ? link.replies().classify(type, length) : BackendMessageScanner.Action.INSPECT;
+    }
+
+    @Override
+    public boolean inspect(byte type, ByteBuf payload) {
         if (done) {
-            ctx.fireChannelReadComplete();
+            return link.replies().inspect(type, payload);
+        }
+        if (type == 'Z') {
+            status = (char) payload.getByte(payload.readerIndex());
         } else {
-            ctx.read();
+            message(type, payload);
         }
+        return false;
     }
 
+    /**
+     * After the first ReadyForQuery the link reads for itself; messages that came in the same read are passed
+     * on to it from here (the scanner keeps the sink it was given for the whole read).
+     */
     @Override
-    public void handlerRemoved(ChannelHandlerContext ctx) {
-        if (gathered != null && !done) { // once done, channelRead still holds it and passes the rest on
-            gathered.release();
-            gathered = null;
-        }
-    }
-
-    @Override
-    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    public void afterInspect(byte type) {
         if (done) {
-            ctx.fireExceptionCaught(cause);
-            return;
+            link.replies().afterInspect(type);
+        } else if (type == 'Z') {
+            done = true;
+            ctx.pipeline().remove(this);
+            link.loggedIn(status);
         }
-        boolean forGood = cause instanceof ProtocolException || cause.getCause() instanceof ProtocolException
-                || BackendTlsRequest.tlsProblem(cause); // an untrusted or broken TLS peer: no retry
-        link.loginFailed(forGood ? SqlState.CONNECTION_FAILURE : null, cause.getMessage()); // for good: no retry
-        LOG.debug("backend {} connection failed during login: {}", backend.name(), cause.toString());
-        ctx.close();
     }
 
-    private void message(ChannelHandlerContext ctx, byte type, ByteBuf payload) {
+    @Override
+    public void relay(ByteBuf bytes) {
+        link.replies().relay(bytes); // only once done: every login message is inspected
+    }
+
+    private void message(byte type, ByteBuf payload) {
         switch (type) {
-            case 'R' -> authenticate(ctx, payload);
+            case 'R' -> authenticate(payload);
             case 'S' -> {
                 ByteBuf in = payload.duplicate();
                 String name = StartupMessage.readCString(in);
@@ -159,18 +126,13 @@ final class BackendLogin extends ChannelInboundHandlerAdapter {
                 link.loginFailed(f.getOrDefault('C', "08006"), f.getOrDefault('M', "login refused"));
                 ctx.close();
             }
-            case 'Z' -> {
-                done = true;
-                ctx.pipeline().remove(this);
-                link.loggedIn((char) payload.getByte(payload.readerIndex()));
-            }
             default -> {
                 // NoticeResponse and the like during login: nothing to do
             }
         }
     }
 
-    private void authenticate(ChannelHandlerContext ctx, ByteBuf payload) {
+    private void authenticate(ByteBuf payload) {
         int code = payload.getInt(payload.readerIndex());
         ByteBuf data = payload.slice(payload.readerIndex() + 4, payload.readableBytes() - 4);
         try {
@@ -195,7 +157,7 @@ final class BackendLogin extends ChannelInboundHandlerAdapter {
                 case BackendMessages.AUTH_SASL_CONTINUE -> {
                     String serverFirst = data.toString(StandardCharsets.UTF_8);
                     if (scram.derivationPending(serverFirst)) {
-                        deriveOffLoop(ctx, serverFirst); // the first login per backend salt: PBKDF2 must not stall the loop
+                        deriveOffLoop(serverFirst); // the first login per backend salt: PBKDF2 must not stall the loop
                     } else {
                         ctx.writeAndFlush(FrontendMessages.saslResponse(ctx.alloc(), scram.clientFinal(serverFirst)));
                     }
@@ -213,7 +175,7 @@ final class BackendLogin extends ChannelInboundHandlerAdapter {
         }
     }
 
-    private void deriveOffLoop(ChannelHandlerContext ctx, String serverFirst) {
+    private void deriveOffLoop(String serverFirst) {
         ScramClientExchange exchange = scram;
         deriver.execute(() -> {
             Throwable failure = null;
@@ -233,10 +195,17 @@ final class BackendLogin extends ChannelInboundHandlerAdapter {
                     }
                     ctx.writeAndFlush(FrontendMessages.saslResponse(ctx.alloc(), exchange.clientFinal(serverFirst)));
                 } catch (ScramServerExchange.ScramException | RuntimeException e) {
-                    exceptionCaught(ctx, e instanceof ScramServerExchange.ScramException ? new ProtocolException(e.getMessage()) : e);
+                    ctx.fireExceptionCaught(e instanceof ScramServerExchange.ScramException
+                            ? new ProtocolException(e.getMessage()) : e); // the link records why the login failed
                 }
             });
         });
+    }
+
+    /** Whether a login that failed with {@code cause} is refused for good: a protocol error or a TLS problem, not a broken connection. */
+    static boolean isFinal(Throwable cause) {
+        return cause instanceof ProtocolException || cause.getCause() instanceof ProtocolException
+                || BackendTlsRequest.tlsProblem(cause);
     }
 
     private String requirePassword() {

@@ -97,10 +97,12 @@ final class BackendLoss {
 
     /** A link closed before it logged in: the login is tried again, or what waited for it fails. */
     private void loginEnded(BackendLink link) {
-        String why = link.loginError() != null ? link.loginError() : "the connection closed during login";
+        BackendLink.LoginFailure failure = link.loginFailure();
+        String why = failure != null ? failure.message() : "the connection closed during login";
+        String finalState = failure != null ? failure.sqlState() : null;
         if (session.phase() == ClientSession.Phase.CONNECTING && link == links.home) {
-            if (link.loginSqlState() != null) {
-                session.fatal(link.loginSqlState(), why); // e.g. the database does not exist: as PostgreSQL says it
+            if (finalState != null) {
+                session.fatal(finalState, why); // e.g. the database does not exist: as PostgreSQL says it
             } else if (System.nanoTime() < connectDeadline) {
                 retryHomeLater();
             } else {
@@ -111,8 +113,8 @@ final class BackendLoss {
         if (link == links.current) {
             links.current = null;
             retry.drop();
-            if (link.loginSqlState() != null) {
-                dispatcher.failUnit(link.loginSqlState(), "backend " + link.backend.name() + ": " + why);
+            if (finalState != null) {
+                dispatcher.failUnit(finalState, "backend " + link.backend.name() + ": " + why);
             } else if (!dispatcher.waitOrFail(new RouteTarget.Wait("backend " + link.backend.name() + " is unreachable ("
                     + why + ")", SqlState.CONNECTION_FAILURE))) {
                 return; // nothing was sent: try again when the table moves on (failover) or the node is back

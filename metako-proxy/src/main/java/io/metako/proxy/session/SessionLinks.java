@@ -90,7 +90,7 @@ final class SessionLinks {
         RouterSettings settings = router.settings();
         BackendLink link = new BackendLink(session, b, settings.maxMessageSize(), key);
         RouterSettings.BackendLogin credentials = settings.backendLogin().apply(b.name());
-        BackendLogin login = new BackendLogin(link, credentials, parameters, settings.maxMessageSize(), router.deriver());
+        BackendLogin login = new BackendLogin(link, credentials, parameters, router.deriver());
         byNode.put(b.name(), link);
         ChannelFuture cf = router.loops().connect(loop, new ChannelInitializer<>() {
             @Override

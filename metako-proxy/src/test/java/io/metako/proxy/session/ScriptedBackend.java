@@ -31,6 +31,8 @@ final class ScriptedBackend implements AutoCloseable {
     /** 0 trust, 3 cleartext, 5 md5: what the proxy must answer at login, with {@link #password} for user postgres. */
     volatile int authCode;
     volatile String password = "";
+    /** When set, a NoticeResponse with this text follows the login's ReadyForQuery in the same write. */
+    volatile String noticeAfterLogin;
     /** DISCARD ALL gets an ErrorResponse (as inside a transaction block). */
     volatile boolean refuseDiscard;
 
@@ -61,7 +63,17 @@ final class ScriptedBackend implements AutoCloseable {
             out.writeInt(12);
             out.writeInt(4242);
             out.writeInt(77);
-            ready(out, 'I');
+            String notice = noticeAfterLogin;
+            if (notice != null) {
+                java.io.ByteArrayOutputStream both = new java.io.ByteArrayOutputStream();
+                DataOutputStream b = new DataOutputStream(both);
+                b.write(new byte[] {'Z', 0, 0, 0, 5, 'I'});
+                message(b, 'N', cstrings("SNOTICE", "C00000", "M" + notice, ""));
+                out.write(both.toByteArray()); // one write: the proxy reads both at once
+                out.flush();
+            } else {
+                ready(out, 'I');
+            }
             boolean inTransaction = false;
             while (true) {
                 int type = in.read();

@@ -272,6 +272,24 @@ class StatementRouterTest {
         assertThat(backend.connections.get()).as("no backend is contacted before a client is authenticated").isZero();
     }
 
+    /**
+     * The backend login hands over at its ReadyForQuery in the middle of a read: a message in the same read
+     * after it is the link's, relayed as any notice between statements, not lost with the login handler.
+     */
+    @Test
+    void aMessageInTheSameReadAsTheLoginsReadyForQueryReachesTheClient() throws Exception {
+        router();
+        backend.noticeAfterLogin = "right after the login";
+        try (Client c = new Client()) {
+            c.login();
+            Message notice = c.read();
+            assertThat(notice.type()).isEqualTo('N');
+            assertThat(notice.fields()).containsEntry('M', "right after the login");
+            c.send('Q', "SELECT 1");
+            assertThat(c.readUntil('Z').type()).isEqualTo('Z');
+        }
+    }
+
     @Test
     void md5ClientLoginsWork() throws Exception {
         router(RouterSettings.ClientAuth.MD5, 10, Duration.ofSeconds(5));
