@@ -207,7 +207,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
                     sessionStateChanged(link, sql);
                 }
             }
-            statements.unitDone(link, failed, links.live());
+            statements.unitDone(link, failed);
         }
         if (status == 'I' && state.takeWrite() && router.table().primary().filter(link.backend::equals).isPresent()) {
             state.awaitLsn(); // reads stay on the primary until the LSN is known

@@ -5,15 +5,15 @@ import io.metako.proxy.route.Classification;
 import io.metako.proxy.route.StatementClassifier;
 import io.metako.proxy.route.StatementKind;
 import io.metako.proxy.routing.RoutingTable;
-import java.util.Collection;
+import java.util.List;
 import java.util.regex.Pattern;
 
 /**
  * A lone {@code DEALLOCATE name | ALL} sent as a Query (pgx drops its statements this way) and what it means for
  * the statements the session prepared with Parse, which may live on several of its backends. Outside a
  * transaction it runs where the statement is (PostgreSQL answers "does not exist" elsewhere); once it
- * succeeded, the statement (or every one) is forgotten and dropped on the session's other backends too, so a
- * later Parse of the same name starts afresh everywhere. A DEALLOCATE that fails, that is answered by the
+ * succeeded, the statement (or every one) is forgotten, so a later Parse of the same name starts afresh
+ * everywhere (a backend that still holds the old one gets a Close first, as after a Close message). A DEALLOCATE that fails, that is answered by the
  * proxy, or that is followed by another unit before its answer (which answer failed is then unknown) changes
  * nothing here.
  */
@@ -63,26 +63,22 @@ final class PendingDeallocate {
         return null;
     }
 
-    /** The session's unit on {@code ran} ended ({@code failed}: with an error). */
-    void unitDone(BackendLink ran, boolean failed, Collection<BackendLink> links, SessionStatements statements) {
+    /**
+     * The session's unit on {@code ran} ended ({@code failed}: with an error). A DEALLOCATE that succeeded is
+     * forgotten by the session and by {@code ran}; the session's other backends that hold the name keep it in
+     * their record, so a later Parse of that name there closes it first, as after a Close message.
+     */
+    void unitDone(BackendLink ran, boolean failed, SessionStatements statements) {
         StatementClassifier.Deallocation d = sent && !failed ? pending : null;
         reset();
         if (d == null) {
             return;
         }
         if (d.all()) {
-            statements.forgetAll(links);
+            statements.forgetAll(List.of(ran));
         } else {
             statements.forget(d.name());
-        }
-        String sql = d.all() ? "DEALLOCATE ALL" : "DEALLOCATE \"" + d.name().replace("\"", "\"\"") + "\"";
-        for (BackendLink l : links) {
-            if (l != ran && l.phase() == BackendLink.Phase.READY && (d.all() || l.prepared.holds(d.name()))) {
-                l.sendInternal(sql, UnitTracker.Owner.SWALLOW);
-            }
-            if (!d.all()) {
-                l.prepared.remove(d.name());
-            }
+            ran.prepared.remove(d.name());
         }
     }
 }

@@ -251,8 +251,8 @@ final class SessionStatements {
     }
 
     /** The session's unit on {@code ran} ended: a DEALLOCATE that succeeded drops what it named everywhere. */
-    void unitDone(BackendLink ran, boolean failed, Collection<BackendLink> links) {
-        deallocate.unitDone(ran, failed, links, this);
+    void unitDone(BackendLink ran, boolean failed) {
+        deallocate.unitDone(ran, failed, this);
     }
 
     /** The version of named statement {@code name} the session has prepared; 0: none. */
