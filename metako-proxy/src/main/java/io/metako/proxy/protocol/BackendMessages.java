@@ -128,5 +128,4 @@ public final class BackendMessages {
             return -1;
         }
     }
-
 }

@@ -2,6 +2,7 @@ package io.metako.proxy.route;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -77,28 +78,25 @@ public final class StatementClassifier {
      * The prepared statement(s) {@code sql} deallocates when it is a single {@code DEALLOCATE [PREPARE]
      * name | ALL}, the name as PostgreSQL resolves it (folded to lower case unless quoted); empty otherwise.
      */
-    public static java.util.Optional<Deallocation> deallocation(String sql) {
+    public static Optional<Deallocation> deallocation(String sql) {
         List<List<SqlLexer.Token>> statements = SqlLexer.lex(sql).statements();
-        if (statements.size() != 1) {
-            return java.util.Optional.empty();
+        if (statements.size() != 1 || !statements.get(0).get(0).is("deallocate")) {
+            return Optional.empty();
         }
         List<SqlLexer.Token> t = statements.get(0);
-        int i = t.get(0).is("deallocate") ? 1 : Integer.MAX_VALUE;
-        if (i < t.size() && t.get(i).is("prepare")) {
-            i++;
+        int at = t.size() > 2 && t.get(1).is("prepare") ? 2 : 1; // DEALLOCATE [PREPARE] name
+        if (at != t.size() - 1) {
+            return Optional.empty();
         }
-        if (i != t.size() - 1) {
-            return java.util.Optional.empty();
-        }
-        SqlLexer.Token name = t.get(i);
+        SqlLexer.Token name = t.get(at);
         if (name.is("all")) {
-            return java.util.Optional.of(new Deallocation("", true));
+            return Optional.of(new Deallocation("", true));
         }
-        if (name.type() != SqlLexer.Type.WORD && name.type() != SqlLexer.Type.QUOTED_IDENTIFIER) {
-            return java.util.Optional.empty();
-        }
-        String text = name.type() == SqlLexer.Type.QUOTED_IDENTIFIER ? name.text().replace("\"\"", "\"") : name.text();
-        return java.util.Optional.of(new Deallocation(text, false));
+        return switch (name.type()) {
+            case WORD -> Optional.of(new Deallocation(name.text(), false));
+            case QUOTED_IDENTIFIER -> Optional.of(new Deallocation(name.text().replace("\"\"", "\""), false));
+            default -> Optional.empty();
+        };
     }
 
     /**

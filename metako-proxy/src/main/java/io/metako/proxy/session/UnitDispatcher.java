@@ -143,13 +143,13 @@ final class UnitDispatcher {
                 target = null;
             }
         }
+        RoutingTable table = target == null ? router.table() : null; // read once per unit
         alone = false;
         if (target == null && links.transaction == null) {
-            target = statements.deallocatingOn(links.live(), router.table());
+            target = statements.deallocatingOn(links.live(), table);
             alone = target != null;
         }
         if (target == null) {
-            RoutingTable table = router.table();
             Classification routed = c != null ? c : new Classification(StatementKind.READ, false, 0);
             RouteTarget t = Router.route(routed, state.routing(links.transaction == null ? null : links.transaction.backend),
                     table, eligible -> state.selectReadReplica(eligible, router.selector()), router.settings().staleReads());
