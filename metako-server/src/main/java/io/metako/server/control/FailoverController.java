@@ -108,8 +108,8 @@ public final class FailoverController {
                         .setTarget(a.target()).setReason(a.reason()).addAllCandidates(a.candidates())));
             } else if (action instanceof ControllerAction.Fence a) {
                 if (due("fence/" + a.node())) {
-                    operations.fence(node(s, a.node()));
-                    LOG.info("fenced {} (read-only, client sessions ended) at epoch {}", a.node(), s.getEpoch());
+                    int ended = operations.fence(node(s, a.node()));
+                    LOG.info("fenced {} (read-only, {} client sessions ended) at epoch {}", a.node(), ended, s.getEpoch());
                 }
             } else if (action instanceof ControllerAction.Unfence a) {
                 if (due("unfence/" + a.node())) {

@@ -25,14 +25,20 @@ public final class NodeOperations {
         this.config = config;
     }
 
-    /** Best effort: read-only by default, then every other client session ended. */
-    public void fence(Node node) throws SQLException {
+    /**
+     * Best effort: read-only by default, then every client session but this one ended. Only this
+     * connection's own pid is spared: an {@code application_name} is the client's to choose, so it
+     * exempts nothing (metako's probes reconnect). Returns how many sessions were ended.
+     */
+    public int fence(Node node) throws SQLException {
         try (Connection c = connect(node, 5); Statement st = c.createStatement()) {
             st.execute("ALTER SYSTEM SET default_transaction_read_only = on");
             st.execute("SELECT pg_reload_conf()");
-            st.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    + "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() "
-                    + "AND application_name NOT IN ('pg-metako probe', 'pg-metako controller')");
+            try (ResultSet rs = st.executeQuery("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    + "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")) {
+                rs.next();
+                return rs.getInt(1);
+            }
         }
     }
 

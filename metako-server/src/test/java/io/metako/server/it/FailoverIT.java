@@ -119,6 +119,21 @@ class FailoverIT extends QuorumScenario {
             assertThatThrownBy(() -> st.execute("INSERT INTO drill (id) VALUES (99)"))
                     .isInstanceOf(SQLException.class).hasMessageContaining("read-only transaction");
         }
+        // an application_name is the client's to choose, so it exempts nothing: a session calling itself
+        // metako's probe lifts the fence, and the next fence ends it like any other
+        java.util.Properties spoofed = new java.util.Properties();
+        spoofed.setProperty("user", io.metako.server.demo.LocalCluster.SUPERUSER);
+        spoofed.setProperty("password", q.cluster.password());
+        spoofed.setProperty("ApplicationName", "pg-metako probe");
+        try (Connection c = java.sql.DriverManager.getConnection(q.cluster.jdbcUrl(pg1), spoofed);
+             Statement st = c.createStatement()) {
+            st.execute("ALTER SYSTEM RESET default_transaction_read_only");
+            st.execute("SELECT pg_reload_conf()");
+            await().atMost(CONVERGE).untilAsserted(() -> assertThatThrownBy(() -> st.execute("SELECT 1"))
+                    .as("ended by the fence").isInstanceOf(SQLException.class));
+        }
+        await().atMost(CONVERGE).untilAsserted(() -> assertThat(Quorum.node(q.status(0), "pg-1").getObservation().getReadOnly())
+                .as("fenced again").isTrue());
         // nothing else changed: no new failover, the replica still follows the new primary
         assertThat(q.instances[1].state().getHistoryList().stream().filter(e -> e.getKind() == EventKind.FAILOVER))
                 .hasSize(1);
