@@ -52,6 +52,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     private final AdminServer admin;
     private final FailoverController controller;
     private final RoutingPublisher routing;
+    private final io.metako.server.routing.LeaseKeeper lease;
     private io.metako.server.routing.ProxyPorts proxyPorts;
     private final ScheduledExecutorService control;
     private final ScheduledExecutorService failover;
@@ -69,8 +70,9 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         this.admin = new AdminServer(config.instance().grpcAddress(), config.instance().authToken(), this);
         this.controller = new FailoverController(config.instance().id(), new ControllerInputs(),
                 new NodeOperations(config), this::submit, clock);
+        this.lease = new io.metako.server.routing.LeaseKeeper(raft, this::leaseMillis, config.instance().id());
         this.routing = new RoutingPublisher(() -> RoutingTables.of(stateMachine.state(), health.observations(),
-                config.peers().stream().map(PeerConfig::id).toList(), raft.holdsLease(leaseMillis())));
+                config.peers().stream().map(PeerConfig::id).toList(), lease.lease()));
         this.control = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(config.instance().id() + "/control-loop"));
         this.failover = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(config.instance().id() + "/failover-controller"));
     }
@@ -98,18 +100,16 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         }
 
         @Override
-        public java.util.Set<String> silentMembers(long millis) {
-            return raft.silentFollowers(millis);
-        }
-
-        @Override
         public long term() {
             return MetakoInstance.this.term();
         }
     }
 
     public void start() throws IOException {
+        // first of all listeners: a new epoch ends the lease of the old one before anything else acts on it
+        stateMachine.addListener(s -> lease.enterEpoch(s.getEpoch()));
         raft.start();
+        lease.start();
         admin.start();
         proxyPorts = io.metako.server.routing.ProxyPorts.open(config, routing);
         health.start();
@@ -163,8 +163,19 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
                     LOG.warn("acknowledgement of epoch {} unanswered for 2 s; sending it again", s.getEpoch());
                 }
                 ackSentAt = now;
-                refreshRouting(); // the proxy drops the old primary's sessions before this instance says so
-                ack(s);
+                refreshRouting();
+                // The lease of the old epoch ended when this one was applied, and the proxy asks it for every
+                // unit and every answer. Once each event loop has finished what it was doing, nothing routed
+                // under the old epoch can go out any more: only then is the acknowledgement true.
+                io.metako.server.routing.ProxyPorts ports = proxyPorts;
+                CompletableFuture<Void> drained = ports == null ? CompletableFuture.completedFuture(null) : ports.barrier();
+                drained.orTimeout(RESEND_NANOS / 1_000_000, TimeUnit.MILLISECONDS).whenComplete((v, e) -> {
+                    if (e != null) {
+                        LOG.warn("epoch {} not acknowledged: the proxy's event loops did not drain within 2 s", s.getEpoch());
+                    } else {
+                        ack(s);
+                    }
+                });
             }
         } catch (RuntimeException e) {
             LOG.warn("control tick failed: {}", e.toString());
@@ -242,7 +253,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         String sentence = raft.leaderId().isPresent() ? controller.sentence()
                 : "waiting: no Raft leader known to this instance";
         ClusterStatus.Builder b = StatusAssembler.assemble(stateMachine.state(), raftView(), health.observations(), sentence)
-                .toBuilder().setHoldsLease(routing.current().writable());
+                .toBuilder().setHoldsLease(routing.current().writableNow());
         io.metako.server.routing.ProxyPorts ports = proxyPorts;
         if (ports != null) {
             b.setProxy(StatusAssembler.proxy(ports.router().openSessions(), ports.router().backendConnections()));
@@ -350,6 +361,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     @Override
     public void close() {
         control.shutdownNow();
+        lease.close();
         failover.shutdownNow();
         if (proxyPorts != null) {
             proxyPorts.close();

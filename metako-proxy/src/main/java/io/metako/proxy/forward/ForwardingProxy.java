@@ -79,7 +79,7 @@ public final class ForwardingProxy implements AutoCloseable {
         if (role == Role.PRIMARY) {
             return t.acceptsWrites() ? t.primary() : Optional.empty();
         }
-        if (!t.writable()) {
+        if (!t.writableNow()) {
             return Optional.empty();
         }
         return selector.select(t.replicas().stream().filter(RoutingTable.Replica::loadBalanced).toList())
@@ -91,10 +91,15 @@ public final class ForwardingProxy implements AutoCloseable {
         if (role == Role.PRIMARY) {
             return t.acceptsWrites() && t.primary().filter(backend::equals).isPresent();
         }
-        return t.writable() && t.replicas().stream().anyMatch(r -> r.backend().equals(backend));
+        return t.writableNow() && t.replicas().stream().anyMatch(r -> r.backend().equals(backend));
     }
 
-    /** Open connections of this port to {@code backend}. */
+    /** Whether a connection of this port to {@code backend} may pass bytes now (the rw port asks the lease). */
+    boolean mayCarry(RoutingTable.Backend backend) {
+        return role != Role.PRIMARY || table.get().primaryNow(backend);
+    }
+
+        /** Open connections of this port to {@code backend}. */
     public int connectionsTo(String backend) {
         java.util.concurrent.atomic.AtomicInteger n = perBackend.get(backend);
         return n == null ? 0 : n.get();

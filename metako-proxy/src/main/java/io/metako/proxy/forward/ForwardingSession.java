@@ -62,6 +62,15 @@ final class ForwardingSession {
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            RoutingTable.Backend b = target;
+            if (b != null && !proxy.mayCarry(b)) {
+                // every chunk, both ways, under the lease: a table not yet applied here, or a lease that
+                // lapsed while this event loop stalled, must not let a write (or its acknowledgement) through
+                io.netty.util.ReferenceCountUtil.release(msg);
+                LOG.info("closing a forwarded connection to {}: this instance holds no write lease for it now", b.name());
+                close();
+                return;
+            }
             relay(msg, other(), ctx.channel());
         }
 

@@ -33,6 +33,7 @@ import io.netty.channel.uring.IoUringSocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetSocketAddress;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -170,6 +171,24 @@ public final class ProxyEventLoops implements AutoCloseable {
 
     public EventLoopGroup group() {
         return group;
+    }
+
+    /**
+     * Completes once every event loop has run a task submitted now: whatever a loop was doing when
+     * this was called (checking the lease, then sending) has finished by then.
+     */
+    public java.util.concurrent.CompletableFuture<Void> barrier() {
+        List<java.util.concurrent.CompletableFuture<Void>> all = new java.util.ArrayList<>();
+        for (io.netty.util.concurrent.EventExecutor loop : group) {
+            java.util.concurrent.CompletableFuture<Void> done = new java.util.concurrent.CompletableFuture<>();
+            try {
+                loop.execute(() -> done.complete(null));
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                done.complete(null); // shut down: it sends nothing any more
+            }
+            all.add(done);
+        }
+        return java.util.concurrent.CompletableFuture.allOf(all.toArray(java.util.concurrent.CompletableFuture[]::new));
     }
 
     private Class<? extends ServerSocketChannel> serverChannel() {

@@ -23,13 +23,20 @@ public final class Router {
     public static RouteTarget route(Classification c, SessionRouting session, RoutingTable table, ReplicaSelector selector,
                                     boolean staleReads) {
         if (session.inTransaction()) { // even a BEGIN: PostgreSQL only warns, the transaction goes on where it is
-            return new RouteTarget.Transaction(session.transactionBackend().orElseThrow());
+            RoutingTable.Backend b = session.transactionBackend().orElseThrow();
+            boolean onReplica = table.replicas().stream().anyMatch(r -> r.backend().equals(b));
+            if (!onReplica && !table.primaryNow(b)) {
+                // a transaction on the primary writes under the lease like any write, statement by statement
+                return new RouteTarget.Wait("this instance holds no write lease for the transaction's node " + b.name(),
+                        SqlState.CONNECTION_FAILURE);
+            }
+            return new RouteTarget.Transaction(b);
         }
         if (c.kind() == StatementKind.SESSION) {
             return new RouteTarget.EverySessionBackend();
         }
         boolean readable = c.replicaEligible();
-        if (readable && !table.writable() && !staleReads) {
+        if (readable && !table.writableNow() && !staleReads) {
             return new RouteTarget.Wait("this instance holds no lease and proxy.stale_reads is off",
                     SqlState.CONNECTION_FAILURE);
         }
@@ -50,7 +57,7 @@ public final class Router {
             return new RouteTarget.Wait("no primary at epoch " + table.epoch() + ": a failover is in progress",
                     SqlState.CANNOT_CONNECT_NOW);
         }
-        if (!table.writable()) {
+        if (!table.writableNow()) {
             return new RouteTarget.Wait("this instance holds no write lease (it cannot hear the metako quorum)",
                     SqlState.CONNECTION_FAILURE);
         }

@@ -11,12 +11,18 @@ import java.util.Optional;
  * @param epoch     the topology epoch this table belongs to; writes are routed for one epoch at a time
  * @param primary   the node receiving writes, empty while a failover is in progress
  * @param replicas  replicas fit for reads (healthy by majority, within the lag bound), best first
- * @param writable  this instance holds the write lease: without it, writes must fail closed
+ * @param writable  this instance held the write lease when the table was made: without it, writes must fail closed
+ * @param lease     the lease itself, asked again at every use ({@link #writableNow}): a table can outlive its lease
  */
-public record RoutingTable(long epoch, Optional<Backend> primary, List<Replica> replicas, boolean writable) {
+public record RoutingTable(long epoch, Optional<Backend> primary, List<Replica> replicas, boolean writable, WriteLease lease) {
 
     public RoutingTable {
         replicas = List.copyOf(replicas);
+    }
+
+    /** A table whose writability never lapses by itself (tests of the proxy alone). */
+    public RoutingTable(long epoch, Optional<Backend> primary, List<Replica> replicas, boolean writable) {
+        this(epoch, primary, replicas, writable, WriteLease.always());
     }
 
     /** A PostgreSQL server the proxy can connect to. */
@@ -38,9 +44,19 @@ public record RoutingTable(long epoch, Optional<Backend> primary, List<Replica> 
         return new RoutingTable(0, Optional.empty(), List.of(), false);
     }
 
-    /** Whether writes may be routed now: a primary exists and this instance holds the lease. */
+    /** Whether this instance holds the write lease for this table's epoch at this moment. */
+    public boolean writableNow() {
+        return writable && lease.validFor(epoch);
+    }
+
+    /** Whether writes may be routed now: a primary exists and this instance holds the lease for this epoch. */
     public boolean acceptsWrites() {
-        return writable && primary.isPresent();
+        return primary.isPresent() && writableNow();
+    }
+
+    /** Whether an answer of {@code b}'s, routed there as the primary, may reach the client now. */
+    public boolean primaryNow(Backend b) {
+        return primary.filter(b::equals).isPresent() && writableNow();
     }
 
     /** Whether {@code b} may serve anything now: the primary while writes are accepted, or a replica fit for reads. */

@@ -50,6 +50,8 @@ final class BackendLink extends ChannelInboundHandlerAdapter {
     private LoginFailure loginFailure;
     /** close() was called: the connection is on its way out (a Terminate may still be in flight). */
     private boolean closeRequested;
+    /** Routed to as the primary (sticky through a transaction); see {@link #leaseBound()}. */
+    private boolean leaseBound;
     /** Its owner stopped reading it until the client drains what was relayed. */
     private boolean waitingForClient;
 
@@ -94,6 +96,15 @@ final class BackendLink extends ChannelInboundHandlerAdapter {
 
     boolean writable() {
         return channel.isWritable();
+    }
+
+    /** Whether the unit it runs was routed to it as the primary: its answers then need the write lease. */
+    boolean leaseBound() {
+        return leaseBound;
+    }
+
+    void leaseBound(boolean bound) {
+        leaseBound = bound;
     }
 
     void flush() {

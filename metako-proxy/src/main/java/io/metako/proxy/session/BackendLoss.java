@@ -41,7 +41,7 @@ final class BackendLoss {
         }
         RoutingTable t = router.table();
         Optional<RoutingTable.Backend> b = t.acceptsWrites() ? t.primary() : Optional.empty();
-        if (b.isEmpty() && (t.writable() || router.settings().staleReads())) {
+        if (b.isEmpty() && (t.writableNow() || router.settings().staleReads())) {
             b = router.selector().select(t.replicas()).map(RoutingTable.Replica::backend);
         }
         if (b.isPresent()) {

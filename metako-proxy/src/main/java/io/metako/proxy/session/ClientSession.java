@@ -31,6 +31,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
     enum Phase { LOGIN, CONNECTING, READY, CLOSED }
 
     private final StatementRouter router;
+    /** The last bytes relayed to the client ended inside a message (a long row streaming through). */
+    private boolean relayedPartial;
     final Channel client;
     final int processId;
     final int secretKey;
@@ -178,7 +180,22 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
 
     @Override
     public void relay(ByteBuf bytes) {
+        BackendLink from = links.current;
+        if (phase == Phase.CLOSED) {
+            bytes.release();
+            return;
+        }
+        if (from != null && from.leaseBound() && !router.table().primaryNow(from.backend)) {
+            // the lease lapsed, or the node is no longer primary, while it ran the unit: its answer may
+            // acknowledge a write the new primary never gets, so it must not reach the client
+            bytes.release();
+            end(SqlState.CONNECTION_FAILURE, "this metako instance lost its write lease while " + from.backend.name()
+                    + " ran the statement, so it cannot vouch for the answer; the outcome is unknown: reconnect and check",
+                    relayedPartial);
+            return;
+        }
         client.write(bytes, client.voidPromise());
+        relayedPartial = from != null && from.midMessage();
     }
 
     /** No unit in flight: a backend's notification may be passed on without splitting another message. */
@@ -270,12 +287,17 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
 
     /** Ends the session with a FATAL ErrorResponse. */
     void fatal(String sqlState, String message) {
+        end(sqlState, message, links.current != null && links.current.midMessage());
+    }
+
+    /** Ends the session; {@code streamBroken}: part of a message went out, so no ErrorResponse can follow it. */
+    private void end(String sqlState, String message, boolean streamBroken) {
         if (phase == Phase.CLOSED) {
             return;
         }
         phase = Phase.CLOSED;
         LOG.debug("ending proxy session {}: {} {}", processId, sqlState, message);
-        if (links.current != null && links.current.midMessage()) {
+        if (streamBroken) {
             client.close(); // part of a backend message went out: an ErrorResponse now would garble the stream
         } else if (client.isActive()) {
             client.writeAndFlush(BackendMessages.errorResponse(client.alloc(), "FATAL", sqlState, message))

@@ -102,6 +102,9 @@ final class UnitDispatcher {
                 if (alone && current.busy()) {
                     return; // clientUnitDone drains again once it is answered
                 }
+                if (current.leaseBound() && !router.table().primaryNow(current.backend)) {
+                    return; // pipelined behind a unit on the primary: held until that unit is answered, then routed
+                }
                 Frame f = queue.poll();
                 retry.sending(f); // the same bytes, rewound if the unit has to run again
                 forward(current, f);
@@ -179,6 +182,9 @@ final class UnitDispatcher {
                 if (target.phase() == BackendLink.Phase.READY) {
                     session.linkReady(target); // reused: the session's SETs go first; its drain() only marks another round
                 }
+            }
+            if (t instanceof RouteTarget.Primary || t instanceof RouteTarget.Replica) {
+                target.leaseBound(t instanceof RouteTarget.Primary);
             }
         }
         if (c != null && end >= 0 && c.statements() > 1 && c.kind() != StatementKind.SESSION) {

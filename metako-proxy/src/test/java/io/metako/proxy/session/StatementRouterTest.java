@@ -8,6 +8,7 @@ import io.metako.proxy.auth.ScramClientExchange;
 import io.metako.proxy.net.ProxyEventLoops;
 import io.metako.proxy.protocol.FrontendFrameDecoder;
 import io.metako.proxy.routing.RoutingTable;
+import io.metako.proxy.routing.WriteLease;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.EOFException;
@@ -642,6 +643,40 @@ class StatementRouterTest {
             Map<Character, String> e = c.readUntil('E').fields();
             assertThat(e).containsEntry('C', "57P01").containsEntry('S', "FATAL");
             assertThat(e.get('M')).contains("no longer serves this session at epoch 3");
+        }
+    }
+
+    /**
+     * The write lease is asked at every use, not only when a table is published: a write answered
+     * after the lease ran out is not acknowledged (the new primary may never get it), and a write
+     * without a lease waits until the lease is renewed, with no new table.
+     */
+    @Test
+    void writesGoOutAndAreAnsweredOnlyUnderAValidLease() throws Exception {
+        WriteLease lease = WriteLease.create();
+        lease.renew(1, System.nanoTime(), TimeUnit.MILLISECONDS.toNanos(600));
+        table.set(new RoutingTable(1, Optional.of(backend.backend("A")), List.of(), true, lease));
+        router(RouterSettings.ClientAuth.PASSWORD, 10, Duration.ofSeconds(5), Duration.ofSeconds(5));
+        try (Client c = new Client()) {
+            c.login();
+            c.send('Q', "UPDATE t SET x = 'SLOW'"); // A answers after 1 s, when the lease has run out
+            Message first = c.read();
+            assertThat(first.type()).as("no CommandComplete before the error").isEqualTo('E');
+            assertThat(first.fields()).containsEntry('C', "08006").containsEntry('S', "FATAL");
+            assertThat(first.fields().get('M')).contains("lost its write lease").contains("outcome is unknown");
+            assertThat(c.closedByPeer()).isTrue();
+        }
+        lease.renew(1, System.nanoTime(), TimeUnit.SECONDS.toNanos(30));
+        try (Client c = new Client()) {
+            c.login();
+            lease.drop();
+            c.send('Q', "UPDATE t SET x = 1");
+            Thread.sleep(300);
+            assertThat(backend.queries).as("held while there is no lease").doesNotContain("UPDATE t SET x = 1");
+            lease.renew(1, System.nanoTime(), TimeUnit.SECONDS.toNanos(30));
+            c.readUntil('C');
+            assertThat(c.read().type()).isEqualTo('Z');
+            assertThat(backend.queries).contains("UPDATE t SET x = 1");
         }
     }
 

@@ -38,9 +38,6 @@ public final class FailoverController {
 
         boolean isLeader();
 
-        /** Members silent towards this leader for longer than {@code millis}. */
-        Set<String> silentMembers(long millis);
-
         long term();
     }
 
@@ -52,6 +49,8 @@ public final class FailoverController {
     private final Map<String, Long> lastSql = new ConcurrentHashMap<>();
     private volatile String sentence = "starting";
     private volatile java.util.function.Predicate<ControllerAction> gate = a -> true;
+    /** The operation in progress and when this instance, as leader, first saw it. */
+    private volatile OperationSeen operationSeen;
 
     public FailoverController(String instanceId, Inputs inputs, NodeOperations operations,
                               Function<Command, CompletableFuture<CommandResult>> submit, Clock clock) {
@@ -78,17 +77,20 @@ public final class FailoverController {
     public Decision tick() {
         ClusterState s = inputs.state();
         boolean leader = inputs.isLeader();
-        long lease = Math.max(1, s.getSettings().getFailover().getLeaseMillis());
+        if (!leader) {
+            operationSeen = null; // a leader again later counts from then
+        }
         ControllerView view = new ControllerView(s, inputs.observations(), inputs.members(),
-                leader ? inputs.silentMembers(lease) : Set.of(), clock.millis());
+                leader ? passable(s) : Set.of(), clock.millis());
         Decision d = FailoverDecider.decide(view);
         if (!d.reason().equals(sentence)) {
             LOG.info("{}{} (epoch {}, term {})", leader ? "" : "[follower view] ", d.reason(), s.getEpoch(), inputs.term());
             sentence = d.reason();
         }
         if (leader) {
+            long term = inputs.term();
             for (ControllerAction a : d.actions()) {
-                if (!carryOut(a, s)) {
+                if (!carryOut(a, s, term)) {
                     break;
                 }
             }
@@ -96,14 +98,45 @@ public final class FailoverController {
         return d;
     }
 
+    /**
+     * The members this leader may go on without (their acknowledgement of the operation's epoch
+     * missing): all of them once lease + margin has passed, on this process's monotonic clock, since
+     * it first saw the operation as leader. Any lease an instance was granted before the operation
+     * was committed has run out by then, and a later one covers the new epoch only; silence as Ratis
+     * measures it (any RPC, pre-votes too) proves nothing.
+     */
+    private Set<String> passable(ClusterState s) {
+        if (!s.hasOperation()) {
+            operationSeen = null;
+            return Set.of();
+        }
+        long now = System.nanoTime();
+        OperationSeen seen = operationSeen;
+        if (seen == null || seen.epoch() != s.getEpoch()) {
+            seen = new OperationSeen(s.getEpoch(), now);
+            operationSeen = seen;
+        }
+        long lease = Math.max(1, s.getSettings().getFailover().getLeaseMillis());
+        long wait = TimeUnit.MILLISECONDS.toNanos(lease + io.metako.server.routing.LeaseKeeper.marginMillis(lease));
+        return now - seen.sinceNanos() >= wait ? Set.copyOf(inputs.members()) : Set.of();
+    }
+
+    private record OperationSeen(long epoch, long sinceNanos) {
+    }
+
     /** Carries out one action; false when the rest of this tick's actions must wait. */
-    private boolean carryOut(ControllerAction action, ClusterState s) {
+    private boolean carryOut(ControllerAction action, ClusterState s, long term) {
         if (!gate.test(action)) {
+            return false;
+        }
+        if (!inputs.isLeader() || inputs.term() != term) {
+            // a tick can take seconds (SQL on nodes that do not answer): leadership is asked again before each step
+            LOG.info("no longer the leader of term {}: {} not carried out", term, action);
             return false;
         }
         try {
             if (action instanceof ControllerAction.StartFailover a) {
-                propose(s, Command.newBuilder().setFailoverStarted(FailoverStarted.newBuilder()
+                propose(s, term, Command.newBuilder().setFailoverStarted(FailoverStarted.newBuilder()
                         .setKind(io.metako.proto.v1.EventKind.FAILOVER).setOldPrimary(a.oldPrimary())
                         .setTarget(a.target()).setReason(a.reason()).addAllCandidates(a.candidates())));
             } else if (action instanceof ControllerAction.Fence a) {
@@ -119,15 +152,15 @@ public final class FailoverController {
             } else if (action instanceof ControllerAction.Promote a) {
                 long timeline = operations.promote(node(s, a.node()), a.synchronousStandbyNames());
                 LOG.info("promoted {} to timeline {} at epoch {}", a.node(), timeline, s.getEpoch());
-                propose(s, Command.newBuilder().setFailoverCompleted(FailoverCompleted.newBuilder()
+                propose(s, term, Command.newBuilder().setFailoverCompleted(FailoverCompleted.newBuilder()
                         .setNewPrimary(a.node()).setTimeline(timeline)));
             } else if (action instanceof ControllerAction.CompleteFailover a) {
-                propose(s, Command.newBuilder().setFailoverCompleted(FailoverCompleted.newBuilder()
+                propose(s, term, Command.newBuilder().setFailoverCompleted(FailoverCompleted.newBuilder()
                         .setNewPrimary(a.node()).setTimeline(a.timeline())));
             } else if (action instanceof ControllerAction.AbortFailover a) {
-                propose(s, Command.newBuilder().setFailoverAborted(FailoverAborted.newBuilder().setReason(a.reason())));
+                propose(s, term, Command.newBuilder().setFailoverAborted(FailoverAborted.newBuilder().setReason(a.reason())));
             } else if (action instanceof ControllerAction.SetSyncSet a) {
-                propose(s, Command.newBuilder().setSetSynchronousStandbys(
+                propose(s, term, Command.newBuilder().setSetSynchronousStandbys(
                         io.metako.proto.v1.SetSynchronousStandbys.newBuilder().addAllNames(a.names())));
             } else if (action instanceof ControllerAction.ConfigureSync a) {
                 String value = SynchronousSet.setting(a.names(), a.n());
@@ -147,8 +180,9 @@ public final class FailoverController {
         }
     }
 
-    private void propose(ClusterState s, Command.Builder command) throws Exception {
-        Command c = command.setEpoch(s.getEpoch()).setTimeMillis(clock.millis()).setProposer(instanceId).build();
+    private void propose(ClusterState s, long term, Command.Builder command) throws Exception {
+        Command c = command.setEpoch(s.getEpoch()).setTimeMillis(clock.millis()).setProposer(instanceId)
+                .setProposerTerm(term).build();
         CommandResult r = submit.apply(c).get(10, TimeUnit.SECONDS);
         if (!r.getApplied()) {
             throw new IllegalStateException("not applied: " + r.getRejection());

@@ -144,6 +144,11 @@ public final class ProxyPorts implements AutoCloseable {
         return router;
     }
 
+    /** Completes once every proxy event loop has finished what it was doing: see {@link ProxyEventLoops#barrier()}. */
+    public java.util.concurrent.CompletableFuture<Void> barrier() {
+        return loops.barrier();
+    }
+
     @Override
     public void close() {
         router.close();

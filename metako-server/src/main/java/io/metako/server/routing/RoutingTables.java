@@ -6,6 +6,7 @@ import io.metako.proto.v1.Node;
 import io.metako.proto.v1.NodeObservation;
 import io.metako.proto.v1.NodeRole;
 import io.metako.proxy.routing.RoutingTable;
+import io.metako.proxy.routing.WriteLease;
 import io.metako.server.api.StatusAssembler;
 import io.metako.server.health.Lsn;
 import java.util.ArrayList;
@@ -16,7 +17,8 @@ import java.util.Optional;
 
 /**
  * Computes the {@link RoutingTable} an instance publishes, from the replicated state, its own
- * observations and whether it holds the write lease. Pure. Only the node the state names primary
+ * observations and its write lease (held for the state's epoch now or not; the table carries the
+ * lease, which the proxy asks again at every use). Only the node the state names primary
  * (with role PRIMARY) may take writes; only REPLICA nodes healthy by majority, seen in recovery
  * and within {@code max_replica_lag} take reads: quarantined and unknown nodes never appear.
  */
@@ -25,7 +27,7 @@ public final class RoutingTables {
     }
 
     public static RoutingTable of(ClusterState s, Map<String, NodeObservation> observations, List<String> members,
-                                  boolean holdsLease) {
+                                  WriteLease lease) {
         if (!s.getSeeded()) {
             return RoutingTable.unknown();
         }
@@ -50,7 +52,7 @@ public final class RoutingTables {
                     o.getReplayLsn().isEmpty() ? -1 : Lsn.parse(o.getReplayLsn())));
         }
         replicas.sort(Comparator.comparingLong(RoutingTable.Replica::lagBytes).thenComparing(r -> r.backend().name()));
-        return new RoutingTable(s.getEpoch(), primary, replicas, holdsLease);
+        return new RoutingTable(s.getEpoch(), primary, replicas, lease.validFor(s.getEpoch()), lease);
     }
 
     private static RoutingTable.Backend backend(Node n) {

@@ -37,8 +37,17 @@ public final class ClusterTransitions {
         }
     }
 
-    /** Applies {@code command} decided in Raft {@code term}. */
+    /**
+     * Applies {@code command}, appended to the log in Raft {@code term} (0 when only validating it). A
+     * controller's command carries the term it was decided in and is rejected in any other.
+     */
     public static Outcome apply(ClusterState state, Command command, long term) {
+        if (command.getProposerTerm() != 0 && term != 0 && command.getProposerTerm() != term) {
+            // a deposed leader's decision reached the log through the new leader: it decided on a view
+            // that may be out of date, so it counts for nothing
+            return Outcome.rejected(state, "stale leader: decided in Raft term " + command.getProposerTerm()
+                    + " but appended in term " + term);
+        }
         if (command.getEpoch() != state.getEpoch()) {
             return Outcome.rejected(state, "stale epoch: command was decided at epoch " + command.getEpoch()
                     + " but the cluster is at epoch " + state.getEpoch());

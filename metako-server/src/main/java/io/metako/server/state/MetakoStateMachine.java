@@ -124,6 +124,18 @@ public final class MetakoStateMachine extends BaseStateMachine {
         return CompletableFuture.completedFuture(Message.valueOf(ByteString.copyFrom(result.build().toByteArray())));
     }
 
+    /**
+     * A read through the log's ReadIndex: answered once this peer has applied everything the leader
+     * had committed when it confirmed the read. The answer is the epoch applied then (8 bytes), which
+     * is what the write lease is renewed for ({@link RaftNode#confirmEpoch}).
+     */
+    @Override
+    public CompletableFuture<Message> query(Message request) {
+        long epoch = state().getEpoch();
+        return CompletableFuture.completedFuture(Message.valueOf(ByteString.copyFrom(
+                java.nio.ByteBuffer.allocate(Long.BYTES).putLong(epoch).array())));
+    }
+
     @Override
     public long takeSnapshot() throws IOException {
         Applied snap;

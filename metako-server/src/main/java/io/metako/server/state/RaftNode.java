@@ -42,6 +42,9 @@ public final class RaftNode implements AutoCloseable {
     /** How long a command may take to commit before its submission counts as failed. */
     public static final long SUBMIT_TIMEOUT_SECONDS = 8;
 
+    /** How long a lease round trip may take before it counts as failed. */
+    private static final long LEASE_ROUND_TRIP_SECONDS = 2;
+
     /** Entries between automatic snapshots. */
     public static final long SNAPSHOT_THRESHOLD = 1000;
 
@@ -50,6 +53,8 @@ public final class RaftNode implements AutoCloseable {
     private final RaftPeerId selfId;
     private final RaftServer server;
     private volatile RaftClient client;
+    /** For lease round trips: one attempt each, so an answer never comes from a retry sent later. */
+    private volatile RaftClient leaseClient;
     private final java.util.concurrent.ExecutorService sender =
             java.util.concurrent.Executors.newCachedThreadPool(io.metako.server.DaemonThreads.named("raft-submit"));
 
@@ -66,6 +71,15 @@ public final class RaftNode implements AutoCloseable {
                 .setOption(fresh ? RaftStorage.StartupOption.FORMAT : RaftStorage.StartupOption.RECOVER)
                 .build();
         this.client = newClient(group);
+        this.leaseClient = newLeaseClient(group);
+    }
+
+    private static RaftClient newLeaseClient(RaftGroup group) {
+        RaftProperties clientProps = new RaftProperties();
+        RaftConfigKeys.Rpc.setType(clientProps, SupportedRpcType.GRPC);
+        RaftClientConfigKeys.Rpc.setRequestTimeout(clientProps, TimeDuration.valueOf(2, TimeUnit.SECONDS));
+        return RaftClient.newBuilder().setProperties(clientProps).setRaftGroup(group)
+                .setRetryPolicy(RetryPolicies.noRetry()).build();
     }
 
     private static RaftClient newClient(RaftGroup group) {
@@ -147,6 +161,17 @@ public final class RaftNode implements AutoCloseable {
         });
     }
 
+    private synchronized void replaceLeaseClient(RaftClient failed) {
+        if (leaseClient == failed) {
+            leaseClient = newLeaseClient(group);
+            try {
+                failed.close();
+            } catch (IOException ignored) {
+                // it has failed already
+            }
+        }
+    }
+
     /** A Ratis client whose retries ran out stays closed; the next submit gets a fresh one. */
     private synchronized void replaceClient(RaftClient failed) {
         if (client != failed) {
@@ -172,6 +197,30 @@ public final class RaftNode implements AutoCloseable {
         }
     }
 
+    /**
+     * A ReadIndex round trip through this peer: it asks the leader for its commit index (the leader
+     * confirms its leadership with a majority first), waits until it has applied that far, and
+     * completes with the epoch it has applied then. Fails when there is no leader, no majority, or
+     * this peer is behind. The caller measures the time it sent this: see {@code LeaseKeeper}.
+     */
+    public CompletableFuture<Long> confirmEpoch() {
+        RaftClient c = leaseClient;
+        // unordered: the ordered API holds every later request behind one that failed, so the lease
+        // would never be renewed again; bounded, because an answer that comes late grants nothing
+        return c.async().sendReadOnlyUnordered(Message.EMPTY, selfId).orTimeout(LEASE_ROUND_TRIP_SECONDS, TimeUnit.SECONDS)
+                .whenComplete((r, e) -> {
+                    if (e != null && !sender.isShutdown()) {
+                        sender.execute(() -> replaceLeaseClient(c)); // closing may wait: not on gRPC's thread
+                    }
+                }).thenApply(reply -> {
+                    if (!reply.isSuccess()) {
+                        throw new java.util.concurrent.CompletionException(reply.getException() != null
+                                ? reply.getException() : new IOException("read not confirmed"));
+                    }
+                    return reply.getMessage().getContent().asReadOnlyByteBuffer().getLong();
+                });
+    }
+
     /** Forces a snapshot now (used by operators and tests). */
     public long snapshot() throws IOException {
         RaftClientReply reply = client.getSnapshotManagementApi(selfId).create(true, 10_000);
@@ -194,41 +243,6 @@ public final class RaftNode implements AutoCloseable {
         }
     }
 
-    /** On the leader: the followers it has not heard from for longer than {@code millis}. */
-    public java.util.Set<String> silentFollowers(long millis) {
-        java.util.Set<String> silent = new java.util.HashSet<>();
-        try {
-            var role = info().getRoleInfoProto();
-            for (var f : role.getLeaderInfo().getFollowerInfoList()) {
-                if (f.getLastRpcElapsedTimeMs() > millis) {
-                    silent.add(f.getId().getId().toStringUtf8());
-                }
-            }
-        } catch (IOException e) {
-            return silent;
-        }
-        return silent;
-    }
-
-    /**
-     * Whether this instance may let writes through: as leader, while a majority (itself included)
-     * has been heard within {@code leaseMillis}; as follower, while it has heard from the leader
-     * within {@code leaseMillis}. Measured on Ratis' monotonic clock.
-     */
-    public boolean holdsLease(long leaseMillis) {
-        try {
-            var role = info().getRoleInfoProto();
-            int members = group.getPeers().size();
-            if (info().isLeader()) {
-                return info().isLeaderReady() && members - silentFollowers(leaseMillis).size() >= members / 2 + 1;
-            }
-            return info().isFollower() && info().getLeaderId() != null
-                    && role.getFollowerInfo().getLeaderInfo().getLastRpcElapsedTimeMs() <= leaseMillis;
-        } catch (IOException e) {
-            return false;
-        }
-    }
-
     public boolean isLeader() {
         try {
             return info().isLeader();
@@ -241,6 +255,7 @@ public final class RaftNode implements AutoCloseable {
     public void close() throws IOException {
         sender.shutdownNow();
         try {
+            leaseClient.close();
             client.close();
         } finally {
             server.close();

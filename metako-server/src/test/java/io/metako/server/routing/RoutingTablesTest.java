@@ -12,6 +12,7 @@ import io.metako.proto.v1.NodeTags;
 import io.metako.proto.v1.Verdict;
 import io.metako.proto.v1.VerdictRecord;
 import io.metako.proxy.routing.RoutingTable;
+import io.metako.proxy.routing.WriteLease;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -50,7 +51,7 @@ class RoutingTablesTest {
 
     @Test
     void thePrimaryAndTheFitReplicasLeastLaggingFirst() {
-        RoutingTable t = RoutingTables.of(state().build(), observations(), MEMBERS, true);
+        RoutingTable t = RoutingTables.of(state().build(), observations(), MEMBERS, WriteLease.always());
         assertThat(t.epoch()).isEqualTo(7);
         assertThat(t.primary()).hasValueSatisfying(p -> assertThat(p.port()).isEqualTo(5432));
         assertThat(t.replicas()).extracting(r -> r.backend().name() + ":" + r.lagBytes()).containsExactly("pg-2:0", "pg-3:256");
@@ -67,26 +68,26 @@ class RoutingTablesTest {
                 .toList());
         Map<String, NodeObservation> o = observations();
         o.put("pg-3", o.get("pg-3").toBuilder().setReplayLsn("0/100").build()); // 3840 bytes behind > 1000
-        RoutingTable t = RoutingTables.of(s.build(), o, MEMBERS, true);
+        RoutingTable t = RoutingTables.of(s.build(), o, MEMBERS, WriteLease.always());
         assertThat(t.replicas()).isEmpty();
     }
 
     @Test
     void duringAFailoverThereIsNoPrimaryAndWithoutTheLeaseNoWrites() {
-        RoutingTable failing = RoutingTables.of(state().setPrimary("").build(), observations(), MEMBERS, true);
+        RoutingTable failing = RoutingTables.of(state().setPrimary("").build(), observations(), MEMBERS, WriteLease.always());
         assertThat(failing.primary()).isEmpty();
         assertThat(failing.acceptsWrites()).isFalse();
-        RoutingTable noLease = RoutingTables.of(state().build(), observations(), MEMBERS, false);
+        RoutingTable noLease = RoutingTables.of(state().build(), observations(), MEMBERS, WriteLease.create());
         assertThat(noLease.primary()).isPresent();
         assertThat(noLease.acceptsWrites()).isFalse();
-        assertThat(RoutingTables.of(ClusterState.getDefaultInstance(), Map.of(), MEMBERS, true)).isEqualTo(RoutingTable.unknown());
+        assertThat(RoutingTables.of(ClusterState.getDefaultInstance(), Map.of(), MEMBERS, WriteLease.always())).isEqualTo(RoutingTable.unknown());
     }
 
     @Test
     void noloadbalanceReplicasAreListedButNotBalanced() {
         ClusterState.Builder s = state();
         s.setNodes(2, s.getNodes(2).toBuilder().setTags(NodeTags.newBuilder().setNoloadbalance(true)));
-        RoutingTable t = RoutingTables.of(s.build(), observations(), MEMBERS, true);
+        RoutingTable t = RoutingTables.of(s.build(), observations(), MEMBERS, WriteLease.always());
         assertThat(t.replicas()).filteredOn(r -> r.backend().name().equals("pg-3")).singleElement()
                 .satisfies(r -> assertThat(r.loadBalanced()).isFalse());
     }
@@ -94,13 +95,13 @@ class RoutingTablesTest {
     @Test
     void thePublisherSendsOnlyChangedTables() {
         java.util.concurrent.atomic.AtomicReference<RoutingTable> next = new java.util.concurrent.atomic.AtomicReference<>(
-                RoutingTables.of(state().build(), observations(), MEMBERS, true));
+                RoutingTables.of(state().build(), observations(), MEMBERS, WriteLease.always()));
         RoutingPublisher p = new RoutingPublisher(next::get);
         List<RoutingTable> seen = new java.util.ArrayList<>();
         p.addListener(seen::add);
         p.refresh();
         p.refresh();
-        next.set(RoutingTables.of(state().build(), observations(), MEMBERS, false));
+        next.set(RoutingTables.of(state().build(), observations(), MEMBERS, WriteLease.create()));
         p.refresh();
         assertThat(seen).extracting(RoutingTable::writable).containsExactly(false, true, false);
         assertThat(seen.get(0)).isEqualTo(RoutingTable.unknown());

@@ -46,6 +46,20 @@ class ClusterTransitionsTest {
     }
 
     @Test
+    void aControllersCommandCountsOnlyInTheTermItWasDecidedIn() {
+        Command pause = Command.newBuilder().setEpoch(1).setTimeMillis(2000).setProposer("metako-2").setProposerTerm(3)
+                .setSetPaused(io.metako.proto.v1.SetPaused.newBuilder().setPaused(true)).build();
+        ClusterTransitions.Outcome late = ClusterTransitions.apply(seeded(), pause, 4);
+        assertThat(late.applied()).isFalse();
+        assertThat(late.rejection()).isEqualTo("stale leader: decided in Raft term 3 but appended in term 4");
+        assertThat(late.state()).isEqualTo(seeded());
+        assertThat(ClusterTransitions.apply(seeded(), pause, 3).applied()).as("in its own term").isTrue();
+        assertThat(ClusterTransitions.apply(seeded(), pause, 0).applied()).as("validation before appending").isTrue();
+        assertThat(ClusterTransitions.apply(seeded(), pause.toBuilder().setProposerTerm(0).build(), 4).applied())
+                .as("an operator's command carries no term").isTrue();
+    }
+
+    @Test
     void seedSetsEpochOnePrimaryRolesSortedNodesAndHistory() {
         ClusterState s = seeded();
         assertThat(s.getSeeded()).isTrue();

@@ -1,0 +1,108 @@
+package io.metako.server.routing;
+
+import io.metako.proxy.routing.WriteLease;
+import io.metako.server.DaemonThreads;
+import io.metako.server.state.RaftNode;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Keeps this instance's {@link WriteLease}, as ARCHITECTURE section 5 defines it:
+ * <ul>
+ *   <li>renewed by a ReadIndex round trip ({@link RaftNode#confirmEpoch}) every quarter lease; the
+ *       deadline counts from when the request was <em>sent</em>, and covers the epoch this peer had
+ *       applied once the leader's commit index was reached. Votes, pre-votes and heartbeats received
+ *       renew nothing;</li>
+ *   <li>moved to a new epoch, expired, the moment one is applied ({@link #enterEpoch});</li>
+ *   <li>dropped by a watchdog when this process was not scheduled for longer than a margin (a GC
+ *       pause, SIGSTOP): the instance writes again only after a fresh round trip.</li>
+ * </ul>
+ * The leader goes on without an instance's acknowledgement only after lease + {@link #marginMillis}
+ * since it saw the failover begin, so by then any lease granted before that has run out.
+ */
+public final class LeaseKeeper implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(LeaseKeeper.class);
+    private static final long TICK_MILLIS = 50;
+
+    private final WriteLease lease = WriteLease.create();
+    private final RaftNode raft;
+    private final LongSupplier leaseMillis;
+    private final ScheduledExecutorService timer;
+    private final AtomicBoolean inFlight = new AtomicBoolean();
+    private volatile long lastTick = System.nanoTime();
+    private volatile long lastSent;
+    private volatile boolean failing;
+
+    public LeaseKeeper(RaftNode raft, LongSupplier leaseMillis, String instanceId) {
+        this.raft = raft;
+        this.leaseMillis = leaseMillis;
+        this.timer = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(instanceId + "/lease"));
+    }
+
+    /** The pause the watchdog tolerates, and the leader's margin on top of the lease: a quarter lease, at least 500 ms. */
+    public static long marginMillis(long leaseMillis) {
+        return Math.max(500, leaseMillis / 4);
+    }
+
+    public WriteLease lease() {
+        return lease;
+    }
+
+    public void start() {
+        timer.scheduleWithFixedDelay(this::tick, 0, TICK_MILLIS, TimeUnit.MILLISECONDS);
+    }
+
+    /** The instance applied {@code epoch} (called on the apply thread, before anything else hears of it). */
+    public void enterEpoch(long epoch) {
+        lease.enterEpoch(epoch);
+    }
+
+    private void tick() {
+        long now = System.nanoTime();
+        long leaseNanos = TimeUnit.MILLISECONDS.toNanos(leaseMillis.getAsLong());
+        long gap = now - lastTick;
+        lastTick = now;
+        if (gap > TimeUnit.MILLISECONDS.toNanos(marginMillis(leaseNanos / 1_000_000) + TICK_MILLIS)) {
+            lease.drop();
+            LOG.warn("this process was not scheduled for {} ms: write lease dropped until the next round trip to the leader",
+                    gap / 1_000_000);
+        }
+        if (now - lastSent < leaseNanos / 4 || !inFlight.compareAndSet(false, true)) {
+            return;
+        }
+        long sent = System.nanoTime();
+        lastSent = sent;
+        raft.confirmEpoch().whenComplete((epoch, e) -> {
+            inFlight.set(false);
+            if (e == null) {
+                lease.renew(epoch, sent, leaseNanos);
+                if (failing) {
+                    failing = false;
+                    LOG.info("lease round trips to the leader answered again (epoch {})", epoch);
+                }
+            } else if (!failing) {
+                failing = true; // once per outage, not every quarter lease
+                LOG.info("lease round trip to the leader failed; no writes through this instance until one succeeds: {}",
+                        rootCause(e));
+            }
+        });
+    }
+
+    private static String rootCause(Throwable e) {
+        Throwable t = e;
+        while (t.getCause() != null && t.getCause() != t) {
+            t = t.getCause();
+        }
+        return t.toString();
+    }
+
+    @Override
+    public void close() {
+        timer.shutdownNow();
+    }
+}
