@@ -193,7 +193,9 @@ final class UnitDispatcher {
             state.pending(StatementClassifier.sessionStatements(queue.unitSql(end)));
         }
         links.current = target;
-        retry.start(end >= 0 && links.transaction == null && !target.busy() && (c == null || RETRYABLE.contains(c.kind())),
+        // a unit forced to the primary (/* metako:primary */, for functions that write) may have side effects
+        retry.start(end >= 0 && links.transaction == null && !target.busy()
+                        && (c == null || RETRYABLE.contains(c.kind()) && !c.forcePrimary()),
                 end + 1);
         return true;
     }

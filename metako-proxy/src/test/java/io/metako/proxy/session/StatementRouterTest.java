@@ -711,6 +711,21 @@ class StatementRouterTest {
         }
     }
 
+    /** The primary hint is for functions that write: such a unit, once sent, never runs a second time. */
+    @Test
+    void aUnitForcedToThePrimaryIsNotSentAgainWhenItsBackendDies() throws Exception {
+        router();
+        try (Client c = new Client()) {
+            c.login();
+            String sql = "/* metako:primary */ SELECT 'DIE ONCE', add_order(1)";
+            c.send('Q', sql);
+            Map<Character, String> e = c.readUntil('E').fields();
+            assertThat(e).containsEntry('C', "08006").containsEntry('S', "FATAL");
+            assertThat(e.get('M')).contains("outcome is unknown");
+            assertThat(backend.queries).as("sent once").containsExactly(sql);
+        }
+    }
+
     @Test
     void aSlowClientHoldsBackTheBackendAndAVanishingOneReleasesIt() throws Exception {
         router();
