@@ -8,7 +8,6 @@ import io.metako.proto.v1.ClusterStatus;
 import io.metako.proto.v1.GetStatusRequest;
 import io.metako.proto.v1.MajorityHealth;
 import io.metako.proto.v1.MetakoAdminGrpc;
-import io.metako.server.Main;
 import io.metako.server.pg.LocalPostgres;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -54,17 +53,7 @@ final class DemoRun {
     }
 
     private Process launch(Path config, Path log) throws IOException {
-        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        List<String> cmd = new ArrayList<>(List.of(java, "-Xmx256m", "-XX:+UseSerialGC"));
-        // METAKO_INSTANCE_JAVA_OPTS adds JVM options to each instance (e.g. -XX:TieredStopAtLevel=1 for a faster start)
-        String extra = System.getenv("METAKO_INSTANCE_JAVA_OPTS");
-        if (extra != null && !extra.isBlank()) {
-            cmd.addAll(List.of(extra.trim().split("\\s+")));
-        }
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "--config",
-                config.toString()));
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
-        return pb.start();
+        return InstanceLauncher.launch(config, log, List.of());
     }
 
     private ClusterStatus awaitReady() throws InterruptedException {

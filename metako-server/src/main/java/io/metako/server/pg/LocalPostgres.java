@@ -92,6 +92,8 @@ public final class LocalPostgres {
                 "wal_sender_timeout = '5s'",
                 "wal_receiver_timeout = '5s'",
                 "wal_receiver_status_interval = '1s'",
+                "# commit times let an operator (and the fault harness) order writes across nodes after a failover",
+                "track_commit_timestamp = on",
                 "include_if_exists = '" + NODE_CONF + "'", ""));
         writeFile(dataDir().resolve("pg_hba.conf"), String.join("\n",
                 "# written by pg-metako",

@@ -1,0 +1,279 @@
+package io.metako.server.chaos;
+
+import io.metako.client.MetakoClient;
+import io.metako.proto.v1.ClusterStatus;
+import io.metako.proto.v1.MajorityHealth;
+import io.metako.server.demo.InstanceLauncher;
+import io.metako.server.demo.LocalCluster;
+import io.metako.server.pg.LocalPostgres;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+/**
+ * A real PostgreSQL primary + 2 streaming replicas and metako instances that each run as a process
+ * of their own (as {@code metako demo} runs them), so that one instance can be killed, frozen or
+ * restarted while the others go on. Every fault it injects is undone by {@link #close()}.
+ */
+final class ChaosCluster implements AutoCloseable {
+    final LocalCluster cluster;
+    private final List<Path> configs;
+    private final Process[] instances;
+    private final List<ProcessHandle> frozen = new ArrayList<>();
+    private final Path dir;
+
+    private ChaosCluster(LocalCluster cluster, List<Path> configs, int instanceCount) {
+        this.cluster = cluster;
+        this.configs = configs;
+        this.instances = new Process[instanceCount];
+        this.dir = cluster.dir();
+    }
+
+    /** Starts PostgreSQL and every instance; returns once all agree on a leader and see every node healthy. */
+    static ChaosCluster start(int instanceCount, String replicationMode, Duration ready) throws Exception {
+        Path dir = Files.createTempDirectory(Path.of("/tmp"), "metako-chaos-");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        LocalCluster cluster = LocalCluster.plan(dir, 3, instanceCount, s -> { });
+        ChaosCluster c = new ChaosCluster(cluster, List.of(), instanceCount);
+        try {
+            cluster.startPostgres();
+            c = new ChaosCluster(cluster, cluster.writeConfigs("500ms", "5s", replicationMode), instanceCount);
+            for (int i = 0; i < instanceCount; i++) {
+                c.startInstance(i);
+            }
+            c.awaitSettled(ready);
+            return c;
+        } catch (Exception | AssertionError e) {
+            c.close();
+            throw e;
+        }
+    }
+
+    int instanceCount() {
+        return instances.length;
+    }
+
+    void startInstance(int i) throws IOException {
+        LocalCluster.InstanceSpec spec = cluster.instances().get(i);
+        instances[i] = InstanceLauncher.launch(configs.get(i), dir.resolve(spec.id() + ".log"), List.of());
+    }
+
+    /** SIGKILL: the instance gets no chance to tidy up. */
+    void killInstance(int i) throws InterruptedException {
+        Process p = instances[i];
+        if (p != null) {
+            p.destroyForcibly();
+            p.waitFor();
+            instances[i] = null;
+        }
+    }
+
+    ProcessHandle instance(int i) {
+        return instances[i].toHandle();
+    }
+
+    /** The postmaster and every process under it (a frozen host freezes all of them). */
+    List<ProcessHandle> nodeTree(int node) throws IOException {
+        ProcessHandle postmaster = cluster.nodes().get(node).postmaster()
+                .orElseThrow(() -> new IllegalStateException(cluster.nodes().get(node).name() + " is not running"));
+        List<ProcessHandle> tree = new ArrayList<>();
+        tree.add(postmaster);
+        postmaster.descendants().forEach(tree::add);
+        return tree;
+    }
+
+    /** SIGSTOP, in the order given (a postmaster first, so that it forks no child meanwhile). */
+    void freeze(List<ProcessHandle> processes) throws IOException, InterruptedException {
+        for (ProcessHandle p : processes) {
+            signal("-STOP", p);
+            frozen.add(p);
+        }
+    }
+
+    /** SIGCONT of everything frozen, children before their parents. */
+    void thawAll() throws IOException, InterruptedException {
+        List<ProcessHandle> all = new ArrayList<>(frozen);
+        java.util.Collections.reverse(all);
+        for (ProcessHandle p : all) {
+            if (p.isAlive()) {
+                signal("-CONT", p);
+            }
+        }
+        frozen.clear();
+    }
+
+    private static void signal(String sig, ProcessHandle p) throws IOException, InterruptedException {
+        Process kill = new ProcessBuilder("/bin/kill", sig, Long.toString(p.pid())).inheritIO().start();
+        if (kill.waitFor() != 0) {
+            throw new IOException("kill " + sig + " " + p.pid() + " failed");
+        }
+    }
+
+    MetakoClient client(int i) {
+        return new MetakoClient(List.of(cluster.instances().get(i).grpc()), cluster.token(), Duration.ofSeconds(2));
+    }
+
+    /** Instance {@code i}'s status, or empty when it does not answer. */
+    Optional<ClusterStatus> status(int i) {
+        if (instances[i] == null) {
+            return Optional.empty();
+        }
+        try (MetakoClient c = client(i)) {
+            return Optional.of(c.status());
+        } catch (RuntimeException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** The instance that leads the Raft group, as the first answering instance says; -1 if none is known. */
+    int leaderIndex() {
+        for (int i = 0; i < instances.length; i++) {
+            Optional<ClusterStatus> s = status(i);
+            if (s.isPresent() && !s.get().getLeaderId().isEmpty()) {
+                String leader = s.get().getLeaderId();
+                for (int k = 0; k < instances.length; k++) {
+                    if (cluster.instances().get(k).id().equals(leader)) {
+                        return k;
+                    }
+                }
+            }
+        }
+        return -1;
+    }
+
+    int nodeIndex(String name) {
+        for (int i = 0; i < cluster.nodes().size(); i++) {
+            if (cluster.nodes().get(i).name().equals(name)) {
+                return i;
+            }
+        }
+        throw new IllegalArgumentException("no node " + name);
+    }
+
+    /**
+     * Waits until every running instance answers with the same leader, epoch and primary, no
+     * operation in progress, and holds the write lease; returns that status.
+     */
+    ClusterStatus awaitSettled(Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        String last = "no answer";
+        while (System.nanoTime() < deadline) {
+            List<ClusterStatus> all = new ArrayList<>();
+            boolean complete = true;
+            for (int i = 0; i < instances.length; i++) {
+                if (instances[i] == null) {
+                    continue;
+                }
+                if (!instances[i].isAlive()) {
+                    throw new AssertionError(cluster.instances().get(i).id() + " exited with code " + instances[i].exitValue()
+                            + "; its log: " + dir.resolve(cluster.instances().get(i).id() + ".log"));
+                }
+                Optional<ClusterStatus> s = status(i);
+                if (s.isEmpty()) {
+                    complete = false;
+                    last = cluster.instances().get(i).id() + " does not answer";
+                    break;
+                }
+                all.add(s.get());
+            }
+            if (complete && !all.isEmpty()) {
+                ClusterStatus first = all.get(0);
+                last = first.getControllerSentence();
+                boolean agree = first.getSeeded() && !first.getPrimary().isEmpty() && !first.getLeaderId().isEmpty()
+                        && all.stream().allMatch(s -> s.getEpoch() == first.getEpoch() && s.getPrimary().equals(first.getPrimary())
+                                && s.getLeaderId().equals(first.getLeaderId()) && s.getHoldsLease());
+                boolean primaryHealthy = first.getNodesList().stream()
+                        .anyMatch(n -> n.getNode().getName().equals(first.getPrimary()) && n.getHealth() == MajorityHealth.HEALTHY);
+                if (agree && primaryHealthy) {
+                    return first;
+                }
+            }
+            Thread.sleep(200);
+        }
+        throw new AssertionError("the instances did not settle within " + timeout.toSeconds() + " s (last: " + last
+                + "); logs in " + dir);
+    }
+
+    /** Starts every node that is not running (a killed primary comes back as-is, for the checks to read it). */
+    void startStoppedNodes() throws IOException {
+        for (LocalPostgres n : cluster.nodes()) {
+            if (n.postmaster().isEmpty()) {
+                n.start();
+            }
+        }
+    }
+
+    Connection connectNode(int node) throws SQLException {
+        java.util.Properties p = new java.util.Properties();
+        p.setProperty("user", LocalCluster.SUPERUSER);
+        p.setProperty("password", cluster.password());
+        p.setProperty("connectTimeout", "3");
+        p.setProperty("socketTimeout", "10");
+        return DriverManager.getConnection(cluster.jdbcUrl(cluster.nodes().get(node)), p);
+    }
+
+    /** The statement router of instance {@code i}, as an application connects to it. */
+    String routerUrl(int i) {
+        return "jdbc:postgresql://" + LocalCluster.HOST + ":" + cluster.instances().get(i).proxyPort() + "/postgres";
+    }
+
+    String proxyUser() {
+        return LocalCluster.PROXY_USER;
+    }
+
+    String password() {
+        return cluster.password();
+    }
+
+    String nodeNameOfPort(int port) {
+        return cluster.nodes().stream().filter(n -> n.port() == port).map(LocalPostgres::name).findFirst()
+                .orElse("port " + port);
+    }
+
+    Path dir() {
+        return dir;
+    }
+
+    @Override
+    public void close() {
+        try {
+            thawAll();
+        } catch (IOException | InterruptedException e) {
+            // still stop everything below
+        }
+        for (Process p : instances) {
+            if (p != null) {
+                p.destroyForcibly();
+            }
+        }
+        for (Process p : instances) {
+            if (p != null) {
+                try {
+                    p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+        cluster.close();
+    }
+
+    /** Removes the cluster's folder (kept when a round failed, for its logs). */
+    void deleteFiles() {
+        try (Stream<Path> walk = Files.walk(dir)) {
+            walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException ignored) {
+            // a leftover temp folder is harmless
+        }
+    }
+}

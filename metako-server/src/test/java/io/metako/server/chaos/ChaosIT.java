@@ -1,0 +1,81 @@
+package io.metako.server.chaos;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
+
+/**
+ * The fault harness against separate instance processes and real PostgreSQL. The default suite
+ * runs one seeded round of each named scenario; {@code -Dchaos.rounds=N} (scripts/chaos) runs N
+ * rounds of every scenario with seeds from {@code chaos.seed} and prints the summary;
+ * {@code chaos.scenario} (a label such as {@code kill-primary}) and {@code chaos.modes} ({@code async,sync})
+ * narrow it.
+ */
+class ChaosIT {
+    private static final long SMOKE_SEED = Long.getLong("chaos.seed", 20261204L);
+
+    @Test
+    @Timeout(value = 5, unit = TimeUnit.MINUTES)
+    void aFrozenPrimaryHostDoesNotAcknowledgeWritesAfterTheFailover() throws Exception {
+        ChaosRound.Result r = ChaosRound.run(Scenario.FREEZE_PRIMARY_AND_FOLLOWER, SMOKE_SEED, "async", 3);
+        report(r);
+        assertThat(r.epochAfter()).as("a failover happened").isGreaterThan(r.epochBefore());
+        assertThat(r.verdict().splitBrain()).as("writes the deposed primary acknowledged after its successor's first").isEmpty();
+        assertThat(r.verdict().phantoms()).as("failed inserts that exist").isEmpty();
+    }
+
+    @Test
+    @Timeout(value = 5, unit = TimeUnit.MINUTES)
+    void aKilledPrimaryLosesNoAcknowledgedWriteInSyncMode() throws Exception {
+        ChaosRound.Result r = ChaosRound.run(Scenario.KILL_PRIMARY, SMOKE_SEED, "sync", 3);
+        report(r);
+        assertThat(r.epochAfter()).as("a failover happened").isGreaterThan(r.epochBefore());
+        assertThat(r.verdict().lost()).as("acknowledged writes missing on the new primary").isEmpty();
+        assertThat(r.verdict().splitBrain()).isEmpty();
+        assertThat(r.verdict().phantoms()).isEmpty();
+    }
+
+    @Test
+    @Timeout(value = 5, unit = TimeUnit.MINUTES)
+    void aLeaderKilledDuringAFailoverLosesNoAcknowledgedWriteInSyncMode() throws Exception {
+        ChaosRound.Result r = ChaosRound.run(Scenario.KILL_LEADER_DURING_FAILOVER, SMOKE_SEED, "sync", 3);
+        report(r);
+        assertThat(r.epochAfter()).as("the failover finished").isGreaterThan(r.epochBefore());
+        assertThat(r.verdict().lost()).as("acknowledged writes missing on the new primary").isEmpty();
+        assertThat(r.verdict().splitBrain()).isEmpty();
+        assertThat(r.verdict().phantoms()).isEmpty();
+    }
+
+    @Test
+    @EnabledIfSystemProperty(named = "chaos.rounds", matches = "\\d+")
+    void seededRounds() throws Exception {
+        int rounds = Integer.getInteger("chaos.rounds");
+        List<ChaosRound.Result> results = new ArrayList<>();
+        String only = System.getProperty("chaos.scenario", "").trim();
+        List<String> modes = List.of(System.getProperty("chaos.modes", "async,sync").split(","));
+        for (int i = 0; i < rounds; i++) {
+            for (Scenario s : Scenario.values()) {
+                if (!only.isEmpty() && !s.label().equals(only)) {
+                    continue;
+                }
+                for (String mode : modes) {
+                    ChaosRound.Result r = ChaosRound.run(s, SMOKE_SEED + i, mode, 3);
+                    report(r);
+                    results.add(r);
+                }
+            }
+        }
+        System.out.println(ChaosSummary.table(results));
+        assertThat(results).allMatch(ChaosRound.Result::safe);
+    }
+
+    private static void report(ChaosRound.Result r) {
+        System.out.println("[chaos] " + r.line());
+        r.timeline().forEach(e -> System.out.println("[chaos]     " + e));
+    }
+}

@@ -1,0 +1,73 @@
+package io.metako.server.chaos;
+
+import io.metako.proto.v1.ClusterStatus;
+import java.time.Duration;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * One round: a fresh cluster, the workload on every instance's router, one fault from the seed,
+ * then (once the instances agree again) the checks. The cluster's folder is kept when the round
+ * is unsafe, for its logs.
+ */
+final class ChaosRound {
+    private static final Duration SETTLE = Duration.ofSeconds(90);
+
+    /** A round's outcome: its line, and whether it held the promise. */
+    record Result(Scenario scenario, long seed, String mode, Checker.Verdict verdict, List<String> timeline, long epochBefore,
+                  long epochAfter, boolean safe, String keptDir) {
+        String line() {
+            return String.format("%-28s seed %-20d %s epoch %d->%d | %s%s", scenario.label(), seed, mode, epochBefore, epochAfter,
+                    verdict.line(), safe ? "" : " | UNSAFE, logs in " + keptDir);
+        }
+    }
+
+    private ChaosRound() {
+    }
+
+    static Result run(Scenario scenario, long seed, String mode, int instances) throws Exception {
+        Random random = new Random(seed);
+        try (ChaosCluster c = ChaosCluster.start(instances, mode, SETTLE)) {
+            ClusterStatus before = c.awaitSettled(SETTLE);
+            Workload.createTable(c, c.nodeIndex(before.getPrimary()));
+            Scenario.Timeline t = new Scenario.Timeline();
+            Checker.Verdict v;
+            ClusterStatus after;
+            try (Workload w = new Workload(c, 5)) {
+                w.start(2);
+                awaitAcks(c, w, t.startMillis(), Duration.ofSeconds(30));
+                t.mark("every router acknowledged writes");
+                Thread.sleep(1_000 + random.nextInt(2_000)); // some history before the fault
+                scenario.inject(c, before, random, t);
+                after = c.awaitSettled(SETTLE);
+                t.mark("settled: " + after.getPrimary() + " primary at epoch " + after.getEpoch());
+                awaitAcks(c, w, System.currentTimeMillis(), Duration.ofSeconds(30));
+                t.mark("every router acknowledged writes again");
+                w.close();
+                c.startStoppedNodes();
+                v = Checker.check(c, w.history(), after.getPrimary());
+            }
+            boolean safe = v.safe(!mode.equals("sync")) && (!scenario.failsOver() || after.getEpoch() > before.getEpoch());
+            if (safe) {
+                c.close();
+                c.deleteFiles();
+            }
+            return new Result(scenario, seed, mode, v, t.events(), before.getEpoch(), after.getEpoch(), safe,
+                    c.dir().toString());
+        }
+    }
+
+    /** Waits until every instance's router has acknowledged a write since {@code sinceMillis}. */
+    private static void awaitAcks(ChaosCluster c, Workload w, long sinceMillis, Duration timeout) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + timeout.toMillis();
+        for (int i = 0; i < c.instanceCount(); i++) {
+            while (w.okSince(i, sinceMillis) == 0) {
+                if (System.currentTimeMillis() > deadline) {
+                    throw new AssertionError("metako-" + (i + 1) + "'s router acknowledged no write within "
+                            + timeout.toSeconds() + " s; logs in " + c.dir());
+                }
+                Thread.sleep(100);
+            }
+        }
+    }
+}

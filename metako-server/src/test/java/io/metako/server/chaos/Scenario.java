@@ -1,0 +1,135 @@
+package io.metako.server.chaos;
+
+import io.metako.proto.v1.ClusterStatus;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * A fault the harness injects into a settled cluster while the workload runs. Each draws its
+ * choices (which instance, how long) from the round's seeded {@link Random}, so a seed replays a round.
+ */
+enum Scenario {
+    /**
+     * A frozen host: the primary's whole postmaster tree and one follower instance stop together
+     * (SIGSTOP) for 8 to 12 s, the others fail over, then both thaw. On thaw the frozen instance
+     * must not let a write reach the old primary.
+     */
+    FREEZE_PRIMARY_AND_FOLLOWER {
+        @Override
+        void inject(ChaosCluster c, ClusterStatus before, Random random, Timeline t) throws Exception {
+            int primary = c.nodeIndex(before.getPrimary());
+            int leader = c.leaderIndex();
+            List<Integer> followers = new ArrayList<>();
+            for (int i = 0; i < c.instanceCount(); i++) {
+                if (i != leader) {
+                    followers.add(i);
+                }
+            }
+            int follower = followers.get(random.nextInt(followers.size()));
+            long millis = 8_000 + random.nextInt(4_001);
+            List<ProcessHandle> host = new ArrayList<>(c.nodeTree(primary));
+            host.add(c.instance(follower));
+            t.mark("freeze " + before.getPrimary() + " (postmaster tree) + metako-" + (follower + 1) + " for " + millis + " ms");
+            c.freeze(host);
+            Thread.sleep(millis);
+            c.thawAll();
+            t.mark("thaw");
+        }
+    },
+    /** The primary's postmaster is killed with SIGKILL and stays down. */
+    KILL_PRIMARY {
+        @Override
+        void inject(ChaosCluster c, ClusterStatus before, Random random, Timeline t) throws Exception {
+            killPrimary(c, before, t);
+            Thread.sleep(2_000 + random.nextInt(2_000));
+        }
+    },
+
+    /**
+     * The leader instance is killed (SIGKILL) 0 to 3 s after it wrote {@code FailoverStarted} for a killed
+     * primary, and restarted 3 s later: the new leader finishes the failover from the log.
+     */
+    KILL_LEADER_DURING_FAILOVER {
+        @Override
+        void inject(ChaosCluster c, ClusterStatus before, Random random, Timeline t) throws Exception {
+            KILL_PRIMARY.killPrimary(c, before, t);
+            long deadline = System.currentTimeMillis() + 30_000;
+            boolean started = false;
+            while (!started && System.currentTimeMillis() < deadline) {
+                for (int i = 0; i < c.instanceCount() && !started; i++) {
+                    started = c.status(i).filter(s -> s.getEpoch() > before.getEpoch()).isPresent();
+                }
+                Thread.sleep(50);
+            }
+            t.mark(started ? "FailoverStarted applied" : "no FailoverStarted seen within 30 s");
+            Thread.sleep(random.nextInt(3_001));
+            int leader = c.leaderIndex();
+            if (leader < 0) {
+                t.mark("no leader known: nothing killed");
+                return;
+            }
+            t.mark("kill -9 metako-" + (leader + 1) + " (leader)");
+            c.killInstance(leader);
+            Thread.sleep(3_000);
+            c.startInstance(leader);
+            t.mark("metako-" + (leader + 1) + " restarted");
+        }
+    },
+    /** Every instance is killed (SIGKILL) at once and restarted 1 to 3 s later: state and routing come back. */
+    RESTART_EVERY_INSTANCE {
+        @Override
+        void inject(ChaosCluster c, ClusterStatus before, Random random, Timeline t) throws Exception {
+            t.mark("kill -9 every instance");
+            for (int i = 0; i < c.instanceCount(); i++) {
+                c.killInstance(i);
+            }
+            Thread.sleep(1_000 + random.nextInt(2_001));
+            for (int i = 0; i < c.instanceCount(); i++) {
+                c.startInstance(i);
+            }
+            t.mark("every instance restarted");
+        }
+
+        @Override
+        boolean failsOver() {
+            return false;
+        }
+    };
+
+    abstract void inject(ChaosCluster c, ClusterStatus before, Random random, Timeline t) throws Exception;
+
+    /** Whether the fault must end in a new primary. */
+    boolean failsOver() {
+        return true;
+    }
+
+    void killPrimary(ChaosCluster c, ClusterStatus before, Timeline t) throws Exception {
+        int primary = c.nodeIndex(before.getPrimary());
+        ProcessHandle postmaster = c.nodeTree(primary).get(0);
+        t.mark("kill -9 " + before.getPrimary() + " postmaster " + postmaster.pid());
+        postmaster.destroyForcibly();
+    }
+
+    String label() {
+        return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+    }
+
+    /** Fault events with their time since the round's start, for the round's report. */
+    static final class Timeline {
+        private final long start = System.currentTimeMillis();
+        private final List<String> events = new ArrayList<>();
+
+        void mark(String event) {
+            events.add(String.format("+%.1fs %s", (System.currentTimeMillis() - start) / 1000.0, event));
+        }
+
+        List<String> events() {
+            return List.copyOf(events);
+        }
+
+        long startMillis() {
+            return start;
+        }
+    }
+}
