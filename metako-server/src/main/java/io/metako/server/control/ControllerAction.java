@@ -34,6 +34,10 @@ public sealed interface ControllerAction {
     }
 
     /** Propose {@code FailoverAborted}: the old primary is primary again at the next epoch. */
+    /** The failover's target cannot take over any more: {@code target} becomes it, through the log. */
+    record RetargetFailover(String target, String reason) implements ControllerAction {
+    }
+
     record AbortFailover(String reason) implements ControllerAction {
     }
 

@@ -157,6 +157,9 @@ public final class FailoverController {
             } else if (action instanceof ControllerAction.CompleteFailover a) {
                 propose(s, term, Command.newBuilder().setFailoverCompleted(FailoverCompleted.newBuilder()
                         .setNewPrimary(a.node()).setTimeline(a.timeline())));
+            } else if (action instanceof ControllerAction.RetargetFailover a) {
+                propose(s, term, Command.newBuilder().setFailoverRetargeted(
+                        io.metako.proto.v1.FailoverRetargeted.newBuilder().setTarget(a.target()).setReason(a.reason())));
             } else if (action instanceof ControllerAction.AbortFailover a) {
                 propose(s, term, Command.newBuilder().setFailoverAborted(FailoverAborted.newBuilder().setReason(a.reason())));
             } else if (action instanceof ControllerAction.SetSyncSet a) {

@@ -95,14 +95,18 @@ public final class FailoverDecider {
             return new Decision(List.of(new ControllerAction.CompleteFailover(op.getTarget(), target.getTimeline())),
                     "completing: " + op.getTarget() + " left recovery on timeline " + target.getTimeline());
         }
+        List<ControllerAction> fences = new ArrayList<>();
         for (Node n : s.getNodesList()) {
             NodeObservation o = view.observations().get(n.getName());
             if (!n.getName().equals(op.getOldPrimary()) && o != null && o.getReachable() && !o.getInRecovery()
-                    && n.getRole() == NodeRole.REPLICA) {
-                // an earlier tick promoted another candidate than the one first chosen
-                return new Decision(List.of(new ControllerAction.CompleteFailover(n.getName(), o.getTimeline())),
-                        "completing: " + n.getName() + " left recovery on timeline " + o.getTimeline());
+                    && !o.getReadOnly() && n.getRole() == NodeRole.REPLICA) {
+                // promoted by nobody this log knows of (a deposed leader's late step): it takes no writes
+                fences.add(new ControllerAction.Fence(n.getName()));
             }
+        }
+        if (!fences.isEmpty()) {
+            return new Decision(fences, "fencing " + fences.stream().map(f -> ((ControllerAction.Fence) f).node()).toList()
+                    + ": out of recovery but not the target " + op.getTarget() + " of epoch " + s.getEpoch());
         }
         NodeObservation old = view.observations().get(op.getOldPrimary());
         boolean oldReachable = old != null && old.getReachable();
@@ -123,11 +127,22 @@ public final class FailoverDecider {
         }
         Candidates.Choice choice = Candidates.choose(view, op.getOldPrimary());
         if (!choice.isEmpty()) {
-            String chosen = choice.eligible().stream().map(c -> c.node().getName()).filter(op.getTarget()::equals)
-                    .findFirst().orElse(choice.eligible().get(0).node().getName());
-            actions.add(promote(s, op, chosen));
-            return new Decision(actions, "promoting " + chosen + " at epoch " + s.getEpoch()
-                    + (chosen.equals(op.getTarget()) ? "" : " instead of " + op.getTarget()));
+            boolean targetEligible = choice.eligible().stream().anyMatch(c -> c.node().getName().equals(op.getTarget()));
+            if (targetEligible) {
+                actions.add(promote(s, op, op.getTarget()));
+                return new Decision(actions, "promoting " + op.getTarget() + " at epoch " + s.getEpoch());
+            }
+            String why = choice.excluded().stream().filter(x -> x.startsWith(op.getTarget() + " ")).findFirst()
+                    .orElse(op.getTarget() + " is not eligible any more");
+            if (op.getRequested()) {
+                return new Decision(actions, "waiting: " + why + "; an operator asked for " + op.getTarget()
+                        + " by name, so no other node is promoted");
+            }
+            String next = choice.eligible().get(0).node().getName();
+            // the log names the new target before it is promoted: a failover completes only to its target
+            actions.add(new ControllerAction.RetargetFailover(next, why));
+            return new Decision(actions, "retargeting epoch " + s.getEpoch() + " from " + op.getTarget() + " to " + next
+                    + ": " + why);
         }
         if (view.health(op.getOldPrimary()) == MajorityHealth.HEALTHY) {
             return new Decision(List.of(new ControllerAction.AbortFailover(choice.whyNone() + "; "

@@ -45,10 +45,17 @@ public final class OperatorActions {
             throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, chosen + " cannot take over now: "
                     + choice.excluded().stream().filter(x -> x.startsWith(chosen + " ")).findFirst().orElse(choice.whyNone()));
         }
-        return start(s, EventKind.SWITCHOVER, chosen, false, "switchover to " + chosen + " asked by an operator", choice);
+        Command.Builder c = start(s, EventKind.SWITCHOVER, chosen, false, "switchover to " + chosen + " asked by an operator",
+                choice);
+        c.getFailoverStartedBuilder().setRequested(!target.isEmpty()); // named: no other node takes over
+        return c;
     }
 
-    /** A manual failover to {@code target}; unhealthy targets only with {@code force}. */
+    /**
+     * A manual failover to {@code target}; unhealthy targets only with {@code force}. While the primary
+     * is healthy by majority it is a switchover (no acknowledged write lost) unless {@code force} says
+     * otherwise. Either way only {@code target} is ever promoted.
+     */
     public static Command.Builder failover(ControllerView view, String target, boolean force) {
         ClusterState s = view.state();
         if (target.isEmpty()) {
@@ -61,9 +68,17 @@ public final class OperatorActions {
             throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, target + " is " + h
                     + " by majority; promote it anyway with --force (it may lack acknowledged writes)");
         }
+        if (!force && view.health(s.getPrimary()) == MajorityHealth.HEALTHY) {
+            Command.Builder c = switchover(view, target);
+            c.getFailoverStartedBuilder().setReason("failover to " + target + " asked by an operator while "
+                    + s.getPrimary() + " is healthy: carried out as a switchover (--force for a failover)");
+            return c;
+        }
         Candidates.Choice choice = Candidates.choose(view, s.getPrimary());
-        return start(s, EventKind.FAILOVER, target, force, "failover to " + target + " asked by an operator"
+        Command.Builder c = start(s, EventKind.FAILOVER, target, force, "failover to " + target + " asked by an operator"
                 + (force ? " (forced)" : ""), choice);
+        c.getFailoverStartedBuilder().setRequested(true);
+        return c;
     }
 
     private static Command.Builder start(ClusterState s, EventKind kind, String target, boolean forced, String reason,

@@ -62,6 +62,7 @@ public final class ClusterTransitions {
                     command.getTimeMillis(), term);
             case FAILOVER_ABORTED -> FailoverTransitions.aborted(state, command.getFailoverAborted(),
                     command.getTimeMillis(), term);
+            case FAILOVER_RETARGETED -> FailoverTransitions.retargeted(state, command.getFailoverRetargeted());
             case SET_PAUSED -> setPaused(state, command.getSetPaused(), command.getTimeMillis());
             case SET_SYNCHRONOUS_STANDBYS -> setSynchronous(state, command.getSetSynchronousStandbys().getNamesList(),
                     command.getTimeMillis());

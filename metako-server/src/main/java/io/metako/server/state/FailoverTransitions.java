@@ -4,6 +4,7 @@ import io.metako.proto.v1.ClusterState;
 import io.metako.proto.v1.EpochAck;
 import io.metako.proto.v1.FailoverAborted;
 import io.metako.proto.v1.FailoverCompleted;
+import io.metako.proto.v1.FailoverRetargeted;
 import io.metako.proto.v1.FailoverStarted;
 import io.metako.proto.v1.Node;
 import io.metako.proto.v1.NodeRole;
@@ -46,7 +47,7 @@ final class FailoverTransitions {
         Operation op = Operation.newBuilder().setKind(f.getKind()).setStep(OperationStep.STARTED)
                 .setTarget(f.getTarget()).setEpoch(epoch).setOldPrimary(f.getOldPrimary()).setReason(f.getReason())
                 .setStartedMillis(time).setTerm(term).addAllCandidates(f.getCandidatesList())
-                .setForced(f.getForced()).build();
+                .setForced(f.getForced()).setRequested(f.getRequested()).build();
         return ClusterTransitions.Outcome.applied(state.toBuilder().setEpoch(epoch).setPrimary("")
                 .setOperation(op).clearNodes().addAllNodes(withRole(state, f.getTarget(), NodeRole.CANDIDATE))
                 .setLastChangeMillis(time).build());
@@ -79,6 +80,10 @@ final class FailoverTransitions {
                 || (promoted.get().getRole() != NodeRole.CANDIDATE && promoted.get().getRole() != NodeRole.REPLICA)) {
             return ClusterTransitions.Outcome.rejected(state, "'" + c.getNewPrimary() + "' cannot become the primary");
         }
+        if (!c.getNewPrimary().equals(op.getTarget())) {
+            return ClusterTransitions.Outcome.rejected(state, "'" + c.getNewPrimary() + "' is not the target of the "
+                    + op.getKind() + " in progress (" + op.getTarget() + "); a failover completes only to its target");
+        }
         List<Node> nodes = new ArrayList<>();
         for (Node n : state.getNodesList()) {
             Node.Builder b = n.toBuilder();
@@ -98,6 +103,35 @@ final class FailoverTransitions {
         return ClusterTransitions.Outcome.applied(state.toBuilder().setPrimary(c.getNewPrimary()).clearOperation()
                 .clearNodes().addAllNodes(nodes).clearHistory().addAllHistory(appended(state, event))
                 .setLastChangeMillis(time).build());
+    }
+
+    static ClusterTransitions.Outcome retargeted(ClusterState state, FailoverRetargeted r) {
+        if (!state.hasOperation()) {
+            return ClusterTransitions.Outcome.rejected(state, "no failover in progress to retarget");
+        }
+        Operation op = state.getOperation();
+        if (op.getRequested()) {
+            return ClusterTransitions.Outcome.rejected(state, "an operator asked for " + op.getTarget()
+                    + " by name: this " + op.getKind() + " promotes no other node");
+        }
+        Optional<Node> next = node(state, r.getTarget());
+        if (next.isEmpty() || next.get().getRole() != NodeRole.REPLICA) {
+            return ClusterTransitions.Outcome.rejected(state, "new target '" + r.getTarget() + "' is not a replica");
+        }
+        List<Node> nodes = new ArrayList<>();
+        for (Node n : state.getNodesList()) {
+            Node.Builder b = n.toBuilder();
+            if (n.getName().equals(r.getTarget())) {
+                b.setRole(NodeRole.CANDIDATE);
+            } else if (n.getRole() == NodeRole.CANDIDATE) {
+                b.setRole(NodeRole.REPLICA);
+            }
+            nodes.add(b.build());
+        }
+        Operation retargeted = op.toBuilder().setTarget(r.getTarget())
+                .setReason(op.getReason() + "; target moved to " + r.getTarget() + ": " + r.getReason()).build();
+        return ClusterTransitions.Outcome.applied(state.toBuilder().setOperation(retargeted).clearNodes().addAllNodes(nodes)
+                .build());
     }
 
     static ClusterTransitions.Outcome aborted(ClusterState state, FailoverAborted a, long time, long term) {

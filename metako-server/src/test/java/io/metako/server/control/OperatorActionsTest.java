@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.metako.proto.v1.Command;
 import io.metako.proto.v1.EventKind;
+import io.metako.proto.v1.FailoverStarted;
 import io.metako.proto.v1.NodeObservation;
 import io.metako.proto.v1.Operation;
 import io.metako.server.api.AdminException;
@@ -51,6 +52,22 @@ class OperatorActionsTest {
         assertThat(forced.getFailoverStarted().getReason()).contains("(forced)");
         assertThatThrownBy(() -> OperatorActions.failover(view(w), "", false))
                 .isInstanceOfSatisfying(AdminException.class, e -> assertThat(e.kind()).isEqualTo(AdminException.Kind.INVALID_ARGUMENT));
+    }
+
+    @Test
+    void failoverToAHealthyReplicaWhileThePrimaryIsHealthyIsASwitchoverUnlessForced() {
+        FailoverDeciderTest.World w = new FailoverDeciderTest.World();
+        FailoverStarted planned = OperatorActions.failover(view(w), "pg-3", false).build().getFailoverStarted();
+        assertThat(planned.getKind()).as("no acknowledged write lost").isEqualTo(EventKind.SWITCHOVER);
+        assertThat(planned.getTarget()).isEqualTo("pg-3");
+        assertThat(planned.getRequested()).as("only pg-3 may be promoted").isTrue();
+        assertThat(planned.getReason()).contains("carried out as a switchover (--force for a failover)");
+        FailoverStarted forced = OperatorActions.failover(view(w), "pg-3", true).build().getFailoverStarted();
+        assertThat(forced.getKind()).isEqualTo(EventKind.FAILOVER);
+        assertThat(forced.getForced()).isTrue();
+        assertThat(forced.getRequested()).isTrue();
+        assertThat(OperatorActions.switchover(view(w), "").build().getFailoverStarted().getRequested())
+                .as("a switchover to the best candidate may move on to another").isFalse();
     }
 
     @Test

@@ -115,7 +115,7 @@ class SwitchoverIT extends QuorumScenario {
 
     @Test
     @Order(2)
-    void manualFailoverRefusesBadTargetsAndPromotesAGoodOne() throws Exception {
+    void manualFailoverRefusesBadTargetsAndHandsOverToAGoodOneWithoutLoss() throws Exception {
         await().atMost(CONVERGE).untilAsserted(() -> assertThat(q.status(0).getControllerSentence())
                 .isEqualTo("no action: pg-2 is primary at epoch 2"));
         try (MetakoClient c = q.client(0)) {
@@ -132,6 +132,10 @@ class SwitchoverIT extends QuorumScenario {
                 assertThat(s.getEpoch()).isEqualTo(3);
                 assertThat(Quorum.node(s, "pg-2").getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
             }
+        });
+        assertThat(q.instances[0].state().getHistoryList()).last().satisfies(e -> {
+            assertThat(e.getKind()).as("pg-2 was healthy: no acknowledged write may be lost").isEqualTo(EventKind.SWITCHOVER);
+            assertThat(e.getReason()).contains("carried out as a switchover");
         });
         try (Connection c = q.connect(2); Statement st = c.createStatement()) {
             st.execute("INSERT INTO load (id) VALUES (-1)");

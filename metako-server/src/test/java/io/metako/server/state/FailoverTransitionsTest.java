@@ -9,6 +9,7 @@ import io.metako.proto.v1.EpochAck;
 import io.metako.proto.v1.EventKind;
 import io.metako.proto.v1.FailoverAborted;
 import io.metako.proto.v1.FailoverCompleted;
+import io.metako.proto.v1.FailoverRetargeted;
 import io.metako.proto.v1.FailoverStarted;
 import io.metako.proto.v1.Node;
 import io.metako.proto.v1.NodeRole;
@@ -62,6 +63,35 @@ class FailoverTransitionsTest {
         assertThat(ClusterTransitions.apply(seeded(), start(1, "pg-2", "pg-3"), 1).rejection()).contains("is not the primary");
         assertThat(ClusterTransitions.apply(seeded(), start(1, "pg-1", "pg-1"), 1).rejection()).contains("is not a replica");
         assertThat(ClusterTransitions.apply(seeded(), start(1, "pg-1", "pg-9"), 1).rejection()).contains("is not a replica");
+    }
+
+    @Test
+    void aFailoverCompletesOnlyToTheTargetItsLogNames() {
+        ClusterState s = apply(seeded(), start(1, "pg-1", "pg-2"));
+        ClusterTransitions.Outcome other = ClusterTransitions.apply(s, cmd(2, 150)
+                .setFailoverCompleted(FailoverCompleted.newBuilder().setNewPrimary("pg-3").setTimeline(2)).build(), 7);
+        assertThat(other.applied()).isFalse();
+        assertThat(other.rejection()).contains("'pg-3' is not the target of the FAILOVER in progress (pg-2)");
+
+        s = apply(s, cmd(2, 160).setFailoverRetargeted(FailoverRetargeted.newBuilder().setTarget("pg-3")
+                .setReason("pg-2 is FAILED by majority")).build());
+        assertThat(s.getOperation().getTarget()).isEqualTo("pg-3");
+        assertThat(s.getOperation().getReason()).endsWith("target moved to pg-3: pg-2 is FAILED by majority");
+        assertThat(role(s, "pg-3")).isEqualTo(NodeRole.CANDIDATE);
+        assertThat(role(s, "pg-2")).isEqualTo(NodeRole.REPLICA);
+        s = apply(s, cmd(2, 170).setFailoverCompleted(FailoverCompleted.newBuilder().setNewPrimary("pg-3").setTimeline(2)).build());
+        assertThat(s.getPrimary()).isEqualTo("pg-3");
+    }
+
+    @Test
+    void aTargetAnOperatorNamedIsNeverMoved() {
+        Command named = cmd(1, 100).setFailoverStarted(start(1, "pg-1", "pg-2").getFailoverStarted().toBuilder()
+                .setRequested(true)).build();
+        ClusterState s = apply(seeded(), named);
+        ClusterTransitions.Outcome moved = ClusterTransitions.apply(s, cmd(2, 160).setFailoverRetargeted(
+                FailoverRetargeted.newBuilder().setTarget("pg-3")).build(), 7);
+        assertThat(moved.applied()).isFalse();
+        assertThat(moved.rejection()).contains("an operator asked for pg-2 by name");
     }
 
     @Test
