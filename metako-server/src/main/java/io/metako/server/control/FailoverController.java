@@ -51,6 +51,8 @@ public final class FailoverController {
     private volatile java.util.function.Predicate<ControllerAction> gate = a -> true;
     /** The operation in progress and when this instance, as leader, first saw it. */
     private volatile OperationSeen operationSeen;
+    /** The last change of primary (by its epoch) and when this process first saw it. */
+    private volatile OperationSeen changeSeen;
 
     public FailoverController(String instanceId, Inputs inputs, NodeOperations operations,
                               Function<Command, CompletableFuture<CommandResult>> submit, Clock clock) {
@@ -81,7 +83,7 @@ public final class FailoverController {
             operationSeen = null; // a leader again later counts from then
         }
         ControllerView view = new ControllerView(s, inputs.observations(), inputs.members(),
-                leader ? passable(s) : Set.of(), clock.millis());
+                leader ? passable(s) : Set.of(), clock.millis(), lastChangeSeenMillis(s));
         Decision d = FailoverDecider.decide(view);
         if (!d.reason().equals(sentence)) {
             LOG.info("{}{} (epoch {}, term {})", leader ? "" : "[follower view] ", d.reason(), s.getEpoch(), inputs.term());
@@ -122,6 +124,28 @@ public final class FailoverController {
     }
 
     private record OperationSeen(long epoch, long sinceNanos) {
+    }
+
+    /** How long this process has known the last change of primary, on its monotonic clock; -1 if there is none. */
+    private long lastChangeSeenMillis(ClusterState s) {
+        long lastChangeEpoch = -1;
+        for (int i = s.getHistoryCount() - 1; i >= 0; i--) {
+            var e = s.getHistory(i);
+            if (e.getKind() == io.metako.proto.v1.EventKind.FAILOVER || e.getKind() == io.metako.proto.v1.EventKind.SWITCHOVER) {
+                lastChangeEpoch = e.getEpoch();
+                break;
+            }
+        }
+        if (lastChangeEpoch < 0) {
+            return -1;
+        }
+        long now = System.nanoTime();
+        OperationSeen seen = changeSeen;
+        if (seen == null || seen.epoch() != lastChangeEpoch) {
+            seen = new OperationSeen(lastChangeEpoch, now);
+            changeSeen = seen;
+        }
+        return TimeUnit.NANOSECONDS.toMillis(now - seen.sinceNanos());
     }
 
     /** Carries out one action; false when the rest of this tick's actions must wait. */
@@ -194,7 +218,7 @@ public final class FailoverController {
     }
 
     private boolean due(String key) {
-        long now = clock.millis();
+        long now = TimeUnit.NANOSECONDS.toMillis(System.nanoTime()); // not the wall clock: a step must not stop or flood repeats
         Long last = lastSql.get(key);
         if (last != null && now - last < REPEAT_SQL_MILLIS) {
             return false;

@@ -68,9 +68,13 @@ public final class FailoverDecider {
         }
         Optional<TopologyEvent> last = lastChangeOfPrimary(s);
         long cooldown = s.getSettings().getFailover().getCooldownMillis();
-        if (last.isPresent() && view.nowMillis() - last.get().getTimeMillis() < cooldown) {
+        // The event's time is its proposer's wall clock. A clock stepped back on this leader must not hold
+        // failover off for the size of the step: the cooldown also ends once this process has seen the
+        // change for that long on its monotonic clock.
+        long age = last.map(e -> Math.max(view.nowMillis() - e.getTimeMillis(), view.lastChangeSeenMillis())).orElse(0L);
+        if (last.isPresent() && age < cooldown) {
             return new Decision(actions, "no failover: " + failed + " but the last change of primary was "
-                    + (view.nowMillis() - last.get().getTimeMillis()) / 1000 + "s ago (cooldown " + cooldown / 1000 + "s)");
+                    + Math.max(0, age) / 1000 + "s ago (cooldown " + cooldown / 1000 + "s)");
         }
         Candidates.Choice choice = Candidates.choose(view, primary);
         if (choice.isEmpty()) {

@@ -42,6 +42,8 @@ class FailoverDeciderTest {
                 .addNodes(node("pg-3", 5434, NodeRole.REPLICA));
         final Map<String, NodeObservation> obs = new HashMap<>();
         final Set<String> silent = new HashSet<>();
+        /** How long the deciding process has seen the last change of primary (its monotonic clock); -1 unknown. */
+        long seenMillis = -1;
 
         World() {
             obs.put("pg-1", NodeObservation.newBuilder().setReachable(true).setCurrentLsn("0/9000000").setTimeline(1).build());
@@ -145,7 +147,7 @@ class FailoverDeciderTest {
         }
 
         Decision decide() {
-            return FailoverDecider.decide(new ControllerView(state.build(), obs, MEMBERS, silent, NOW));
+            return FailoverDecider.decide(new ControllerView(state.build(), obs, MEMBERS, silent, NOW, seenMillis));
         }
     }
 
@@ -186,6 +188,14 @@ class FailoverDeciderTest {
                 row("after the cooldown a failover may start again",
                         w -> { w.state.addHistory(TopologyEvent.newBuilder().setKind(EventKind.SWITCHOVER).setTimeMillis(NOW - 31_000)); return w.primaryDead(); },
                         "StartFailover", "failover:"),
+                row("a leader whose clock was stepped back an hour still ends the cooldown by its monotonic clock",
+                        w -> { w.state.addHistory(TopologyEvent.newBuilder().setKind(EventKind.FAILOVER).setTimeMillis(NOW + 3_600_000));
+                            w.seenMillis = 31_000; return w.primaryDead(); },
+                        "StartFailover", "failover:"),
+                row("a change this process saw 5 s ago, stamped an hour ahead of its clock: still cooling down",
+                        w -> { w.state.addHistory(TopologyEvent.newBuilder().setKind(EventKind.FAILOVER).setTimeMillis(NOW + 3_600_000));
+                            w.seenMillis = 5_000; return w.primaryDead(); },
+                        "", "no failover: pg-1 failed for 3/3 instances but the last change of primary was 5s ago (cooldown 30s)"),
                 row("the bootstrap event does not count as a failover for the cooldown",
                         w -> { w.state.addHistory(TopologyEvent.newBuilder().setKind(EventKind.BOOTSTRAPPED).setTimeMillis(NOW - 1_000)); return w.primaryDead(); },
                         "StartFailover", "failover:"),
