@@ -34,6 +34,14 @@ final class BackendLoss {
         this.connectDeadline = System.nanoTime() + router.settings().failoverWait().toNanos();
     }
 
+    /**
+     * How long a login waits for its first backend (at most half of proxy.failover_wait) before it completes
+     * with the parameters of an earlier one.
+     */
+    static final long HOME_GRACE_MILLIS = 1_000;
+
+    private boolean graceScheduled;
+
     /** The first backend: the primary if writes are accepted here, else a replica for reads. */
     void connectHome() {
         if (session.phase() != ClientSession.Phase.CONNECTING) {
@@ -48,8 +56,15 @@ final class BackendLoss {
             links.home = links.open(b.get());
             if (links.home.phase() == BackendLink.Phase.READY) {
                 session.linkReady(links.home); // reused: logged in already
+            } else if (!graceScheduled) {
+                graceScheduled = true; // one unreachable or frozen node must not make the login hang
+                long grace = Math.min(HOME_GRACE_MILLIS, router.settings().failoverWait().toMillis() / 2);
+                session.client.eventLoop().schedule(session::completeLoginWithoutBackend, grace, TimeUnit.MILLISECONDS);
             }
             return;
+        }
+        if (session.completeLoginWithoutBackend()) {
+            return; // nothing routable now (a failover, no lease): the login need not wait for it
         }
         if (System.nanoTime() > connectDeadline) {
             session.fatal(SqlState.CANNOT_CONNECT_NOW, "no primary or readable replica reachable through this metako"
@@ -103,6 +118,8 @@ final class BackendLoss {
         if (session.phase() == ClientSession.Phase.CONNECTING && link == links.home) {
             if (finalState != null) {
                 session.fatal(finalState, why); // e.g. the database does not exist: as PostgreSQL says it
+            } else if (session.completeLoginWithoutBackend()) {
+                links.home = null; // its statements find a backend when they are routed
             } else if (System.nanoTime() < connectDeadline) {
                 retryHomeLater();
             } else {

@@ -122,17 +122,44 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
         loss.connectHome();
     }
 
+    /** Tells the client it is logged in: the backends' parameters, the proxy's key data, ReadyForQuery. */
+    private void loginDone(Map<String, String> parameters) {
+        parameters.forEach((k, v) -> client.write(BackendMessages.parameterStatus(client.alloc(), k, v)));
+        client.write(BackendMessages.backendKeyData(client.alloc(), processId, secretKey));
+        client.writeAndFlush(BackendMessages.readyForQuery(client.alloc(), 'I'));
+        phase = Phase.READY;
+        dispatcher.readClient();
+    }
+
+    /**
+     * Completes the login with the parameters the last backend login with the same startup parameters
+     * reported, while no backend answers (none is routable now, or the first one is slow or frozen): the
+     * proxy authenticated the client itself, so the client need not wait for a node. Its statements
+     * then wait for a backend like any other (up to {@code proxy.failover_wait}). False when no such
+     * login is known yet.
+     */
+    boolean completeLoginWithoutBackend() {
+        if (phase != Phase.CONNECTING) {
+            return false;
+        }
+        Map<String, String> known = router.knownLoginParameters(links.parametersKey());
+        if (known == null) {
+            return false;
+        }
+        LOG.info("proxy session {}: logged in without a backend (none answered yet); parameters of an earlier login",
+                processId);
+        loginDone(known);
+        return true;
+    }
+
     // ---- LinkOwner: what the session's backends report ------------------------------------------
 
     @Override
     public void linkReady(BackendLink link) {
+        router.rememberLoginParameters(links.parametersKey(), link.parameters());
         if (phase == Phase.CONNECTING && link == links.home) {
-            link.parameters().forEach((k, v) -> client.write(BackendMessages.parameterStatus(client.alloc(), k, v)));
-            client.write(BackendMessages.backendKeyData(client.alloc(), processId, secretKey));
-            client.writeAndFlush(BackendMessages.readyForQuery(client.alloc(), 'I'));
-            phase = Phase.READY;
+            loginDone(link.parameters());
             links.last = link;
-            dispatcher.readClient();
             return;
         }
         for (String sql : state.settings()) {

@@ -77,6 +77,14 @@ final class SessionLinks {
      * A link to {@code b}: a kept one with the same startup parameters (then READY at once: the caller
      * treats it as just logged in), else a new connection that logs in first.
      */
+    /** How long a new backend connection may take to connect and log in (or proxy.failover_wait if shorter). */
+    static final long BACKEND_LOGIN_TIMEOUT_MILLIS = 5_000;
+
+    /** The key of what this session's backends are logged in with (its startup parameters). */
+    String parametersKey() {
+        return parametersKey;
+    }
+
     BackendLink open(RoutingTable.Backend b) {
         String key = b.name() + '@' + b.host() + ':' + b.port() + '\0' + parametersKey;
         BackendLink pooled = router.pool(loop).take(key);
@@ -108,6 +116,15 @@ final class SessionLinks {
                 loop.execute(() -> link.connectFailed(f.cause()));
             }
         });
+        // a node that accepts the connection and never answers (a frozen postmaster: the kernel still accepts)
+        // must not hold a login or a statement forever
+        long timeout = Math.min(BACKEND_LOGIN_TIMEOUT_MILLIS, settings.failoverWait().toMillis());
+        loop.schedule(() -> {
+            if (link.phase() != BackendLink.Phase.READY && link.phase() != BackendLink.Phase.CLOSED) {
+                link.loginFailed(null, "no answer to the login within " + timeout + " ms");
+                link.close();
+            }
+        }, timeout, java.util.concurrent.TimeUnit.MILLISECONDS);
         return link;
     }
 

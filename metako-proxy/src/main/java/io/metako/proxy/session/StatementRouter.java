@@ -63,6 +63,10 @@ public final class StatementRouter implements AutoCloseable {
         return t;
     });
 
+    /** Startup-parameter sets remembered at most (each client's own application_name makes one). */
+    private static final int MAX_KNOWN_PARAMETER_SETS = 1024;
+    private final Map<String, Map<String, String>> knownParameters = new ConcurrentHashMap<>();
+
     public StatementRouter(RouterSettings settings, Supplier<RoutingTable> table, ProxyEventLoops loops) {
         this.settings = settings;
         this.table = table;
@@ -171,6 +175,20 @@ public final class StatementRouter implements AutoCloseable {
     }
 
     /** The backend connections kept for reuse on {@code loop}; only that loop may use it. */
+    /**
+     * The ParameterStatus values the last backend login with these startup parameters reported: a
+     * client can then log in while no backend answers ({@link ClientSession#completeLoginWithoutBackend}).
+     */
+    void rememberLoginParameters(String parametersKey, Map<String, String> parameters) {
+        if (!parameters.isEmpty() && (knownParameters.size() < MAX_KNOWN_PARAMETER_SETS || knownParameters.containsKey(parametersKey))) {
+            knownParameters.put(parametersKey, Map.copyOf(parameters));
+        }
+    }
+
+    Map<String, String> knownLoginParameters(String parametersKey) {
+        return knownParameters.get(parametersKey);
+    }
+
     BackendPool pool(EventLoop loop) {
         return pools.computeIfAbsent(loop, l -> new BackendPool(l, settings.backendIdleMax(), settings.backendIdleTimeout(),
                 idlePerNode));

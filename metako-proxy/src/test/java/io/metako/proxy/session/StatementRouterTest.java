@@ -528,6 +528,16 @@ class StatementRouterTest {
             assertThat((char) c.read().body()[0]).as("ReadyForQuery follows: the session lives on").isEqualTo('I');
         }
         try (Client c = new Client()) {
+            c.login(); // with the parameters of the earlier login: the proxy authenticated the client itself
+            c.send('Q', "SELECT 1");
+            Map<Character, String> e = c.readUntil('E').fields();
+            assertThat(e).containsEntry('C', "08006").containsEntry('S', "ERROR");
+            assertThat(e.get('M')).contains("backend X is unreachable");
+            assertThat((char) c.read().body()[0]).isEqualTo('I');
+        }
+        router.close();
+        router(); // a proxy that has seen no backend login yet has no parameters to give
+        try (Client c = new Client()) {
             c.startup("user", "app", "database", "db");
             assertThat(c.read().authCode()).isEqualTo(3);
             c.send('p', PASSWORD);
@@ -612,6 +622,45 @@ class StatementRouterTest {
             c.send('Q', "SELECT 1");
             assertThat(c.readUntil('Z').type()).as("the session goes on").isEqualTo('Z');
             held.close();
+        }
+    }
+
+    /**
+     * The proxy authenticates clients itself, so a login completes whenever it can: with a primary that
+     * accepts and never answers (a frozen host) after a short grace, and with nothing routable at once,
+     * using the parameters an earlier login reported. Statements then wait like any other and end with a
+     * clear error; the session goes on.
+     */
+    @Test
+    void loginsCompleteWithoutAnAnsweringBackendOnceALoginIsKnown() throws Exception {
+        router(RouterSettings.ClientAuth.PASSWORD, 10, Duration.ofSeconds(5), Duration.ofMillis(800));
+        try (Client first = new Client()) {
+            first.login(); // a real backend login: its parameters are known from now on
+        }
+        try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            table.set(new RoutingTable(2, Optional.of(new RoutingTable.Backend("S", "127.0.0.1", silent.getLocalPort())),
+                    List.of(), true));
+            router.onRoutingTable(table.get());
+            try (Client c = new Client()) {
+                c.login(); // the client's 5 s read timeout would fail it if the login hung on S
+                c.send('Q', "UPDATE t SET x = 1");
+                Map<Character, String> e = c.readUntil('E').fields();
+                assertThat(e).containsEntry('C', "08006").containsEntry('S', "ERROR");
+                assertThat(e.get('M')).contains("backend S is unreachable (no answer to the login within 800 ms)");
+                assertThat((char) c.read().body()[0]).as("the session goes on").isEqualTo('I');
+                table.set(new RoutingTable(3, Optional.empty(), List.of(), true));
+                router.onRoutingTable(table.get());
+                try (Client during = new Client()) {
+                    during.login(); // nothing routable: at once
+                    during.send('Q', "SELECT 1");
+                    assertThat(during.readUntil('E').fields()).containsEntry('C', "57P03");
+                }
+                table.set(new RoutingTable(4, Optional.of(backend.backend("A")), List.of(), true));
+                router.onRoutingTable(table.get());
+                c.send('Q', "UPDATE t SET x = 2");
+                c.readUntil('C');
+                assertThat(backend.queries).contains("UPDATE t SET x = 2");
+            }
         }
     }
 
