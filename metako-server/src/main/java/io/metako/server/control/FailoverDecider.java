@@ -50,7 +50,8 @@ public final class FailoverDecider {
             }
             String reason = down > 0
                     ? "waiting: " + primary + " down for " + down + "/" + view.members().size() + " instances"
-                    : "no action: " + primary + " is primary at epoch " + s.getEpoch();
+                    : "no action: " + primary + " is primary at epoch " + s.getEpoch()
+                            + primaryNode.flatMap(p -> SynchronousSet.shortfall(view, p)).map(w -> "; " + w).orElse("");
             if (!repoints.isEmpty()) {
                 reason = "re-pointing " + repoints.stream().map(a -> ((ControllerAction.Repoint) a).replica()).toList()
                         + " to " + primary + " at epoch " + s.getEpoch();

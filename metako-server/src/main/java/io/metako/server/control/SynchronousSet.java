@@ -64,6 +64,33 @@ final class SynchronousSet {
         return Optional.empty();
     }
 
+    /**
+     * In sync mode with fewer healthy replicas streaming from {@code primary} than {@code sync_standbys}:
+     * the sentence that says every commit now waits, and why (strict mode never lowers the count).
+     */
+    static Optional<String> shortfall(ControllerView view, Node primary) {
+        ClusterState s = view.state();
+        if (!syncMode(s)) {
+            return Optional.empty();
+        }
+        int n = required(s);
+        long streaming = s.getNodesList().stream().filter(node -> node.getRole() == NodeRole.REPLICA)
+                .filter(node -> streams(view, node, primary) && view.health(node.getName()) == MajorityHealth.HEALTHY).count();
+        if (streaming >= n) {
+            return Optional.empty();
+        }
+        return Optional.of("commits on " + primary.getName() + " wait: " + streaming + " of the " + n
+                + " synchronous standbys replication.sync_standbys asks for stream from it (a commit waits rather than"
+                + " lose the guarantee; add or repair a replica, or lower sync_standbys)");
+    }
+
+    private static boolean streams(ControllerView view, Node node, Node primary) {
+        NodeObservation o = view.observations().get(node.getName());
+        return o != null && o.getReachable() && o.getInRecovery()
+                && o.getUpstreamHost().equals(primary.getHost()) && o.getUpstreamPort() == primary.getPort()
+                && "streaming".equals(o.getWalReceiverStatus());
+    }
+
     /** Replicas streaming from the primary and healthy by majority; never fewer than n while old members remain. */
     private static List<String> desired(ControllerView view, Node primary, int n) {
         ClusterState s = view.state();
@@ -74,11 +101,7 @@ final class SynchronousSet {
                 continue;
             }
             stillReplicas.add(node.getName());
-            NodeObservation o = view.observations().get(node.getName());
-            boolean streams = o != null && o.getReachable() && o.getInRecovery()
-                    && o.getUpstreamHost().equals(primary.getHost()) && o.getUpstreamPort() == primary.getPort()
-                    && "streaming".equals(o.getWalReceiverStatus());
-            if (streams && view.health(node.getName()) == MajorityHealth.HEALTHY) {
+            if (streams(view, node, primary) && view.health(node.getName()) == MajorityHealth.HEALTHY) {
                 healthy.add(node.getName());
             }
         }

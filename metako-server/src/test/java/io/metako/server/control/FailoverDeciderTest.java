@@ -320,6 +320,9 @@ class FailoverDeciderTest {
                         w -> { w.sync(1, "pg-2", "pg-3").down("pg-3", "m1", "m2");
                             w.obs.put("pg-1", w.obs.get("pg-1").toBuilder().setSynchronousStandbyNames("ANY 1 (\"pg-2\")").build()); return w; },
                         "SetSyncSet[names=[pg-2]]", "no action"),
+                row("sync mode: fewer streaming standbys than sync_standbys: the sentence says commits wait",
+                        w -> w.sync(1, "pg-2").down("pg-2", "m1", "m2").down("pg-3", "m1", "m2"), "",
+                        "no action: pg-1 is primary at epoch 4; commits on pg-1 wait: 0 of the 1 synchronous standbys"),
                 row("sync mode: the set never shrinks below sync_standbys",
                         w -> w.sync(1, "pg-2").down("pg-2", "m1", "m2").down("pg-3", "m1", "m2"), "", "no action"),
                 row("async mode: metako clears a synchronous setting it no longer wants",
