@@ -116,7 +116,7 @@ final class StatusPrinter {
 
     static String history(GetHistoryResponse h) {
         List<List<String>> rows = new ArrayList<>();
-        rows.add(List.of("TIME", "KIND", "EPOCH", "TERM", "OLD", "NEW", "CANDIDATES", "REASON"));
+        rows.add(List.of("TIME", "KIND", "EPOCH", "TERM", "OLD", "NEW", "CANDIDATES", "FENCE", "REASON"));
         for (TopologyEvent e : h.getEventsList()) {
             String candidates = e.getCandidatesList().stream()
                     .map(c -> c.getNode() + "@" + Long.toHexString(c.getLsn() >>> 32).toUpperCase(Locale.ROOT) + "/"
@@ -124,7 +124,7 @@ final class StatusPrinter {
                     .collect(Collectors.joining(","));
             rows.add(List.of(java.time.Instant.ofEpochMilli(e.getTimeMillis()).toString(), e.getKind().name(),
                     Long.toString(e.getEpoch()), Long.toString(e.getTerm()), dash(e.getOldPrimary()),
-                    dash(e.getNewPrimary()), dash(candidates), e.getReason()));
+                    dash(e.getNewPrimary()), dash(candidates), dash(e.getFence()), e.getReason()));
         }
         return table(rows);
     }

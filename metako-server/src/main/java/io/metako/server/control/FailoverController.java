@@ -47,6 +47,8 @@ public final class FailoverController {
     private final Function<Command, CompletableFuture<CommandResult>> submit;
     private final Clock clock;
     private final Map<String, Long> lastSql = new ConcurrentHashMap<>();
+    /** Fence outcomes by "epoch/node", for the history entry of the failover that asked for them. */
+    private final Map<String, String> fences = new ConcurrentHashMap<>();
     private volatile String sentence = "starting";
     private volatile java.util.function.Predicate<ControllerAction> gate = a -> true;
     /** The operation in progress and when this instance, as leader, first saw it. */
@@ -165,8 +167,14 @@ public final class FailoverController {
                         .setTarget(a.target()).setReason(a.reason()).addAllCandidates(a.candidates())));
             } else if (action instanceof ControllerAction.Fence a) {
                 if (due("fence/" + a.node())) {
-                    int ended = operations.fence(node(s, a.node()));
-                    LOG.info("fenced {} (read-only, {} client sessions ended) at epoch {}", a.node(), ended, s.getEpoch());
+                    try {
+                        int ended = operations.fence(node(s, a.node()));
+                        fences.put(s.getEpoch() + "/" + a.node(), "confirmed (read-only, " + ended + " client sessions ended)");
+                        LOG.info("fenced {} (read-only, {} client sessions ended) at epoch {}", a.node(), ended, s.getEpoch());
+                    } catch (Exception e) {
+                        fences.put(s.getEpoch() + "/" + a.node(), "not confirmed: " + firstLine(e));
+                        throw e;
+                    }
                 }
             } else if (action instanceof ControllerAction.Unfence a) {
                 if (due("unfence/" + a.node())) {
@@ -177,10 +185,10 @@ public final class FailoverController {
                 long timeline = operations.promote(node(s, a.node()), a.synchronousStandbyNames());
                 LOG.info("promoted {} to timeline {} at epoch {}", a.node(), timeline, s.getEpoch());
                 propose(s, term, Command.newBuilder().setFailoverCompleted(FailoverCompleted.newBuilder()
-                        .setNewPrimary(a.node()).setTimeline(timeline)));
+                        .setNewPrimary(a.node()).setTimeline(timeline).setFence(fenceOf(s))));
             } else if (action instanceof ControllerAction.CompleteFailover a) {
                 propose(s, term, Command.newBuilder().setFailoverCompleted(FailoverCompleted.newBuilder()
-                        .setNewPrimary(a.node()).setTimeline(a.timeline())));
+                        .setNewPrimary(a.node()).setTimeline(a.timeline()).setFence(fenceOf(s))));
             } else if (action instanceof ControllerAction.RetargetFailover a) {
                 propose(s, term, Command.newBuilder().setFailoverRetargeted(
                         io.metako.proto.v1.FailoverRetargeted.newBuilder().setTarget(a.target()).setReason(a.reason())));
@@ -215,6 +223,27 @@ public final class FailoverController {
             throw new IllegalStateException("not applied: " + r.getRejection());
         }
         LOG.info("applied {} at index {}: epoch {}", c.getKindCase(), r.getLogIndex(), r.getEpoch());
+    }
+
+    /**
+     * What this leader knows of the old primary's fence for the operation in {@code s}, for the history:
+     * an old primary it could not reach may still take writes from clients that bypass metako.
+     */
+    private String fenceOf(ClusterState s) {
+        if (!s.hasOperation()) {
+            return "";
+        }
+        String old = s.getOperation().getOldPrimary();
+        String known = fences.get(s.getEpoch() + "/" + old);
+        if (known != null) {
+            return known;
+        }
+        io.metako.proto.v1.NodeObservation o = inputs.observations().get(old);
+        if (o != null && o.getReachable() && o.getReadOnly()) {
+            return "confirmed (seen read-only)";
+        }
+        return "not confirmed: " + old + (o == null || !o.getReachable() ? " was unreachable" : " was not seen read-only")
+                + " (clients that bypass metako may still write to it)";
     }
 
     private boolean due(String key) {

@@ -99,7 +99,7 @@ final class FailoverTransitions {
         TopologyEvent event = TopologyEvent.newBuilder().setKind(op.getKind()).setTimeMillis(time).setTerm(term)
                 .setEpoch(state.getEpoch()).setReason(op.getReason()).setOldPrimary(op.getOldPrimary())
                 .setNewPrimary(c.getNewPrimary()).addAllCandidates(op.getCandidatesList())
-                .setStartedMillis(op.getStartedMillis()).build();
+                .setStartedMillis(op.getStartedMillis()).setFence(c.getFence()).build();
         return ClusterTransitions.Outcome.applied(state.toBuilder().setPrimary(c.getNewPrimary()).clearOperation()
                 .clearNodes().addAllNodes(nodes).clearHistory().addAllHistory(appended(state, event))
                 .setLastChangeMillis(time).build());

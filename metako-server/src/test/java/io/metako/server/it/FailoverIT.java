@@ -148,7 +148,8 @@ class FailoverIT extends QuorumScenario {
         cl.setOut(new java.io.PrintWriter(out, true));
         assertThat(cl.execute("history")).isZero();
         assertThat(out.toString()).contains("BOOTSTRAPPED").contains("FAILOVER").contains("pg-1").contains(newPrimary)
-                .contains("pg-1 failed for");
+                .contains("pg-1 failed for").contains("FENCE")
+                .as("pg-1 was killed: nothing could fence it, and the history says so").contains("not confirmed: pg-1 was unreachable");
     }
 
     @Test

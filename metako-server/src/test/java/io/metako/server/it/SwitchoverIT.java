@@ -106,6 +106,7 @@ class SwitchoverIT extends QuorumScenario {
         assertThat(q.instances[0].state().getHistoryList()).last().satisfies(e -> {
             assertThat(e.getKind()).isEqualTo(EventKind.SWITCHOVER);
             assertThat(e.getNewPrimary()).isEqualTo("pg-2");
+            assertThat(e.getFence()).as("the old primary was made read-only first").startsWith("confirmed");
         });
     }
 

@@ -79,8 +79,11 @@ class FailoverTransitionsTest {
         assertThat(s.getOperation().getReason()).endsWith("target moved to pg-3: pg-2 is FAILED by majority");
         assertThat(role(s, "pg-3")).isEqualTo(NodeRole.CANDIDATE);
         assertThat(role(s, "pg-2")).isEqualTo(NodeRole.REPLICA);
-        s = apply(s, cmd(2, 170).setFailoverCompleted(FailoverCompleted.newBuilder().setNewPrimary("pg-3").setTimeline(2)).build());
+        s = apply(s, cmd(2, 170).setFailoverCompleted(FailoverCompleted.newBuilder().setNewPrimary("pg-3").setTimeline(2)
+                .setFence("confirmed (read-only, 2 client sessions ended)")).build());
         assertThat(s.getPrimary()).isEqualTo("pg-3");
+        assertThat(s.getHistoryList()).last().satisfies(e -> assertThat(e.getFence())
+                .as("the history says what became of the old primary").isEqualTo("confirmed (read-only, 2 client sessions ended)"));
     }
 
     @Test
