@@ -3,6 +3,7 @@ package io.metako.proxy.forward;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.metako.proxy.routing.RoutingTable;
+import io.metako.proxy.routing.WriteLease;
 import io.metako.proxy.net.ProxyEventLoops;
 import java.io.IOException;
 import java.io.InputStream;
@@ -129,6 +130,25 @@ class ForwardingProxyTest {
             assertThat(s.getInputStream().read()).as("no primary to forward to").isEqualTo(-1);
         }
         assertThat(Duration.ofNanos(System.nanoTime() - started)).isGreaterThanOrEqualTo(Duration.ofMillis(350));
+    }
+
+    /**
+     * The lease is asked for every chunk, not only when a table is published: a lease that ran out
+     * (the instance froze, its control thread stalled) closes the connection at its next byte, though
+     * the table it was opened under still says writable.
+     */
+    @Test
+    void aLeaseThatRanOutClosesTheConnectionAtItsNextChunkWithNoNewTable() throws Exception {
+        WriteLease lease = WriteLease.create();
+        lease.renew(1, System.nanoTime(), java.util.concurrent.TimeUnit.SECONDS.toNanos(30));
+        table.set(new RoutingTable(1, Optional.of(a.backend()), List.of(), true, lease));
+        start(ForwardingProxy.Role.PRIMARY, Duration.ofSeconds(2));
+        try (Socket s = new Socket("127.0.0.1", proxy.port())) {
+            s.setSoTimeout(3000);
+            assertThat(ask(s, "before")).isEqualTo("A:before");
+            lease.drop();
+            assertThat(ask(s, "after")).as("not passed on to A").isEqualTo("<closed>");
+        }
     }
 
     @Test
