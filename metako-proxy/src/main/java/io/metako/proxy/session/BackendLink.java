@@ -52,6 +52,8 @@ final class BackendLink extends ChannelInboundHandlerAdapter {
     private boolean closeRequested;
     /** Routed to as the primary (sticky through a transaction); see {@link #leaseBound()}. */
     private boolean leaseBound;
+    /** Routed to as the primary with a unit that may write; see {@link #answersNeedLease()}. */
+    private boolean answersNeedLease;
     /** Its owner stopped reading it until the client drains what was relayed. */
     private boolean waitingForClient;
 
@@ -98,13 +100,19 @@ final class BackendLink extends ChannelInboundHandlerAdapter {
         return channel.isWritable();
     }
 
-    /** Whether the unit it runs was routed to it as the primary: its answers then need the write lease. */
+    /** Whether the unit it runs was routed to it as the primary: units pipelined behind it then need the lease. */
     boolean leaseBound() {
         return leaseBound;
     }
 
-    void leaseBound(boolean bound) {
+    /** Whether the answers of the unit it runs need the write lease (it may write: not a plain read). */
+    boolean answersNeedLease() {
+        return answersNeedLease;
+    }
+
+    void leaseBound(boolean bound, boolean answers) {
         leaseBound = bound;
+        answersNeedLease = answers;
     }
 
     void flush() {

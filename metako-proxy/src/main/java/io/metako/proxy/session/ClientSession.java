@@ -212,7 +212,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
             bytes.release();
             return;
         }
-        if (from != null && from.leaseBound() && !router.table().primaryNow(from.backend)) {
+        if (from != null && from.answersNeedLease() && !router.table().primaryNow(from.backend)) {
             // the lease lapsed, or the node is no longer primary, while it ran the unit: its answer may
             // acknowledge a write the new primary never gets, so it must not reach the client
             bytes.release();

@@ -184,7 +184,10 @@ final class UnitDispatcher {
                 }
             }
             if (t instanceof RouteTarget.Primary || t instanceof RouteTarget.Replica) {
-                target.leaseBound(t instanceof RouteTarget.Primary);
+                // a read's late answer is at worst stale, and it may run again elsewhere: only what may write
+                // (the hint exists for functions that write) must not be acknowledged without the lease
+                target.leaseBound(t instanceof RouteTarget.Primary, t instanceof RouteTarget.Primary
+                        && (routed.kind() != StatementKind.READ || routed.forcePrimary()));
             }
         }
         if (c != null && end >= 0 && c.statements() > 1 && c.kind() != StatementKind.SESSION) {
