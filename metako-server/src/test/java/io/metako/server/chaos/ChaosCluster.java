@@ -31,6 +31,7 @@ final class ChaosCluster implements AutoCloseable {
     private final Process[] instances;
     private final List<ProcessHandle> frozen = new ArrayList<>();
     private final Path dir;
+    private Firewall firewall;
 
     private ChaosCluster(LocalCluster cluster, List<Path> configs, int instanceCount) {
         this.cluster = cluster;
@@ -117,6 +118,43 @@ final class ChaosCluster implements AutoCloseable {
         if (kill.waitFor() != 0) {
             throw new IOException("kill " + sig + " " + p.pid() + " failed");
         }
+    }
+
+    /**
+     * The round's firewall, made on first use: every instance JVM and every node's process tree then
+     * sits in a net_cls cgroup named after it ({@code metako-1}, {@code pg-1}).
+     */
+    Firewall firewall() throws IOException, InterruptedException {
+        if (firewall == null) {
+            firewall = Firewall.create(dir.getFileName().toString());
+            for (int i = 0; i < instances.length; i++) {
+                if (instances[i] != null) {
+                    firewall.place(cluster.instances().get(i).id(), List.of(instances[i].toHandle()));
+                }
+            }
+            for (int n = 0; n < cluster.nodes().size(); n++) {
+                if (cluster.nodes().get(n).postmaster().isPresent()) {
+                    firewall.place(cluster.nodes().get(n).name(), nodeTree(n));
+                }
+            }
+        }
+        return firewall;
+    }
+
+    String instanceName(int i) {
+        return cluster.instances().get(i).id();
+    }
+
+    int raftPort(int i) {
+        return cluster.instances().get(i).raftPort();
+    }
+
+    String nodeName(int n) {
+        return cluster.nodes().get(n).name();
+    }
+
+    int nodePort(int n) {
+        return cluster.nodes().get(n).port();
     }
 
     MetakoClient client(int i) {
@@ -266,6 +304,13 @@ final class ChaosCluster implements AutoCloseable {
             }
         }
         cluster.close();
+        if (firewall != null) {
+            try {
+                firewall.close();
+            } catch (IOException | InterruptedException e) {
+                System.err.println("[chaos] removing the firewall rules failed: " + e.getMessage());
+            }
+        }
     }
 
     /** Removes the cluster's folder (kept when a round failed, for its logs). */

@@ -52,6 +52,15 @@ class ChaosIT {
     }
 
     @Test
+    @Timeout(value = 5, unit = TimeUnit.MINUTES)
+    void aHostCutOffWithThePrimaryStopsRoutingWritesAndNoneSplitsTheBrain() throws Exception {
+        ChaosRound.Result r = ChaosRound.run(Scenario.HOST_PARTITION, SMOKE_SEED, "async", 3);
+        report(r);
+        assertThat(r.verdict().splitBrain()).as("writes the deposed primary acknowledged after its successor's first").isEmpty();
+        assertThat(r.verdict().phantoms()).isEmpty();
+    }
+
+    @Test
     @EnabledIfSystemProperty(named = "chaos.rounds", matches = "\\d+")
     void seededRounds() throws Exception {
         int rounds = Integer.getInteger("chaos.rounds");

@@ -3,6 +3,7 @@ package io.metako.server.chaos;
 import io.metako.proto.v1.ClusterStatus;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.Random;
 
 /**
@@ -15,10 +16,11 @@ final class ChaosRound {
 
     /** A round's outcome: its line, and whether it held the promise. */
     record Result(Scenario scenario, long seed, String mode, Checker.Verdict verdict, List<String> timeline, long epochBefore,
-                  long epochAfter, boolean safe, String keptDir) {
+                  long epochAfter, boolean safe, String keptDir, long cutOffWritesForMillis) {
         String line() {
-            return String.format("%-28s seed %-20d %s epoch %d->%d | %s%s", scenario.label(), seed, mode, epochBefore, epochAfter,
-                    verdict.line(), safe ? "" : " | UNSAFE, logs in " + keptDir);
+            return String.format("%-28s seed %-20d %s epoch %d->%d | %s%s%s", scenario.label(), seed, mode, epochBefore, epochAfter,
+                    verdict.line(), cutOffWritesForMillis < 0 ? "" : " | the cut-off instance's last write acknowledged "
+                            + cutOffWritesForMillis + " ms after the cut (Raft links still cut)", safe ? "" : " | UNSAFE, logs in " + keptDir);
         }
     }
 
@@ -33,6 +35,7 @@ final class ChaosRound {
             Scenario.Timeline t = new Scenario.Timeline();
             Checker.Verdict v;
             ClusterStatus after;
+            List<Op> history;
             try (Workload w = new Workload(c, 5)) {
                 w.start(2);
                 awaitAcks(c, w, t.startMillis(), Duration.ofSeconds(30));
@@ -44,8 +47,9 @@ final class ChaosRound {
                 awaitAcks(c, w, System.currentTimeMillis(), Duration.ofSeconds(30));
                 t.mark("every router acknowledged writes again");
                 w.close();
+                history = w.history();
                 c.startStoppedNodes();
-                v = Checker.check(c, w.history(), after.getPrimary());
+                v = Checker.check(c, history, after.getPrimary());
             }
             boolean safe = v.safe(!mode.equals("sync")) && (!scenario.failsOver() || after.getEpoch() > before.getEpoch());
             if (safe) {
@@ -53,8 +57,25 @@ final class ChaosRound {
                 c.deleteFiles();
             }
             return new Result(scenario, seed, mode, v, t.events(), before.getEpoch(), after.getEpoch(), safe,
-                    c.dir().toString());
+                    c.dir().toString(), cutOffWrites(t, history, before.getPrimary()));
         }
+    }
+
+    /**
+     * For a partition: how long after the cut, while its Raft links were still cut, the cut-off
+     * instance's router had writes acknowledged by the old primary (-1 when the round cut nothing off).
+     * Within the lease is the goal.
+     */
+    private static long cutOffWrites(Scenario.Timeline t, List<Op> history, String oldPrimary) {
+        Optional<Long> instance = t.fact("cutOffInstance");
+        Optional<Long> cut = t.fact("cutMillis");
+        Optional<Long> healed = t.fact("raftHealMillis");
+        if (instance.isEmpty() || cut.isEmpty() || healed.isEmpty()) {
+            return -1;
+        }
+        return history.stream().filter(o -> o.instance() == instance.get() && o.outcome() == Op.Outcome.OK
+                        && o.node().equals(oldPrimary) && o.endMillis() >= cut.get() && o.endMillis() < healed.get())
+                .mapToLong(o -> o.endMillis() - cut.get()).max().orElse(0);
     }
 
     /** Waits until every instance's router has acknowledged a write since {@code sinceMillis}. */

@@ -110,7 +110,26 @@ final class Checker {
         return gap;
     }
 
+    /** A node's rows; tried again when a fence of metako's ends the reading session (a deposed primary). */
     private static Map<Long, Long> rows(ChaosCluster c, int node) throws SQLException {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return rowsOnce(c, node);
+            } catch (SQLException e) {
+                if (attempt >= 5) {
+                    throw e;
+                }
+                try {
+                    Thread.sleep(500);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw e;
+                }
+            }
+        }
+    }
+
+    private static Map<Long, Long> rowsOnce(ChaosCluster c, int node) throws SQLException {
         Map<Long, Long> rows = new HashMap<>();
         try (Connection conn = c.connectNode(node);
              ResultSet rs = conn.createStatement().executeQuery("SELECT id, (extract(epoch FROM pg_xact_commit_timestamp(xmin))"

@@ -76,6 +76,92 @@ enum Scenario {
             t.mark("metako-" + (leader + 1) + " restarted");
         }
     },
+    /**
+     * A host partition: {one instance + the primary} cut off from {the other instances + the replicas}
+     * (Raft links, probes, replication), while clients still reach every proxy. Healed after 0.5, 2, 3
+     * or 20 s; in half the rounds the Raft links heal 8 s before the PostgreSQL links, so the leader
+     * cannot fence the old primary meanwhile. The cut-off instance must stop routing writes within
+     * the lease, and never route one to the old primary once the new one took a write.
+     */
+    HOST_PARTITION {
+        @Override
+        void inject(ChaosCluster c, ClusterStatus before, Random random, Timeline t) throws Exception {
+            int primary = c.nodeIndex(before.getPrimary());
+            int cutOff = random.nextInt(c.instanceCount());
+            long[] durations = {500, 2_000, 3_000, 20_000};
+            long cut = durations[random.nextInt(durations.length)];
+            boolean raftFirst = random.nextBoolean();
+            Firewall f = c.firewall();
+            f.as("raft");
+            for (int i = 0; i < c.instanceCount(); i++) {
+                if (i != cutOff) {
+                    f.dropTo(c.instanceName(cutOff), c.raftPort(i));
+                    f.dropTo(c.instanceName(i), c.raftPort(cutOff));
+                }
+            }
+            f.as("pg");
+            for (int n = 0; n < c.cluster.nodes().size(); n++) {
+                if (n == primary) {
+                    for (int i = 0; i < c.instanceCount(); i++) {
+                        if (i != cutOff) {
+                            f.dropTo(c.instanceName(i), c.nodePort(primary));
+                        }
+                    }
+                } else {
+                    f.dropTo(c.instanceName(cutOff), c.nodePort(n));
+                    f.dropTo(c.nodeName(n), c.nodePort(primary)); // replication
+                }
+            }
+            t.fact("cutOffInstance", cutOff);
+            t.fact("cutMillis", System.currentTimeMillis());
+            t.mark("partition {" + c.instanceName(cutOff) + ", " + before.getPrimary() + "} | the rest, for " + cut + " ms"
+                    + (raftFirst ? "; the Raft links heal 8 s before the PostgreSQL links" : ""));
+            Thread.sleep(cut);
+            if (raftFirst) {
+                f.heal("raft");
+                t.fact("raftHealMillis", System.currentTimeMillis());
+                t.mark("Raft links healed; PostgreSQL links still cut");
+                Thread.sleep(8_000);
+            }
+            f.healAll();
+            t.fact("raftHealMillis", t.fact("raftHealMillis").orElse(System.currentTimeMillis()));
+            t.mark("healed");
+        }
+
+        @Override
+        boolean failsOver() {
+            return false; // a short cut heals before anyone sees the primary down
+        }
+    },
+    /**
+     * A one-way Raft link: a follower keeps receiving the leader's heartbeats, but everything it sends
+     * from its Raft port (its replies) and to the leader is lost, for 5 to 10 s. It must stop routing
+     * writes within the lease (it can no longer complete a round trip), and nothing may fail over.
+     */
+    ONE_WAY_RAFT_LINK {
+        @Override
+        void inject(ChaosCluster c, ClusterStatus before, Random random, Timeline t) throws Exception {
+            int leader = c.leaderIndex();
+            int follower = (leader + 1 + random.nextInt(c.instanceCount() - 1)) % c.instanceCount();
+            long cut = 5_000 + random.nextInt(5_001);
+            Firewall f = c.firewall();
+            f.dropFrom(c.instanceName(follower), c.raftPort(follower));
+            f.dropTo(c.instanceName(follower), c.raftPort(leader));
+            t.fact("cutOffInstance", follower);
+            t.fact("cutMillis", System.currentTimeMillis());
+            t.mark(c.instanceName(follower) + " hears " + c.instanceName(leader) + " but its Raft replies are lost, for "
+                    + cut + " ms");
+            Thread.sleep(cut);
+            f.healAll();
+            t.fact("raftHealMillis", System.currentTimeMillis());
+            t.mark("healed");
+        }
+
+        @Override
+        boolean failsOver() {
+            return false;
+        }
+    },
     /** Every instance is killed (SIGKILL) at once and restarted 1 to 3 s later: state and routing come back. */
     RESTART_EVERY_INSTANCE {
         @Override
@@ -119,6 +205,17 @@ enum Scenario {
     static final class Timeline {
         private final long start = System.currentTimeMillis();
         private final List<String> events = new ArrayList<>();
+
+        private final java.util.Map<String, Long> facts = new java.util.concurrent.ConcurrentHashMap<>();
+
+        /** A value the checks need (which instance was cut off, when). */
+        void fact(String name, long value) {
+            facts.put(name, value);
+        }
+
+        java.util.Optional<Long> fact(String name) {
+            return java.util.Optional.ofNullable(facts.get(name));
+        }
 
         void mark(String event) {
             events.add(String.format("+%.1fs %s", (System.currentTimeMillis() - start) / 1000.0, event));
