@@ -19,7 +19,7 @@ final class ChaosRound {
                   long epochAfter, boolean safe, String keptDir, long cutOffWritesForMillis) {
         String line() {
             return String.format("%-28s seed %-20d %s epoch %d->%d | %s%s%s", scenario.label(), seed, mode, epochBefore, epochAfter,
-                    verdict.line(), cutOffWritesForMillis < 0 ? "" : " | the cut-off instance's last write acknowledged "
+                    verdict.line(), cutOffWritesForMillis < 0 ? "" : " | the cut-off instances' last write acknowledged "
                             + cutOffWritesForMillis + " ms after the cut (Raft links still cut)", safe ? "" : " | UNSAFE, logs in " + keptDir);
         }
     }
@@ -67,13 +67,13 @@ final class ChaosRound {
      * Within the lease is the goal.
      */
     private static long cutOffWrites(Scenario.Timeline t, List<Op> history, String oldPrimary) {
-        Optional<Long> instance = t.fact("cutOffInstance");
+        Optional<Long> mask = t.fact("cutOffMask");
         Optional<Long> cut = t.fact("cutMillis");
         Optional<Long> healed = t.fact("raftHealMillis");
-        if (instance.isEmpty() || cut.isEmpty() || healed.isEmpty()) {
+        if (mask.isEmpty() || cut.isEmpty() || healed.isEmpty()) {
             return -1;
         }
-        return history.stream().filter(o -> o.instance() == instance.get() && o.outcome() == Op.Outcome.OK
+        return history.stream().filter(o -> (mask.get() & (1L << o.instance())) != 0 && o.outcome() == Op.Outcome.OK
                         && o.node().equals(oldPrimary) && o.endMillis() >= cut.get() && o.endMillis() < healed.get())
                 .mapToLong(o -> o.endMillis() - cut.get()).max().orElse(0);
     }

@@ -112,7 +112,7 @@ enum Scenario {
                     f.dropTo(c.nodeName(n), c.nodePort(primary)); // replication
                 }
             }
-            t.fact("cutOffInstance", cutOff);
+            t.fact("cutOffMask", 1L << cutOff);
             t.fact("cutMillis", System.currentTimeMillis());
             t.mark("partition {" + c.instanceName(cutOff) + ", " + before.getPrimary() + "} | the rest, for " + cut + " ms"
                     + (raftFirst ? "; the Raft links heal 8 s before the PostgreSQL links" : ""));
@@ -147,19 +147,50 @@ enum Scenario {
             Firewall f = c.firewall();
             f.dropFrom(c.instanceName(follower), c.raftPort(follower));
             f.dropTo(c.instanceName(follower), c.raftPort(leader));
-            t.fact("cutOffInstance", follower);
-            t.fact("cutMillis", System.currentTimeMillis());
-            t.mark(c.instanceName(follower) + " hears " + c.instanceName(leader) + " but its Raft replies are lost, for "
-                    + cut + " ms");
-            Thread.sleep(cut);
-            f.healAll();
-            t.fact("raftHealMillis", System.currentTimeMillis());
-            t.mark("healed");
+            holdCut(f, t, 1L << follower, cut, c.instanceName(follower) + " hears " + c.instanceName(leader)
+                    + " but its Raft replies are lost");
         }
 
         @Override
         boolean failsOver() {
             return false;
+        }
+    },
+    /**
+     * Five instances split 3|2 on their Raft links for 5 to 10 s; every instance still reaches every
+     * node. The minority must stop routing writes within the lease; nothing fails over.
+     */
+    FIVE_INSTANCES_SPLIT_3_2 {
+        @Override
+        void inject(ChaosCluster c, ClusterStatus before, Random random, Timeline t) throws Exception {
+            List<Integer> all = new ArrayList<>();
+            for (int i = 0; i < c.instanceCount(); i++) {
+                all.add(i);
+            }
+            java.util.Collections.shuffle(all, random);
+            List<Integer> minority = all.subList(0, 2);
+            long cut = 5_000 + random.nextInt(5_001);
+            Firewall f = c.firewall();
+            long mask = 0;
+            for (int m : minority) {
+                mask |= 1L << m;
+                for (int o : all.subList(2, all.size())) {
+                    f.dropTo(c.instanceName(m), c.raftPort(o));
+                    f.dropTo(c.instanceName(o), c.raftPort(m));
+                }
+            }
+            holdCut(f, t, mask, cut, "Raft split {" + c.instanceName(minority.get(0)) + ", " + c.instanceName(minority.get(1))
+                    + "} | the other three");
+        }
+
+        @Override
+        boolean failsOver() {
+            return false;
+        }
+
+        @Override
+        int instances() {
+            return 5;
         }
     },
     /** Every instance is killed (SIGKILL) at once and restarted 1 to 3 s later: state and routing come back. */
@@ -184,6 +215,25 @@ enum Scenario {
     };
 
     abstract void inject(ChaosCluster c, ClusterStatus before, Random random, Timeline t) throws Exception;
+
+    /**
+     * Keeps the cut the firewall holds for {@code millis}, then heals it, recording which instances
+     * ({@code mask}) were cut off and when, for the round's "stopped routing writes" figure.
+     */
+    static void holdCut(Firewall f, Timeline t, long mask, long millis, String what) throws Exception {
+        t.fact("cutOffMask", mask);
+        t.fact("cutMillis", System.currentTimeMillis());
+        t.mark(what + ", for " + millis + " ms");
+        Thread.sleep(millis);
+        f.healAll();
+        t.fact("raftHealMillis", System.currentTimeMillis());
+        t.mark("healed");
+    }
+
+    /** How many metako instances its cluster runs. */
+    int instances() {
+        return 3;
+    }
 
     /** Whether the fault must end in a new primary. */
     boolean failsOver() {
