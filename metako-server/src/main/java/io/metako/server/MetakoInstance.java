@@ -103,6 +103,12 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         public long term() {
             return MetakoInstance.this.term();
         }
+
+        @Override
+        public java.util.Set<String> unresponsiveMembers() {
+            // any message counts here (this is about being alive, not about the lease): 5 leases of nothing
+            return raft.unresponsiveFollowers(5 * leaseMillis());
+        }
     }
 
     public void start() throws IOException {

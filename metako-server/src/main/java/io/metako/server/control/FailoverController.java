@@ -38,6 +38,11 @@ public final class FailoverController {
 
         boolean isLeader();
 
+        /** On the leader: members it has had no message at all from for a long while (dead, or cut off). */
+        default Set<String> unresponsiveMembers() {
+            return Set.of();
+        }
+
         long term();
     }
 
@@ -85,7 +90,8 @@ public final class FailoverController {
             operationSeen = null; // a leader again later counts from then
         }
         ControllerView view = new ControllerView(s, inputs.observations(), inputs.members(),
-                leader ? passable(s) : Set.of(), clock.millis(), lastChangeSeenMillis(s));
+                leader ? passable(s) : Set.of(), clock.millis(), lastChangeSeenMillis(s),
+                leader ? inputs.unresponsiveMembers() : Set.of());
         Decision d = FailoverDecider.decide(view);
         if (!d.reason().equals(sentence)) {
             LOG.info("{}{} (epoch {}, term {})", leader ? "" : "[follower view] ", d.reason(), s.getEpoch(), inputs.term());

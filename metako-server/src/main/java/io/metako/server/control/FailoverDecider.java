@@ -256,7 +256,7 @@ public final class FailoverDecider {
     }
 
     private static List<VerdictRecord> verdictsOf(ControllerView view, String node) {
-        return StatusAssembler.verdictsOn(view.state(), node, view.members());
+        return StatusAssembler.verdictsOn(view.state(), node, view.voters());
     }
 
     private static Optional<TopologyEvent> lastChangeOfPrimary(ClusterState s) {

@@ -243,6 +243,27 @@ public final class RaftNode implements AutoCloseable {
         }
     }
 
+    /**
+     * On the leader: the followers it has had no RPC with for longer than {@code millis} (Ratis' own
+     * measure: any traffic counts, so this says "dead or cut off", never "fenced"). Empty elsewhere.
+     */
+    public java.util.Set<String> unresponsiveFollowers(long millis) {
+        java.util.Set<String> silent = new java.util.HashSet<>();
+        try {
+            if (!info().isLeader()) {
+                return silent;
+            }
+            for (var f : info().getRoleInfoProto().getLeaderInfo().getFollowerInfoList()) {
+                if (f.getLastRpcElapsedTimeMs() > millis) {
+                    silent.add(f.getId().getId().toStringUtf8());
+                }
+            }
+        } catch (IOException e) {
+            return silent;
+        }
+        return silent;
+    }
+
     public boolean isLeader() {
         try {
             return info().isLeader();

@@ -16,10 +16,12 @@ final class ChaosRound {
 
     /** A round's outcome: its line, and whether it held the promise. */
     record Result(Scenario scenario, long seed, String mode, Checker.Verdict verdict, List<String> timeline, long epochBefore,
-                  long epochAfter, boolean safe, String keptDir, long cutOffWritesForMillis) {
+                  long epochAfter, boolean safe, String keptDir, long cutOffWritesForMillis, long slowestLoginMillis,
+                  long failedLogins) {
         String line() {
-            return String.format("%-28s seed %-20d %s epoch %d->%d | %s%s%s", scenario.label(), seed, mode, epochBefore, epochAfter,
-                    verdict.line(), cutOffWritesForMillis < 0 ? "" : " | the cut-off instances' last write acknowledged "
+            return String.format("%-28s seed %-20d %s epoch %d->%d | %s | slowest login %.1f s, %d failed%s%s", scenario.label(),
+                    seed, mode, epochBefore, epochAfter, verdict.line(), slowestLoginMillis / 1000.0, failedLogins,
+                    cutOffWritesForMillis < 0 ? "" : " | the cut-off instances' last write acknowledged "
                             + cutOffWritesForMillis + " ms after the cut (Raft links still cut)", safe ? "" : " | UNSAFE, logs in " + keptDir);
         }
     }
@@ -36,6 +38,7 @@ final class ChaosRound {
             Checker.Verdict v;
             ClusterStatus after;
             List<Op> history;
+            List<Workload.Login> logins;
             try (Workload w = new Workload(c, 5)) {
                 w.start(2);
                 awaitAcks(c, w, t.startMillis(), Duration.ofSeconds(30));
@@ -48,6 +51,7 @@ final class ChaosRound {
                 t.mark("every router acknowledged writes again");
                 w.close();
                 history = w.history();
+                logins = w.logins();
                 c.startStoppedNodes();
                 v = Checker.check(c, history, after.getPrimary());
             }
@@ -57,7 +61,9 @@ final class ChaosRound {
                 c.deleteFiles();
             }
             return new Result(scenario, seed, mode, v, t.events(), before.getEpoch(), after.getEpoch(), safe,
-                    c.dir().toString(), cutOffWrites(t, history, before.getPrimary()));
+                    c.dir().toString(), cutOffWrites(t, history, before.getPrimary()),
+                    logins.stream().mapToLong(Workload.Login::millis).max().orElse(0),
+                    logins.stream().filter(l -> !l.ok()).count());
         }
     }
 

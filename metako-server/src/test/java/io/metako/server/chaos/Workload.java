@@ -25,6 +25,7 @@ final class Workload implements AutoCloseable {
     private final AtomicLong nextId = new AtomicLong(1);
     private final AtomicBoolean stop = new AtomicBoolean();
     private final ConcurrentLinkedQueue<Op> ops = new ConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<Login> logins = new ConcurrentLinkedQueue<>();
     private final List<Thread> threads = new ArrayList<>();
     private final long pauseMillis;
 
@@ -78,8 +79,17 @@ final class Workload implements AutoCloseable {
         p.setProperty("socketTimeout", "15"); // above proxy.failover_wait (10 s): a held write is not cut short
         String via = "metako-" + (instance + 1);
         while (!stop.get()) {
-            try (Connection conn = DriverManager.getConnection(cluster.routerUrl(instance), p);
-                 PreparedStatement insert = conn.prepareStatement(INSERT)) {
+            long loginStart = System.nanoTime();
+            Connection opened;
+            try {
+                opened = DriverManager.getConnection(cluster.routerUrl(instance), p);
+                logins.add(new Login(instance, (System.nanoTime() - loginStart) / 1_000_000, true));
+            } catch (SQLException e) {
+                logins.add(new Login(instance, (System.nanoTime() - loginStart) / 1_000_000, false));
+                pause(100); // could not log in: nothing was sent, nothing to record
+                continue;
+            }
+            try (Connection conn = opened; PreparedStatement insert = conn.prepareStatement(INSERT)) {
                 while (!stop.get()) {
                     long id = nextId.getAndIncrement();
                     long start = System.currentTimeMillis();
@@ -102,9 +112,17 @@ final class Workload implements AutoCloseable {
                     pause(pauseMillis);
                 }
             } catch (SQLException e) {
-                pause(100); // could not log in: nothing was sent, nothing to record
+                pause(100); // the prepare failed: nothing was sent
             }
         }
+    }
+
+    /** One login to a router: how long it took (loginTimeout is 5 s) and whether it succeeded. */
+    record Login(int instance, long millis, boolean ok) {
+    }
+
+    List<Login> logins() {
+        return List.copyOf(logins);
     }
 
     private static void pause(long millis) {

@@ -44,6 +44,8 @@ class FailoverDeciderTest {
         final Set<String> silent = new HashSet<>();
         /** How long the deciding process has seen the last change of primary (its monotonic clock); -1 unknown. */
         long seenMillis = -1;
+        /** Members the leader has heard nothing from for long (dead or cut off). */
+        final Set<String> unresponsive = new HashSet<>();
 
         World() {
             obs.put("pg-1", NodeObservation.newBuilder().setReachable(true).setCurrentLsn("0/9000000").setTimeline(1).build());
@@ -147,7 +149,7 @@ class FailoverDeciderTest {
         }
 
         Decision decide() {
-            return FailoverDecider.decide(new ControllerView(state.build(), obs, MEMBERS, silent, NOW, seenMillis));
+            return FailoverDecider.decide(new ControllerView(state.build(), obs, MEMBERS, silent, NOW, seenMillis, unresponsive));
         }
     }
 
@@ -188,6 +190,12 @@ class FailoverDeciderTest {
                 row("after the cooldown a failover may start again",
                         w -> { w.state.addHistory(TopologyEvent.newBuilder().setKind(EventKind.SWITCHOVER).setTimeMillis(NOW - 31_000)); return w.primaryDead(); },
                         "StartFailover", "failover:"),
+                row("a dead instance's old DOWN verdict does not tip the majority",
+                        w -> { w.unresponsive.add("m3"); return w.down("pg-1", "m3", "m1"); },
+                        "", "waiting: pg-1 down for 1/3 instances"),
+                row("with a dead instance, the two live ones agreeing is still a majority of three",
+                        w -> { w.unresponsive.add("m3"); return w.down("pg-1", "m1", "m2"); },
+                        "StartFailover", "failover: pg-1 failed for 2/3 instances"),
                 row("a leader whose clock was stepped back an hour still ends the cooldown by its monotonic clock",
                         w -> { w.state.addHistory(TopologyEvent.newBuilder().setKind(EventKind.FAILOVER).setTimeMillis(NOW + 3_600_000));
                             w.seenMillis = 31_000; return w.primaryDead(); },
