@@ -17,10 +17,11 @@ final class ChaosRound {
     /** A round's outcome: its line, and whether it held the promise. */
     record Result(Scenario scenario, long seed, String mode, Checker.Verdict verdict, List<String> timeline, long epochBefore,
                   long epochAfter, boolean safe, String keptDir, long cutOffWritesForMillis, long slowestLoginMillis,
-                  long failedLogins) {
+                  long failedLogins, String slowestLoginTo) {
         String line() {
-            return String.format("%-28s seed %-20d %s epoch %d->%d | %s | slowest login %.1f s, %d failed%s%s", scenario.label(),
-                    seed, mode, epochBefore, epochAfter, verdict.line(), slowestLoginMillis / 1000.0, failedLogins,
+            return String.format("%-28s seed %-20d %s epoch %d->%d | %s | slowest login %.1f s%s, %d failed%s%s", scenario.label(),
+                    seed, mode, epochBefore, epochAfter, verdict.line(), slowestLoginMillis / 1000.0,
+                    slowestLoginTo.isEmpty() ? "" : " (" + slowestLoginTo + ")", failedLogins,
                     cutOffWritesForMillis < 0 ? "" : " | the cut-off instances' last write acknowledged "
                             + cutOffWritesForMillis + " ms after the cut (Raft links still cut)", safe ? "" : " | UNSAFE, logs in " + keptDir);
         }
@@ -63,7 +64,10 @@ final class ChaosRound {
             return new Result(scenario, seed, mode, v, t.events(), before.getEpoch(), after.getEpoch(), safe,
                     c.dir().toString(), cutOffWrites(t, history, before.getPrimary()),
                     logins.stream().mapToLong(Workload.Login::millis).max().orElse(0),
-                    logins.stream().filter(l -> !l.ok()).count());
+                    logins.stream().filter(l -> !l.ok()).count(),
+                    logins.stream().max(java.util.Comparator.comparingLong(Workload.Login::millis))
+                            .map(l -> "metako-" + (l.instance() + 1) + " at +" + (l.startMillis() - t.startMillis()) / 100 / 10.0 + "s"
+                                    + (l.ok() ? "" : ", failed: " + l.error())).orElse(""));
         }
     }
 

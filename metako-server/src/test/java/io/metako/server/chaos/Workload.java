@@ -80,12 +80,14 @@ final class Workload implements AutoCloseable {
         String via = "metako-" + (instance + 1);
         while (!stop.get()) {
             long loginStart = System.nanoTime();
+            long loginWall = System.currentTimeMillis();
             Connection opened;
             try {
                 opened = DriverManager.getConnection(cluster.routerUrl(instance), p);
-                logins.add(new Login(instance, (System.nanoTime() - loginStart) / 1_000_000, true));
+                logins.add(new Login(instance, loginWall, (System.nanoTime() - loginStart) / 1_000_000, true, ""));
             } catch (SQLException e) {
-                logins.add(new Login(instance, (System.nanoTime() - loginStart) / 1_000_000, false));
+                logins.add(new Login(instance, loginWall, (System.nanoTime() - loginStart) / 1_000_000, false,
+                        e.getSQLState() + " " + firstLine(e.getMessage())));
                 pause(100); // could not log in: nothing was sent, nothing to record
                 continue;
             }
@@ -117,8 +119,8 @@ final class Workload implements AutoCloseable {
         }
     }
 
-    /** One login to a router: how long it took (loginTimeout is 5 s) and whether it succeeded. */
-    record Login(int instance, long millis, boolean ok) {
+    /** One login to a router: when, how long it took (loginTimeout is 5 s), and whether it succeeded (else why). */
+    record Login(int instance, long startMillis, long millis, boolean ok, String error) {
     }
 
     List<Login> logins() {
