@@ -97,6 +97,23 @@ public final class BackendMessages {
     }
 
     /** The one-byte answer to SSLRequest or GSSENCRequest: 'S' (go ahead) or 'N' (not supported). */
+    /** A message with no body: ParseComplete '1', BindComplete '2', CloseComplete '3', NoData 'n'. */
+    public static ByteBuf empty(ByteBufAllocator alloc, char type) {
+        return alloc.buffer(5).writeByte(type).writeInt(4);
+    }
+
+    /** CommandComplete with {@code tag} ("SET", "RESET", ...). */
+    public static ByteBuf commandComplete(ByteBufAllocator alloc, String tag) {
+        ByteBuf b = alloc.buffer(6 + tag.length()).writeByte('C').writeInt(0);
+        cstring(b, tag);
+        return finish(b);
+    }
+
+    /** ParameterDescription of a statement without parameters. */
+    public static ByteBuf noParameters(ByteBufAllocator alloc) {
+        return alloc.buffer(7).writeByte('t').writeInt(6).writeShort(0);
+    }
+
     public static ByteBuf encryptionAnswer(ByteBufAllocator alloc, boolean accept) {
         return alloc.buffer(1).writeByte(accept ? 'S' : 'N');
     }

@@ -11,12 +11,15 @@ import io.metako.proxy.route.Router;
 import io.metako.proxy.route.StatementClassifier;
 import io.metako.proxy.route.StatementKind;
 import io.metako.proxy.routing.RoutingTable;
+import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Sends a session's units to their backends, one unit at a time: when none is in flight, the unit at the
@@ -28,6 +31,7 @@ import java.util.concurrent.TimeUnit;
  * <p>Buffers: frames leave the queue here and are handed to a backend link (which releases them).
  */
 final class UnitDispatcher {
+    private static final Logger LOG = LoggerFactory.getLogger(UnitDispatcher.class);
     static final long RETRY_MILLIS = 100;
     /** Kinds of unit that change nothing when run outside a transaction, so may run again elsewhere. */
     private static final Set<StatementKind> RETRYABLE = EnumSet.of(StatementKind.READ, StatementKind.BEGIN,
@@ -171,6 +175,9 @@ final class UnitDispatcher {
                 b = links.transaction.backend;
             } else {
                 b = sessionBackend(table);
+                if (b == null && links.all().isEmpty() && answerSettingsHere(end)) {
+                    return true; // answered: the next unit is routed on its own
+                }
                 if (b == null) {
                     return waitOrFail(new RouteTarget.Wait("no backend for a session setting", SqlState.CANNOT_CONNECT_NOW));
                 }
@@ -213,6 +220,80 @@ final class UnitDispatcher {
             return table.primary().orElse(null);
         }
         return router.selector().select(table.replicas()).map(RoutingTable.Replica::backend).orElse(null);
+    }
+
+    /**
+     * A unit of session settings ({@code SET}, {@code RESET}, ...) while the session has no backend and none
+     * can take it (no lease, no readable replica): the proxy answers it itself and keeps the settings as the
+     * session's state, which every backend the session opens later gets first ({@code ClientSession.linkReady}).
+     * pgjdbc sends such SETs while connecting, so otherwise a login through an instance without a lease waited
+     * for {@code proxy.failover_wait}. False, and nothing consumed, when the unit holds anything but unnamed
+     * Parse/Bind, Describe, Execute, Close, Flush and Sync around its statements: it then waits as before.
+     * A setting a node later refuses is only logged there, as for any replayed setting.
+     */
+    private boolean answerSettingsHere(int end) {
+        String sql = queue.unitSql(end);
+        List<String> statementsOfUnit = StatementClassifier.sessionStatements(sql);
+        if (statementsOfUnit.isEmpty()) {
+            return false;
+        }
+        List<ByteBuf> answers = new java.util.ArrayList<>();
+        int i = 0;
+        for (Frame f : queue) {
+            if (i++ > end) {
+                break;
+            }
+            switch (f.type()) {
+                case FrontendMessages.QUERY -> {
+                    statementsOfUnit.forEach(st -> answers.add(BackendMessages.commandComplete(client.alloc(), tagOf(st))));
+                    answers.add(BackendMessages.readyForQuery(client.alloc(), state.txStatus()));
+                }
+                case FrontendMessages.PARSE -> {
+                    if (!FrontendMessages.Parse.parse(f.payload()).statement().isEmpty()) {
+                        answers.forEach(ByteBuf::release);
+                        return false; // a named statement would have to exist somewhere afterwards
+                    }
+                    answers.add(BackendMessages.empty(client.alloc(), '1'));
+                }
+                case FrontendMessages.BIND -> answers.add(BackendMessages.empty(client.alloc(), '2'));
+                case FrontendMessages.DESCRIBE -> {
+                    if (f.payload().getByte(f.payload().readerIndex()) == 'S') {
+                        answers.add(BackendMessages.noParameters(client.alloc()));
+                    }
+                    answers.add(BackendMessages.empty(client.alloc(), 'n'));
+                }
+                case FrontendMessages.EXECUTE -> answers.add(BackendMessages.commandComplete(client.alloc(),
+                        tagOf(statementsOfUnit.get(0))));
+                case FrontendMessages.CLOSE -> answers.add(BackendMessages.empty(client.alloc(), '3'));
+                case FrontendMessages.SYNC -> answers.add(BackendMessages.readyForQuery(client.alloc(), state.txStatus()));
+                case FrontendMessages.FLUSH -> {
+                    // nothing to answer
+                }
+                default -> {
+                    answers.forEach(ByteBuf::release);
+                    return false;
+                }
+            }
+        }
+        statements.unitDropped();
+        queue.dropUnit(end);
+        if (state.changed(sql)) {
+            statements.forgetAll(links.live());
+        }
+        answers.forEach(a -> client.write(a, client.voidPromise()));
+        client.flush();
+        stopWaiting();
+        LOG.debug("proxy session {}: no backend can take a session setting now; answered it and keep it for later: {}",
+                session.processId, sql);
+        return true;
+    }
+
+    /** The CommandComplete tag PostgreSQL gives a session statement: its first word, DISCARD with its target. */
+    private static String tagOf(String statement) {
+        String[] words = statement.strip().split("\\s+", 3);
+        String first = words[0].toUpperCase(java.util.Locale.ROOT);
+        return first.equals("DISCARD") && words.length > 1 ? first + " " + words[1].toUpperCase(java.util.Locale.ROOT)
+                .replace(";", "") : first;
     }
 
     /** The unit at the head waits for a new table, until proxy.failover_wait is over; true once it gave up. */

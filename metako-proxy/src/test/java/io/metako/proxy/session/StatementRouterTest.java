@@ -652,11 +652,25 @@ class StatementRouterTest {
                 router.onRoutingTable(table.get());
                 try (Client during = new Client()) {
                     during.login(); // nothing routable: at once
-                    during.send('Q', "SELECT 1");
+                    // the SETs pgjdbc runs while connecting are answered by the proxy and kept for later ...
+                    during.send('Q', "SET extra_float_digits = 3");
+                    assertThat(new String(during.readUntil('C').body(), StandardCharsets.UTF_8)).startsWith("SET");
+                    assertThat(during.read().type()).isEqualTo('Z');
+                    during.send('P', "\0SET application_name = 'during'\0\0\0");
+                    during.send('B', new byte[] {0, 0, 0, 0, 0, 0, 0, 0});
+                    during.send('E', new byte[] {0, 0, 0, 0, 0});
+                    during.send('S', new byte[0]);
+                    assertThat(List.of(during.read().type(), during.read().type(), during.read().type(), during.read().type()))
+                            .as("ParseComplete, BindComplete, CommandComplete, ReadyForQuery").containsExactly('1', '2', 'C', 'Z');
+                    during.send('Q', "SELECT 1"); // ... while anything else waits for a node
                     assertThat(during.readUntil('E').fields()).containsEntry('C', "57P03");
+                    table.set(new RoutingTable(4, Optional.of(backend.backend("A")), List.of(), true));
+                    router.onRoutingTable(table.get());
+                    during.send('Q', "SELECT 2");
+                    during.readUntil('C');
+                    assertThat(backend.queries).as("the settings reach the session's first backend before its statement")
+                            .containsSubsequence("SET extra_float_digits = 3", "SET application_name = 'during'", "SELECT 2");
                 }
-                table.set(new RoutingTable(4, Optional.of(backend.backend("A")), List.of(), true));
-                router.onRoutingTable(table.get());
                 c.send('Q', "UPDATE t SET x = 2");
                 c.readUntil('C');
                 assertThat(backend.queries).contains("UPDATE t SET x = 2");
