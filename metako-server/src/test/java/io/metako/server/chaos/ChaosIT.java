@@ -18,6 +18,7 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  */
 class ChaosIT {
     private static final long SMOKE_SEED = Long.getLong("chaos.seed", 20261204L);
+    private static final long HOST_PARTITION_SEED = 20261400L;
 
     @Test
     @Timeout(value = 5, unit = TimeUnit.MINUTES)
@@ -53,8 +54,13 @@ class ChaosIT {
     @Test
     @Timeout(value = 5, unit = TimeUnit.MINUTES)
     void aHostCutOffWithThePrimaryStopsRoutingWritesAndNoneSplitsTheBrain() throws Exception {
-        ChaosRound.Result r = ChaosRound.run(Scenario.HOST_PARTITION, SMOKE_SEED, "async", 3);
+        // This seed cuts {one instance + the primary} off for 2 s and heals the Raft links 8 s before the
+        // PostgreSQL links, so the majority fails over while the cut-off instance is back in the group and can
+        // still reach the old primary: the case issue 20 saw acknowledge writes there for 25 s. (The default
+        // seed only cut for 2 s without a failover, where no split-brain could happen.)
+        ChaosRound.Result r = ChaosRound.run(Scenario.HOST_PARTITION, HOST_PARTITION_SEED, "async", 3);
         report(r);
+        assertThat(r.epochAfter()).as("the majority failed over").isGreaterThan(r.epochBefore());
         assertThat(r.verdict().splitBrain()).as("writes the deposed primary acknowledged after its successor's first").isEmpty();
         assertThat(r.verdict().phantoms()).isEmpty();
     }
