@@ -112,6 +112,11 @@ public final class MetakoClient implements AutoCloseable {
         return mutate(stub -> stub.failover(FailoverRequest.newBuilder().setTarget(target).setForce(force).build()));
     }
 
+    /** Ends the failover or switchover in progress without a change of primary. Not retried after a timeout. */
+    public MutationResponse abort(String reason) {
+        return mutate(stub -> stub.abort(io.metako.proto.v1.AbortRequest.newBuilder().setReason(reason).build()));
+    }
+
     /**
      * A call that must not run twice: it moves to the next endpoint only when this one could not
      * be reached at all; a deadline passed means the outcome is unknown, and is reported so.

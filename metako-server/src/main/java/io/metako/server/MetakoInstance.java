@@ -295,6 +295,11 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         return mutate(OperatorActions.failover(operatorView(), target, force));
     }
 
+    @Override
+    public io.metako.proto.v1.MutationResponse abort(String reason) {
+        return mutate(OperatorActions.abort(operatorView(), reason));
+    }
+
     private ControllerView operatorView() {
         ControllerInputs in = new ControllerInputs();
         return new ControllerView(in.state(), in.observations(), in.members(), java.util.Set.of(), clock.millis());
@@ -327,6 +332,8 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
             case SET_PAUSED -> c.getSetPaused().getPaused() ? "pause" : "resume";
             case FAILOVER_STARTED -> c.getFailoverStarted().getKind().name().toLowerCase(java.util.Locale.ROOT)
                     + " to " + c.getFailoverStarted().getTarget();
+            case FAILOVER_ABORTED -> "abort of the operation to " + c.getFailoverAborted().getTarget()
+                    + " (the old primary is primary again)";
             default -> c.getKindCase().name();
         };
     }

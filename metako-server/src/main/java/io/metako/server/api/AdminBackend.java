@@ -26,6 +26,10 @@ public interface AdminBackend {
         throw new AdminException(AdminException.Kind.UNAVAILABLE, "switchover is not served here");
     }
 
+    default MutationResponse abort(String reason) {
+        throw new AdminException(AdminException.Kind.UNAVAILABLE, "abort is not served here");
+    }
+
     default MutationResponse failover(String target, boolean force) {
         throw new AdminException(AdminException.Kind.UNAVAILABLE, "failover is not served here");
     }

@@ -74,6 +74,11 @@ final class AdminService extends MetakoAdminGrpc.MetakoAdminImplBase {
         answer(response, () -> source.failover(request.getTarget(), request.getForce()));
     }
 
+    @Override
+    public void abort(io.metako.proto.v1.AbortRequest request, StreamObserver<MutationResponse> response) {
+        answer(response, () -> source.abort(request.getReason()));
+    }
+
     private static <T> void answer(StreamObserver<T> response, java.util.function.Supplier<T> call) {
         T result;
         try {

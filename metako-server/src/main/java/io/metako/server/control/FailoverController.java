@@ -188,6 +188,13 @@ public final class FailoverController {
                     LOG.info("lifted the fence on {}, the primary at epoch {}", a.node(), s.getEpoch());
                 }
             } else if (action instanceof ControllerAction.Promote a) {
+                ClusterState now = inputs.state();
+                if (now.getEpoch() != s.getEpoch() || !now.hasOperation() || !now.getOperation().getTarget().equals(a.node())) {
+                    // the operation was aborted or retargeted since this tick decided: promote nothing
+                    LOG.info("not promoting {}: the state moved on to epoch {} since this tick decided at epoch {}", a.node(),
+                            now.getEpoch(), s.getEpoch());
+                    return false;
+                }
                 long timeline = operations.promote(node(s, a.node()), a.synchronousStandbyNames());
                 LOG.info("promoted {} to timeline {} at epoch {}", a.node(), timeline, s.getEpoch());
                 propose(s, term, Command.newBuilder().setFailoverCompleted(FailoverCompleted.newBuilder()

@@ -115,7 +115,14 @@ public final class FailoverDecider {
         }
         NodeObservation old = view.observations().get(op.getOldPrimary());
         boolean oldReachable = old != null && old.getReachable();
-        if (op.getKind() == EventKind.SWITCHOVER && oldReachable) {
+        if (op.getKind() == EventKind.SWITCHOVER && view.health(op.getOldPrimary()) != MajorityHealth.FAILED) {
+            if (!oldReachable) {
+                // one missed probe (the fence ends every client session, a probe's too) is no reason to promote
+                // a target that has not replayed everything: only a majority's FAILED makes this a failover
+                return Decision.none("switchover: waiting to see " + op.getOldPrimary() + " again ("
+                        + (old == null ? "not probed yet" : old.getError()) + "); " + op.getTarget()
+                        + " is promoted only once it has replayed all " + op.getOldPrimary() + " wrote");
+            }
             return switchoverStep(s, op, old, target);
         }
         List<ControllerAction> actions = new ArrayList<>();
@@ -219,12 +226,17 @@ public final class FailoverDecider {
         return new ControllerAction.Promote(node, SynchronousSet.setting(rest, SynchronousSet.required(s)));
     }
 
-    /** A quarantined node that runs as a writable primary (restarted as-is) is fenced again. */
+    /**
+     * A node out of recovery that the log does not name primary takes no writes: a quarantined old
+     * primary restarted as-is, or a replica promoted by a step the log has since abandoned (a promotion
+     * that raced an operator's abort, or someone's manual pg_promote).
+     */
     private static List<ControllerAction> fenceRunawayPrimaries(ControllerView view) {
         List<ControllerAction> out = new ArrayList<>();
         for (Node n : view.state().getNodesList()) {
             NodeObservation o = view.observations().get(n.getName());
-            if (n.getRole() == NodeRole.QUARANTINED && o != null && o.getReachable() && !o.getInRecovery()
+            boolean notPrimary = n.getRole() == NodeRole.QUARANTINED || n.getRole() == NodeRole.REPLICA;
+            if (notPrimary && o != null && o.getReachable() && !o.getInRecovery()
                     && !o.getReadOnly()) {
                 out.add(new ControllerAction.Fence(n.getName()));
             }

@@ -81,6 +81,32 @@ public final class OperatorActions {
         return c;
     }
 
+    /**
+     * Ends the operation in progress without a change of primary (the old primary is primary again at
+     * the next epoch), for one that is stuck: a named target that never becomes eligible, a switchover
+     * waiting on a transaction that does not end, acknowledgements that do not come. Refused once this
+     * instance sees the target out of recovery: it was promoted, and the operation completes on its own.
+     * The leader also checks the epoch again right before it promotes, and fences a replica it finds
+     * promoted while no operation is in progress, so an abort that races a promotion leaves one writer.
+     */
+    public static Command.Builder abort(ControllerView view, String reason) {
+        ClusterState s = view.state();
+        requireSeeded(s);
+        if (!s.hasOperation()) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "no failover or switchover is in progress"
+                    + " (epoch " + s.getEpoch() + ", primary " + (s.getPrimary().isEmpty() ? "none" : s.getPrimary()) + ")");
+        }
+        io.metako.proto.v1.Operation op = s.getOperation();
+        io.metako.proto.v1.NodeObservation target = view.observations().get(op.getTarget());
+        if (target != null && target.getReachable() && !target.getInRecovery()) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, op.getTarget() + " has left recovery: it was"
+                    + " promoted, and the " + op.getKind() + " completes on its own; an abort now would leave two primaries");
+        }
+        String why = "asked by an operator" + (reason.isBlank() ? "" : ": " + reason.strip());
+        return Command.newBuilder().setEpoch(s.getEpoch()).setFailoverAborted(
+                io.metako.proto.v1.FailoverAborted.newBuilder().setReason(why).setTarget(op.getTarget()));
+    }
+
     private static Command.Builder start(ClusterState s, EventKind kind, String target, boolean forced, String reason,
                                          Candidates.Choice choice) {
         return Command.newBuilder().setEpoch(s.getEpoch()).setFailoverStarted(FailoverStarted.newBuilder()

@@ -88,7 +88,21 @@ final class NodeProber implements AutoCloseable {
         if (c == null || c.isClosed()) {
             c = connect(timeout);
             connection = c;
+            return observe(c, nowMillis);
         }
+        try {
+            return observe(c, nowMillis);
+        } catch (SQLException e) {
+            // A kept connection may have been ended under the probe (a fence ends every client session, ours
+            // too): one new connection decides whether the node is reachable, not the old one's death.
+            abortConnection();
+            c = connect(timeout);
+            connection = c;
+            return observe(c, nowMillis);
+        }
+    }
+
+    private NodeObservation observe(Connection c, long nowMillis) throws SQLException {
         try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(PROBE_SQL)) {
             rs.next();
             NodeObservation.Builder b = NodeObservation.newBuilder().setReachable(true)

@@ -139,6 +139,10 @@ final class FailoverTransitions {
             return ClusterTransitions.Outcome.rejected(state, "no failover in progress to abort");
         }
         Operation op = state.getOperation();
+        if (!a.getTarget().isEmpty() && !a.getTarget().equals(op.getTarget())) {
+            return ClusterTransitions.Outcome.rejected(state, "the " + op.getKind() + " in progress now targets "
+                    + op.getTarget() + ", not " + a.getTarget() + ": look at the status again before aborting");
+        }
         long epoch = state.getEpoch() + 1;
         List<Node> nodes = new ArrayList<>();
         for (Node n : state.getNodesList()) {

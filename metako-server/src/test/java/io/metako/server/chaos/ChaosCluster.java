@@ -265,8 +265,29 @@ final class ChaosCluster implements AutoCloseable {
         return "jdbc:postgresql://" + LocalCluster.HOST + ":" + cluster.instances().get(i).proxyPort() + "/postgres";
     }
 
-    String proxyUser() {
-        return LocalCluster.PROXY_USER;
+    /** Instance {@code i}'s rw_port: bytes forwarded to the primary, logins answered by the primary itself. */
+    String rwUrl(int i) {
+        return "jdbc:postgresql://" + LocalCluster.HOST + ":" + cluster.instances().get(i).rwPort() + "/postgres";
+    }
+
+    /** How a client logs in through one of instance {@code i}'s ports: the router knows the proxy user, the primary only its own roles. */
+    String url(int i, Port port) {
+        return port == Port.ROUTER ? routerUrl(i) : rwUrl(i);
+    }
+
+    String user(Port port) {
+        return port == Port.ROUTER ? LocalCluster.PROXY_USER : LocalCluster.SUPERUSER;
+    }
+
+    /** The two ports of an instance that take writes. */
+    enum Port {
+        ROUTER("router"), RW("rw_port");
+
+        final String label;
+
+        Port(String label) {
+            this.label = label;
+        }
     }
 
     String password() {

@@ -47,6 +47,7 @@ class ChaosIT {
         report(r);
         assertThat(r.epochAfter()).as("a failover happened and finished").isGreaterThan(r.epochBefore());
         assertThat(r.verdict().lost()).as("acknowledged writes missing on the new primary").isEmpty();
+        assertThat(r.register().linearizable()).as("the register's history: " + r.register().line()).isTrue();
         assertThat(r.verdict().splitBrain()).isEmpty();
         assertThat(r.verdict().phantoms()).isEmpty();
     }

@@ -15,12 +15,13 @@ final class ChaosRound {
     private static final Duration SETTLE = Duration.ofSeconds(90);
 
     /** A round's outcome: its line, and whether it held the promise. */
-    record Result(Scenario scenario, long seed, String mode, Checker.Verdict verdict, List<String> timeline, long epochBefore,
+    record Result(Scenario scenario, long seed, String mode, Checker.Verdict verdict, RegisterClients.Verdict register,
+                  List<String> timeline, long epochBefore,
                   long epochAfter, boolean safe, String keptDir, long cutOffWritesForMillis, long slowestLoginMillis,
                   long failedLogins, String slowestLoginTo) {
         String line() {
-            return String.format("%-28s seed %-20d %s epoch %d->%d | %s | slowest login %.1f s%s, %d failed%s%s", scenario.label(),
-                    seed, mode, epochBefore, epochAfter, verdict.line(), slowestLoginMillis / 1000.0,
+            return String.format("%-28s seed %-20d %s epoch %d->%d | %s | %s | slowest login %.1f s%s, %d failed%s%s",
+                    scenario.label(), seed, mode, epochBefore, epochAfter, verdict.line(), register.line(), slowestLoginMillis / 1000.0,
                     slowestLoginTo.isEmpty() ? "" : " (" + slowestLoginTo + ")", failedLogins,
                     cutOffWritesForMillis < 0 ? "" : " | the cut-off instances' last write acknowledged "
                             + cutOffWritesForMillis + " ms after the cut (Raft links still cut)", safe ? "" : " | UNSAFE, logs in " + keptDir);
@@ -34,14 +35,16 @@ final class ChaosRound {
         Random random = new Random(seed);
         try (ChaosCluster c = ChaosCluster.start(instances, mode, SETTLE)) {
             ClusterStatus before = c.awaitSettled(SETTLE);
-            Workload.createTable(c, c.nodeIndex(before.getPrimary()));
+            Workload.createTables(c, c.nodeIndex(before.getPrimary()));
             Scenario.Timeline t = new Scenario.Timeline();
             Checker.Verdict v;
+            RegisterClients.Verdict register;
             ClusterStatus after;
             List<Op> history;
             List<Workload.Login> logins;
-            try (Workload w = new Workload(c, 5)) {
-                w.start(2);
+            try (Workload w = new Workload(c, 5); RegisterClients r = new RegisterClients(c, seed)) {
+                w.start(List.of(ChaosCluster.Port.values()));
+                r.start();
                 awaitAcks(c, w, t.startMillis(), Duration.ofSeconds(30));
                 t.mark("every router acknowledged writes");
                 Thread.sleep(1_000 + random.nextInt(2_000)); // some history before the fault
@@ -51,22 +54,26 @@ final class ChaosRound {
                 awaitAcks(c, w, System.currentTimeMillis(), Duration.ofSeconds(30));
                 t.mark("every router acknowledged writes again");
                 w.close();
+                r.close();
+                register = r.check();
                 history = w.history();
                 logins = w.logins();
                 c.startStoppedNodes();
                 v = Checker.check(c, history, after.getPrimary());
             }
-            boolean safe = v.safe(!mode.equals("sync")) && (!scenario.failsOver() || after.getEpoch() > before.getEpoch());
+            // in async mode a lost write also breaks the register's history, so only sync mode must keep it linearizable
+            boolean safe = v.safe(!mode.equals("sync")) && (!mode.equals("sync") || register.linearizable() || !register.decided())
+                    && (!scenario.failsOver() || after.getEpoch() > before.getEpoch());
             if (safe) {
                 c.close();
                 c.deleteFiles();
             }
-            return new Result(scenario, seed, mode, v, t.events(), before.getEpoch(), after.getEpoch(), safe,
+            return new Result(scenario, seed, mode, v, register, t.events(), before.getEpoch(), after.getEpoch(), safe,
                     c.dir().toString(), cutOffWrites(t, history, before.getPrimary()),
                     logins.stream().mapToLong(Workload.Login::millis).max().orElse(0),
                     logins.stream().filter(l -> !l.ok()).count(),
                     logins.stream().max(java.util.Comparator.comparingLong(Workload.Login::millis))
-                            .map(l -> "metako-" + (l.instance() + 1) + " at +" + (l.startMillis() - t.startMillis()) / 100 / 10.0 + "s"
+                            .map(l -> "metako-" + (l.instance() + 1) + " " + l.port().label + " at +" + (l.startMillis() - t.startMillis()) / 100 / 10.0 + "s"
                                     + (l.ok() ? "" : ", failed: " + l.error())).orElse(""));
         }
     }

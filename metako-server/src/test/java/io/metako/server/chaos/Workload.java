@@ -13,9 +13,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Clients writing through every instance's statement router at once: each inserts unique ids in
- * autocommit and records every attempt as an {@link Op}, with the node that acknowledged it. A
- * broken connection is opened again; an id is never reused, so the checkers can tell every attempt apart.
+ * Clients writing through every instance's statement router and rw_port at once: each inserts
+ * unique ids in autocommit and records every attempt as an {@link Op}, with the node that
+ * acknowledged it. A broken connection is opened again; an id is never reused, so the checkers can
+ * tell every attempt apart.
  */
 final class Workload implements AutoCloseable {
     static final String TABLE = "chaos_ids";
@@ -34,10 +35,11 @@ final class Workload implements AutoCloseable {
         this.pauseMillis = pauseMillis;
     }
 
-    /** Creates the table on the primary and waits until every replica has it. */
-    static void createTable(ChaosCluster c, int primary) throws SQLException, InterruptedException {
+    /** Creates the workload's tables (the register's too) on the primary and waits until every replica has them. */
+    static void createTables(ChaosCluster c, int primary) throws SQLException, InterruptedException {
         try (Connection conn = c.connectNode(primary)) {
             conn.createStatement().execute("CREATE TABLE " + TABLE + " (id bigint PRIMARY KEY, via text NOT NULL)");
+            RegisterClients.createTable(conn);
         }
         for (int n = 0; n < c.cluster.nodes().size(); n++) {
             long deadline = System.currentTimeMillis() + 20_000;
@@ -57,12 +59,12 @@ final class Workload implements AutoCloseable {
         }
     }
 
-    /** Starts {@code perInstance} writers on every instance's router. */
-    void start(int perInstance) {
+    /** Starts a writer on each of the given ports of every instance. */
+    void start(List<ChaosCluster.Port> ports) {
         for (int i = 0; i < cluster.instanceCount(); i++) {
-            for (int w = 0; w < perInstance; w++) {
+            for (ChaosCluster.Port port : ports) {
                 int instance = i;
-                Thread t = new Thread(() -> write(instance), "writer-" + i + "-" + w);
+                Thread t = new Thread(() -> write(instance, port), "writer-" + i + "-" + port.label);
                 t.setDaemon(true);
                 threads.add(t);
                 t.start();
@@ -70,23 +72,23 @@ final class Workload implements AutoCloseable {
         }
     }
 
-    private void write(int instance) {
+    private void write(int instance, ChaosCluster.Port port) {
         Properties p = new Properties();
-        p.setProperty("user", cluster.proxyUser());
+        p.setProperty("user", cluster.user(port));
         p.setProperty("password", cluster.password());
         p.setProperty("connectTimeout", "3");
         p.setProperty("loginTimeout", "5");
         p.setProperty("socketTimeout", "15"); // above proxy.failover_wait (10 s): a held write is not cut short
-        String via = "metako-" + (instance + 1);
+        String via = "metako-" + (instance + 1) + " " + port.label;
         while (!stop.get()) {
             long loginStart = System.nanoTime();
             long loginWall = System.currentTimeMillis();
             Connection opened;
             try {
-                opened = DriverManager.getConnection(cluster.routerUrl(instance), p);
-                logins.add(new Login(instance, loginWall, (System.nanoTime() - loginStart) / 1_000_000, true, ""));
+                opened = DriverManager.getConnection(cluster.url(instance, port), p);
+                logins.add(new Login(instance, port, loginWall, (System.nanoTime() - loginStart) / 1_000_000, true, ""));
             } catch (SQLException e) {
-                logins.add(new Login(instance, loginWall, (System.nanoTime() - loginStart) / 1_000_000, false,
+                logins.add(new Login(instance, port, loginWall, (System.nanoTime() - loginStart) / 1_000_000, false,
                         e.getSQLState() + " " + firstLine(e.getMessage())));
                 pause(100); // could not log in: nothing was sent, nothing to record
                 continue;
@@ -119,15 +121,15 @@ final class Workload implements AutoCloseable {
         }
     }
 
-    /** One login to a router: when, how long it took (loginTimeout is 5 s), and whether it succeeded (else why). */
-    record Login(int instance, long startMillis, long millis, boolean ok, String error) {
+    /** One login to a port: when, how long it took (loginTimeout is 5 s), and whether it succeeded (else why). */
+    record Login(int instance, ChaosCluster.Port port, long startMillis, long millis, boolean ok, String error) {
     }
 
     List<Login> logins() {
         return List.copyOf(logins);
     }
 
-    private static void pause(long millis) {
+    static void pause(long millis) {
         try {
             Thread.sleep(millis);
         } catch (InterruptedException e) {
@@ -135,7 +137,7 @@ final class Workload implements AutoCloseable {
         }
     }
 
-    private static String firstLine(String s) {
+    static String firstLine(String s) {
         return s == null ? "" : s.lines().findFirst().orElse("");
     }
 

@@ -264,6 +264,9 @@ class FailoverDeciderTest {
                             w.obs.put("pg-3", World.replica("0/9000000", 5433));
                             return w; },
                         "Fence[node=pg-1]", "no action: pg-2 is primary at epoch 4"),
+                row("a replica promoted by a step the log abandoned (an abort that raced the promotion) is fenced",
+                        w -> { w.obs.put("pg-2", NodeObservation.newBuilder().setReachable(true).setTimeline(2).build()); return w; },
+                        "Fence[node=pg-2]", "no action: pg-1 is primary at epoch 4"),
                 row("a fenced quarantined node is left alone",
                         w -> { w.state.setPrimary("pg-2"); w.role("pg-1", NodeRole.QUARANTINED).role("pg-2", NodeRole.PRIMARY);
                             w.obs.put("pg-1", w.obs.get("pg-1").toBuilder().setReadOnly(true).build());
@@ -301,8 +304,12 @@ class FailoverDeciderTest {
                 row("a switchover promotes the target once it has caught up",
                         w -> w.switchover(o -> o.setReadOnly(true)),
                         "Promote[node=pg-2, synchronousStandbyNames=null]", "switchover: pg-2 replayed pg-1's last position 0/9000000; promoting it"),
-                row("a switchover whose old primary vanished continues like a failover",
-                        w -> w.switchover(o -> o.setReachable(false)),
+                row("a switchover whose old primary missed a probe waits for it: the target may not have replayed all",
+                        w -> w.switchover(o -> o.setReachable(false).setError("terminating connection due to administrator command")),
+                        "", "switchover: waiting to see pg-1 again (terminating connection due to administrator command); pg-2 is"
+                                + " promoted only once it has replayed all pg-1 wrote"),
+                row("a switchover whose old primary failed by majority continues like a failover",
+                        w -> w.switchover(o -> o.setReachable(false)).down("pg-1", "m1", "m2"),
                         "Promote[node=pg-2, synchronousStandbyNames=null]", "promoting pg-2 at epoch 5"),
                 row("a forced failover promotes its target even when unhealthy by majority",
                         w -> { w.started("m1", "m2", "m3").down("pg-2", "m1", "m2");

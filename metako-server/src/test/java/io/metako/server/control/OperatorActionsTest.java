@@ -79,6 +79,23 @@ class OperatorActionsTest {
     }
 
     @Test
+    void abortEndsAStuckOperationButNotOneWhoseTargetWasPromoted() {
+        FailoverDeciderTest.World idle = new FailoverDeciderTest.World();
+        assertThatThrownBy(() -> OperatorActions.abort(view(idle), ""))
+                .isInstanceOfSatisfying(AdminException.class, e -> assertThat(e.kind()).isEqualTo(AdminException.Kind.FAILED_PRECONDITION))
+                .hasMessageContaining("no failover or switchover is in progress (epoch 4, primary pg-1)");
+        FailoverDeciderTest.World stuck = new FailoverDeciderTest.World().started("m1");
+        Command c = OperatorActions.abort(view(stuck), " pg-2 never catches up ").build();
+        assertThat(c.getEpoch()).isEqualTo(5);
+        assertThat(c.getFailoverAborted().getTarget()).isEqualTo("pg-2");
+        assertThat(c.getFailoverAborted().getReason()).isEqualTo("asked by an operator: pg-2 never catches up");
+        FailoverDeciderTest.World promoted = new FailoverDeciderTest.World().started("m1", "m2", "m3");
+        promoted.obs.put("pg-2", NodeObservation.newBuilder().setReachable(true).setTimeline(2).build());
+        assertThatThrownBy(() -> OperatorActions.abort(view(promoted), ""))
+                .hasMessageContaining("pg-2 has left recovery: it was promoted").hasMessageContaining("two primaries");
+    }
+
+    @Test
     void pauseCarriesTheCurrentEpoch() {
         Command c = OperatorActions.pause(new FailoverDeciderTest.World().state.build(), true, "upgrade").build();
         assertThat(c.getEpoch()).isEqualTo(4);

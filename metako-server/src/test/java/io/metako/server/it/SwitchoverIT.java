@@ -116,9 +116,59 @@ class SwitchoverIT extends QuorumScenario {
 
     @Test
     @Order(2)
-    void manualFailoverRefusesBadTargetsAndHandsOverToAGoodOneWithoutLoss() throws Exception {
+    void aSwitchoverStuckOnATargetThatDoesNotReplayIsAbortedAndTheOldPrimaryTakesWritesAgain() throws Exception {
         await().atMost(CONVERGE).untilAsserted(() -> assertThat(q.status(0).getControllerSentence())
                 .isEqualTo("no action: pg-2 is primary at epoch 2"));
+        try (Connection pg3 = q.connect(2); Statement st = pg3.createStatement()) {
+            st.execute("SELECT pg_wal_replay_pause()");
+        }
+        try {
+            abortAStuckSwitchover();
+        } finally {
+            try (Connection pg3 = q.connect(2); Statement st = pg3.createStatement()) {
+                st.execute("SELECT pg_wal_replay_resume()");
+            }
+        }
+    }
+
+    private void abortAStuckSwitchover() throws Exception {
+        try (Connection primary = q.connect(1); Statement st = primary.createStatement()) {
+            st.execute("INSERT INTO load (id) VALUES (-2)"); // WAL the paused target will not replay
+        }
+        try (MetakoClient c = q.client(0)) {
+            assertThat(c.switchover("pg-3").getApplied()).isTrue();
+            await().atMost(CONVERGE).untilAsserted(() -> assertThat(q.status(0).getControllerSentence())
+                    .startsWith("switchover: waiting for pg-3 to replay up to"));
+            assertThat(c.abort("pg-3 does not replay").getMessage()).contains("abort of the operation to pg-3");
+        }
+        await().atMost(CONVERGE).untilAsserted(() -> {
+            for (int i = 0; i < 3; i++) {
+                ClusterStatus s = q.status(i);
+                assertThat(s.getPrimary()).isEqualTo("pg-2");
+                assertThat(s.getEpoch()).as("started at 3, aborted at 4").isEqualTo(4);
+                assertThat(Quorum.node(s, "pg-3").getNode().getRole()).isEqualTo(NodeRole.REPLICA);
+            }
+        });
+        assertThat(q.instances[0].state().getHistoryList()).last().satisfies(e -> {
+            assertThat(e.getNewPrimary()).isEqualTo("pg-2");
+            assertThat(e.getReason()).isEqualTo("aborted: asked by an operator: pg-3 does not replay");
+        });
+        // the fence the switchover put on pg-2 is lifted: it takes writes again
+        await().atMost(CONVERGE).ignoreExceptions().untilAsserted(() -> {
+            try (Connection primary = q.connect(1); Statement st = primary.createStatement()) {
+                st.execute("INSERT INTO load (id) SELECT coalesce(min(id), 0) - 1 FROM load");
+            }
+        });
+        try (MetakoClient c = q.client(1)) {
+            assertThatThrownBy(() -> c.abort("")).hasMessageContaining("no failover or switchover is in progress (epoch 4, primary pg-2)");
+        }
+    }
+
+    @Test
+    @Order(3)
+    void manualFailoverRefusesBadTargetsAndHandsOverToAGoodOneWithoutLoss() throws Exception {
+        await().atMost(CONVERGE).untilAsserted(() -> assertThat(q.status(0).getControllerSentence())
+                .isEqualTo("no action: pg-2 is primary at epoch 4"));
         try (MetakoClient c = q.client(0)) {
             assertThatThrownBy(() -> c.failover("pg-1", false)).isInstanceOf(MetakoClientException.class)
                     .hasMessageContaining("INVALID_ARGUMENT").hasMessageContaining("pg-1 is QUARANTINED, not a replica");
@@ -130,7 +180,7 @@ class SwitchoverIT extends QuorumScenario {
             for (int i = 0; i < 3; i++) {
                 ClusterStatus s = q.status(i);
                 assertThat(s.getPrimary()).isEqualTo("pg-3");
-                assertThat(s.getEpoch()).isEqualTo(3);
+                assertThat(s.getEpoch()).isEqualTo(5);
                 assertThat(Quorum.node(s, "pg-2").getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
             }
         });

@@ -154,6 +154,18 @@ class FailoverTransitionsTest {
     }
 
     @Test
+    void anOperatorsAbortAppliesOnlyWhileTheTargetTheySawIsTheTarget() {
+        ClusterState s = apply(seeded(), start(1, "pg-1", "pg-2"));
+        assertThat(ClusterTransitions.apply(s, cmd(2, 600).setFailoverAborted(FailoverAborted.newBuilder()
+                .setReason("asked by an operator").setTarget("pg-3")).build(), 1).rejection())
+                .contains("now targets pg-2, not pg-3");
+        s = apply(s, cmd(2, 600).setFailoverAborted(FailoverAborted.newBuilder().setReason("asked by an operator")
+                .setTarget("pg-2")).build());
+        assertThat(s.getPrimary()).isEqualTo("pg-1");
+        assertThat(s.getEpoch()).isEqualTo(3);
+    }
+
+    @Test
     void pauseAndResume() {
         ClusterState s = apply(seeded(), cmd(1, 9).setSetPaused(SetPaused.newBuilder().setPaused(true)).build());
         assertThat(s.getPaused()).isTrue();
