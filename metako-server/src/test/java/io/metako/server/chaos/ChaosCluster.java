@@ -32,23 +32,29 @@ final class ChaosCluster implements AutoCloseable {
     private final List<ProcessHandle> frozen = new ArrayList<>();
     private final Path dir;
     private Firewall firewall;
+    private final boolean fakeClocks;
 
-    private ChaosCluster(LocalCluster cluster, List<Path> configs, int instanceCount) {
+    private ChaosCluster(LocalCluster cluster, List<Path> configs, int instanceCount, boolean fakeClocks) {
         this.cluster = cluster;
         this.configs = configs;
         this.instances = new Process[instanceCount];
         this.dir = cluster.dir();
+        this.fakeClocks = fakeClocks;
     }
 
-    /** Starts PostgreSQL and every instance; returns once all agree on a leader and see every node healthy. */
-    static ChaosCluster start(int instanceCount, String replicationMode, Duration ready) throws Exception {
+    /**
+     * Starts PostgreSQL and every instance; returns once all agree on a leader and see every node healthy.
+     * With {@code fakeClocks} every instance runs with a shim that offsets its wall clock by what a file of its
+     * own says ({@link #stepClock}); its monotonic clock stays true.
+     */
+    static ChaosCluster start(int instanceCount, String replicationMode, Duration ready, boolean fakeClocks) throws Exception {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "metako-chaos-");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         LocalCluster cluster = LocalCluster.plan(dir, 3, instanceCount, s -> { });
-        ChaosCluster c = new ChaosCluster(cluster, List.of(), instanceCount);
+        ChaosCluster c = new ChaosCluster(cluster, List.of(), instanceCount, fakeClocks);
         try {
             cluster.startPostgres();
-            c = new ChaosCluster(cluster, cluster.writeConfigs("500ms", "5s", replicationMode), instanceCount);
+            c = new ChaosCluster(cluster, cluster.writeConfigs("500ms", "5s", replicationMode), instanceCount, fakeClocks);
             for (int i = 0; i < instanceCount; i++) {
                 c.startInstance(i);
             }
@@ -64,9 +70,53 @@ final class ChaosCluster implements AutoCloseable {
         return instances.length;
     }
 
-    void startInstance(int i) throws IOException {
+    void startInstance(int i) throws IOException, InterruptedException {
         LocalCluster.InstanceSpec spec = cluster.instances().get(i);
-        instances[i] = InstanceLauncher.launch(configs.get(i), dir.resolve(spec.id() + ".log"), List.of());
+        instances[i] = InstanceLauncher.launch(configs.get(i), dir.resolve(spec.id() + ".log"),
+                fakeClocks ? fakeClockPrefix(i) : List.of());
+    }
+
+    /**
+     * {@code env} with the clock-step shim preloaded ({@code src/test/resources/chaos/clockstep.c}, built here
+     * with gcc), reading instance {@code i}'s offset file. libfaketime was tried first: it also wraps timed waits
+     * and the monotonic clock, and Java 17 instances under it did not finish starting within 90 s here.
+     */
+    private List<String> fakeClockPrefix(int i) throws IOException, InterruptedException {
+        Path shim = dir.resolve("clockstep.so");
+        if (!Files.exists(shim)) {
+            Path source = dir.resolve("clockstep.c");
+            try (var in = ChaosCluster.class.getResourceAsStream("/chaos/clockstep.c")) {
+                Files.copy(java.util.Objects.requireNonNull(in, "chaos/clockstep.c is not on the test classpath"), source);
+            }
+            Process gcc;
+            try {
+                gcc = new ProcessBuilder("gcc", "-shared", "-fPIC", "-O2", "-o", shim.toString(), source.toString(), "-ldl")
+                        .redirectErrorStream(true).start();
+            } catch (IOException e) {
+                throw new IllegalStateException("stepping an instance's clock needs gcc (apt-get install -y gcc): " + e.getMessage());
+            }
+            String out = new String(gcc.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            if (gcc.waitFor() != 0) {
+                throw new IllegalStateException("gcc could not build the clock-step shim: " + out);
+            }
+        }
+        Path offset = clockFile(i);
+        if (!Files.exists(offset)) {
+            Files.writeString(offset, "0\n");
+        }
+        return List.of("/usr/bin/env", "LD_PRELOAD=" + shim, "METAKO_CLOCK_OFFSET_FILE=" + offset);
+    }
+
+    private Path clockFile(int i) {
+        return dir.resolve(cluster.instances().get(i).id() + ".clock-offset-ms");
+    }
+
+    /** Steps instance {@code i}'s wall clock to {@code offsetMillis} from the true time; it applies within 200 ms. */
+    void stepClock(int i, long offsetMillis) throws IOException {
+        if (!fakeClocks) {
+            throw new IllegalStateException("the cluster was not started with fake clocks");
+        }
+        Files.writeString(clockFile(i), offsetMillis + "\n");
     }
 
     /** SIGKILL: the instance gets no chance to tidy up. */
@@ -77,6 +127,21 @@ final class ChaosCluster implements AutoCloseable {
             p.waitFor();
             instances[i] = null;
         }
+    }
+
+    /** The pid of instance {@code i}'s process, while it runs. */
+    Optional<Long> pid(int i) {
+        Process p = instances[i];
+        return p == null || !p.isAlive() ? Optional.empty() : Optional.of(p.pid());
+    }
+
+    /** Every running instance's status, in order; those that do not answer are left out. */
+    List<ClusterStatus> statuses() {
+        List<ClusterStatus> out = new ArrayList<>();
+        for (int i = 0; i < instances.length; i++) {
+            status(i).ifPresent(out::add);
+        }
+        return out;
     }
 
     ProcessHandle instance(int i) {

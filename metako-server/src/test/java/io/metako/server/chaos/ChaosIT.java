@@ -28,6 +28,7 @@ class ChaosIT {
         assertThat(r.epochAfter()).as("a failover happened").isGreaterThan(r.epochBefore());
         assertThat(r.verdict().splitBrain()).as("writes the deposed primary acknowledged after its successor's first").isEmpty();
         assertThat(r.verdict().phantoms()).as("failed inserts that exist").isEmpty();
+        assertThat(r.convergence()).as("every instance holds the same topology, epochs only rose").isEmpty();
     }
 
     @Test
@@ -50,6 +51,7 @@ class ChaosIT {
         assertThat(r.register().linearizable()).as("the register's history: " + r.register().line()).isTrue();
         assertThat(r.verdict().splitBrain()).isEmpty();
         assertThat(r.verdict().phantoms()).isEmpty();
+        assertThat(r.convergence()).as("every instance holds the same topology, epochs only rose").isEmpty();
     }
 
     @Test
@@ -64,6 +66,25 @@ class ChaosIT {
         assertThat(r.epochAfter()).as("the majority failed over").isGreaterThan(r.epochBefore());
         assertThat(r.verdict().splitBrain()).as("writes the deposed primary acknowledged after its successor's first").isEmpty();
         assertThat(r.verdict().phantoms()).isEmpty();
+        assertThat(r.convergence()).isEmpty();
+    }
+
+    @Test
+    @Timeout(value = 5, unit = TimeUnit.MINUTES)
+    void aStaleLeaderWhosePromotionHungCountsForNothing() throws Exception {
+        // async: with one of the two synchronous standbys frozen, sync mode rightly promotes nobody meanwhile
+        ChaosRound.Result r = ChaosRound.run(Scenario.STALE_LEADER_DURING_PROMOTE, SMOKE_SEED, "async", 3);
+        report(r);
+        assertThat(r.epochAfter()).as("the new leader failed over").isGreaterThan(r.epochBefore());
+        assertThat(r.verdict().splitBrain()).as("writes a deposed primary acknowledged after its successor's first").isEmpty();
+        assertThat(r.verdict().phantoms()).isEmpty();
+        assertThat(r.convergence()).as("every instance holds the same topology, epochs only rose").isEmpty();
+    }
+
+    @Test
+    @Timeout(value = 5, unit = TimeUnit.MINUTES)
+    void aLeaderWhoseClockStepsBackAnHourStillFailsOverLosingNothing() throws Exception {
+        failedOverLosingNothing(ChaosRound.run(Scenario.CLOCK_STEP_ON_LEADER, SMOKE_SEED, "sync", 3));
     }
 
     @Test

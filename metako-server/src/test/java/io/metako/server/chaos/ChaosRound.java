@@ -3,6 +3,7 @@ package io.metako.server.chaos;
 import io.metako.proto.v1.ClusterStatus;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
 
@@ -16,12 +17,13 @@ final class ChaosRound {
 
     /** A round's outcome: its line, and whether it held the promise. */
     record Result(Scenario scenario, long seed, String mode, Checker.Verdict verdict, RegisterClients.Verdict register,
-                  List<String> timeline, long epochBefore,
+                  List<String> convergence, List<String> timeline, long epochBefore,
                   long epochAfter, boolean safe, String keptDir, long cutOffWritesForMillis, long slowestLoginMillis,
                   long failedLogins, String slowestLoginTo) {
         String line() {
-            return String.format("%-28s seed %-20d %s epoch %d->%d | %s | %s | slowest login %.1f s%s, %d failed%s%s",
-                    scenario.label(), seed, mode, epochBefore, epochAfter, verdict.line(), register.line(), slowestLoginMillis / 1000.0,
+            return String.format("%-28s seed %-20d %s epoch %d->%d | %s | %s | %s | slowest login %.1f s%s, %d failed%s%s",
+                    scenario.label(), seed, mode, epochBefore, epochAfter, verdict.line(), register.line(),
+                    convergence.isEmpty() ? "converged" : "NOT CONVERGED: " + String.join("; ", convergence), slowestLoginMillis / 1000.0,
                     slowestLoginTo.isEmpty() ? "" : " (" + slowestLoginTo + ")", failedLogins,
                     cutOffWritesForMillis < 0 ? "" : " | the cut-off instances' last write acknowledged "
                             + cutOffWritesForMillis + " ms after the cut (Raft links still cut)", safe ? "" : " | UNSAFE, logs in " + keptDir);
@@ -33,7 +35,7 @@ final class ChaosRound {
 
     static Result run(Scenario scenario, long seed, String mode, int instances) throws Exception {
         Random random = new Random(seed);
-        try (ChaosCluster c = ChaosCluster.start(instances, mode, SETTLE)) {
+        try (ChaosCluster c = ChaosCluster.start(instances, mode, SETTLE, scenario.fakeClocks())) {
             ClusterStatus before = c.awaitSettled(SETTLE);
             Workload.createTables(c, c.nodeIndex(before.getPrimary()));
             Scenario.Timeline t = new Scenario.Timeline();
@@ -42,9 +44,13 @@ final class ChaosRound {
             ClusterStatus after;
             List<Op> history;
             List<Workload.Login> logins;
-            try (Workload w = new Workload(c, 5); RegisterClients r = new RegisterClients(c, seed)) {
+            List<String> convergence;
+            Map<Long, Long> epochs;
+            try (Workload w = new Workload(c, 5); RegisterClients r = new RegisterClients(c, seed);
+                 Convergence watch = new Convergence(c)) {
                 w.start(List.of(ChaosCluster.Port.values()));
                 r.start();
+                watch.start();
                 awaitAcks(c, w, t.startMillis(), Duration.ofSeconds(30));
                 t.mark("every router acknowledged writes");
                 Thread.sleep(1_000 + random.nextInt(2_000)); // some history before the fault
@@ -53,6 +59,8 @@ final class ChaosRound {
                 t.mark("settled: " + after.getPrimary() + " primary at epoch " + after.getEpoch());
                 awaitAcks(c, w, System.currentTimeMillis(), Duration.ofSeconds(30));
                 t.mark("every router acknowledged writes again");
+                convergence = watch.check(c.statuses());
+                epochs = watch.epochsSeen();
                 w.close();
                 r.close();
                 register = r.check();
@@ -63,12 +71,23 @@ final class ChaosRound {
             }
             // in async mode a lost write also breaks the register's history, so only sync mode must keep it linearizable
             boolean safe = v.safe(!mode.equals("sync")) && (!mode.equals("sync") || register.linearizable() || !register.decided())
-                    && (!scenario.failsOver() || after.getEpoch() > before.getEpoch());
-            if (safe) {
+                    && (!scenario.failsOver() || after.getEpoch() > before.getEpoch()) && convergence.isEmpty();
+            String title = scenario.label() + " seed " + seed + " " + mode + (safe ? "" : " UNSAFE") + ": " + v.line();
+            List<String> nodes = c.cluster.nodes().stream().map(io.metako.server.pg.LocalPostgres::name).toList();
+            if (!safe) {
+                TimelineSvg.write(c.dir().resolve("timeline.svg"), title, t, history, nodes, epochs);
+            }
+            String svgDir = System.getProperty("chaos.svg", "");
+            if (!svgDir.isBlank()) { // pictures of every round, for a look at safe ones too
+                java.nio.file.Files.createDirectories(java.nio.file.Path.of(svgDir));
+                TimelineSvg.write(java.nio.file.Path.of(svgDir, scenario.label() + "-" + seed + "-" + mode + ".svg"), title, t, history,
+                        nodes, epochs);
+            }
+            if (safe && !Boolean.getBoolean("chaos.keep")) { // -Dchaos.keep=true keeps every round's logs
                 c.close();
                 c.deleteFiles();
             }
-            return new Result(scenario, seed, mode, v, register, t.events(), before.getEpoch(), after.getEpoch(), safe,
+            return new Result(scenario, seed, mode, v, register, convergence, t.events(), before.getEpoch(), after.getEpoch(), safe,
                     c.dir().toString(), cutOffWrites(t, history, before.getPrimary()),
                     logins.stream().mapToLong(Workload.Login::millis).max().orElse(0),
                     logins.stream().filter(l -> !l.ok()).count(),

@@ -77,6 +77,72 @@ enum Scenario {
         }
     },
     /**
+     * A stale leader: the primary is killed; once {@code FailoverStarted} names a target, the target's
+     * postmaster tree is frozen (so the leader's {@code pg_promote} on it hangs), then the leader itself.
+     * A new leader moves the failover to the third node and promotes it; then both thaw, and the old
+     * leader's promotion of the first target may still go through. Its {@code FailoverCompleted} must count
+     * for nothing (its term is over), and a node promoted that way must take no write.
+     */
+    STALE_LEADER_DURING_PROMOTE {
+        @Override
+        void inject(ChaosCluster c, ClusterStatus before, Random random, Timeline t) throws Exception {
+            int leader = c.leaderIndex();
+            killPrimary(c, before, t);
+            java.util.Optional<String> target = awaitTarget(c, before, t);
+            if (leader < 0 || target.isEmpty()) {
+                t.mark("no leader or no target known: nothing frozen");
+                return;
+            }
+            c.freeze(c.nodeTree(c.nodeIndex(target.get())));
+            t.mark("freeze " + target.get() + " (the target; the leader's pg_promote on it hangs)");
+            Thread.sleep(1_000 + random.nextInt(1_001));
+            c.freeze(List.of(c.instance(leader)));
+            t.mark("freeze metako-" + (leader + 1) + " (the leader, inside its promotion)");
+            // in sync mode no failover may happen now (one of the two synchronous standbys is frozen): it waits
+            long deadline = System.currentTimeMillis() + 15_000;
+            String promoted = "";
+            while (promoted.isEmpty() && System.currentTimeMillis() < deadline) {
+                for (int i = 0; i < c.instanceCount() && promoted.isEmpty(); i++) {
+                    if (i != leader) {
+                        promoted = c.status(i).map(ClusterStatus::getPrimary).orElse("");
+                    }
+                }
+                Thread.sleep(100);
+            }
+            t.mark(promoted.isEmpty() ? "no new primary within 15 s" : "the new leader promoted " + promoted);
+            Thread.sleep(random.nextInt(3_001));
+            c.thawAll();
+            t.mark("thaw " + target.get() + " and metako-" + (leader + 1));
+        }
+    },
+    /**
+     * The leader's wall clock steps back one hour (an LD_PRELOAD shim, see {@link ChaosCluster#stepClock}) during a failover of a killed primary,
+     * either right at the kill or just after {@code FailoverStarted}: leases, cooldowns and timeouts run
+     * on monotonic clocks, so the failover completes as usual.
+     */
+    CLOCK_STEP_ON_LEADER {
+        @Override
+        void inject(ChaosCluster c, ClusterStatus before, Random random, Timeline t) throws Exception {
+            int leader = c.leaderIndex();
+            boolean atKill = random.nextBoolean();
+            killPrimary(c, before, t);
+            if (!atKill) {
+                awaitTarget(c, before, t);
+                Thread.sleep(random.nextInt(1_001));
+            }
+            if (leader >= 0) {
+                c.stepClock(leader, -3_600_000);
+                t.mark("the wall clock of metako-" + (leader + 1) + " (leader) steps back one hour");
+            }
+            Thread.sleep(3_000 + random.nextInt(2_001));
+        }
+
+        @Override
+        boolean fakeClocks() {
+            return true;
+        }
+    },
+    /**
      * A host partition: {one instance + the primary} cut off from {the other instances + the replicas}
      * (Raft links, probes, replication), while clients still reach every proxy. Healed after 0.5, 2, 3
      * or 20 s; in half the rounds the Raft links heal 8 s before the PostgreSQL links, so the leader
@@ -230,6 +296,31 @@ enum Scenario {
         t.mark("healed");
     }
 
+    /** The failover's target once some instance shows a {@code FailoverStarted} (within 30 s). */
+    static java.util.Optional<String> awaitTarget(ChaosCluster c, ClusterStatus before, Timeline t) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + 30_000;
+        while (System.currentTimeMillis() < deadline) {
+            for (int i = 0; i < c.instanceCount(); i++) {
+                java.util.Optional<String> target = c.status(i).filter(s -> s.getEpoch() > before.getEpoch())
+                        .flatMap(s -> s.getNodesList().stream()
+                                .filter(n -> n.getNode().getRole() == io.metako.proto.v1.NodeRole.CANDIDATE)
+                                .map(n -> n.getNode().getName()).findFirst());
+                if (target.isPresent()) {
+                    t.mark("FailoverStarted applied, target " + target.get());
+                    return target;
+                }
+            }
+            Thread.sleep(50);
+        }
+        t.mark("no FailoverStarted seen within 30 s");
+        return java.util.Optional.empty();
+    }
+
+    /** Whether its instances run under libfaketime, so that their wall clocks can be stepped. */
+    boolean fakeClocks() {
+        return false;
+    }
+
     /** How many metako instances its cluster runs. */
     int instances() {
         return 3;
@@ -254,7 +345,11 @@ enum Scenario {
     /** Fault events with their time since the round's start, for the round's report. */
     static final class Timeline {
         private final long start = System.currentTimeMillis();
-        private final List<String> events = new ArrayList<>();
+        private final List<Mark> marks = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+        /** One fault event at its wall-clock time. */
+        record Mark(long atMillis, String text) {
+        }
 
         private final java.util.Map<String, Long> facts = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -268,11 +363,15 @@ enum Scenario {
         }
 
         void mark(String event) {
-            events.add(String.format("+%.1fs %s", (System.currentTimeMillis() - start) / 1000.0, event));
+            marks.add(new Mark(System.currentTimeMillis(), event));
         }
 
         List<String> events() {
-            return List.copyOf(events);
+            return marks.stream().map(m -> String.format("+%.1fs %s", (m.atMillis() - start) / 1000.0, m.text())).toList();
+        }
+
+        List<Mark> marks() {
+            return List.copyOf(marks);
         }
 
         long startMillis() {
