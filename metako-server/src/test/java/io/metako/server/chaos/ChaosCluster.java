@@ -33,6 +33,7 @@ final class ChaosCluster implements AutoCloseable {
     private final Path dir;
     private Firewall firewall;
     private final boolean fakeClocks;
+    private boolean closed;
 
     private ChaosCluster(LocalCluster cluster, List<Path> configs, int instanceCount, boolean fakeClocks) {
         this.cluster = cluster;
@@ -48,13 +49,26 @@ final class ChaosCluster implements AutoCloseable {
      * own says ({@link #stepClock}); its monotonic clock stays true.
      */
     static ChaosCluster start(int instanceCount, String replicationMode, Duration ready, boolean fakeClocks) throws Exception {
+        return start(instanceCount, replicationMode, ready, fakeClocks, 0);
+    }
+
+    /**
+     * Likewise, sized for {@code clients} client sessions on one instance (0: the defaults): every node's
+     * {@code max_connections} and every proxy's {@code max_client_connections} leave room for them.
+     */
+    static ChaosCluster start(int instanceCount, String replicationMode, Duration ready, boolean fakeClocks, int clients)
+            throws Exception {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "metako-chaos-");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         LocalCluster cluster = LocalCluster.plan(dir, 3, instanceCount, s -> { });
         ChaosCluster c = new ChaosCluster(cluster, List.of(), instanceCount, fakeClocks);
         try {
             cluster.startPostgres();
-            c = new ChaosCluster(cluster, cluster.writeConfigs("500ms", "5s", replicationMode), instanceCount, fakeClocks);
+            List<Path> configs = cluster.writeConfigs("500ms", "5s", replicationMode);
+            if (clients > 0) {
+                c.makeRoomFor(clients, configs);
+            }
+            c = new ChaosCluster(cluster, configs, instanceCount, fakeClocks);
             for (int i = 0; i < instanceCount; i++) {
                 c.startInstance(i);
             }
@@ -63,6 +77,26 @@ final class ChaosCluster implements AutoCloseable {
         } catch (Exception | AssertionError e) {
             c.close();
             throw e;
+        }
+    }
+
+    /** Raises max_connections on every node (replicas first: a standby needs at least the primary's) and the proxies' limit. */
+    private void makeRoomFor(int clients, List<Path> configs) throws Exception {
+        int maxConnections = clients + 300;
+        for (int n = cluster.nodes().size() - 1; n >= 0; n--) { // the primary (node 0) last
+            try (Connection conn = connectNode(n)) {
+                conn.createStatement().execute("ALTER SYSTEM SET max_connections = " + maxConnections);
+            }
+            cluster.nodes().get(n).stop(LocalPostgres.StopMode.FAST);
+            cluster.nodes().get(n).start();
+        }
+        for (Path config : configs) {
+            String yaml = Files.readString(config);
+            String proxy = "\n  failover_wait: 10s\n";
+            if (!yaml.contains(proxy)) {
+                throw new IllegalStateException("no proxy section to extend in " + config);
+            }
+            Files.writeString(config, yaml.replace(proxy, proxy + "  max_client_connections: " + (clients + 100) + "\n"));
         }
     }
 
@@ -212,6 +246,11 @@ final class ChaosCluster implements AutoCloseable {
 
     int raftPort(int i) {
         return cluster.instances().get(i).raftPort();
+    }
+
+    /** The ports clients write through on instance {@code i}: its statement router and its rw_port. */
+    List<Integer> clientPorts(int i) {
+        return List.of(cluster.instances().get(i).proxyPort(), cluster.instances().get(i).rwPort());
     }
 
     String nodeName(int n) {
@@ -368,8 +407,13 @@ final class ChaosCluster implements AutoCloseable {
         return dir;
     }
 
+    /** Stops everything and undoes every fault; a second call does nothing (a round closes early to delete its files). */
     @Override
     public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         try {
             thawAll();
         } catch (IOException | InterruptedException e) {

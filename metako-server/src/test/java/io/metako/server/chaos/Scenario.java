@@ -200,6 +200,58 @@ enum Scenario {
         }
     },
     /**
+     * Two instances lose their links to the primary (probes and proxy backends) for 6 to 10 s while
+     * replication and the third instance's links stay up: a majority sees the primary down, but a replica
+     * still streams from it, and that veto must hold. Nothing fails over, nothing is lost.
+     */
+    INSTANCES_CUT_FROM_PRIMARY {
+        @Override
+        void inject(ChaosCluster c, ClusterStatus before, Random random, Timeline t) throws Exception {
+            int primary = c.nodeIndex(before.getPrimary());
+            int spared = random.nextInt(c.instanceCount());
+            long cut = 6_000 + random.nextInt(4_001);
+            Firewall f = c.firewall();
+            for (int i = 0; i < c.instanceCount(); i++) {
+                if (i != spared) {
+                    f.dropTo(c.instanceName(i), c.nodePort(primary));
+                }
+            }
+            t.mark("every instance but " + c.instanceName(spared) + " cut from " + before.getPrimary() + " (replication intact)"
+                    + ", for " + cut + " ms");
+            Thread.sleep(cut);
+            f.healAll();
+            t.mark("healed");
+        }
+
+        @Override
+        boolean failsOver() {
+            return false;
+        }
+    },
+    /**
+     * Clients stop hearing one instance: what its router and rw_port send is lost for 4 to 7 s, and the
+     * primary is killed 1 s into it. Statements in flight on that instance get their answers late or never
+     * (unknown); none may be applied twice, on the old primary after the new one, or reported failed yet
+     * committed.
+     */
+    CLIENT_REPLIES_LOST_DURING_FAILOVER {
+        @Override
+        void inject(ChaosCluster c, ClusterStatus before, Random random, Timeline t) throws Exception {
+            int muted = random.nextInt(c.instanceCount());
+            long cut = 4_000 + random.nextInt(3_001);
+            Firewall f = c.firewall();
+            for (int port : c.clientPorts(muted)) {
+                f.dropFrom(c.instanceName(muted), port);
+            }
+            t.mark("what " + c.instanceName(muted) + " sends to its clients is lost, for " + cut + " ms");
+            Thread.sleep(1_000);
+            killPrimary(c, before, t);
+            Thread.sleep(cut - 1_000);
+            f.healAll();
+            t.mark("healed");
+        }
+    },
+    /**
      * A one-way Raft link: a follower keeps receiving the leader's heartbeats, but everything it sends
      * from its Raft port (its replies) and to the leader is lost, for 5 to 10 s. It must stop routing
      * writes within the lease (it can no longer complete a round trip), and nothing may fail over.
