@@ -17,7 +17,7 @@ final class TimelineSvg {
     private static final int WIDTH = 1400;
     private static final int LEFT = 110;
     private static final int ROW = 60;
-    private static final int TOP = 40;
+    private static final int TOP = 64;
 
     private TimelineSvg() {
     }
@@ -34,7 +34,10 @@ final class TimelineSvg {
         s.append("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"").append(WIDTH).append("\" height=\"").append(height)
                 .append("\" font-family=\"monospace\" font-size=\"11\">\n");
         s.append("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-        s.append(text(10, 20, escape(title), "black", 13));
+        String[] titleLines = title.split(" \\| ", 2); // the scenario and its first figures, then the rest
+        for (int i = 0; i < titleLines.length; i++) {
+            s.append(text(10, 18 + 16 * i, escape(titleLines[i]), "black", 12));
+        }
         for (int r = 0; r < rows; r++) {
             int base = TOP + (r + 1) * ROW;
             String label = r < nodes.size() ? nodes.get(r) + " acks" : "failed/unknown";
@@ -57,8 +60,10 @@ final class TimelineSvg {
             double x = LEFT + (m.atMillis() - start) * perMilli;
             s.append(String.format("<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#900\" stroke-dasharray=\"4,3\"/>%n",
                     x, TOP, x, bottom + 20 + 14 * (labelRow % 8)));
-            s.append(text(x + 2, bottom + 30 + 14 * (labelRow % 8), String.format("+%.1fs %s", (m.atMillis() - start) / 1000.0,
-                    escape(m.text())), "#900", 11));
+            String label = String.format("+%.1fs %s", (m.atMillis() - start) / 1000.0, escape(m.text()));
+            boolean right = x > WIDTH * 0.6; // labels of late events end at their line, so they stay on the picture
+            s.append(String.format("<text x=\"%.1f\" y=\"%d\" fill=\"#900\" font-size=\"11\"%s>%s</text>%n",
+                    right ? x - 2 : x + 2, bottom + 30 + 14 * (labelRow % 8), right ? " text-anchor=\"end\"" : "", label));
             labelRow++;
         }
         for (var e : epochsSeen.entrySet()) {
