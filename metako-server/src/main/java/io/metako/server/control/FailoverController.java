@@ -197,6 +197,17 @@ public final class FailoverController {
                 }
                 long timeline = operations.promote(node(s, a.node()), a.synchronousStandbyNames());
                 LOG.info("promoted {} to timeline {} at epoch {}", a.node(), timeline, s.getEpoch());
+                ClusterState after = inputs.state();
+                if (!inputs.isLeader() || inputs.term() != term || after.getEpoch() != s.getEpoch() || !after.hasOperation()
+                        || !after.getOperation().getTarget().equals(a.node())) {
+                    // pg_promote can take seconds: an abort, a retarget or a new leader came meanwhile, so the log will
+                    // not name this node primary, and it takes no writes
+                    int ended = operations.fence(node(s, a.node()));
+                    LOG.warn("{} was promoted but the operation moved on (epoch {} -> {}, leader {}): fenced it ({} client"
+                            + " sessions ended); it stays out of the topology until it rejoins", a.node(), s.getEpoch(),
+                            after.getEpoch(), inputs.isLeader() && inputs.term() == term ? "still" : "no more", ended);
+                    return false;
+                }
                 propose(s, term, Command.newBuilder().setFailoverCompleted(FailoverCompleted.newBuilder()
                         .setNewPrimary(a.node()).setTimeline(timeline).setFence(fenceOf(s))));
             } else if (action instanceof ControllerAction.CompleteFailover a) {

@@ -33,11 +33,15 @@ public final class FailoverDecider {
         if (s.hasOperation()) {
             return resume(view, s.getOperation());
         }
-        List<ControllerAction> actions = new ArrayList<>(fenceRunawayPrimaries(view));
+        List<ControllerAction> runaways = fenceRunawayPrimaries(view);
+        List<ControllerAction> actions = new ArrayList<>(runaways);
         String primary = s.getPrimary();
         NodeObservation seenPrimary = view.observations().get(primary);
-        if (seenPrimary != null && seenPrimary.getReachable() && !seenPrimary.getInRecovery() && seenPrimary.getReadOnly()) {
-            actions.add(new ControllerAction.Unfence(primary)); // e.g. after an aborted failover or switchover
+        if (seenPrimary != null && seenPrimary.getReachable() && !seenPrimary.getInRecovery() && seenPrimary.getReadOnly()
+                && runaways.isEmpty() && probedSinceTheChange(view)) {
+            // e.g. after an aborted failover or switchover; never while another node may still take writes: a
+            // promotion that raced the abort shows only in a probe taken after it, and is fenced first
+            actions.add(new ControllerAction.Unfence(primary));
         }
         List<VerdictRecord> verdicts = verdictsOf(view, primary);
         long down = verdicts.stream().filter(v -> v.getVerdict() == Verdict.DOWN).count();
@@ -115,6 +119,14 @@ public final class FailoverDecider {
         }
         NodeObservation old = view.observations().get(op.getOldPrimary());
         boolean oldReachable = old != null && old.getReachable();
+        if (op.getKind() == EventKind.SWITCHOVER && view.health(op.getOldPrimary()) == MajorityHealth.FAILED) {
+            Optional<String> witness = replicaStillStreaming(view, op.getOldPrimary());
+            if (witness.isPresent()) {
+                // the instances lost it, the replicas did not: it may still have commits the target lacks
+                return Decision.none("switchover: " + op.getOldPrimary() + " is failed by majority but " + witness.get()
+                        + " still receives WAL from it; waiting (metakoctl abort, or failover --force, ends this)");
+            }
+        }
         if (op.getKind() == EventKind.SWITCHOVER && view.health(op.getOldPrimary()) != MajorityHealth.FAILED) {
             if (!oldReachable) {
                 // one missed probe (the fence ends every client session, a probe's too) is no reason to promote
@@ -185,6 +197,16 @@ public final class FailoverDecider {
         }
         return new Decision(List.of(promote(s, op, op.getTarget())), "switchover: " + op.getTarget()
                 + " replayed " + op.getOldPrimary() + "'s last position " + old.getCurrentLsn() + "; promoting it");
+    }
+
+    /**
+     * Whether this process has seen the last change of primary for long enough that every node has been
+     * probed since (twice the probe interval plus its timeout); true when it does not know of any change.
+     */
+    static boolean probedSinceTheChange(ControllerView view) {
+        var hc = view.state().getSettings().getHealthCheck();
+        long fresh = 2 * (hc.getIntervalMillis() + hc.getTimeoutMillis());
+        return view.lastChangeSeenMillis() < 0 || view.lastChangeSeenMillis() >= fresh;
     }
 
     /**

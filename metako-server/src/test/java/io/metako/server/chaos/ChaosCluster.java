@@ -163,6 +163,51 @@ final class ChaosCluster implements AutoCloseable {
         }
     }
 
+    private Path logOf(int i) {
+        return dir.resolve(cluster.instances().get(i).id() + ".log");
+    }
+
+    /** How long instance {@code i}'s log is now (a position to read new lines from). */
+    long logSize(int i) throws IOException {
+        return Files.exists(logOf(i)) ? Files.size(logOf(i)) : 0;
+    }
+
+    /** Waits until instance {@code i}'s log, from byte {@code from} on, holds {@code text}; false after {@code timeoutMillis}. */
+    boolean awaitLogLine(int i, long from, String text, long timeoutMillis) throws IOException, InterruptedException {
+        long deadline = System.currentTimeMillis() + timeoutMillis;
+        while (System.currentTimeMillis() < deadline) {
+            if (logSince(i, from).contains(text)) {
+                return true;
+            }
+            Thread.sleep(5);
+        }
+        return false;
+    }
+
+    private String logSince(int i, long from) throws IOException {
+        try (var ch = java.nio.channels.FileChannel.open(logOf(i))) {
+            ch.position(Math.min(from, ch.size()));
+            return new String(java.nio.channels.Channels.newInputStream(ch).readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        }
+    }
+
+    /**
+     * How many seconds behind the true time instance {@code i}'s own clock stamped its newest log line written
+     * after byte {@code from} (lines start with {@code HH:mm:ss.SSS}); the line's age is counted in.
+     */
+    long logClockBehindSeconds(int i, long from) throws IOException {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^(\\d\\d:\\d\\d:\\d\\d)\\.\\d{3} ").matcher(logSince(i, from));
+        String last = null;
+        while (m.find()) {
+            last = m.group(1);
+        }
+        if (last == null) {
+            throw new AssertionError(instanceName(i) + " logged nothing after byte " + from);
+        }
+        long diff = java.time.LocalTime.now().toSecondOfDay() - java.time.LocalTime.parse(last).toSecondOfDay();
+        return Math.floorMod(diff, 86_400);
+    }
+
     /** The pid of instance {@code i}'s process, while it runs. */
     Optional<Long> pid(int i) {
         Process p = instances[i];

@@ -15,7 +15,7 @@ final class ChaosSummary {
                 .collect(Collectors.groupingBy(r -> r.scenario().label() + " " + r.mode(), TreeMap::new, Collectors.toList()));
         StringBuilder b = new StringBuilder();
         b.append(String.format("%-34s %6s %8s %6s %9s %11s %14s %9s %10s %10s %12s%n", "scenario", "rounds", "acked", "lost", "phantoms",
-                "split-brain", "not lineariz.", "diverged", "gap p50 s", "gap p95 s", "login max s"));
+                "split-brain", "sync not lin.", "diverged", "gap p50 s", "gap p95 s", "login max s"));
         for (var e : groups.entrySet()) {
             List<ChaosRound.Result> rs = e.getValue();
             List<Long> gaps = rs.stream().map(r -> r.verdict().maxGapMillis()).sorted().toList();
@@ -23,7 +23,8 @@ final class ChaosSummary {
                     rs.stream().mapToInt(r -> r.verdict().acked()).sum(), rs.stream().mapToInt(r -> r.verdict().lost().size()).sum(),
                     rs.stream().mapToInt(r -> r.verdict().phantoms().size()).sum(),
                     rs.stream().mapToInt(r -> r.verdict().splitBrain().size()).sum(),
-                    rs.stream().filter(r -> !r.register().linearizable()).count(),
+                    // async rounds that lost writes cannot keep the register linearizable: only sync rounds count
+                    rs.stream().filter(r -> r.mode().equals("sync") && !r.register().linearizable()).count(),
                     rs.stream().filter(r -> !r.convergence().isEmpty()).count(), percentile(gaps, 50) / 1000.0,
                     percentile(gaps, 95) / 1000.0, rs.stream().mapToLong(ChaosRound.Result::slowestLoginMillis).max().orElse(0) / 1000.0));
         }

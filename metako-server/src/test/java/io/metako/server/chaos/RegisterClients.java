@@ -138,16 +138,21 @@ final class RegisterClients implements AutoCloseable {
     Verdict check() {
         int operations = 0;
         int unknown = 0;
+        boolean linearizable = true;
+        boolean decided = true;
+        List<String> problems = new ArrayList<>();
         for (var e : calls.entrySet()) {
             List<Linearizability.Call> history = List.copyOf(e.getValue());
             operations += history.size();
             unknown += (int) history.stream().filter(c -> !c.required()).count();
             Linearizability.Result r = Linearizability.check(history, 0);
             if (!r.linearizable()) {
-                return new Verdict(operations, unknown, refused.get(), false, r.decided(), "key " + e.getKey() + ": " + r.explanation());
+                linearizable = false;
+                decided &= r.decided();
+                problems.add("key " + e.getKey() + ": " + r.explanation());
             }
         }
-        return new Verdict(operations, unknown, refused.get(), true, true, "");
+        return new Verdict(operations, unknown, refused.get(), linearizable, decided, String.join("; ", problems));
     }
 
     @Override

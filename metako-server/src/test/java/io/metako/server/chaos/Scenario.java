@@ -87,17 +87,22 @@ enum Scenario {
         @Override
         void inject(ChaosCluster c, ClusterStatus before, Random random, Timeline t) throws Exception {
             int leader = c.leaderIndex();
+            long logFrom = leader < 0 ? 0 : c.logSize(leader);
             killPrimary(c, before, t);
             java.util.Optional<String> target = awaitTarget(c, before, t);
             if (leader < 0 || target.isEmpty()) {
                 t.mark("no leader or no target known: nothing frozen");
                 return;
             }
+            // the leader logs its decision right before it promotes: freeze the target then, so that its pg_promote hangs
+            boolean promoting = c.awaitLogLine(leader, logFrom, "promoting " + target.get() + " at epoch", 10_000);
             c.freeze(c.nodeTree(c.nodeIndex(target.get())));
-            t.mark("freeze " + target.get() + " (the target; the leader's pg_promote on it hangs)");
-            Thread.sleep(1_000 + random.nextInt(1_001));
+            t.fact("staleTarget", c.nodeIndex(target.get()));
+            t.mark("freeze " + target.get() + (promoting ? " as the leader starts promoting it"
+                    : " (the leader had not logged its promotion within 10 s)"));
+            Thread.sleep(300 + random.nextInt(701));
             c.freeze(List.of(c.instance(leader)));
-            t.mark("freeze metako-" + (leader + 1) + " (the leader, inside its promotion)");
+            t.mark("freeze metako-" + (leader + 1) + " (the leader)");
             // in sync mode no failover may happen now (one of the two synchronous standbys is frozen): it waits
             long deadline = System.currentTimeMillis() + 15_000;
             String promoted = "";
@@ -113,6 +118,40 @@ enum Scenario {
             Thread.sleep(random.nextInt(3_001));
             c.thawAll();
             t.mark("thaw " + target.get() + " and metako-" + (leader + 1));
+        }
+
+        /** The first target, if the stale leader's promotion went through on thaw, must be fenced soon after: never a second writer. */
+        @Override
+        void afterSettle(ChaosCluster c, ClusterStatus after, Timeline t) throws Exception {
+            java.util.Optional<Long> first = t.fact("staleTarget");
+            if (first.isEmpty() || c.nodeName(first.get().intValue()).equals(after.getPrimary())) {
+                return;
+            }
+            int node = first.get().intValue();
+            long deadline = System.currentTimeMillis() + 10_000;
+            String state = "";
+            while (System.currentTimeMillis() < deadline) {
+                try (java.sql.Connection conn = c.connectNode(node); java.sql.Statement st = conn.createStatement();
+                     java.sql.ResultSet rs = st.executeQuery("SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only')")) {
+                    rs.next();
+                    if (rs.getBoolean(1)) {
+                        t.mark(c.nodeName(node) + " stayed in recovery (the stale promotion never ran)");
+                        return;
+                    }
+                    if (rs.getString(2).equals("on")) {
+                        t.mark(c.nodeName(node) + " was promoted by the stale leader and is fenced (read-only)");
+                        return;
+                    }
+                    state = "out of recovery and writable";
+                } catch (java.sql.SQLException e) {
+                    state = "unreachable: " + e.getMessage();
+                }
+                Thread.sleep(200);
+            }
+            t.mark(c.nodeName(node) + " is " + state + " 10 s after the cluster settled");
+            if (state.startsWith("out of recovery")) {
+                t.fact("unsafe", 1);
+            }
         }
     },
     /**
@@ -132,9 +171,26 @@ enum Scenario {
             }
             if (leader >= 0) {
                 c.stepClock(leader, -3_600_000);
+                t.fact("steppedInstance", leader);
+                t.fact("steppedLogFrom", c.logSize(leader));
                 t.mark("the wall clock of metako-" + (leader + 1) + " (leader) steps back one hour");
             }
             Thread.sleep(3_000 + random.nextInt(2_001));
+        }
+
+        /** The step must have taken: the stepped instance's log lines since then are stamped about an hour back. */
+        @Override
+        void afterSettle(ChaosCluster c, ClusterStatus after, Timeline t) throws Exception {
+            java.util.Optional<Long> stepped = t.fact("steppedInstance");
+            if (stepped.isEmpty()) {
+                return;
+            }
+            long behind = c.logClockBehindSeconds(stepped.get().intValue(), t.fact("steppedLogFrom").orElse(0L));
+            t.mark("metako-" + (stepped.get() + 1) + "'s log lines after the step are stamped " + behind + " s behind");
+            if (behind < 3_500 || behind > 3_700) {
+                throw new AssertionError("the clock step did not take effect: metako-" + (stepped.get() + 1)
+                        + "'s log is " + behind + " s behind, not about 3600");
+            }
         }
 
         @Override
@@ -197,6 +253,11 @@ enum Scenario {
         @Override
         boolean failsOver() {
             return false; // a short cut heals before anyone sees the primary down
+        }
+
+        @Override
+        boolean mayFailOver() {
+            return true; // a long one does not
         }
     },
     /**
@@ -381,6 +442,18 @@ enum Scenario {
     /** Whether the fault must end in a new primary. */
     boolean failsOver() {
         return true;
+    }
+
+    /** Whether the fault may end in a new primary; a round of one that may not fails if the epoch moved. */
+    boolean mayFailOver() {
+        return failsOver();
+    }
+
+    /**
+     * Checks after the cluster settled that the fault did what it says (an assertion error when it did not:
+     * the round proves nothing then), and records what became of it in the timeline.
+     */
+    void afterSettle(ChaosCluster c, ClusterStatus after, Timeline t) throws Exception {
     }
 
     void killPrimary(ChaosCluster c, ClusterStatus before, Timeline t) throws Exception {

@@ -322,6 +322,27 @@ class FailoverDeciderTest {
                 row("a primary left read-only by an aborted operation is unfenced",
                         w -> { w.obs.put("pg-1", w.obs.get("pg-1").toBuilder().setReadOnly(true).build()); return w; },
                         "Unfence[node=pg-1]", "no action: pg-1 is primary at epoch 4"),
+                row("right after a change of primary the fence stays until every node was probed since (a raced promotion)",
+                        w -> { w.obs.put("pg-1", w.obs.get("pg-1").toBuilder().setReadOnly(true).build());
+                            w.state.setSettings(w.state.getSettings().toBuilder().setHealthCheck(
+                                    io.metako.proto.v1.HealthCheckSettings.newBuilder().setIntervalMillis(500).setTimeoutMillis(500)));
+                            w.seenMillis = 1_500; return w; },
+                        "", "no action: pg-1 is primary at epoch 4"),
+                row("two probe rounds after the change the fence is lifted",
+                        w -> { w.obs.put("pg-1", w.obs.get("pg-1").toBuilder().setReadOnly(true).build());
+                            w.state.setSettings(w.state.getSettings().toBuilder().setHealthCheck(
+                                    io.metako.proto.v1.HealthCheckSettings.newBuilder().setIntervalMillis(500).setTimeoutMillis(500)));
+                            w.seenMillis = 2_000; return w; },
+                        "Unfence[node=pg-1]", "no action: pg-1 is primary at epoch 4"),
+                row("a replica promoted by a raced abort is fenced, and the primary's fence stays until it is",
+                        w -> { w.obs.put("pg-1", w.obs.get("pg-1").toBuilder().setReadOnly(true).build());
+                            w.obs.put("pg-2", NodeObservation.newBuilder().setReachable(true).setTimeline(2).build()); return w; },
+                        "[Fence[node=pg-2]]", "no action: pg-1 is primary at epoch 4"),
+                row("a switchover whose old primary failed by majority but still streams to a replica waits",
+                        w -> { w.switchover(o -> o.setReachable(false)).down("pg-1", "m1", "m2");
+                            w.obs.put("pg-3", World.replica("0/9000000", 5432).toBuilder().setReceiverLastMessageAgeMillis(300).build());
+                            return w; },
+                        "", "switchover: pg-1 is failed by majority but pg-3 still receives WAL from it; waiting"),
                 row("sync mode: the healthy streaming replicas join the synchronous set in the log first",
                         w -> w.sync(1), "SetSyncSet[names=[pg-2, pg-3]]", "no action"),
                 row("sync mode: then the primary is told to wait for them",
