@@ -14,19 +14,21 @@ final class ChaosSummary {
         Map<String, List<ChaosRound.Result>> groups = results.stream()
                 .collect(Collectors.groupingBy(r -> r.scenario().label() + " " + r.mode(), TreeMap::new, Collectors.toList()));
         StringBuilder b = new StringBuilder();
-        b.append(String.format("%-34s %6s %8s %6s %9s %11s %14s %9s %10s %10s %12s%n", "scenario", "rounds", "acked", "lost", "phantoms",
-                "split-brain", "sync not lin.", "diverged", "gap p50 s", "gap p95 s", "login max s"));
+        b.append(String.format("%-34s %6s %8s %6s %9s %11s %14s %9s %10s %10s %12s %13s%n", "scenario", "rounds", "acked", "lost",
+                "phantoms", "split-brain", "sync not lin.", "diverged", "gap p50 s", "gap p95 s", "login max s", "cut-off max s"));
         for (var e : groups.entrySet()) {
             List<ChaosRound.Result> rs = e.getValue();
             List<Long> gaps = rs.stream().map(r -> r.verdict().maxGapMillis()).sorted().toList();
-            b.append(String.format("%-34s %6d %8d %6d %9d %11d %14d %9d %10.1f %10.1f %12.1f%n", e.getKey(), rs.size(),
+            long cutOff = rs.stream().mapToLong(ChaosRound.Result::cutOffWritesForMillis).max().orElse(-1);
+            b.append(String.format("%-34s %6d %8d %6d %9d %11d %14d %9d %10.1f %10.1f %12.1f %13s%n", e.getKey(), rs.size(),
                     rs.stream().mapToInt(r -> r.verdict().acked()).sum(), rs.stream().mapToInt(r -> r.verdict().lost().size()).sum(),
                     rs.stream().mapToInt(r -> r.verdict().phantoms().size()).sum(),
                     rs.stream().mapToInt(r -> r.verdict().splitBrain().size()).sum(),
                     // async rounds that lost writes cannot keep the register linearizable: only sync rounds count
                     rs.stream().filter(r -> r.mode().equals("sync") && !r.register().linearizable()).count(),
                     rs.stream().filter(r -> !r.convergence().isEmpty()).count(), percentile(gaps, 50) / 1000.0,
-                    percentile(gaps, 95) / 1000.0, rs.stream().mapToLong(ChaosRound.Result::slowestLoginMillis).max().orElse(0) / 1000.0));
+                    percentile(gaps, 95) / 1000.0, rs.stream().mapToLong(ChaosRound.Result::slowestLoginMillis).max().orElse(0) / 1000.0,
+                    cutOff < 0 ? "-" : String.format("%.1f", cutOff / 1000.0)));
         }
         return b.toString();
     }
