@@ -9,7 +9,9 @@ import java.util.List;
  * Cuts the bytes a client sends into {@link Frame}s. Until the StartupMessage, messages carry no
  * type byte (StartupMessage, SSLRequest, GSSENCRequest, CancelRequest); after it, every message
  * is a type byte and a length. A length below 4 or above {@code maxMessageSize} is a
- * {@link ProtocolException}: the proxy must not buffer whatever a client claims to send.
+ * {@link ProtocolException}: the proxy must not buffer whatever a client claims to send. Until the
+ * client has logged in ({@link #authenticated()}), the limit is {@link #MAX_LOGIN_MESSAGE}: no password
+ * or SCRAM message comes near it, and a stranger cannot make the proxy hold megabytes.
  */
 public final class FrontendFrameDecoder extends ByteToMessageDecoder {
     /** Protocol 3.0 in a StartupMessage. */
@@ -20,12 +22,21 @@ public final class FrontendFrameDecoder extends ByteToMessageDecoder {
     /** A startup packet larger than this is refused, as PostgreSQL does (MAX_STARTUP_PACKET_LENGTH). */
     public static final int MAX_STARTUP_LENGTH = 10_000;
 
+    /** The largest message accepted before the login completed (PostgreSQL allows a few kB there too). */
+    public static final int MAX_LOGIN_MESSAGE = 10_000;
+
     private final int maxMessageSize;
+    private int limit = MAX_LOGIN_MESSAGE;
     private boolean startupDone;
     private boolean failed;
 
     public FrontendFrameDecoder(int maxMessageSize) {
         this.maxMessageSize = maxMessageSize;
+    }
+
+    /** The client has logged in: from now on messages may be as long as {@code proxy.max_message_size}. */
+    public void authenticated() {
+        limit = maxMessageSize;
     }
 
     @Override
@@ -59,6 +70,11 @@ public final class FrontendFrameDecoder extends ByteToMessageDecoder {
             return;
         }
         int code = in.getInt(in.readerIndex() + 4);
+        if ((code == SSL_REQUEST || code == GSSENC_REQUEST) && in.readableBytes() > length) {
+            // what follows was sent before the answer and, for TLS, before the handshake: in plaintext, maybe
+            // injected by a man in the middle (CVE-2021-23214), so it must never be read as if it came after
+            throw new ProtocolException("received unencrypted data after SSL request");
+        }
         Frame frame = new Frame(Frame.UNTYPED, in.readRetainedSlice(length));
         if (code != SSL_REQUEST && code != GSSENC_REQUEST && code != CANCEL_REQUEST) {
             startupDone = true; // a StartupMessage (any version: the session layer checks it)
@@ -73,9 +89,12 @@ public final class FrontendFrameDecoder extends ByteToMessageDecoder {
             if (length < 4) {
                 throw new ProtocolException("invalid message length " + length + " for message type '" + (char) type + "'");
             }
-            if (length > maxMessageSize) {
-                throw new ProtocolException(SqlState.PROGRAM_LIMIT_EXCEEDED, "message of type '" + (char) type
-                        + "' is " + length + " bytes, over proxy.max_message_size (" + maxMessageSize + ")");
+            if (length > limit) {
+                throw limit < maxMessageSize
+                        ? new ProtocolException("message of type '" + (char) type + "' is " + length + " bytes, over the "
+                                + MAX_LOGIN_MESSAGE + " allowed before the login completes")
+                        : new ProtocolException(SqlState.PROGRAM_LIMIT_EXCEEDED, "message of type '" + (char) type
+                                + "' is " + length + " bytes, over proxy.max_message_size (" + maxMessageSize + ")");
             }
             if (in.readableBytes() < 1 + length) {
                 return;

@@ -173,6 +173,9 @@ final class ClientLogin extends ChannelInboundHandlerAdapter {
         client.writeAndFlush(BackendMessages.authenticationOk(client.alloc()));
         startupTimer.cancel(false);
         ended = true;
+        if (ctx.pipeline().get("frames") instanceof FrontendFrameDecoder frames) {
+            frames.authenticated();
+        }
         ctx.pipeline().replace(this, "session", session);
         session.start(backendParameters);
     }

@@ -15,7 +15,8 @@ import org.junit.jupiter.api.Test;
 
 /** The frame decoder in an EmbeddedChannel; every frame is released and checked (leak detector: paranoid). */
 class FrontendFrameDecoderTest {
-    private final EmbeddedChannel channel = new EmbeddedChannel(new FrontendFrameDecoder(1 << 20));
+    private final FrontendFrameDecoder decoder = new FrontendFrameDecoder(1 << 20);
+    private final EmbeddedChannel channel = new EmbeddedChannel(decoder);
     private final List<Frame> received = new ArrayList<>();
 
     @AfterEach
@@ -133,9 +134,45 @@ class FrontendFrameDecoderTest {
     }
 
     @Test
+    void beforeTheLoginCompletesAMessageOfMoreThanTenKilobytesIsRefused() {
+        channel.writeInbound(startup("user", "u"));
+        next().release();
+        // the attack of issue 18: a stranger declares a 60 MB password message and streams it
+        ByteBuf password = Unpooled.buffer().writeByte('p').writeInt(60_000_000).writeBytes(new byte[100]);
+        assertThatThrownBy(() -> channel.writeInbound(password)).isInstanceOf(DecoderException.class)
+                .hasCauseInstanceOf(ProtocolException.class)
+                .hasMessageContaining("is 60000000 bytes, over the 10000 allowed before the login completes");
+    }
+
+    @Test
+    void afterTheLoginLongMessagesUpToTheLimitPass() {
+        channel.writeInbound(startup("user", "u"));
+        next().release();
+        decoder.authenticated();
+        String sql = "SELECT '" + "x".repeat(50_000) + "'";
+        channel.writeInbound(query(sql));
+        Frame q = next();
+        assertThat(q.payload().readableBytes()).isEqualTo(sql.length() + 1);
+        q.release();
+    }
+
+    @Test
+    void bytesPipelinedAfterAnSslRequestAreRefused() {
+        // CVE-2021-23214: what a client sends before the TLS handshake is plaintext, maybe injected
+        ByteBuf both = Unpooled.buffer().writeInt(8).writeInt(FrontendFrameDecoder.SSL_REQUEST);
+        ByteBuf startup = startup("user", "app");
+        both.writeBytes(startup);
+        startup.release();
+        assertThatThrownBy(() -> channel.writeInbound(both)).hasCauseInstanceOf(ProtocolException.class)
+                .hasMessageContaining("received unencrypted data after SSL request");
+        assertThat((Object) channel.readInbound()).as("not even the SSLRequest is passed on").isNull();
+    }
+
+    @Test
     void aMessageOverTheLimitIsRefusedBeforeItIsBuffered() {
         channel.writeInbound(startup("user", "u"));
         next().release();
+        decoder.authenticated();
         ByteBuf huge = Unpooled.buffer().writeByte('Q').writeInt(50_000_000).writeBytes(new byte[100]);
         assertThatThrownBy(() -> channel.writeInbound(huge)).isInstanceOf(DecoderException.class)
                 .hasCauseInstanceOf(ProtocolException.class).hasMessageContaining("over proxy.max_message_size");

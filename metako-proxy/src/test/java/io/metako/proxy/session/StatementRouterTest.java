@@ -205,6 +205,39 @@ class StatementRouterTest {
     // ---- logins -----------------------------------------------------------------------------
 
     @Test
+    void strangersDeclaringHugePasswordsAreRefusedAtOnceAndOthersStillLogIn() throws Exception {
+        router();
+        List<Client> strangers = new java.util.ArrayList<>();
+        try {
+            for (int i = 0; i < 8; i++) {
+                Client s = new Client();
+                strangers.add(s);
+                s.startup("user", "app", "database", "db");
+                assertThat(s.read().type()).isEqualTo('R');
+                s.out.write('p');
+                s.out.writeInt(60_000_000); // declares 60 MB, then streams some of it
+                s.out.write(new byte[64 * 1024]);
+                s.out.flush();
+            }
+            for (Client s : strangers) {
+                Message e = s.readUntil('E');
+                assertThat(e.fields().get('C')).isEqualTo("08P01");
+                assertThat(e.fields().get('M')).contains("over the 10000 allowed before the login completes");
+                assertThat(s.closedByPeer()).isTrue();
+            }
+        } finally {
+            for (Client s : strangers) {
+                s.close();
+            }
+        }
+        try (Client c = new Client()) {
+            c.login();
+            c.send('Q', "SELECT 1");
+            assertThat(c.readUntil('Z').type()).isEqualTo('Z');
+        }
+    }
+
+    @Test
     void aClientLogsInWithScramAndItsQueriesReachTheBackend() throws Exception {
         router(RouterSettings.ClientAuth.SCRAM_SHA_256, 10, Duration.ofSeconds(5));
         try (Client c = new Client()) {
