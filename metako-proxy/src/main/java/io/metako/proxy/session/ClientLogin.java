@@ -129,12 +129,6 @@ final class ClientLogin extends ChannelInboundHandlerAdapter {
             return;
         }
         startup = StartupMessage.parse(f.payload());
-        session.admitted = router.admit();
-        if (!session.admitted) {
-            fatal(SqlState.TOO_MANY_CONNECTIONS, "sorry, too many clients already (proxy.max_client_connections is "
-                    + settings.maxClientConnections() + ")");
-            return;
-        }
         String replication = startup.parameters().getOrDefault("replication", "false").toLowerCase(Locale.ROOT);
         if (!List.of("false", "off", "0", "no").contains(replication)) {
             fatal(SqlState.FEATURE_NOT_SUPPORTED, "replication connections are not supported through the metako proxy;"

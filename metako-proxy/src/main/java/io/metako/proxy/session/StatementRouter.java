@@ -7,6 +7,8 @@ import io.metako.proxy.route.ReplicaSelector;
 import io.metako.proxy.routing.RoutingTable;
 import io.metako.proxy.protocol.FrontendMessages;
 import io.netty.channel.Channel;
+import io.metako.proxy.protocol.BackendMessages;
+import io.metako.proxy.protocol.SqlState;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
@@ -80,6 +82,24 @@ public final class StatementRouter implements AutoCloseable {
             int pid = processIds.getAndIncrement() & 0x7FFFFFFF;
             ClientSession s = new ClientSession(StatementRouter.this, ch, pid, RANDOM.nextInt());
             sessions.put(pid, s);
+            // a socket counts from its accept, silent or not, so strangers cannot hold more than the limit
+            s.admitted = admit();
+            if (!s.admitted) {
+                ch.pipeline().addLast("refuse", new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(io.netty.channel.ChannelHandlerContext ctx) {
+                        ctx.writeAndFlush(BackendMessages.errorResponse(ctx.alloc(), "FATAL", SqlState.TOO_MANY_CONNECTIONS,
+                                "sorry, too many clients already (proxy.max_client_connections is "
+                                        + settings.maxClientConnections() + ")")).addListener(ChannelFutureListener.CLOSE);
+                    }
+
+                    @Override
+                    public void channelInactive(io.netty.channel.ChannelHandlerContext ctx) {
+                        sessionEnded(s);
+                    }
+                });
+                return;
+            }
             ch.pipeline().addLast("frames", new FrontendFrameDecoder(settings.maxMessageSize()));
             ch.pipeline().addLast("login", new ClientLogin(StatementRouter.this, s));
         });
@@ -113,8 +133,8 @@ public final class StatementRouter implements AutoCloseable {
     }
 
     /**
-     * Counts a session that sent its StartupMessage against {@code max_client_connections}; false
-     * (and not counted) when the limit is reached.
+     * Counts an accepted client socket against {@code max_client_connections}; false (and not counted)
+     * when the limit is reached.
      */
     boolean admit() {
         while (true) {

@@ -205,6 +205,26 @@ class StatementRouterTest {
     // ---- logins -----------------------------------------------------------------------------
 
     @Test
+    void silentSocketsCountAgainstTheClientLimitFromTheirAccept() throws Exception {
+        router(RouterSettings.ClientAuth.PASSWORD, 2, Duration.ofSeconds(30));
+        try (Client silent1 = new Client(); Client silent2 = new Client()) {
+            await().atMost(Duration.ofSeconds(5)).until(() -> router.openSessions() == 2);
+            try (Client third = new Client()) {
+                Message e = third.read(); // refused before it sends anything
+                assertThat(e.type()).isEqualTo('E');
+                assertThat(e.fields().get('C')).isEqualTo("53300");
+                assertThat(e.fields().get('M')).contains("proxy.max_client_connections is 2");
+                assertThat(third.closedByPeer()).isTrue();
+            }
+            silent1.close();
+            await().atMost(Duration.ofSeconds(5)).until(() -> router.openSessions() == 1);
+            try (Client c = new Client()) {
+                c.login();
+            }
+        }
+    }
+
+    @Test
     void strangersDeclaringHugePasswordsAreRefusedAtOnceAndOthersStillLogIn() throws Exception {
         router();
         List<Client> strangers = new java.util.ArrayList<>();
@@ -494,11 +514,12 @@ class StatementRouterTest {
     @Test
     void clientsOverMaxClientConnectionsAreRefusedWith53300() throws Exception {
         router(RouterSettings.ClientAuth.PASSWORD, 1, Duration.ofSeconds(5));
-        try (Client first = new Client(); Client second = new Client()) {
+        try (Client first = new Client()) {
             first.login();
-            second.startup("user", "app");
-            assertThat(second.readUntil('E').fields()).containsEntry('C', "53300");
-            assertThat(second.closedByPeer()).isTrue();
+            try (Client second = new Client()) { // counted from its accept: refused before it says anything
+                assertThat(second.readUntil('E').fields()).containsEntry('C', "53300");
+                assertThat(second.closedByPeer()).isTrue();
+            }
             first.send('Q', "SELECT 1");
             first.readUntil('Z');
         }
