@@ -28,6 +28,8 @@ public final class ScramServerExchange {
     private final ScramVerifier verifier;
     private final String serverNonceSuffix;
     private String clientFirstBare;
+    /** The client-first message's GS2 header ({@code n,,} or {@code y,,}), which client-final must echo in {@code c=}. */
+    private String gs2Header;
     private String serverFirst;
     private String nonce;
 
@@ -45,6 +47,10 @@ public final class ScramServerExchange {
         if (bareAt < 0) {
             throw new ScramException("malformed SCRAM client-first message", false);
         }
+        if (bareAt != 2) {
+            throw new ScramException("SCRAM authorization identities (a=) are not supported", false);
+        }
+        gs2Header = clientFirst.substring(0, bareAt + 1);
         clientFirstBare = clientFirst.substring(bareAt + 1);
         String clientNonce = attributes(clientFirstBare).get('r');
         if (clientNonce == null || clientNonce.isEmpty()) {
@@ -68,6 +74,10 @@ public final class ScramServerExchange {
         Map<Character, String> attrs = attributes(clientFinal);
         if (!nonce.equals(attrs.get('r'))) {
             throw new ScramException("SCRAM nonce mismatch", false);
+        }
+        if (!ScramSha256.b64(gs2Header.getBytes(java.nio.charset.StandardCharsets.US_ASCII)).equals(attrs.get('c'))) {
+            // RFC 5802: c= carries the GS2 header of client-first; anything else is a tampered or confused exchange
+            throw new ScramException("SCRAM channel-binding data (c=) does not match the client-first message", false);
         }
         String authMessage = clientFirstBare + "," + serverFirst + "," + withoutProof;
         byte[] clientSignature = ScramSha256.hmac(verifier.storedKey(), authMessage);

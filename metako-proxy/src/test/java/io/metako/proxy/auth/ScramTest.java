@@ -62,6 +62,29 @@ class ScramTest {
     }
 
     @Test
+    void clientFinalMustEchoTheGs2HeaderOfClientFirst() throws Exception {
+        String rest = CLIENT_FINAL.substring("c=biws".length());
+        for (String c : new String[] {"c=eSws", "c=", "c=bix="}) { // "y,,", nothing, garbage
+            ScramServerExchange s = new ScramServerExchange(PENCIL, SERVER_NONCE);
+            s.serverFirst(CLIENT_FIRST);
+            assertThatThrownBy(() -> s.serverFinal(c + rest))
+                    .isInstanceOfSatisfying(ScramServerExchange.ScramException.class, e -> assertThat(e.wrongPassword()).isFalse())
+                    .hasMessageContaining("channel-binding data (c=) does not match");
+        }
+        ScramServerExchange noC = new ScramServerExchange(PENCIL, SERVER_NONCE);
+        noC.serverFirst(CLIENT_FIRST);
+        assertThatThrownBy(() -> noC.serverFinal(rest.substring(1))).hasMessageContaining("does not match");
+        // a client that supports channel binding but saw none offered sends y,, and echoes it
+        ScramServerExchange y = new ScramServerExchange(PENCIL, "srv");
+        ScramClientExchange client = new ScramClientExchange("", "pencil", "abc");
+        String first = "y" + client.clientFirst().substring(1);
+        y.serverFirst(first);
+        assertThatThrownBy(() -> y.serverFinal("c=biws,r=abcsrv,p=AAAA")).hasMessageContaining("does not match");
+        assertThatThrownBy(() -> new ScramServerExchange(PENCIL, "x").serverFirst("n,a=admin,n=user,r=abc"))
+                .hasMessageContaining("authorization identities (a=) are not supported");
+    }
+
+    @Test
     void verifiersRoundTripPostgresTextFormAndHideTheirKeys() {
         ScramVerifier v = ScramVerifier.fromPassword("s3cret", new SecureRandom());
         ScramVerifier parsed = ScramVerifier.parse(v.format());
