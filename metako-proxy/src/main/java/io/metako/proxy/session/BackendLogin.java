@@ -38,6 +38,8 @@ final class BackendLogin extends ChannelInboundHandlerAdapter implements Backend
     private final Executor deriver;
     private ChannelHandlerContext ctx;
     private ScramClientExchange scram;
+    /** The server proved it knows the password (SCRAM server-final checked). */
+    private boolean scramVerified;
     /** The transaction status of the first ReadyForQuery. */
     private char status;
     /** The first ReadyForQuery went by: what follows in the same read is the link's. */
@@ -61,6 +63,11 @@ final class BackendLogin extends ChannelInboundHandlerAdapter implements Backend
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
         ctx.fireChannelActive();
+        if (login.user() == null) {
+            // never another node's credentials: they would be sent to a server that may not be ours
+            throw new ProtocolException("node " + backend.name() + " is in the cluster's topology but not in this instance's"
+                    + " configuration (nodes:), so it has no credentials to log in with: add it there");
+        }
         Map<String, String> params = new LinkedHashMap<>(parameters);
         params.put("user", login.user());
         ctx.writeAndFlush(FrontendMessages.startup(ctx.alloc(), params));
@@ -138,9 +145,22 @@ final class BackendLogin extends ChannelInboundHandlerAdapter implements Backend
         try {
             switch (code) {
                 case BackendMessages.AUTH_OK -> {
+                    if (scram != null && !scramVerified) {
+                        // libpq refuses this too: a server that skips the proof may not know the password at all
+                        throw new ProtocolException("backend " + backend.name() + " ended the SCRAM exchange with"
+                                + " AuthenticationOk before proving it knows the password");
+                    }
                 }
-                case BackendMessages.AUTH_CLEARTEXT -> ctx.writeAndFlush(FrontendMessages.passwordMessage(ctx.alloc(),
-                        requirePassword()));
+                case BackendMessages.AUTH_CLEARTEXT -> {
+                    String password = requirePassword();
+                    if (!login.tls().mode().verifies() && !login.cleartextToUnverified()) {
+                        throw new ProtocolException("backend " + backend.name() + " asks for the password in clear text,"
+                                + " and its certificate is not verified (security.backend_sslmode is "
+                                + login.tls().mode().setting() + "): use scram-sha-256 in its pg_hba.conf, or verify-ca /"
+                                + " verify-full, or set security.backend_allow_cleartext_password");
+                    }
+                    ctx.writeAndFlush(FrontendMessages.passwordMessage(ctx.alloc(), password));
+                }
                 case BackendMessages.AUTH_MD5 -> {
                     byte[] salt = ByteBufUtil.getBytes(data, data.readerIndex(), 4);
                     ctx.writeAndFlush(FrontendMessages.passwordMessage(ctx.alloc(),
@@ -155,6 +175,9 @@ final class BackendLogin extends ChannelInboundHandlerAdapter implements Backend
                     ctx.writeAndFlush(FrontendMessages.saslInitialResponse(ctx.alloc(), "SCRAM-SHA-256", scram.clientFirst()));
                 }
                 case BackendMessages.AUTH_SASL_CONTINUE -> {
+                    if (scram == null) {
+                        throw new ProtocolException("backend " + backend.name() + " continued a SASL exchange that never began");
+                    }
                     String serverFirst = data.toString(StandardCharsets.UTF_8);
                     if (scram.derivationPending(serverFirst)) {
                         deriveOffLoop(serverFirst); // the first login per backend salt: PBKDF2 must not stall the loop
@@ -163,9 +186,10 @@ final class BackendLogin extends ChannelInboundHandlerAdapter implements Backend
                     }
                 }
                 case BackendMessages.AUTH_SASL_FINAL -> {
-                    if (!scram.serverVerified(data.toString(StandardCharsets.UTF_8))) {
+                    if (scram == null || !scram.serverVerified(data.toString(StandardCharsets.UTF_8))) {
                         throw new ProtocolException("backend " + backend.name() + " failed to prove it knows the password (SCRAM server signature)");
                     }
+                    scramVerified = true;
                 }
                 default -> throw new ProtocolException("backend " + backend.name() + " asks for authentication method "
                         + code + ", which the proxy does not support (use scram-sha-256, md5, password or trust)");

@@ -64,11 +64,26 @@ public record RouterSettings(int maxMessageSize, int maxClientConnections, Durat
         }
     }
 
-    /** How the proxy logs in to a backend: user and password (empty for trust), and whether over TLS. */
-    public record BackendLogin(String user, String password, BackendTls tls) {
-        /** Without TLS. */
+    /**
+     * How the proxy logs in to a backend: user and password (empty for trust), whether over TLS, and whether the
+     * password may go in clear text to a node whose certificate is not verified ({@code
+     * security.backend_allow_cleartext_password}). A null {@code user} is a node this instance has no credentials
+     * for (see {@link #unconfigured}).
+     */
+    public record BackendLogin(String user, String password, BackendTls tls, boolean cleartextToUnverified) {
+        /** Without TLS; no clear-text password. */
         public BackendLogin(String user, String password) {
             this(user, password, BackendTls.DISABLED);
+        }
+
+        /** No clear-text password to a node whose certificate is not verified. */
+        public BackendLogin(String user, String password, BackendTls tls) {
+            this(user, password, tls, false);
+        }
+
+        /** A node of the topology that this instance's configuration does not list: a login to it fails, saying so. */
+        public static BackendLogin unconfigured() {
+            return new BackendLogin(null, "", BackendTls.DISABLED, false);
         }
 
         @Override

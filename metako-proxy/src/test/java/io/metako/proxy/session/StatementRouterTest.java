@@ -380,19 +380,55 @@ class StatementRouterTest {
                 assertThat(e.get('M')).contains("no password configured").doesNotContain("node-password");
             }
         }
-        router.close();
+        routerWithBackendLogin(new RouterSettings.BackendLogin("postgres", "node-password"));
+        backend.authCode = 5;
+        try (Client c = new Client()) {
+            c.login();
+            c.send('Q', "SELECT 1");
+            c.readUntil('Z');
+        }
+        // a clear-text password goes only to a node whose certificate is verified, unless the settings allow it
+        backend.authCode = 3;
+        try (Client c = new Client()) {
+            c.startup("user", "app");
+            c.read();
+            c.send('p', PASSWORD);
+            Map<Character, String> e = c.readUntil('E').fields();
+            assertThat(e).containsEntry('C', "08006");
+            assertThat(e.get('M')).contains("asks for the password in clear text", "backend_allow_cleartext_password")
+                    .doesNotContain("node-password");
+        }
+        routerWithBackendLogin(new RouterSettings.BackendLogin("postgres", "node-password", RouterSettings.BackendTls.DISABLED,
+                true));
+        try (Client c = new Client()) {
+            c.login();
+            c.send('Q', "SELECT 1");
+            c.readUntil('Z');
+        }
+    }
+
+    private void routerWithBackendLogin(RouterSettings.BackendLogin login) throws Exception {
+        if (router != null) {
+            router.close();
+        }
         RouterSettings settings = new RouterSettings(64 * 1024, 10, Duration.ofSeconds(5), Duration.ofMillis(400), false,
                 false, RouterSettings.ClientAuth.PASSWORD, Map.of("app", RouterSettings.ClientUser.withPassword("app", PASSWORD)),
-                name -> new RouterSettings.BackendLogin("postgres", "node-password"), Optional.empty());
+                name -> login, Optional.empty());
         router = new StatementRouter(settings, table::get, loops).start("127.0.0.1", 0);
-        for (int method : new int[] {5, 3}) {
-            backend.authCode = method;
-            try (Client c = new Client()) {
-                c.login();
-                c.send('Q', "SELECT 1");
-                c.readUntil('Z');
-            }
+    }
+
+    @Test
+    void aNodeThisInstanceHasNoCredentialsForIsNotSentAnotherNodesOnes() throws Exception {
+        routerWithBackendLogin(RouterSettings.BackendLogin.unconfigured());
+        try (Client c = new Client()) {
+            c.startup("user", "app");
+            c.read();
+            c.send('p', PASSWORD);
+            Map<Character, String> e = c.readUntil('E').fields();
+            assertThat(e).containsEntry('C', "08006");
+            assertThat(e.get('M')).contains("is in the cluster's topology but not in this instance's configuration");
         }
+        assertThat(backend.queries).as("nothing reached the node").isEmpty();
     }
 
     @Test

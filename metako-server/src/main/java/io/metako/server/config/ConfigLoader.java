@@ -408,8 +408,9 @@ public final class ConfigLoader {
             s.problem("backend_ssl_root_cert", "is only used with backend_sslmode verify-ca or verify-full (it is "
                     + backendMode.setting() + "): set one of those, or remove the key");
         }
+        boolean cleartext = s.bool("backend_allow_cleartext_password", false);
         s.finish();
-        return new SecurityConfig(tls, cert, key, backendMode, rootCert);
+        return new SecurityConfig(tls, cert, key, backendMode, rootCert, cleartext);
     }
 
     private static void requireReadable(YamlSection s, String key, Path file, String when) {

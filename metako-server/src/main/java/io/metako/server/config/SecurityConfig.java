@@ -13,9 +13,12 @@ import java.util.Map;
  *                        when not set, the default of libpq and pgjdbc
  * @param backendRootCert {@code security.backend_ssl_root_cert}: the CA the nodes' certificates must chain to
  *                        (verify-ca, verify-full); null when not set
+ * @param backendAllowCleartextPassword {@code security.backend_allow_cleartext_password}: whether the statement
+ *                        router may answer a node's request for a clear-text password when the node's certificate
+ *                        is not verified (false: such a login fails, saying why)
  */
 public record SecurityConfig(boolean tlsEnabled, Path certFile, Path keyFile, RouterSettings.SslMode backendSslMode,
-                             Path backendRootCert) {
+                             Path backendRootCert, boolean backendAllowCleartextPassword) {
     /**
      * The pgjdbc properties giving metako's own connections to the nodes (probes, the controller's promotions and
      * re-pointing) the same TLS as the router's (pgjdbc's {@code sslmode} has the same values).

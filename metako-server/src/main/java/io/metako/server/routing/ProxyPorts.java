@@ -87,11 +87,11 @@ public final class ProxyPorts implements AutoCloseable {
         RouterSettings.BackendTls backendTls = backendTls(config);
         Map<String, RouterSettings.BackendLogin> logins = new LinkedHashMap<>();
         for (NodeConfig n : config.nodes()) {
-            logins.put(n.name(), new RouterSettings.BackendLogin(n.username(), n.password().reveal(), backendTls));
+            logins.put(n.name(), new RouterSettings.BackendLogin(n.username(), n.password().reveal(), backendTls,
+                    config.security().backendAllowCleartextPassword()));
         }
-        RouterSettings.BackendLogin fallback = config.nodes().isEmpty()
-                ? new RouterSettings.BackendLogin("postgres", "", backendTls)
-                : logins.values().iterator().next();
+        // a node of the topology missing from this file gets no one else's credentials: its logins fail, saying why
+        RouterSettings.BackendLogin fallback = RouterSettings.BackendLogin.unconfigured();
         return new RouterSettings((int) Math.min(p.maxMessageSize(), Integer.MAX_VALUE), p.maxClientConnections(),
                 p.startupTimeout(), p.failoverWait(), p.staleReads(), leastConnections,
                 RouterSettings.ClientAuth.valueOf(p.clientAuth().name()), users,
