@@ -178,6 +178,7 @@ final class YamlSection {
         if (fromFile) {
             Path file = file(fileKey);
             try {
+                warnIfOthersMayRead(fileKey, file);
                 return Secret.of(Files.readString(file).strip());
             } catch (IOException e) {
                 problem(fileKey, "cannot read " + file + " (" + e.getClass().getSimpleName()
@@ -187,6 +188,23 @@ final class YamlSection {
         }
         Object raw = map.get(key);
         return raw == null ? Secret.none() : Secret.of(substituteEnv(key, raw.toString()));
+    }
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(YamlSection.class);
+
+    /** A secret file that the group or everyone may read gets a warning (not an error: the operator may share it on purpose). */
+    private void warnIfOthersMayRead(String fileKey, Path file) {
+        try {
+            var perms = Files.getPosixFilePermissions(file);
+            boolean group = perms.contains(java.nio.file.attribute.PosixFilePermission.GROUP_READ);
+            boolean others = perms.contains(java.nio.file.attribute.PosixFilePermission.OTHERS_READ);
+            if (group || others) {
+                LOG.warn("{}: {} holds a secret and can be read by {}: chmod 600 {}", path(fileKey), file,
+                        others ? "every user of this host" : "its group", file);
+            }
+        } catch (IOException | UnsupportedOperationException e) {
+            // no POSIX permissions here (or the read below fails and says why): nothing to warn about
+        }
     }
 
     Optional<YamlSection> section(String key) {

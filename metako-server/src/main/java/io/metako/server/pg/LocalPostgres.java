@@ -68,6 +68,9 @@ public final class LocalPostgres {
     public void initPrimary(String superuser, String password) throws IOException {
         prepareNodeDir();
         Path pwfile = nodeDir.resolve(".pwfile");
+        Files.deleteIfExists(pwfile);
+        Files.createFile(pwfile, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"))); // never readable by others, even briefly
         Files.writeString(pwfile, password + "\n", StandardCharsets.UTF_8);
         os.chown(pwfile);
         try {

@@ -95,6 +95,37 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void aSecretFileOthersMayReadIsLoadedWithAWarning(@TempDir Path dir) throws IOException {
+        Path pw = dir.resolve("pw");
+        Files.writeString(pw, "from-a-file\n");
+        Files.setPosixFilePermissions(pw, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        Files.writeString(dir.resolve("c.yaml"), VALID.replace("    role: slave\n    password: ${PG_PASSWORD}",
+                "    role: slave\n    password_file: pw"));
+        ch.qos.logback.classic.Logger log = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(YamlSection.class);
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> seen = new ch.qos.logback.core.read.ListAppender<>();
+        seen.start();
+        log.addAppender(seen);
+        try {
+            MetakoConfig c = LOADER.load(dir.resolve("c.yaml"));
+            assertThat(c.nodes().get(1).password().reveal()).isEqualTo("from-a-file");
+        } finally {
+            log.detachAppender(seen);
+        }
+        assertThat(seen.list).extracting(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage)
+                .anySatisfy(m -> assertThat(m).contains("nodes[1].password_file", "every user of this host", "chmod 600")
+                        .doesNotContain("from-a-file"));
+        Files.setPosixFilePermissions(pw, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        seen.list.clear();
+        log.addAppender(seen);
+        try {
+            LOADER.load(dir.resolve("c.yaml"));
+        } finally {
+            log.detachAppender(seen);
+        }
+        assertThat(seen.list).as("a 0600 file is fine").isEmpty();
+    }
+
+    @Test
     void everyProblemIsReportedAtOnce() {
         String yaml = VALID.replace("port: 5433", "port: 70000").replace("interval: 1s", "interval: soon")
                 .replace("algorithm: least_connected", "algorithm: random");
