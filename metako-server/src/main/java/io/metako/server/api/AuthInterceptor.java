@@ -7,8 +7,15 @@ import io.grpc.ServerInterceptor;
 import io.grpc.Status;
 import io.metako.server.config.Secret;
 
-/** Refuses every call that does not carry this instance's bearer token. */
+/**
+ * Refuses every call that does not carry this instance's bearer token (compared in constant time), and logs
+ * the first refusal from each client host, with the method and never the token presented.
+ */
 final class AuthInterceptor implements ServerInterceptor {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(AuthInterceptor.class);
+    /** Client hosts whose refusal was logged; bounded, so that a scan of many addresses cannot grow it without end. */
+    private static final int MAX_LOGGED_HOSTS = 1024;
+    private final java.util.Set<String> logged = java.util.concurrent.ConcurrentHashMap.newKeySet();
     static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
     private static final String PREFIX = "Bearer ";
 
@@ -24,11 +31,21 @@ final class AuthInterceptor implements ServerInterceptor {
         String header = headers.get(AUTHORIZATION);
         String presented = header != null && header.startsWith(PREFIX) ? header.substring(PREFIX.length()) : null;
         if (presented == null || !token.matches(presented)) {
+            String host = clientHost(call);
+            if (logged.size() < MAX_LOGGED_HOSTS && logged.add(host)) {
+                LOG.warn("admin API call {} from {} refused: {} bearer token (further refusals from this host are not logged)",
+                        call.getMethodDescriptor().getFullMethodName(), host, presented == null ? "no" : "a wrong");
+            }
             call.close(Status.UNAUTHENTICATED.withDescription(presented == null
                     ? "missing bearer token: pass --token or set METAKO_TOKEN"
                     : "wrong bearer token: use the auth_token of the instance's configuration"), new Metadata());
             return new ServerCall.Listener<>() { };
         }
         return next.startCall(call, headers);
+    }
+
+    private static String clientHost(ServerCall<?, ?> call) {
+        java.net.SocketAddress a = call.getAttributes().get(io.grpc.Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
+        return a instanceof java.net.InetSocketAddress i ? i.getAddress().getHostAddress() : String.valueOf(a);
     }
 }

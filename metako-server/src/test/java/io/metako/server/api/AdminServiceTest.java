@@ -96,6 +96,21 @@ class AdminServiceTest {
 
     @Test
     void aMissingOrWrongTokenIsUnauthenticatedAndNotEchoed() {
+        ch.qos.logback.classic.Logger log = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(AuthInterceptor.class);
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> seen = new ch.qos.logback.core.read.ListAppender<>();
+        seen.start();
+        log.addAppender(seen);
+        try {
+            refusals();
+        } finally {
+            log.detachAppender(seen);
+        }
+        assertThat(seen.list).as("one line per client host, without the token").singleElement()
+                .satisfies(e -> assertThat(e.getFormattedMessage()).contains("refused", "GetStatus", "no bearer token")
+                        .doesNotContain("the-wrong-token").doesNotContain(TOKEN));
+    }
+
+    private void refusals() {
         assertThatThrownBy(() -> stub(null).getStatus(GetStatusRequest.getDefaultInstance()))
                 .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
                     assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED);
