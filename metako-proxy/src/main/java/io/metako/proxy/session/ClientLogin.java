@@ -129,6 +129,11 @@ final class ClientLogin extends ChannelInboundHandlerAdapter {
             return;
         }
         startup = StartupMessage.parse(f.payload());
+        if (settings.requireTls() && !tlsStarted) {
+            fatal(SqlState.INVALID_AUTHORIZATION, "this proxy accepts only TLS connections"
+                    + " (proxy.require_tls): connect with sslmode=require or stronger");
+            return;
+        }
         String replication = startup.parameters().getOrDefault("replication", "false").toLowerCase(Locale.ROOT);
         if (!List.of("false", "off", "0", "no").contains(replication)) {
             fatal(SqlState.FEATURE_NOT_SUPPORTED, "replication connections are not supported through the metako proxy;"

@@ -23,14 +23,24 @@ import java.util.function.Function;
  * @param tls                  the server context for SSLRequest, empty: answer 'N'
  * @param backendIdleMax       backend connections per node kept for reuse after their sessions end; 0: none
  * @param backendIdleTimeout   a backend connection kept for reuse is closed when no session took it by then
+ * @param requireTls           a client that logs in without TLS is refused (28000)
  */
 public record RouterSettings(int maxMessageSize, int maxClientConnections, Duration startupTimeout, Duration failoverWait,
                              boolean staleReads, boolean leastConnections, ClientAuth clientAuth, Map<String, ClientUser> users,
                              Function<String, BackendLogin> backendLogin, Optional<SslContext> tls,
-                             int backendIdleMax, Duration backendIdleTimeout) {
+                             int backendIdleMax, Duration backendIdleTimeout, boolean requireTls) {
 
     public RouterSettings {
         users = Map.copyOf(users);
+    }
+
+    /** Clients may log in without TLS. */
+    public RouterSettings(int maxMessageSize, int maxClientConnections, Duration startupTimeout, Duration failoverWait,
+                          boolean staleReads, boolean leastConnections, ClientAuth clientAuth, Map<String, ClientUser> users,
+                          Function<String, BackendLogin> backendLogin, Optional<SslContext> tls,
+                          int backendIdleMax, Duration backendIdleTimeout) {
+        this(maxMessageSize, maxClientConnections, startupTimeout, failoverWait, staleReads, leastConnections, clientAuth,
+                users, backendLogin, tls, backendIdleMax, backendIdleTimeout, false);
     }
 
     /** Settings that keep no backend connection for reuse: each session connects its own. */

@@ -418,6 +418,21 @@ class StatementRouterTest {
     }
 
     @Test
+    void withRequireTlsAPlaintextLoginIsRefused() throws Exception {
+        RouterSettings settings = new RouterSettings(64 * 1024, 10, Duration.ofSeconds(5), Duration.ofMillis(400), false,
+                false, RouterSettings.ClientAuth.PASSWORD, Map.of("app", RouterSettings.ClientUser.withPassword("app", PASSWORD)),
+                name -> new RouterSettings.BackendLogin("postgres", ""), Optional.empty(), 0, Duration.ZERO, true);
+        router = new StatementRouter(settings, table::get, loops).start("127.0.0.1", 0);
+        try (Client c = new Client()) {
+            c.startup("user", "app");
+            Map<Character, String> e = c.readUntil('E').fields();
+            assertThat(e).containsEntry('C', "28000");
+            assertThat(e.get('M')).contains("only TLS connections", "proxy.require_tls");
+            assertThat(c.closedByPeer()).isTrue();
+        }
+    }
+
+    @Test
     void aNodeThisInstanceHasNoCredentialsForIsNotSentAnotherNodesOnes() throws Exception {
         routerWithBackendLogin(RouterSettings.BackendLogin.unconfigured());
         try (Client c = new Client()) {

@@ -88,6 +88,10 @@ public final class ConfigLoader {
         FailoverConfig failover = readFailover(root.sectionOrEmpty("failover"));
         ReplicationConfig replication = readReplication(root.sectionOrEmpty("replication"), nodes.size());
         SecurityConfig security = readSecurity(root.sectionOrEmpty("security"));
+        if (proxy.requireTls() && !security.tlsEnabled()) {
+            problems.add("proxy.require_tls", "needs security.tls_enabled (with cert_file and key_file): without TLS"
+                    + " the statement router could accept no client at all");
+        }
         for (String name : instance.nodeAddresses().keySet()) {
             if (nodes.stream().noneMatch(n -> name.equals(n.name()))) {
                 problems.add("instance.node_addresses." + name, "is not a node in nodes");
@@ -210,9 +214,10 @@ public final class ConfigLoader {
         }
         int idleMax = s.integer("backend_idle_max", ProxyConfig.DEFAULT_BACKEND_IDLE_MAX, 0, 10_000);
         java.time.Duration idleTimeout = s.duration("backend_idle_timeout", ProxyConfig.DEFAULT_BACKEND_IDLE_TIMEOUT);
+        boolean requireTls = s.bool("require_tls", false);
         s.finish();
         return new ProxyConfig(host, port, rwPort, roPort, maxMessage, maxClients, startup, failoverWait, staleReads,
-                auth, users, threads, transport, idleMax, idleTimeout);
+                auth, users, threads, transport, idleMax, idleTimeout, requireTls);
     }
 
     private static ProxyConfig.ClientAuth readClientAuth(YamlSection s) {

@@ -23,7 +23,8 @@ public record ProxyConfig(
         int threads,
         ProxyEventLoops.Transport transport,
         int backendIdleMax,
-        Duration backendIdleTimeout) {
+        Duration backendIdleTimeout,
+        boolean requireTls) {
 
     public static final int DEFAULT_PORT = 6432;
     public static final long DEFAULT_MAX_MESSAGE_SIZE = 64L << 20;

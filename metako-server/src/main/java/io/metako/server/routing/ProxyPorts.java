@@ -95,7 +95,8 @@ public final class ProxyPorts implements AutoCloseable {
         return new RouterSettings((int) Math.min(p.maxMessageSize(), Integer.MAX_VALUE), p.maxClientConnections(),
                 p.startupTimeout(), p.failoverWait(), p.staleReads(), leastConnections,
                 RouterSettings.ClientAuth.valueOf(p.clientAuth().name()), users,
-                name -> logins.getOrDefault(name, fallback), tls(config), p.backendIdleMax(), p.backendIdleTimeout());
+                name -> logins.getOrDefault(name, fallback), tls(config), p.backendIdleMax(), p.backendIdleTimeout(),
+                p.requireTls());
     }
 
     /** TLS toward the nodes ({@code security.backend_sslmode}). */

@@ -276,6 +276,8 @@ class ConfigLoaderTest {
                         "proxy.max_message_size: must be between 1kB and 1GB"),
                 bad("proxy client_auth unknown", VALID + "proxy:\n  client_auth: trust\n",
                         "proxy.client_auth: must be scram-sha-256, md5 or password, got 'trust'"),
+                bad("require_tls without TLS", VALID + "proxy:\n  require_tls: true\n  users:\n    - name: app\n      password: x\n",
+                        "proxy.require_tls: needs security.tls_enabled"),
                 bad("proxy user without a password", VALID + "proxy:\n  users:\n    - name: app\n",
                         "proxy.users[0].password: is required (or scram_verifier"),
                 bad("proxy user with a malformed verifier", VALID + "proxy:\n  users:\n    - name: app\n      scram_verifier: md5abc\n",
