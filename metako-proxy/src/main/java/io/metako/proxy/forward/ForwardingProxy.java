@@ -34,11 +34,19 @@ public final class ForwardingProxy implements AutoCloseable {
     private final Duration failoverWait;
     private final ProxyEventLoops loops;
     private final Set<ForwardingSession> sessions = ConcurrentHashMap.newKeySet();
+    private final int maxConnections;
     private Channel server;
 
     /** {@code leastConnections}: balance replicas by this port's open connections, else round robin. */
     public ForwardingProxy(Role role, Supplier<RoutingTable> table, boolean leastConnections, Duration failoverWait,
                            ProxyEventLoops loops) {
+        this(role, table, leastConnections, failoverWait, loops, Integer.MAX_VALUE);
+    }
+
+    /** Likewise, with at most {@code maxConnections} client sockets at once (counted from their accept). */
+    public ForwardingProxy(Role role, Supplier<RoutingTable> table, boolean leastConnections, Duration failoverWait,
+                           ProxyEventLoops loops, int maxConnections) {
+        this.maxConnections = maxConnections;
         this.role = role;
         this.table = table;
         this.selector = leastConnections ? ReplicaSelector.leastConnections(this::connectionsTo) : ReplicaSelector.roundRobin();
@@ -48,6 +56,19 @@ public final class ForwardingProxy implements AutoCloseable {
 
     public ForwardingProxy start(String host, int port) throws InterruptedException {
         server = loops.listen(host, port, ch -> {
+            if (sessions.size() >= maxConnections) {
+                // a PostgreSQL client reads an ErrorResponse whatever it sent first (libpq even after an SSLRequest)
+                ch.pipeline().addLast(new io.netty.channel.ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(io.netty.channel.ChannelHandlerContext ctx) {
+                        ctx.writeAndFlush(io.metako.proxy.protocol.BackendMessages.errorResponse(ctx.alloc(), "FATAL",
+                                io.metako.proxy.protocol.SqlState.TOO_MANY_CONNECTIONS, "sorry, too many clients already on "
+                                        + (role == Role.PRIMARY ? "rw_port" : "ro_port") + " (proxy.max_client_connections is "
+                                        + maxConnections + ")")).addListener(io.netty.channel.ChannelFutureListener.CLOSE);
+                    }
+                });
+                return;
+            }
             ForwardingSession s = new ForwardingSession(ForwardingProxy.this, ch);
             sessions.add(s);
             ch.closeFuture().addListener(f -> sessions.remove(s));

@@ -17,6 +17,10 @@ import org.slf4j.LoggerFactory;
  * auto-read is off and each side reads its next chunk only while the other side's outbound buffer
  * is under Netty's high-water mark, so a slow reader never makes the proxy buffer a result set.
  * Buffers: each chunk read on one side is handed to the other side's write, which releases it.
+ *
+ * <p>The node is dialled only once the client has sent its first bytes (every PostgreSQL client speaks
+ * first), and that first chunk waits for the connection: a socket that says nothing costs no node connection,
+ * and is closed after {@code failover_wait}.
  */
 final class ForwardingSession {
     private static final Logger LOG = LoggerFactory.getLogger(ForwardingSession.class);
@@ -27,6 +31,8 @@ final class ForwardingSession {
     private final long deadlineNanos;
     private volatile Channel backend;
     private volatile RoutingTable.Backend target;
+    /** The client's first chunk, held while the node is dialled (event loop only). */
+    private Object firstChunk;
 
     ForwardingSession(ForwardingProxy proxy, Channel client) {
         this.proxy = proxy;
@@ -56,12 +62,27 @@ final class ForwardingSession {
         @Override
         public void channelActive(ChannelHandlerContext ctx) {
             if (clientSide) {
-                connect();
+                client.read(); // its first bytes, before any node is dialled
+                client.eventLoop().schedule(() -> {
+                    if (firstChunk == null && target == null && client.isActive()) {
+                        LOG.debug("closing a forwarded client that sent nothing within {} ms", proxy.failoverWait().toMillis());
+                        client.close();
+                    }
+                }, proxy.failoverWait().toMillis(), TimeUnit.MILLISECONDS);
             }
         }
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (clientSide && backend == null) {
+                if (firstChunk != null) { // not read for until the node is connected; a second chunk is a misuse
+                    io.netty.util.ReferenceCountUtil.release(msg);
+                    return;
+                }
+                firstChunk = msg;
+                connect();
+                return;
+            }
             RoutingTable.Backend b = target;
             if (b != null && !proxy.mayCarry(b)) {
                 // every chunk, both ways, under the lease: a table not yet applied here, or a lease that
@@ -76,6 +97,11 @@ final class ForwardingSession {
 
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
+            if (clientSide) {
+                Object first = firstChunk;
+                firstChunk = null;
+                io.netty.util.ReferenceCountUtil.release(first);
+            }
             closeOnFlush(other());
         }
 
@@ -98,7 +124,7 @@ final class ForwardingSession {
             if (System.nanoTime() > deadlineNanos) {
                 LOG.info("no {} to forward to within {} ms; closing the client connection",
                         proxy.role() == ForwardingProxy.Role.PRIMARY ? "primary" : "replica", proxy.failoverWait().toMillis());
-                client.close();
+                close();
             } else {
                 client.eventLoop().schedule(this::connect, RETRY_MILLIS, TimeUnit.MILLISECONDS);
             }
@@ -108,14 +134,26 @@ final class ForwardingSession {
         proxy.bound(target, client);
         proxy.loops().connect(client.eventLoop(), new Side(false), target.host(), target.port())
                 .addListener((ChannelFutureListener) f -> {
-            if (f.isSuccess()) {
+            if (f.isSuccess() && !client.isActive()) { // the client left while the node was dialled
+                f.channel().close();
+                close();
+            } else if (f.isSuccess()) {
                 backend = f.channel();
                 backend.read();
-                client.read();
+                Object first = firstChunk;
+                firstChunk = null;
+                if (first != null && !proxy.mayCarry(target)) {
+                    io.netty.util.ReferenceCountUtil.release(first);
+                    close();
+                } else if (first != null) {
+                    relay(first, backend, client); // reads the client's next chunk once the node can take it
+                } else {
+                    client.read();
+                }
             } else if (System.nanoTime() < deadlineNanos) {
                 client.eventLoop().schedule(this::connect, RETRY_MILLIS, TimeUnit.MILLISECONDS);
             } else {
-                client.close();
+                close();
             }
         });
     }
@@ -159,6 +197,17 @@ final class ForwardingSession {
     }
 
     void close() {
+        if (client.eventLoop().inEventLoop()) {
+            Object first = firstChunk;
+            firstChunk = null;
+            io.netty.util.ReferenceCountUtil.release(first);
+        } else {
+            client.eventLoop().execute(() -> {
+                Object first = firstChunk;
+                firstChunk = null;
+                io.netty.util.ReferenceCountUtil.release(first);
+            });
+        }
         Channel b = backend;
         if (b != null) {
             b.close();

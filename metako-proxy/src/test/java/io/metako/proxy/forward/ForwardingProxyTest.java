@@ -175,6 +175,29 @@ class ForwardingProxyTest {
     }
 
     @Test
+    void aSilentSocketCostsNoNodeConnectionAndSocketsOverTheLimitAreRefused() throws Exception {
+        table.set(primary(a, 1));
+        proxy = new ForwardingProxy(ForwardingProxy.Role.PRIMARY, table::get, false, Duration.ofSeconds(2), loops, 2)
+                .start("127.0.0.1", 0);
+        try (Socket silent = new Socket("127.0.0.1", proxy.port()); Socket talking = new Socket("127.0.0.1", proxy.port())) {
+            talking.setSoTimeout(3000);
+            assertThat(ask(talking, "hi")).isEqualTo("A:hi");
+            assertThat(proxy.connectionsTo("A")).as("only the one that spoke dialled A").isEqualTo(1);
+            try (Socket third = new Socket("127.0.0.1", proxy.port())) {
+                third.setSoTimeout(3000);
+                java.io.DataInputStream in = new java.io.DataInputStream(third.getInputStream());
+                assertThat((char) in.readUnsignedByte()).isEqualTo('E');
+                byte[] body = new byte[in.readInt() - 4];
+                in.readFully(body);
+                assertThat(new String(body, StandardCharsets.UTF_8)).contains("53300", "proxy.max_client_connections is 2");
+                assertThat(in.read()).isEqualTo(-1);
+            }
+            silent.setSoTimeout(5000);
+            assertThat(silent.getInputStream().read()).as("closed after failover_wait of silence").isEqualTo(-1);
+        }
+    }
+
+    @Test
     void aConnectionWaitingForAPrimaryGetsTheNewOne() throws Exception {
         table.set(new RoutingTable(2, Optional.empty(), List.of(), true)); // failover in progress
         start(ForwardingProxy.Role.PRIMARY, Duration.ofSeconds(5));

@@ -46,11 +46,11 @@ public final class ProxyPorts implements AutoCloseable {
             ports = new ProxyPorts(loops, router);
             if (p.rwPort() != 0) {
                 ports.forwarding.add(new ForwardingProxy(ForwardingProxy.Role.PRIMARY, routing::current, leastConnections,
-                        p.failoverWait(), loops).start(p.listenHost(), p.rwPort()));
+                        p.failoverWait(), loops, p.maxClientConnections()).start(p.listenHost(), p.rwPort()));
             }
             if (p.roPort() != 0) {
                 ports.forwarding.add(new ForwardingProxy(ForwardingProxy.Role.REPLICA, routing::current, leastConnections,
-                        p.failoverWait(), loops).start(p.listenHost(), p.roPort()));
+                        p.failoverWait(), loops, p.maxClientConnections()).start(p.listenHost(), p.roPort()));
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
