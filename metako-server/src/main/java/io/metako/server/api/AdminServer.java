@@ -18,10 +18,15 @@ public final class AdminServer implements AutoCloseable {
     private final ExecutorService watchExecutor;
 
     public AdminServer(HostPort address, Secret token, AdminBackend source) {
+        this(address, token, Secret.none(), source);
+    }
+
+    /** {@code readToken}, when present, may call only the read methods. */
+    public AdminServer(HostPort address, Secret token, Secret readToken, AdminBackend source) {
         this.watchExecutor = Executors.newFixedThreadPool(2, DaemonThreads.named("admin-watch"));
         AdminService service = new AdminService(source, watchExecutor);
         this.server = NettyServerBuilder.forAddress(new InetSocketAddress(address.host(), address.port()))
-                .addService(ServerInterceptors.intercept(service, new AuthInterceptor(token)))
+                .addService(ServerInterceptors.intercept(service, new AuthInterceptor(token, readToken)))
                 .permitKeepAliveWithoutCalls(true)
                 .permitKeepAliveTime(10, TimeUnit.SECONDS)
                 .build();

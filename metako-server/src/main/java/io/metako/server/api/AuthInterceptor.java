@@ -19,10 +19,21 @@ final class AuthInterceptor implements ServerInterceptor {
     static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
     private static final String PREFIX = "Bearer ";
 
+    /** The methods a read-only token may call; everything else changes the cluster and needs the admin token. */
+    private static final java.util.Set<String> READ_METHODS = java.util.Set.of("GetStatus", "WatchStatus", "ListMembers",
+            "GetHistory");
+
     private final Secret token;
+    private final Secret readToken;
 
     AuthInterceptor(Secret token) {
+        this(token, Secret.none());
+    }
+
+    /** {@code token} may call everything; {@code readToken} (if present) only {@link #READ_METHODS}. */
+    AuthInterceptor(Secret token, Secret readToken) {
         this.token = token;
+        this.readToken = readToken;
     }
 
     @Override
@@ -30,7 +41,14 @@ final class AuthInterceptor implements ServerInterceptor {
                                                       ServerCallHandler<Q, R> next) {
         String header = headers.get(AUTHORIZATION);
         String presented = header != null && header.startsWith(PREFIX) ? header.substring(PREFIX.length()) : null;
-        if (presented == null || !token.matches(presented)) {
+        boolean admin = presented != null && token.matches(presented);
+        boolean reader = !admin && presented != null && readToken.isPresent() && readToken.matches(presented);
+        if (reader && !READ_METHODS.contains(call.getMethodDescriptor().getBareMethodName())) {
+            call.close(Status.PERMISSION_DENIED.withDescription("this token may only read (status, watch, members, history): "
+                    + call.getMethodDescriptor().getBareMethodName() + " needs the admin token (auth_token)"), new Metadata());
+            return new ServerCall.Listener<>() { };
+        }
+        if (!admin && !reader) {
             String host = clientHost(call);
             if (logged.size() < MAX_LOGGED_HOSTS && logged.add(host)) {
                 LOG.warn("admin API call {} from {} refused: {} bearer token (further refusals from this host are not logged)",

@@ -122,6 +122,12 @@ public final class ConfigLoader {
         } else if (token.isPresent() && token.reveal().length() < 16) {
             s.problem("auth_token", "must be at least 16 characters long");
         }
+        Secret readToken = s.secret("read_token");
+        if (readToken.isPresent() && readToken.reveal().length() < 16) {
+            s.problem("read_token", "must be at least 16 characters long");
+        } else if (readToken.isPresent() && token.isPresent() && readToken.reveal().equals(token.reveal())) {
+            s.problem("read_token", "must differ from auth_token (that one may do everything)");
+        }
         checkDistinct(s, raft, grpc, http);
         java.util.Map<String, HostPort> nodeAddresses = new java.util.TreeMap<>();
         s.section("node_addresses").ifPresent(m -> {
@@ -133,7 +139,8 @@ public final class ConfigLoader {
             }
         });
         s.finish();
-        return new InstanceConfig(id, raft, grpc, http, storage == null ? null : Path.of(storage), token, nodeAddresses);
+        return new InstanceConfig(id, raft, grpc, http, storage == null ? null : Path.of(storage), token, nodeAddresses,
+                readToken);
     }
 
     private static void checkDistinct(YamlSection s, HostPort raft, HostPort grpc, HostPort http) {

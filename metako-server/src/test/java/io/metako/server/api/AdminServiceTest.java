@@ -95,6 +95,42 @@ class AdminServiceTest {
     }
 
     @Test
+    void aReadTokenReadsButCannotChangeTheCluster() throws Exception {
+        String name = InProcessServerBuilder.generateName();
+        String reader = "the-read-only-token-0123";
+        Server roles = InProcessServerBuilder.forName(name).directExecutor()
+                .addService(ServerInterceptors.intercept(new AdminService(source, Executors.newSingleThreadExecutor()),
+                        new AuthInterceptor(Secret.of(TOKEN), Secret.of(reader)))).build().start();
+        ManagedChannel ch = InProcessChannelBuilder.forName(name).directExecutor().build();
+        try {
+            java.util.function.Function<String, MetakoAdminGrpc.MetakoAdminBlockingStub> as = token -> {
+                Metadata md = new Metadata();
+                md.put(AuthInterceptor.AUTHORIZATION, "Bearer " + token);
+                return MetakoAdminGrpc.newBlockingStub(ch).withInterceptors(MetadataUtils.newAttachHeadersInterceptor(md))
+                        .withDeadlineAfter(5, TimeUnit.SECONDS);
+            };
+            assertThat(as.apply(reader).getStatus(GetStatusRequest.getDefaultInstance()).getAnsweredBy()).isEqualTo("m1");
+            assertThat(as.apply(reader).listMembers(io.metako.proto.v1.ListMembersRequest.getDefaultInstance()).getLeaderId())
+                    .isEqualTo("m2");
+            assertThatThrownBy(() -> as.apply(reader).pause(io.metako.proto.v1.PauseRequest.getDefaultInstance()))
+                    .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+                        assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.PERMISSION_DENIED);
+                        assertThat(e.getStatus().getDescription()).contains("may only read", "Pause needs the admin token");
+                    });
+            assertThatThrownBy(() -> as.apply(reader).switchover(io.metako.proto.v1.SwitchoverRequest.getDefaultInstance()))
+                    .isInstanceOfSatisfying(StatusRuntimeException.class,
+                            e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.PERMISSION_DENIED));
+            // the admin token passes the check (this fake source then says it does not serve pause)
+            assertThatThrownBy(() -> as.apply(TOKEN).pause(io.metako.proto.v1.PauseRequest.getDefaultInstance()))
+                    .isInstanceOfSatisfying(StatusRuntimeException.class,
+                            e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
+        } finally {
+            ch.shutdownNow();
+            roles.shutdownNow();
+        }
+    }
+
+    @Test
     void aMissingOrWrongTokenIsUnauthenticatedAndNotEchoed() {
         ch.qos.logback.classic.Logger log = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(AuthInterceptor.class);
         ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> seen = new ch.qos.logback.core.read.ListAppender<>();

@@ -214,6 +214,8 @@ class ConfigLoaderTest {
                 bad("no storage dir", VALID.replace("  storage_dir: /tmp/metako-1\n", ""), "instance.storage_dir: is required"),
                 bad("no auth token", VALID.replace("  auth_token: ${METAKO_TOKEN}\n", ""), "instance.auth_token: is required"),
                 bad("short auth token", VALID.replace("${METAKO_TOKEN}", "short"), "instance.auth_token: must be at least 16"),
+                bad("read token equal to the admin token", VALID.replace("  auth_token: ${METAKO_TOKEN}\n",
+                        "  auth_token: ${METAKO_TOKEN}\n  read_token: ${METAKO_TOKEN}\n"), "instance.read_token: must differ from auth_token"),
                 bad("unset environment variable", VALID.replace("${METAKO_TOKEN}", "${NOT_SET_ANYWHERE}"),
                         "instance.auth_token: environment variable NOT_SET_ANYWHERE is not set"),
                 bad("no peers", VALID.replace("peers:\n  - id: metako-1\n    raft_address: 127.0.0.1:7001\n  - id: metako-2\n    raft_address: 127.0.0.1:7002\n", ""),
