@@ -49,6 +49,24 @@ public final class MetakoClient implements AutoCloseable {
     private int preferred;
 
     public MetakoClient(List<String> endpoints, String token, Duration deadline) {
+        this(endpoints, token, deadline, null);
+    }
+
+    /**
+     * TLS toward the instances' admin API: the CA their certificates are signed by, and, for an instance that
+     * asks for client certificates (mutual TLS), this client's certificate chain and PKCS#8 key (both PEM).
+     */
+    public record Tls(java.nio.file.Path caCert, java.nio.file.Path cert, java.nio.file.Path key) {
+        public Tls {
+            java.util.Objects.requireNonNull(caCert, "caCert");
+            if ((cert == null) != (key == null)) {
+                throw new IllegalArgumentException("a client certificate needs its key, and a key its certificate (--cert and --key)");
+            }
+        }
+    }
+
+    /** {@code tls} null: plaintext (an instance without {@code security.api_tls_enabled}). */
+    public MetakoClient(List<String> endpoints, String token, Duration deadline, Tls tls) {
         if (endpoints.isEmpty()) {
             throw new IllegalArgumentException("no endpoints: pass --endpoints host:port[,host:port...] or set METAKO_ENDPOINTS");
         }
@@ -57,8 +75,26 @@ public final class MetakoClient implements AutoCloseable {
         if (token != null && !token.isEmpty()) {
             auth.put(AUTHORIZATION, "Bearer " + token);
         }
+        this.tls = tls != null;
+        io.grpc.netty.shaded.io.netty.handler.ssl.SslContext context = tls == null ? null : clientContext(tls);
         for (String e : this.endpoints) {
-            channels.add(NettyChannelBuilder.forTarget(e).usePlaintext().build());
+            channels.add(context == null ? NettyChannelBuilder.forTarget(e).usePlaintext().build()
+                    : NettyChannelBuilder.forTarget(e).sslContext(context).build());
+        }
+    }
+
+    private final boolean tls;
+
+    private static io.grpc.netty.shaded.io.netty.handler.ssl.SslContext clientContext(Tls tls) {
+        try {
+            var b = io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts.forClient().trustManager(tls.caCert().toFile());
+            if (tls.cert() != null) {
+                b.keyManager(tls.cert().toFile(), tls.key().toFile());
+            }
+            return b.build();
+        } catch (javax.net.ssl.SSLException | IllegalArgumentException e) {
+            throw new IllegalArgumentException("cannot use the TLS files (--cacert " + tls.caCert()
+                    + (tls.cert() == null ? "" : ", --cert " + tls.cert() + ", --key " + tls.key()) + "): " + e.getMessage());
         }
     }
 
@@ -217,7 +253,9 @@ public final class MetakoClient implements AutoCloseable {
         }
         throw new MetakoClientException(MetakoClientException.Reason.NO_ENDPOINT_ANSWERED,
                 "no metako instance answered within " + deadline.toMillis() + "ms: " + String.join(", ", errors)
-                        + ". Check that the instances run and that --endpoints/METAKO_ENDPOINTS lists their grpc addresses.");
+                        + ". Check that the instances run and that --endpoints/METAKO_ENDPOINTS lists their grpc addresses"
+                        + (tls ? "; that --cacert is the CA that signed their certificates, and that those name the address"
+                                + " you connect to" : "; an instance with security.api_tls_enabled needs --cacert (TLS)") + ".");
     }
 
     private MetakoAdminGrpc.MetakoAdminBlockingStub stub(int i, boolean withDeadline) {

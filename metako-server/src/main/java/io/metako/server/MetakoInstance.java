@@ -67,8 +67,10 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         this.clock = clock;
         this.raft = new RaftNode(config, stateMachine);
         this.health = new HealthMonitor(config.instance().id(), config, stateMachine::state, this::submit, clock);
+        var sec = config.security();
         this.admin = new AdminServer(config.instance().grpcAddress(), config.instance().authToken(),
-                config.instance().readToken(), this);
+                config.instance().readToken(), this,
+                sec.apiTlsEnabled() ? new AdminServer.Tls(sec.certFile(), sec.keyFile(), sec.apiClientCa()) : null);
         this.controller = new FailoverController(config.instance().id(), new ControllerInputs(),
                 new NodeOperations(config), this::submit, clock);
         this.lease = new io.metako.server.routing.LeaseKeeper(raft, this::leaseMillis, config.instance().id());

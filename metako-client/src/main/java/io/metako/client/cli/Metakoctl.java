@@ -17,7 +17,8 @@ import picocli.CommandLine.ScopeType;
                 HistoryCommand.class, SwitchoverCommand.class, FailoverCommand.class, AbortCommand.class,
                 PauseCommand.class, ResumeCommand.class, CommandLine.HelpCommand.class},
         footer = {"", "Exit codes: 0 ok, 2 bad usage, 3 no instance answered, 4 token refused, 5 call refused.",
-                "Environment: METAKO_ENDPOINTS (default for --endpoints), METAKO_TOKEN (default for --token)."})
+                "Environment: METAKO_ENDPOINTS (default for --endpoints), METAKO_TOKEN (default for --token),",
+                "METAKO_CACERT, METAKO_CERT, METAKO_KEY (defaults for --cacert, --cert, --key)."})
 public final class Metakoctl {
     static final int NO_ANSWER = 3;
     static final int UNAUTHENTICATED = 4;
@@ -38,6 +39,19 @@ public final class Metakoctl {
                 description = "Deadline of each call per instance, in milliseconds (default: ${DEFAULT-VALUE}).")
         long timeoutMillis;
 
+        @Option(names = "--cacert", scope = ScopeType.INHERIT, paramLabel = "FILE",
+                description = "PEM CA certificate the instances' admin API certificates are signed by: talk TLS "
+                        + "(default: $METAKO_CACERT; without either, plaintext).")
+        java.nio.file.Path cacert;
+
+        @Option(names = "--cert", scope = ScopeType.INHERIT, paramLabel = "FILE",
+                description = "PEM client certificate, for instances that require one (default: $METAKO_CERT).")
+        java.nio.file.Path cert;
+
+        @Option(names = "--key", scope = ScopeType.INHERIT, paramLabel = "FILE",
+                description = "PKCS#8 PEM key of --cert (default: $METAKO_KEY).")
+        java.nio.file.Path key;
+
         @Option(names = {"-o", "--output"}, scope = ScopeType.INHERIT, defaultValue = "table", paramLabel = "table|json",
                 description = "Output format: table or json (default: ${DEFAULT-VALUE}).")
         Output output;
@@ -57,7 +71,18 @@ public final class Metakoctl {
     MetakoClient client(Connection c) {
         String endpoints = c.endpoints != null ? c.endpoints : env.getOrDefault("METAKO_ENDPOINTS", "127.0.0.1:7101");
         String token = c.token != null ? c.token : env.get("METAKO_TOKEN");
-        return new MetakoClient(MetakoClient.parseEndpoints(endpoints), token, Duration.ofMillis(c.timeoutMillis));
+        java.nio.file.Path ca = c.cacert != null ? c.cacert : path(env.get("METAKO_CACERT"));
+        java.nio.file.Path cert = c.cert != null ? c.cert : path(env.get("METAKO_CERT"));
+        java.nio.file.Path key = c.key != null ? c.key : path(env.get("METAKO_KEY"));
+        if (ca == null && (cert != null || key != null)) {
+            throw new IllegalArgumentException("--cert/--key need --cacert (or METAKO_CACERT): a client certificate is only sent over TLS");
+        }
+        return new MetakoClient(MetakoClient.parseEndpoints(endpoints), token, Duration.ofMillis(c.timeoutMillis),
+                ca == null ? null : new MetakoClient.Tls(ca, cert, key));
+    }
+
+    private static java.nio.file.Path path(String s) {
+        return s == null || s.isBlank() ? null : java.nio.file.Path.of(s);
     }
 
     /** Runs a client call, mapping failures to a message on stderr and an exit code. */

@@ -23,13 +23,42 @@ public final class AdminServer implements AutoCloseable {
 
     /** {@code readToken}, when present, may call only the read methods. */
     public AdminServer(HostPort address, Secret token, Secret readToken, AdminBackend source) {
+        this(address, token, readToken, source, null);
+    }
+
+    /**
+     * {@code tls} null: plaintext. Else the server's certificate and key, and, when {@code tls.clientCa()} is set,
+     * clients must present a certificate signed by it.
+     */
+    public record Tls(java.nio.file.Path cert, java.nio.file.Path key, java.nio.file.Path clientCa) {
+    }
+
+    public AdminServer(HostPort address, Secret token, Secret readToken, AdminBackend source, Tls tls) {
         this.watchExecutor = Executors.newFixedThreadPool(2, DaemonThreads.named("admin-watch"));
         AdminService service = new AdminService(source, watchExecutor);
-        this.server = NettyServerBuilder.forAddress(new InetSocketAddress(address.host(), address.port()))
+        NettyServerBuilder b = NettyServerBuilder.forAddress(new InetSocketAddress(address.host(), address.port()));
+        if (tls != null) {
+            b.sslContext(serverContext(tls));
+        }
+        this.server = b
                 .addService(ServerInterceptors.intercept(service, new AuthInterceptor(token, readToken)))
                 .permitKeepAliveWithoutCalls(true)
                 .permitKeepAliveTime(10, TimeUnit.SECONDS)
                 .build();
+    }
+
+    private static io.grpc.netty.shaded.io.netty.handler.ssl.SslContext serverContext(Tls tls) {
+        try {
+            var ctx = io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts.forServer(tls.cert().toFile(), tls.key().toFile());
+            if (tls.clientCa() != null) {
+                ctx.trustManager(tls.clientCa().toFile())
+                        .clientAuth(io.grpc.netty.shaded.io.netty.handler.ssl.ClientAuth.REQUIRE);
+            }
+            return ctx.build();
+        } catch (javax.net.ssl.SSLException | IllegalArgumentException e) {
+            throw new IllegalStateException("the admin API cannot use security.cert_file / key_file"
+                    + (tls.clientCa() == null ? "" : " / api_client_ca_file") + ": " + e.getMessage(), e);
+        }
     }
 
     public void start() throws IOException {

@@ -399,11 +399,19 @@ public final class ConfigLoader {
 
     private static SecurityConfig readSecurity(YamlSection s) {
         boolean tls = s.bool("tls_enabled", false);
+        boolean apiTls = s.bool("api_tls_enabled", false);
         Path cert = s.file("cert_file");
         Path key = s.file("key_file");
-        if (tls) {
-            requireReadable(s, "cert_file", cert, "tls_enabled is true");
-            requireReadable(s, "key_file", key, "tls_enabled is true");
+        if (tls || apiTls) {
+            String when = tls ? "tls_enabled is true" : "api_tls_enabled is true";
+            requireReadable(s, "cert_file", cert, when);
+            requireReadable(s, "key_file", key, when);
+        }
+        Path apiClientCa = s.file("api_client_ca_file");
+        if (apiClientCa != null && !apiTls) {
+            s.problem("api_client_ca_file", "needs api_tls_enabled: client certificates are only asked for over TLS");
+        } else if (apiClientCa != null) {
+            requireReadable(s, "api_client_ca_file", apiClientCa, "set");
         }
         // not set: prefer, the default of libpq and pgjdbc
         io.metako.proxy.session.RouterSettings.SslMode backendMode = io.metako.proxy.session.RouterSettings.SslMode.PREFER;
@@ -422,7 +430,7 @@ public final class ConfigLoader {
         }
         boolean cleartext = s.bool("backend_allow_cleartext_password", false);
         s.finish();
-        return new SecurityConfig(tls, cert, key, backendMode, rootCert, cleartext);
+        return new SecurityConfig(tls, cert, key, backendMode, rootCert, cleartext, apiTls, apiClientCa);
     }
 
     private static void requireReadable(YamlSection s, String key, Path file, String when) {

@@ -16,9 +16,14 @@ import java.util.Map;
  * @param backendAllowCleartextPassword {@code security.backend_allow_cleartext_password}: whether the statement
  *                        router may answer a node's request for a clear-text password when the node's certificate
  *                        is not verified (false: such a login fails, saying why)
+ * @param apiTlsEnabled   {@code security.api_tls_enabled}: the admin API speaks TLS, with {@code cert_file} and
+ *                        {@code key_file}
+ * @param apiClientCa     {@code security.api_client_ca_file}: when set, admin API clients must present a certificate
+ *                        signed by this CA (mutual TLS); null when not set
  */
 public record SecurityConfig(boolean tlsEnabled, Path certFile, Path keyFile, RouterSettings.SslMode backendSslMode,
-                             Path backendRootCert, boolean backendAllowCleartextPassword) {
+                             Path backendRootCert, boolean backendAllowCleartextPassword, boolean apiTlsEnabled,
+                             Path apiClientCa) {
     /**
      * The pgjdbc properties giving metako's own connections to the nodes (probes, the controller's promotions and
      * re-pointing) the same TLS as the router's (pgjdbc's {@code sslmode} has the same values).

@@ -1,0 +1,105 @@
+package io.metako.server.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.metako.client.MetakoClient;
+import io.metako.client.MetakoClientException;
+import io.metako.client.cli.Metakoctl;
+import io.metako.server.config.HostPort;
+import io.metako.server.config.Secret;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The admin API over TLS and mutual TLS, with certificates made by openssl, through the Java client and metakoctl. */
+class AdminTlsTest {
+    private static final String TOKEN = "the-right-token-0123456789";
+    @TempDir
+    static Path dir;
+    static Path serverCert;
+    static Path serverKey;
+    static Path clientCert;
+    static Path clientKey;
+
+    @BeforeAll
+    static void certificates() throws Exception {
+        serverCert = dir.resolve("server.crt");
+        serverKey = dir.resolve("server.key");
+        clientCert = dir.resolve("client.crt");
+        clientKey = dir.resolve("client.key");
+        openssl(serverCert, serverKey, "/CN=metako-1", "subjectAltName=IP:127.0.0.1");
+        openssl(clientCert, clientKey, "/CN=operator", "extendedKeyUsage=clientAuth");
+    }
+
+    private static void openssl(Path cert, Path key, String subject, String ext) throws Exception {
+        Process p = new ProcessBuilder("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", subject,
+                "-addext", ext, "-keyout", key.toString(), "-out", cert.toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertThat(p.waitFor()).as(out).isZero();
+    }
+
+    private static AdminServer server(AdminServer.Tls tls) throws Exception {
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        AdminServer server = new AdminServer(new HostPort("127.0.0.1", port), Secret.of(TOKEN), Secret.none(),
+                new AdminServiceTest.FakeSource(), tls);
+        server.start();
+        return server;
+    }
+
+    private static String endpoint(AdminServer s) {
+        return "127.0.0.1:" + s.port();
+    }
+
+    @Test
+    void aTlsServerAnswersAClientThatTrustsItsCertificateAndRefusesPlaintext() throws Exception {
+        try (AdminServer s = server(new AdminServer.Tls(serverCert, serverKey, null))) {
+            try (MetakoClient c = new MetakoClient(List.of(endpoint(s)), TOKEN, Duration.ofSeconds(3),
+                    new MetakoClient.Tls(serverCert, null, null))) {
+                assertThat(c.status().getAnsweredBy()).isEqualTo("m1");
+            }
+            try (MetakoClient plain = new MetakoClient(List.of(endpoint(s)), TOKEN, Duration.ofSeconds(2))) {
+                assertThatThrownBy(plain::status).isInstanceOf(MetakoClientException.class)
+                        .hasMessageContaining("needs --cacert (TLS)");
+            }
+            try (MetakoClient wrongCa = new MetakoClient(List.of(endpoint(s)), TOKEN, Duration.ofSeconds(2),
+                    new MetakoClient.Tls(clientCert, null, null))) {
+                assertThatThrownBy(wrongCa::status).isInstanceOf(MetakoClientException.class)
+                        .hasMessageContaining("that --cacert is the CA that signed their certificates");
+            }
+            StringWriter out = new StringWriter();
+            StringWriter err = new StringWriter();
+            int code = Metakoctl.commandLine(Map.of("METAKO_TOKEN", TOKEN, "METAKO_CACERT", serverCert.toString()))
+                    .setOut(new PrintWriter(out)).setErr(new PrintWriter(err))
+                    .execute("--endpoints", endpoint(s), "-o", "json", "status");
+            assertThat(code).as(err.toString()).isZero();
+            assertThat(out.toString()).contains("\"answered_by\": \"m1\"");
+        }
+    }
+
+    @Test
+    void withAClientCaOnlyClientsWithACertificateItSignedGetIn() throws Exception {
+        try (AdminServer s = server(new AdminServer.Tls(serverCert, serverKey, clientCert))) {
+            try (MetakoClient anonymous = new MetakoClient(List.of(endpoint(s)), TOKEN, Duration.ofSeconds(2),
+                    new MetakoClient.Tls(serverCert, null, null))) {
+                assertThatThrownBy(anonymous::status).isInstanceOf(MetakoClientException.class);
+            }
+            try (MetakoClient c = new MetakoClient(List.of(endpoint(s)), TOKEN, Duration.ofSeconds(3),
+                    new MetakoClient.Tls(serverCert, clientCert, clientKey))) {
+                assertThat(c.status().getAnsweredBy()).isEqualTo("m1");
+            }
+        }
+        assertThatThrownBy(() -> new MetakoClient.Tls(serverCert, clientCert, null))
+                .hasMessageContaining("a client certificate needs its key");
+    }
+}
