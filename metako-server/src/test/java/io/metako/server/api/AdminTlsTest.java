@@ -19,11 +19,16 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The admin API over TLS and mutual TLS, with certificates made by openssl, through the Java client and metakoctl. */
+/**
+ * The admin API over TLS and mutual TLS, with a cluster CA and certificates made by {@code deploy/certs.sh}
+ * (openssl), through the Java client and metakoctl.
+ */
 class AdminTlsTest {
     private static final String TOKEN = "the-right-token-0123456789";
     @TempDir
     static Path dir;
+    static Path ca;
+    static Path otherCa;
     static Path serverCert;
     static Path serverKey;
     static Path clientCert;
@@ -31,17 +36,22 @@ class AdminTlsTest {
 
     @BeforeAll
     static void certificates() throws Exception {
-        serverCert = dir.resolve("server.crt");
-        serverKey = dir.resolve("server.key");
-        clientCert = dir.resolve("client.crt");
-        clientKey = dir.resolve("client.key");
-        openssl(serverCert, serverKey, "/CN=metako-1", "subjectAltName=IP:127.0.0.1");
-        openssl(clientCert, clientKey, "/CN=operator", "extendedKeyUsage=clientAuth");
+        certs("init", dir.resolve("pki").toString());
+        certs("instance", dir.resolve("pki").toString(), "metako-1", "127.0.0.1,localhost");
+        certs("client", dir.resolve("pki").toString(), "operator");
+        certs("init", dir.resolve("other").toString());
+        ca = dir.resolve("pki/ca.crt");
+        otherCa = dir.resolve("other/ca.crt");
+        serverCert = dir.resolve("pki/metako-1.crt");
+        serverKey = dir.resolve("pki/metako-1.key");
+        clientCert = dir.resolve("pki/operator.crt");
+        clientKey = dir.resolve("pki/operator.key");
     }
 
-    private static void openssl(Path cert, Path key, String subject, String ext) throws Exception {
-        Process p = new ProcessBuilder("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", subject,
-                "-addext", ext, "-keyout", key.toString(), "-out", cert.toString()).redirectErrorStream(true).start();
+    private static void certs(String... args) throws Exception {
+        java.util.List<String> cmd = new java.util.ArrayList<>(List.of("bash", Path.of("..", "deploy", "certs.sh").toString()));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes());
         assertThat(p.waitFor()).as(out).isZero();
     }
@@ -65,7 +75,7 @@ class AdminTlsTest {
     void aTlsServerAnswersAClientThatTrustsItsCertificateAndRefusesPlaintext() throws Exception {
         try (AdminServer s = server(new AdminServer.Tls(serverCert, serverKey, null))) {
             try (MetakoClient c = new MetakoClient(List.of(endpoint(s)), TOKEN, Duration.ofSeconds(3),
-                    new MetakoClient.Tls(serverCert, null, null))) {
+                    new MetakoClient.Tls(ca, null, null))) {
                 assertThat(c.status().getAnsweredBy()).isEqualTo("m1");
             }
             try (MetakoClient plain = new MetakoClient(List.of(endpoint(s)), TOKEN, Duration.ofSeconds(2))) {
@@ -73,13 +83,13 @@ class AdminTlsTest {
                         .hasMessageContaining("needs --cacert (TLS)");
             }
             try (MetakoClient wrongCa = new MetakoClient(List.of(endpoint(s)), TOKEN, Duration.ofSeconds(2),
-                    new MetakoClient.Tls(clientCert, null, null))) {
+                    new MetakoClient.Tls(otherCa, null, null))) {
                 assertThatThrownBy(wrongCa::status).isInstanceOf(MetakoClientException.class)
                         .hasMessageContaining("that --cacert is the CA that signed their certificates");
             }
             StringWriter out = new StringWriter();
             StringWriter err = new StringWriter();
-            int code = Metakoctl.commandLine(Map.of("METAKO_TOKEN", TOKEN, "METAKO_CACERT", serverCert.toString()))
+            int code = Metakoctl.commandLine(Map.of("METAKO_TOKEN", TOKEN, "METAKO_CACERT", ca.toString()))
                     .setOut(new PrintWriter(out)).setErr(new PrintWriter(err))
                     .execute("--endpoints", endpoint(s), "-o", "json", "status");
             assertThat(code).as(err.toString()).isZero();
@@ -89,17 +99,17 @@ class AdminTlsTest {
 
     @Test
     void withAClientCaOnlyClientsWithACertificateItSignedGetIn() throws Exception {
-        try (AdminServer s = server(new AdminServer.Tls(serverCert, serverKey, clientCert))) {
+        try (AdminServer s = server(new AdminServer.Tls(serverCert, serverKey, ca))) {
             try (MetakoClient anonymous = new MetakoClient(List.of(endpoint(s)), TOKEN, Duration.ofSeconds(2),
-                    new MetakoClient.Tls(serverCert, null, null))) {
+                    new MetakoClient.Tls(ca, null, null))) {
                 assertThatThrownBy(anonymous::status).isInstanceOf(MetakoClientException.class);
             }
             try (MetakoClient c = new MetakoClient(List.of(endpoint(s)), TOKEN, Duration.ofSeconds(3),
-                    new MetakoClient.Tls(serverCert, clientCert, clientKey))) {
+                    new MetakoClient.Tls(ca, clientCert, clientKey))) {
                 assertThat(c.status().getAnsweredBy()).isEqualTo("m1");
             }
         }
-        assertThatThrownBy(() -> new MetakoClient.Tls(serverCert, clientCert, null))
+        assertThatThrownBy(() -> new MetakoClient.Tls(ca, clientCert, null))
                 .hasMessageContaining("a client certificate needs its key");
     }
 }
