@@ -400,12 +400,20 @@ public final class ConfigLoader {
     private static SecurityConfig readSecurity(YamlSection s) {
         boolean tls = s.bool("tls_enabled", false);
         boolean apiTls = s.bool("api_tls_enabled", false);
+        boolean raftTls = s.bool("raft_tls_enabled", false);
         Path cert = s.file("cert_file");
         Path key = s.file("key_file");
-        if (tls || apiTls) {
-            String when = tls ? "tls_enabled is true" : "api_tls_enabled is true";
+        if (tls || apiTls || raftTls) {
+            String when = tls ? "tls_enabled is true" : apiTls ? "api_tls_enabled is true" : "raft_tls_enabled is true";
             requireReadable(s, "cert_file", cert, when);
             requireReadable(s, "key_file", key, when);
+        }
+        Path raftCa = s.file("raft_ca_file");
+        if (raftTls) {
+            requireReadable(s, "raft_ca_file", raftCa, "raft_tls_enabled is true (the cluster CA that signed every"
+                    + " instance's certificate; deploy/certs.sh init makes one)");
+        } else if (raftCa != null) {
+            s.problem("raft_ca_file", "is only used with raft_tls_enabled: set it, or remove the key");
         }
         Path apiClientCa = s.file("api_client_ca_file");
         if (apiClientCa != null && !apiTls) {
@@ -430,7 +438,7 @@ public final class ConfigLoader {
         }
         boolean cleartext = s.bool("backend_allow_cleartext_password", false);
         s.finish();
-        return new SecurityConfig(tls, cert, key, backendMode, rootCert, cleartext, apiTls, apiClientCa);
+        return new SecurityConfig(tls, cert, key, backendMode, rootCert, cleartext, apiTls, apiClientCa, raftTls, raftCa);
     }
 
     private static void requireReadable(YamlSection s, String key, Path file, String when) {

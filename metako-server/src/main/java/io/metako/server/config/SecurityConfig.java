@@ -20,10 +20,13 @@ import java.util.Map;
  *                        {@code key_file}
  * @param apiClientCa     {@code security.api_client_ca_file}: when set, admin API clients must present a certificate
  *                        signed by this CA (mutual TLS); null when not set
+ * @param raftTlsEnabled  {@code security.raft_tls_enabled}: mutual TLS on the Raft links, with {@code cert_file} /
+ *                        {@code key_file} and peers whose certificate {@code raft_ca_file} signed
+ * @param raftCa          {@code security.raft_ca_file}: the cluster CA; null when Raft TLS is off
  */
 public record SecurityConfig(boolean tlsEnabled, Path certFile, Path keyFile, RouterSettings.SslMode backendSslMode,
                              Path backendRootCert, boolean backendAllowCleartextPassword, boolean apiTlsEnabled,
-                             Path apiClientCa) {
+                             Path apiClientCa, boolean raftTlsEnabled, Path raftCa) {
     /**
      * The pgjdbc properties giving metako's own connections to the nodes (probes, the controller's promotions and
      * re-pointing) the same TLS as the router's (pgjdbc's {@code sslmode} has the same values).

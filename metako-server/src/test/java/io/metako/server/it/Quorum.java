@@ -43,6 +43,12 @@ final class Quorum implements AutoCloseable {
     }
 
     static Quorum start(String healthInterval, String failoverCooldown, String replicationMode) throws IOException {
+        return start(healthInterval, failoverCooldown, replicationMode, (i, config) -> { });
+    }
+
+    /** Likewise, with each instance's config file changed by {@code edit} (its index, its path) before it starts. */
+    static Quorum start(String healthInterval, String failoverCooldown, String replicationMode,
+                        ConfigEdit edit) throws IOException {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "metako-it-");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         LocalCluster cluster = LocalCluster.plan(dir, 3, 3, s -> System.out.println("[fixture] " + s));
@@ -50,6 +56,9 @@ final class Quorum implements AutoCloseable {
         try {
             cluster.startPostgres();
             q = new Quorum(cluster, cluster.writeConfigs(healthInterval, failoverCooldown, replicationMode));
+            for (int i = 0; i < q.configs.size(); i++) {
+                edit.apply(i, q.configs.get(i));
+            }
             for (int i = 0; i < q.instances.length; i++) {
                 q.startInstance(i);
             }
@@ -58,6 +67,11 @@ final class Quorum implements AutoCloseable {
             q.close();
             throw e;
         }
+    }
+
+    /** A change to one instance's config file before it starts. */
+    interface ConfigEdit {
+        void apply(int instance, Path config) throws IOException;
     }
 
     MetakoConfig config(int i) {
