@@ -73,11 +73,37 @@ public final class MetakoStateMachine extends BaseStateMachine {
         return storage;
     }
 
+    /** With mutual TLS on the Raft links: every command must be signed (see {@link CommandSigner}); null: plain. */
+    private volatile CommandSigner signatures;
+
+    /** Requires signed commands from now on, verified by {@code verifier} (the leader checks them before they enter the log). */
+    public void requireSignedCommands(CommandSigner verifier) {
+        this.signatures = verifier;
+    }
+
     @Override
     public TransactionContext startTransaction(RaftClientRequest request) throws IOException {
         ByteString data = request.getMessage().getContent();
         TransactionContext.Builder trx = TransactionContext.newBuilder().setStateMachine(this)
                 .setClientRequest(request).setLogData(data);
+        CommandSigner verifier = signatures;
+        if (verifier != null) {
+            // the log keeps the plain command: apply (and every replica's state) stays as without signatures
+            try {
+                Command command = verifier.verify(data.toByteArray());
+                String identity = identityProblem(command);
+                if (identity != null) {
+                    throw new java.security.GeneralSecurityException(identity);
+                }
+                data = ByteString.copyFrom(command.toByteArray());
+                trx.setLogData(data);
+            } catch (java.security.GeneralSecurityException e) {
+                LOG.warn("refused a Raft command: {}", e.getMessage());
+                TransactionContext ctx = trx.build();
+                ctx.setException(new StateMachineException("refused: " + e.getMessage()));
+                return ctx;
+            }
+        }
         try {
             Command command = Command.parseFrom(data.toByteArray());
             ClusterTransitions.Outcome check = ClusterTransitions.apply(state(), command, 0);
@@ -91,6 +117,23 @@ public final class MetakoStateMachine extends BaseStateMachine {
             ctx.setException(new StateMachineException("not a metako command: " + e.getMessage()));
             return ctx;
         }
+    }
+
+    /**
+     * Why a command signed by its proposer still may not count: an acknowledgement or a verdict in another
+     * instance's name, or a controller's command (it carries a proposer term) from anyone but this leader.
+     */
+    private String identityProblem(Command c) {
+        if (c.hasEpochAck() && !c.getEpochAck().getInstanceId().equals(c.getProposer())) {
+            return c.getProposer() + " acknowledged in the name of " + c.getEpochAck().getInstanceId();
+        }
+        if (c.hasReportVerdict() && !c.getReportVerdict().getInstanceId().equals(c.getProposer())) {
+            return c.getProposer() + " reported a verdict in the name of " + c.getReportVerdict().getInstanceId();
+        }
+        if (c.getProposerTerm() != 0 && !c.getProposer().equals(getId().toString())) {
+            return c.getProposer() + " sent a controller's command, but " + getId() + " leads";
+        }
+        return null;
     }
 
     @Override

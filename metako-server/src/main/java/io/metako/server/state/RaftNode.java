@@ -53,6 +53,8 @@ public final class RaftNode implements AutoCloseable {
     private final RaftPeerId selfId;
     private final RaftServer server;
     private final org.apache.ratis.conf.Parameters tls;
+    /** Signs this instance's commands when the Raft links run under mutual TLS; null otherwise. */
+    private final CommandSigner signer;
     private volatile RaftClient client;
     /** For lease round trips: one attempt each, so an answer never comes from a retry sent later. */
     private volatile RaftClient leaseClient;
@@ -67,6 +69,10 @@ public final class RaftNode implements AutoCloseable {
         Files.createDirectories(storage);
         RaftProperties props = properties(config, storage);
         this.tls = tlsParameters(config);
+        this.signer = CommandSigner.of(config.security());
+        if (signer != null) {
+            stateMachine.requireSignedCommands(signer);
+        }
         boolean fresh = isEmpty(storage);
         this.server = RaftServer.newBuilder().setServerId(selfId).setGroup(group).setProperties(props).setParameters(tls)
                 .setStateMachine(stateMachine)
@@ -163,7 +169,7 @@ public final class RaftNode implements AutoCloseable {
 
     /** Replicates {@code command}; completes with the state machine's verdict on it. */
     public CompletableFuture<CommandResult> submit(Command command) {
-        Message msg = Message.valueOf(ByteString.copyFrom(command.toByteArray()));
+        Message msg = Message.valueOf(ByteString.copyFrom(signer == null ? command.toByteArray() : signer.sign(command)));
         RaftClient c = client;
         // Not the ordered async API: its replies come back in submission order, so one request whose
         // reply never came (seen in tests: an acknowledgement applied but never answered) held up every

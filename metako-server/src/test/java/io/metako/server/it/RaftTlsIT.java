@@ -71,6 +71,17 @@ class RaftTlsIT {
         assertThat(p.waitFor()).as(out).isZero();
     }
 
+    /** Why the group refused {@code data}; fails if it was applied. */
+    private static String refusal(RaftClient c, byte[] data) {
+        try {
+            var reply = c.io().send(Message.valueOf(ByteString.copyFrom(data)));
+            assertThat(reply.isSuccess()).as("refused").isFalse();
+            return String.valueOf(reply.getException());
+        } catch (java.io.IOException e) {
+            return e.toString();
+        }
+    }
+
     @Test
     void theGroupWorksOverTlsAndAnOutsiderGetsNothingApplied() throws Exception {
         await().atMost(CONVERGE).untilAsserted(() -> {
@@ -106,10 +117,31 @@ class RaftTlsIT {
                 assertThat(refused).as("a Raft client without a certificate of the cluster CA").isTrue();
             }
         }
+        // an insider (a valid cluster certificate, metako-2's) cannot send unsigned commands, nor sign in another's name
+        Parameters insiderTls = new Parameters();
+        GrpcConfigKeys.Client.setTlsConf(insiderTls, new GrpcTlsConfig(pki.resolve("cluster/metako-2.key").toFile(),
+                pki.resolve("cluster/metako-2.crt").toFile(), pki.resolve("cluster/ca.crt").toFile(), true));
+        io.metako.server.state.CommandSigner insider = io.metako.server.state.CommandSigner.of(q.config(1).security());
+        Command forgedVerdict = Command.newBuilder().setEpoch(q.status(0).getEpoch()).setProposer("metako-2")
+                .setReportVerdict(io.metako.proto.v1.ReportVerdict.newBuilder().setInstanceId("metako-3").setNode("pg-1")
+                        .setVerdict(io.metako.proto.v1.Verdict.DOWN)).build();
+        Command liedProposer = forgedVerdict.toBuilder().setProposer("metako-3").build();
+        RaftProperties props = new RaftProperties();
+        org.apache.ratis.client.RaftClientConfigKeys.Rpc.setRequestTimeout(props, TimeDuration.valueOf(3, TimeUnit.SECONDS));
+        try (RaftClient c = RaftClient.newBuilder().setProperties(props).setParameters(insiderTls)
+                .setRaftGroup(RaftNode.groupOf(q.config(0)))
+                .setRetryPolicy(RetryPolicies.retryUpToMaximumCountWithFixedSleep(6, TimeDuration.valueOf(300, TimeUnit.MILLISECONDS)))
+                .build()) {
+            assertThat(refusal(c, pause.toByteArray())).contains("unsigned");
+            assertThat(refusal(c, insider.sign(forgedVerdict))).contains("metako-2 reported a verdict in the name of metako-3");
+            assertThat(refusal(c, insider.sign(liedProposer))).contains("proposed as 'metako-3' but signed by 'metako-2'");
+        }
         Thread.sleep(1_000);
         for (int i = 0; i < 3; i++) {
             assertThat(q.status(i).getPaused()).as("nothing an outsider sent was applied").isFalse();
         }
+        assertThat(q.instances[0].state().getVerdictsList()).as("no verdict in metako-3's name but its own")
+                .noneMatch(v -> v.getInstanceId().equals("metako-3") && v.getVerdict() == io.metako.proto.v1.Verdict.DOWN);
         assertThat(q.instances[0].state().getPaused()).isFalse();
         System.out.println("[raft-tls] applied index " + applied + " before the outsiders, " + q.status(0).getAppliedIndex() + " after");
     }

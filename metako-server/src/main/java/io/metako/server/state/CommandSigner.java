@@ -1,0 +1,155 @@
+package io.metako.server.state;
+
+import io.metako.proto.v1.Command;
+import io.metako.proto.v1.SignedCommand;
+import io.metako.server.config.SecurityConfig;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyFactory;
+import java.security.PrivateKey;
+import java.security.PublicKey;
+import java.security.Signature;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import java.security.spec.PKCS8EncodedKeySpec;
+import java.util.Base64;
+import javax.naming.InvalidNameException;
+import javax.naming.ldap.LdapName;
+import javax.naming.ldap.Rdn;
+
+/**
+ * Signs this instance's commands with its TLS key, and verifies other instances' ones against the cluster CA,
+ * when the Raft links run under mutual TLS. TLS proves a peer belongs to the cluster; the signature proves
+ * which member a command comes from, so that an acknowledgement or a verdict counts for the instance it names
+ * and no other.
+ */
+public final class CommandSigner {
+    private final PrivateKey key;
+    private final X509Certificate certificate;
+    private final X509Certificate ca;
+
+    CommandSigner(PrivateKey key, X509Certificate certificate, X509Certificate ca) {
+        this.key = key;
+        this.certificate = certificate;
+        this.ca = ca;
+    }
+
+    /** The instance's signer when {@code security.raft_tls_enabled}; null otherwise. */
+    public static CommandSigner of(SecurityConfig security) throws IOException {
+        if (!security.raftTlsEnabled()) {
+            return null;
+        }
+        try {
+            return new CommandSigner(privateKey(security.keyFile()), certificate(security.certFile()),
+                    certificate(security.raftCa()));
+        } catch (GeneralSecurityException e) {
+            throw new IOException("cannot sign Raft commands with security.cert_file / key_file / raft_ca_file: "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /** {@code command} wrapped with this instance's certificate and signature. */
+    public byte[] sign(Command command) {
+        byte[] bytes = command.toByteArray();
+        try {
+            Signature s = Signature.getInstance(algorithm(key.getAlgorithm()));
+            s.initSign(key);
+            s.update(bytes);
+            return SignedCommand.newBuilder().setCommand(com.google.protobuf.ByteString.copyFrom(bytes))
+                    .setCertificate(com.google.protobuf.ByteString.copyFrom(certificate.getEncoded()))
+                    .setSignature(com.google.protobuf.ByteString.copyFrom(s.sign())).build().toByteArray();
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("signing a command failed: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The command inside {@code data}, once its certificate proves to be the cluster CA's and names the command's
+     * proposer, and its signature holds; a {@link GeneralSecurityException} saying what failed otherwise.
+     */
+    public Command verify(byte[] data) throws GeneralSecurityException {
+        SignedCommand signed;
+        Command command;
+        try {
+            signed = SignedCommand.parseFrom(data);
+            command = Command.parseFrom(signed.getCommand());
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new GeneralSecurityException("not a signed metako command: " + e.getMessage());
+        }
+        if (signed.getCertificate().isEmpty() || signed.getSignature().isEmpty()) {
+            throw new GeneralSecurityException("unsigned command: the Raft links run under mutual TLS, every command must be signed");
+        }
+        X509Certificate sender = (X509Certificate) CertificateFactory.getInstance("X.509")
+                .generateCertificate(new ByteArrayInputStream(signed.getCertificate().toByteArray()));
+        sender.checkValidity();
+        sender.verify(ca.getPublicKey()); // signed by the cluster CA
+        String cn = commonName(sender);
+        if (!cn.equals(command.getProposer())) {
+            throw new GeneralSecurityException("command proposed as '" + command.getProposer() + "' but signed by '" + cn + "'");
+        }
+        Signature s = Signature.getInstance(algorithm(sender.getPublicKey().getAlgorithm()));
+        s.initVerify(sender.getPublicKey());
+        s.update(signed.getCommand().toByteArray());
+        if (!s.verify(signed.getSignature().toByteArray())) {
+            throw new GeneralSecurityException("the signature of '" + cn + "' does not match the command");
+        }
+        return command;
+    }
+
+    private static String commonName(X509Certificate c) throws GeneralSecurityException {
+        try {
+            for (Rdn rdn : new LdapName(c.getSubjectX500Principal().getName()).getRdns()) {
+                if (rdn.getType().equalsIgnoreCase("CN")) {
+                    return rdn.getValue().toString();
+                }
+            }
+        } catch (InvalidNameException e) {
+            throw new GeneralSecurityException("unreadable certificate subject: " + e.getMessage());
+        }
+        throw new GeneralSecurityException("the certificate names no instance (no CN)");
+    }
+
+    private static String algorithm(String keyAlgorithm) {
+        return switch (keyAlgorithm) {
+            case "EC" -> "SHA256withECDSA";
+            case "Ed25519", "EdDSA" -> "Ed25519";
+            default -> "SHA256with" + keyAlgorithm;
+        };
+    }
+
+    private static X509Certificate certificate(Path file) throws IOException, GeneralSecurityException {
+        try (InputStream in = Files.newInputStream(file)) {
+            return (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
+        }
+    }
+
+    /** A PKCS#8 PEM key ({@code BEGIN PRIVATE KEY}), RSA, EC or Ed25519. */
+    private static PrivateKey privateKey(Path file) throws IOException, GeneralSecurityException {
+        String pem = Files.readString(file);
+        int begin = pem.indexOf("-----BEGIN PRIVATE KEY-----");
+        int end = pem.indexOf("-----END PRIVATE KEY-----");
+        if (begin < 0 || end < 0) {
+            throw new GeneralSecurityException(file + " is not a PKCS#8 PEM key (BEGIN PRIVATE KEY): convert it with "
+                    + "openssl pkcs8 -topk8 -nocrypt");
+        }
+        byte[] der = Base64.getMimeDecoder().decode(pem.substring(begin + 27, end));
+        GeneralSecurityException last = null;
+        for (String alg : new String[] {"RSA", "EC", "Ed25519"}) {
+            try {
+                return KeyFactory.getInstance(alg).generatePrivate(new PKCS8EncodedKeySpec(der));
+            } catch (GeneralSecurityException e) {
+                last = e;
+            }
+        }
+        throw last;
+    }
+
+    /** This instance's public key (tests). */
+    PublicKey publicKey() {
+        return certificate.getPublicKey();
+    }
+}
