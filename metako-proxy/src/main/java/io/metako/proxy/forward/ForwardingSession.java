@@ -75,8 +75,9 @@ final class ForwardingSession {
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
             if (clientSide && backend == null) {
-                if (firstChunk != null) { // not read for until the node is connected; a second chunk is a misuse
+                if (firstChunk != null) { // not read for until the node is connected: never drop bytes of a stream
                     io.netty.util.ReferenceCountUtil.release(msg);
+                    close();
                     return;
                 }
                 firstChunk = msg;
@@ -119,6 +120,9 @@ final class ForwardingSession {
 
     /** Connects to the current target, waiting (up to failover_wait) while there is none. */
     private void connect() {
+        if (!client.isActive()) {
+            return; // the client left while this waited for a target
+        }
         Optional<RoutingTable.Backend> t = proxy.target();
         if (t.isEmpty()) {
             if (System.nanoTime() > deadlineNanos) {

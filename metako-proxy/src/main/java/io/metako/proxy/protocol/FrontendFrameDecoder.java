@@ -26,12 +26,13 @@ public final class FrontendFrameDecoder extends ByteToMessageDecoder {
     public static final int MAX_LOGIN_MESSAGE = 10_000;
 
     private final int maxMessageSize;
-    private int limit = MAX_LOGIN_MESSAGE;
+    private int limit;
     private boolean startupDone;
     private boolean failed;
 
     public FrontendFrameDecoder(int maxMessageSize) {
         this.maxMessageSize = maxMessageSize;
+        this.limit = Math.min(MAX_LOGIN_MESSAGE, maxMessageSize);
     }
 
     /** The client has logged in: from now on messages may be as long as {@code proxy.max_message_size}. */
@@ -92,7 +93,7 @@ public final class FrontendFrameDecoder extends ByteToMessageDecoder {
             if (length > limit) {
                 throw limit < maxMessageSize
                         ? new ProtocolException("message of type '" + (char) type + "' is " + length + " bytes, over the "
-                                + MAX_LOGIN_MESSAGE + " allowed before the login completes")
+                                + limit + " allowed before the login completes")
                         : new ProtocolException(SqlState.PROGRAM_LIMIT_EXCEEDED, "message of type '" + (char) type
                                 + "' is " + length + " bytes, over proxy.max_message_size (" + maxMessageSize + ")");
             }

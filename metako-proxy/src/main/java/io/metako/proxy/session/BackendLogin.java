@@ -40,6 +40,8 @@ final class BackendLogin extends ChannelInboundHandlerAdapter implements Backend
     private ScramClientExchange scram;
     /** The server proved it knows the password (SCRAM server-final checked). */
     private boolean scramVerified;
+    /** The server said AuthenticationOk: parameters and ReadyForQuery may follow. */
+    private boolean authenticationOk;
     /** The transaction status of the first ReadyForQuery. */
     private char status;
     /** The first ReadyForQuery went by: what follows in the same read is the link's. */
@@ -90,6 +92,12 @@ final class BackendLogin extends ChannelInboundHandlerAdapter implements Backend
     public boolean inspect(byte type, ByteBuf payload) {
         if (done) {
             return link.replies().inspect(type, payload);
+        }
+        if ((type == 'Z' || type == 'S' || type == 'K') && !authenticationOk) {
+            // a session's parameters and its end of login come only after the server accepted us: a server that
+            // skips AuthenticationOk (or an impostor that never asked for the password it should know) is not one
+            throw new ProtocolException("backend " + backend.name() + " sent '" + (char) type
+                    + "' before AuthenticationOk: it did not complete the authentication");
         }
         if (type == 'Z') {
             status = (char) payload.getByte(payload.readerIndex());
@@ -150,6 +158,7 @@ final class BackendLogin extends ChannelInboundHandlerAdapter implements Backend
                         throw new ProtocolException("backend " + backend.name() + " ended the SCRAM exchange with"
                                 + " AuthenticationOk before proving it knows the password");
                     }
+                    authenticationOk = true;
                 }
                 case BackendMessages.AUTH_CLEARTEXT -> {
                     String password = requirePassword();

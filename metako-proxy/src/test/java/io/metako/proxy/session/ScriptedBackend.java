@@ -35,6 +35,8 @@ final class ScriptedBackend implements AutoCloseable {
     volatile String noticeAfterLogin;
     /** DISCARD ALL gets an ErrorResponse (as inside a transaction block). */
     volatile boolean refuseDiscard;
+    /** An impostor: parameters and ReadyForQuery without AuthenticationOk. */
+    volatile boolean omitAuthenticationOk;
 
     ScriptedBackend() throws IOException {
         server = io.metako.proxy.TestServers.start(this::serve);
@@ -56,7 +58,9 @@ final class ScriptedBackend implements AutoCloseable {
                 out.flush();
                 return;
             }
-            out.write(new byte[] {'R', 0, 0, 0, 8, 0, 0, 0, 0});
+            if (!omitAuthenticationOk) {
+                out.write(new byte[] {'R', 0, 0, 0, 8, 0, 0, 0, 0});
+            }
             message(out, 'S', cstrings("server_version", "15.0"));
             message(out, 'S', cstrings("client_encoding", "UTF8"));
             out.write('K');

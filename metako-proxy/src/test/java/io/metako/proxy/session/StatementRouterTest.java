@@ -433,6 +433,21 @@ class StatementRouterTest {
     }
 
     @Test
+    void aNodeThatSkipsAuthenticationOkIsNoNodeOfOurs() throws Exception {
+        router();
+        backend.omitAuthenticationOk = true;
+        try (Client c = new Client()) {
+            c.startup("user", "app");
+            c.read();
+            c.send('p', PASSWORD);
+            Map<Character, String> e = c.readUntil('E').fields();
+            assertThat(e).containsEntry('C', "08006");
+            assertThat(e.get('M')).contains("before AuthenticationOk");
+        }
+        assertThat(backend.queries).as("no statement reached it").isEmpty();
+    }
+
+    @Test
     void aNodeThisInstanceHasNoCredentialsForIsNotSentAnotherNodesOnes() throws Exception {
         routerWithBackendLogin(RouterSettings.BackendLogin.unconfigured());
         try (Client c = new Client()) {

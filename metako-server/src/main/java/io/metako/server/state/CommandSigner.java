@@ -28,24 +28,30 @@ import javax.naming.ldap.Rdn;
  * and no other.
  */
 public final class CommandSigner {
+    private static final String SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
+    private static final String CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
+
     private final PrivateKey key;
     private final X509Certificate certificate;
     private final X509Certificate ca;
+    /** The instance ids of the Raft group: only their certificates may sign. */
+    private final java.util.Set<String> peers;
 
-    CommandSigner(PrivateKey key, X509Certificate certificate, X509Certificate ca) {
+    CommandSigner(PrivateKey key, X509Certificate certificate, X509Certificate ca, java.util.Set<String> peers) {
         this.key = key;
         this.certificate = certificate;
         this.ca = ca;
+        this.peers = java.util.Set.copyOf(peers);
     }
 
-    /** The instance's signer when {@code security.raft_tls_enabled}; null otherwise. */
-    public static CommandSigner of(SecurityConfig security) throws IOException {
+    /** The instance's signer when {@code security.raft_tls_enabled}; null otherwise. {@code peers}: the group's ids. */
+    public static CommandSigner of(SecurityConfig security, java.util.Collection<String> peers) throws IOException {
         if (!security.raftTlsEnabled()) {
             return null;
         }
         try {
             return new CommandSigner(privateKey(security.keyFile()), certificate(security.certFile()),
-                    certificate(security.raftCa()));
+                    certificate(security.raftCa()), java.util.Set.copyOf(peers));
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot sign Raft commands with security.cert_file / key_file / raft_ca_file: "
                     + e.getMessage(), e);
@@ -85,11 +91,27 @@ public final class CommandSigner {
         }
         X509Certificate sender = (X509Certificate) CertificateFactory.getInstance("X.509")
                 .generateCertificate(new ByteArrayInputStream(signed.getCertificate().toByteArray()));
+        ca.checkValidity();
         sender.checkValidity();
+        if (!sender.getIssuerX500Principal().equals(ca.getSubjectX500Principal())) {
+            throw new GeneralSecurityException("the certificate was not issued by the cluster CA");
+        }
         sender.verify(ca.getPublicKey()); // signed by the cluster CA
+        if (sender.getBasicConstraints() != -1) {
+            throw new GeneralSecurityException("a CA certificate cannot sign commands");
+        }
+        java.util.List<String> usages = sender.getExtendedKeyUsage();
+        if (usages != null && !(usages.contains(SERVER_AUTH) && usages.contains(CLIENT_AUTH))) {
+            // an instance's certificate serves and connects (deploy/certs.sh instance); an operator's only connects
+            throw new GeneralSecurityException("not an instance certificate (it must allow serverAuth and clientAuth)");
+        }
         String cn = commonName(sender);
+        if (!peers.contains(cn)) {
+            throw new GeneralSecurityException("'" + printable(cn) + "' is not an instance of this Raft group " + peers);
+        }
         if (!cn.equals(command.getProposer())) {
-            throw new GeneralSecurityException("command proposed as '" + command.getProposer() + "' but signed by '" + cn + "'");
+            throw new GeneralSecurityException("command proposed as '" + printable(command.getProposer()) + "' but signed by '"
+                    + cn + "'");
         }
         Signature s = Signature.getInstance(algorithm(sender.getPublicKey().getAlgorithm()));
         s.initVerify(sender.getPublicKey());
@@ -98,6 +120,12 @@ public final class CommandSigner {
             throw new GeneralSecurityException("the signature of '" + cn + "' does not match the command");
         }
         return command;
+    }
+
+    /** At most 64 printable characters of a sender-chosen string, for a log line. */
+    private static String printable(String s) {
+        String t = s.replaceAll("[^\\x20-\\x7e]", "?");
+        return t.length() > 64 ? t.substring(0, 64) + "..." : t;
     }
 
     private static String commonName(X509Certificate c) throws GeneralSecurityException {

@@ -130,6 +130,10 @@ public final class MetakoStateMachine extends BaseStateMachine {
         if (c.hasReportVerdict() && !c.getReportVerdict().getInstanceId().equals(c.getProposer())) {
             return c.getProposer() + " reported a verdict in the name of " + c.getReportVerdict().getInstanceId();
         }
+        boolean controllerOnly = c.hasFailoverCompleted() || c.hasFailoverRetargeted() || c.hasSetSynchronousStandbys();
+        if (controllerOnly && c.getProposerTerm() == 0) {
+            return c.getKindCase() + " comes only from the leader's controller, with its term";
+        }
         if (c.getProposerTerm() != 0 && !c.getProposer().equals(getId().toString())) {
             return c.getProposer() + " sent a controller's command, but " + getId() + " leads";
         }

@@ -69,7 +69,7 @@ public final class RaftNode implements AutoCloseable {
         Files.createDirectories(storage);
         RaftProperties props = properties(config, storage);
         this.tls = tlsParameters(config);
-        this.signer = CommandSigner.of(config.security());
+        this.signer = CommandSigner.of(config.security(), config.peers().stream().map(p -> p.id()).toList());
         if (signer != null) {
             stateMachine.requireSignedCommands(signer);
         }

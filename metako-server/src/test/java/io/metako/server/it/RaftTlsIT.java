@@ -121,7 +121,7 @@ class RaftTlsIT {
         Parameters insiderTls = new Parameters();
         GrpcConfigKeys.Client.setTlsConf(insiderTls, new GrpcTlsConfig(pki.resolve("cluster/metako-2.key").toFile(),
                 pki.resolve("cluster/metako-2.crt").toFile(), pki.resolve("cluster/ca.crt").toFile(), true));
-        io.metako.server.state.CommandSigner insider = io.metako.server.state.CommandSigner.of(q.config(1).security());
+        io.metako.server.state.CommandSigner insider = io.metako.server.state.CommandSigner.of(q.config(1).security(), List.of("metako-1", "metako-2", "metako-3"));
         Command forgedVerdict = Command.newBuilder().setEpoch(q.status(0).getEpoch()).setProposer("metako-2")
                 .setReportVerdict(io.metako.proto.v1.ReportVerdict.newBuilder().setInstanceId("metako-3").setNode("pg-1")
                         .setVerdict(io.metako.proto.v1.Verdict.DOWN)).build();
@@ -135,6 +135,9 @@ class RaftTlsIT {
             assertThat(refusal(c, pause.toByteArray())).contains("unsigned");
             assertThat(refusal(c, insider.sign(forgedVerdict))).contains("metako-2 reported a verdict in the name of metako-3");
             assertThat(refusal(c, insider.sign(liedProposer))).contains("proposed as 'metako-3' but signed by 'metako-2'");
+            Command termZero = Command.newBuilder().setEpoch(q.status(0).getEpoch()).setProposer("metako-2")
+                    .setSetSynchronousStandbys(io.metako.proto.v1.SetSynchronousStandbys.newBuilder()).build();
+            assertThat(refusal(c, insider.sign(termZero))).contains("comes only from the leader's controller");
         }
         Thread.sleep(1_000);
         for (int i = 0; i < 3; i++) {
