@@ -129,6 +129,11 @@ final class ClientLogin extends ChannelInboundHandlerAdapter {
             return;
         }
         startup = StartupMessage.parse(f.payload());
+        if (session.overflow) { // came in over the limit, in the reserve kept for cancel requests
+            fatal(SqlState.TOO_MANY_CONNECTIONS, "sorry, too many clients already (proxy.max_client_connections is "
+                    + settings.maxClientConnections() + ")");
+            return;
+        }
         if (settings.requireTls() && !tlsStarted) {
             fatal(SqlState.INVALID_AUTHORIZATION, "this proxy accepts only TLS connections"
                     + " (proxy.require_tls): connect with sslmode=require or stronger");

@@ -38,6 +38,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
     final int secretKey;
     /** Counted against max_client_connections (from its StartupMessage until it ends). */
     boolean admitted;
+    /** Accepted over max_client_connections into the small reserve kept for cancel requests: a login is refused. */
+    boolean overflow;
     private Phase phase = Phase.LOGIN;
     final UnitQueue queue = new UnitQueue();
     final SessionState state = new SessionState();

@@ -48,6 +48,7 @@ public final class StatementRouter implements AutoCloseable {
     private final Map<Integer, ClientSession> sessions = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> backendConnections = new ConcurrentHashMap<>();
     private final AtomicInteger admitted = new AtomicInteger();
+    private final AtomicInteger overflow = new AtomicInteger();
     private final Map<EventLoop, BackendPool> pools = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> idlePerNode = new ConcurrentHashMap<>();
     private final AtomicInteger processIds = new AtomicInteger(RANDOM.nextInt(1 << 20) + 1);
@@ -82,9 +83,13 @@ public final class StatementRouter implements AutoCloseable {
             int pid = processIds.getAndIncrement() & 0x7FFFFFFF;
             ClientSession s = new ClientSession(StatementRouter.this, ch, pid, RANDOM.nextInt());
             sessions.put(pid, s);
-            // a socket counts from its accept, silent or not, so strangers cannot hold more than the limit
+            // a socket counts from its accept, silent or not, so strangers cannot hold more than the limit; a few
+            // more may come in to send a CancelRequest (when a proxy is full is when one is needed), never to log in
             s.admitted = admit();
-            if (!s.admitted) {
+            if (!s.admitted && overflow.incrementAndGet() <= cancelReserve()) {
+                s.overflow = true;
+            } else if (!s.admitted) {
+                overflow.decrementAndGet();
                 ch.pipeline().addLast("refuse", new ChannelInboundHandlerAdapter() {
                     @Override
                     public void channelActive(io.netty.channel.ChannelHandlerContext ctx) {
@@ -252,9 +257,18 @@ public final class StatementRouter implements AutoCloseable {
     }
 
     void sessionEnded(ClientSession s) {
-        if (sessions.remove(s.processId, s) && s.admitted) {
-            admitted.decrementAndGet();
+        if (sessions.remove(s.processId, s)) {
+            if (s.admitted) {
+                admitted.decrementAndGet();
+            } else if (s.overflow) {
+                overflow.decrementAndGet();
+            }
         }
+    }
+
+    /** Sockets accepted over max_client_connections for cancel requests only. */
+    int cancelReserve() {
+        return Math.max(4, settings.maxClientConnections() / 20);
     }
 
     /** Sends a CancelRequest for backend process {@code pid} to {@code b}, from {@code loop}, on a connection of its own. */

@@ -205,22 +205,48 @@ class StatementRouterTest {
     // ---- logins -----------------------------------------------------------------------------
 
     @Test
-    void silentSocketsCountAgainstTheClientLimitFromTheirAccept() throws Exception {
+    void silentSocketsCountAgainstTheClientLimitFromTheirAcceptAndCancelsStillGetIn() throws Exception {
         router(RouterSettings.ClientAuth.PASSWORD, 2, Duration.ofSeconds(30));
-        try (Client silent1 = new Client(); Client silent2 = new Client()) {
+        int reserve = router.cancelReserve();
+        List<Client> held = new java.util.ArrayList<>();
+        try {
+            Client victim = new Client();
+            held.add(victim);
+            victim.login();
+            held.add(new Client()); // silent, but it holds the second slot
             await().atMost(Duration.ofSeconds(5)).until(() -> router.openSessions() == 2);
-            try (Client third = new Client()) {
-                Message e = third.read(); // refused before it sends anything
-                assertThat(e.type()).isEqualTo('E');
+            try (Client third = new Client()) { // over the limit: it may only cancel
+                third.startup("user", "app");
+                Message e = third.readUntil('E');
                 assertThat(e.fields().get('C')).isEqualTo("53300");
                 assertThat(e.fields().get('M')).contains("proxy.max_client_connections is 2");
-                assertThat(third.closedByPeer()).isTrue();
             }
-            silent1.close();
-            await().atMost(Duration.ofSeconds(5)).until(() -> router.openSessions() == 1);
-            try (Client c = new Client()) {
-                c.login();
+            try (Client cancel = new Client()) { // a cancel request still gets through when the proxy is full
+                cancel.out.writeInt(16);
+                cancel.out.writeInt(FrontendFrameDecoder.CANCEL_REQUEST);
+                cancel.out.writeInt(victim.processId);
+                cancel.out.writeInt(victim.secretKey);
+                cancel.out.flush();
+                assertThat(cancel.closedByPeer()).isTrue();
             }
+            for (int i = 0; i < reserve; i++) {
+                held.add(new Client()); // silent sockets fill the reserve
+            }
+            await().atMost(Duration.ofSeconds(5)).until(() -> router.openSessions() == 2 + reserve);
+            try (Client beyond = new Client()) { // beyond the reserve: refused before it says anything
+                Message e = beyond.read();
+                assertThat(e.type()).isEqualTo('E');
+                assertThat(e.fields().get('C')).isEqualTo("53300");
+                assertThat(beyond.closedByPeer()).isTrue();
+            }
+        } finally {
+            for (Client c : held) {
+                c.close();
+            }
+        }
+        await().atMost(Duration.ofSeconds(5)).until(() -> router.openSessions() == 0);
+        try (Client c = new Client()) {
+            c.login();
         }
     }
 
@@ -582,7 +608,8 @@ class StatementRouterTest {
         router(RouterSettings.ClientAuth.PASSWORD, 1, Duration.ofSeconds(5));
         try (Client first = new Client()) {
             first.login();
-            try (Client second = new Client()) { // counted from its accept: refused before it says anything
+            try (Client second = new Client()) { // over the limit: it may send a cancel request, not log in
+                second.startup("user", "app");
                 assertThat(second.readUntil('E').fields()).containsEntry('C', "53300");
                 assertThat(second.closedByPeer()).isTrue();
             }
