@@ -223,7 +223,8 @@ public final class FailoverDecider {
         long fresh = Math.max(RECEIVER_FRESH_MILLIS, 3 * s.getSettings().getHealthCheck().getIntervalMillis());
         for (Node n : s.getNodesList()) {
             NodeObservation o = view.observations().get(n.getName());
-            if (n.getName().equals(primary) || o == null || !o.getReachable() || !o.getInRecovery()) {
+            // a replica whose last probe failed still counts by what its last answer said, aged (HealthMonitor)
+            if (n.getName().equals(primary) || o == null || !o.getInRecovery()) {
                 continue;
             }
             boolean fromPrimary = o.getUpstreamHost().equals(p.get().getHost()) && o.getUpstreamPort() == p.get().getPort();

@@ -110,6 +110,9 @@ public final class HealthMonitor implements AutoCloseable {
         private final VerdictCounter counter = new VerdictCounter();
         private final ScheduledExecutorService loop;
         private volatile long reportSentAt; // System.nanoTime() of the report in flight, 0 when none
+        /** The last probe that answered, and when (System.nanoTime()): what a failed probe still knows. */
+        private NodeObservation lastAnswer;
+        private long lastAnswerNanos;
 
         NodeLoop(Node node, HealthCheckSettings settings) {
             this.node = node;
@@ -117,6 +120,30 @@ public final class HealthMonitor implements AutoCloseable {
             this.prober = new NodeProber(targetFor(node));
             this.loop = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(instanceId + "/health-" + node.getName()));
             loop.scheduleAtFixedRate(this::tick, 0, Math.max(50, settings.getIntervalMillis()), TimeUnit.MILLISECONDS);
+        }
+
+        /**
+         * A failed probe keeps what the last answer said: WAL positions and timeline (so the controller still knows how
+         * far a vanished primary had got when it bounds the loss of a failover), and, for a replica, whom it
+         * streamed from and how long ago it last heard from it, aged by the time since that answer (on this
+         * process's monotonic clock). So one probe lost on a busy host does not make a replica's proof that the
+         * primary lives vanish; the proof expires on its own as it ages.
+         */
+        private NodeObservation withLastKnownPosition(NodeObservation now, NodeObservation before) {
+            if (now.getReachable() || before == null) {
+                return now;
+            }
+            NodeObservation.Builder b = now.toBuilder().setCurrentLsn(before.getCurrentLsn()).setReceiveLsn(before.getReceiveLsn())
+                    .setReplayLsn(before.getReplayLsn()).setTimeline(before.getTimeline())
+                    .setInRecovery(before.getInRecovery());
+            NodeObservation last = lastAnswer;
+            if (last != null && last.getInRecovery() && last.getReceiverLastMessageAgeMillis() >= 0) {
+                long since = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - lastAnswerNanos);
+                b.setUpstreamHost(last.getUpstreamHost()).setUpstreamPort(last.getUpstreamPort())
+                        .setWalReceiverStatus(last.getWalReceiverStatus())
+                        .setReceiverLastMessageAgeMillis(last.getReceiverLastMessageAgeMillis() + since);
+            }
+            return b.build();
         }
 
         boolean matches(Node n, HealthCheckSettings hc) {
@@ -129,6 +156,10 @@ public final class HealthMonitor implements AutoCloseable {
                 Verdict before = counter.verdict();
                 Verdict now = counter.record(obs.getReachable(), settings.getFailureThreshold(),
                         settings.getRecoveryThreshold());
+                if (obs.getReachable()) {
+                    lastAnswer = obs;
+                    lastAnswerNanos = System.nanoTime();
+                }
                 observations.put(node.getName(), withLastKnownPosition(obs, observations.get(node.getName()))
                         .toBuilder().setConsecutiveFailures(counter.consecutiveFailures()).build());
                 if (now != before) {
@@ -169,19 +200,6 @@ public final class HealthMonitor implements AutoCloseable {
             loop.shutdownNow();
             prober.close();
         }
-    }
-
-    /**
-     * A failed probe keeps the last WAL positions and timeline seen, so the controller still knows
-     * how far a vanished primary had got when it bounds the loss of a failover.
-     */
-    private static NodeObservation withLastKnownPosition(NodeObservation now, NodeObservation before) {
-        if (now.getReachable() || before == null) {
-            return now;
-        }
-        return now.toBuilder().setCurrentLsn(before.getCurrentLsn()).setReceiveLsn(before.getReceiveLsn())
-                .setReplayLsn(before.getReplayLsn()).setTimeline(before.getTimeline())
-                .setInRecovery(before.getInRecovery()).build();
     }
 
     @Override

@@ -166,6 +166,14 @@ class FailoverDeciderTest {
                         w -> { w.primaryDead(); w.obs.put("pg-3", World.replica("0/9000000", 5432).toBuilder()
                                 .setReceiverLastMessageAgeMillis(800).build()); return w; },
                         "", "waiting: pg-1 failed for 3/3 instances but pg-3 still receives WAL from it"),
+                row("a replica whose last probe failed still vetoes by what its last answer said, while that is fresh",
+                        w -> { w.primaryDead(); w.obs.put("pg-3", World.replica("0/9000000", 5432).toBuilder().setReachable(false)
+                                .setError("no answer within 500ms").setReceiverLastMessageAgeMillis(1_300).build()); return w; },
+                        "", "waiting: pg-1 failed for 3/3 instances but pg-3 still receives WAL from it"),
+                row("and not once that has aged past the window",
+                        w -> { w.primaryDead(); w.obs.put("pg-3", World.replica("0/9000000", 5432).toBuilder().setReachable(false)
+                                .setError("no answer within 500ms").setReceiverLastMessageAgeMillis(4_300).build()); return w; },
+                        "StartFailover", "failover:"),
                 row("a receiver that has heard nothing for long is no proof of life",
                         w -> { w.primaryDead(); w.obs.put("pg-3", World.replica("0/9000000", 5432).toBuilder()
                                 .setReceiverLastMessageAgeMillis(9_000).build()); return w; },
