@@ -181,6 +181,14 @@ class StatementRouterTest {
             }
         }
 
+        /** Logs in with the right password and returns the fields of the ErrorResponse that refuses the login. */
+        Map<Character, String> refusedLogin() throws IOException {
+            startup("user", "app");
+            read();
+            send('p', PASSWORD);
+            return readUntil('E').fields();
+        }
+
         /** True when the proxy closed the connection (after whatever it still sent). */
         boolean closedByPeer() throws IOException {
             try {
@@ -416,10 +424,7 @@ class StatementRouterTest {
         // a clear-text password goes only to a node whose certificate is verified, unless the settings allow it
         backend.authCode = 3;
         try (Client c = new Client()) {
-            c.startup("user", "app");
-            c.read();
-            c.send('p', PASSWORD);
-            Map<Character, String> e = c.readUntil('E').fields();
+            Map<Character, String> e = c.refusedLogin();
             assertThat(e).containsEntry('C', "08006");
             assertThat(e.get('M')).contains("asks for the password in clear text", "backend_allow_cleartext_password")
                     .doesNotContain("node-password");
@@ -463,10 +468,7 @@ class StatementRouterTest {
         router();
         backend.omitAuthenticationOk = true;
         try (Client c = new Client()) {
-            c.startup("user", "app");
-            c.read();
-            c.send('p', PASSWORD);
-            Map<Character, String> e = c.readUntil('E').fields();
+            Map<Character, String> e = c.refusedLogin();
             assertThat(e).containsEntry('C', "08006");
             assertThat(e.get('M')).contains("before AuthenticationOk");
         }
@@ -477,10 +479,7 @@ class StatementRouterTest {
     void aNodeThisInstanceHasNoCredentialsForIsNotSentAnotherNodesOnes() throws Exception {
         routerWithBackendLogin(RouterSettings.BackendLogin.unconfigured());
         try (Client c = new Client()) {
-            c.startup("user", "app");
-            c.read();
-            c.send('p', PASSWORD);
-            Map<Character, String> e = c.readUntil('E').fields();
+            Map<Character, String> e = c.refusedLogin();
             assertThat(e).containsEntry('C', "08006");
             assertThat(e.get('M')).contains("is in the cluster's topology but not in this instance's configuration");
         }
