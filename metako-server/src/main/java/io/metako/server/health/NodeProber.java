@@ -23,6 +23,11 @@ import java.util.concurrent.TimeoutException;
  * stuck makes the next ones fail at once instead of piling up.
  */
 final class NodeProber implements AutoCloseable {
+    /*
+     * The receiver's age reads clock_timestamp(), not now(): now() is when the statement started, and a replica under
+     * write load receives WAL while the probe runs, so now() - last_msg_receipt_time came out negative, which the
+     * streaming veto read as "no proof", and it flickered off (the fault harness saw two unneeded failovers).
+     */
     private static final String PROBE_SQL = """
             SELECT pg_is_in_recovery(),
                    CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END,
@@ -41,7 +46,9 @@ final class NodeProber implements AutoCloseable {
                    (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'
                         AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
                         AND application_name <> 'pg-metako probe'),
-                   (SELECT (EXTRACT(EPOCH FROM now() - last_msg_receipt_time) * 1000)::bigint FROM pg_stat_wal_receiver),
+                   (SELECT CASE WHEN last_msg_receipt_time IS NULL THEN NULL
+                                ELSE GREATEST(0, (EXTRACT(EPOCH FROM clock_timestamp() - last_msg_receipt_time) * 1000)::bigint)
+                           END FROM pg_stat_wal_receiver),
                    current_setting('synchronous_standby_names')
             """;
 
