@@ -78,7 +78,7 @@ final class BusySwitchover {
                 AtomicLong failed = new AtomicLong();
                 List<Thread> busy = new ArrayList<>();
                 for (Connection conn : conns.subList(1, 1 + BUSY)) {
-                    Thread t = new Thread(() -> keepBusy(conn, stop, ok, failed), "busy");
+                    Thread t = new Thread(() -> keepBusy(c, via, conn, stop, ok, failed), "busy");
                     t.setDaemon(true);
                     t.start();
                     busy.add(t);
@@ -139,16 +139,44 @@ final class BusySwitchover {
         }
     }
 
-    /** Statements on the primary back to back: the proxy's event loop has work while the epoch changes. */
-    private static void keepBusy(Connection conn, AtomicBoolean stop, AtomicLong ok, AtomicLong failed) {
+    /**
+     * Statements on the primary back to back: the proxy's event loop has work while the epoch changes. A session
+     * whose statement was in flight on the old primary is ended (57P01: its outcome is unknown), and, as an
+     * application's pool would, this client then opens a new one.
+     */
+    private static void keepBusy(ChaosCluster c, int via, Connection first, AtomicBoolean stop, AtomicLong ok, AtomicLong failed) {
+        Connection conn = first;
         while (!stop.get()) {
-            try (Statement st = conn.createStatement()) {
-                st.execute("/* metako:primary */ SELECT 1");
-                ok.incrementAndGet();
+            try {
+                if (conn == null || conn.isClosed()) {
+                    conn = DriverManager.getConnection(c.routerUrl(via), properties(c));
+                }
+                try (Statement st = conn.createStatement()) {
+                    st.execute("/* metako:primary */ SELECT 1");
+                    ok.incrementAndGet();
+                }
             } catch (SQLException e) {
                 failed.incrementAndGet();
+                String state = e.getSQLState() == null ? "" : e.getSQLState();
+                if (state.startsWith("08") || state.startsWith("57P")) {
+                    closeQuietly(conn);
+                    conn = null;
+                }
                 Workload.pause(50);
             }
+        }
+        if (conn != first) {
+            closeQuietly(conn);
+        }
+    }
+
+    private static void closeQuietly(Connection conn) {
+        try {
+            if (conn != null) {
+                conn.close();
+            }
+        } catch (SQLException ignored) {
+            // it is gone either way
         }
     }
 
