@@ -57,16 +57,10 @@ public final class ForwardingProxy implements AutoCloseable {
     public ForwardingProxy start(String host, int port) throws InterruptedException {
         server = loops.listen(host, port, ch -> {
             if (sessions.size() >= maxConnections) {
-                // a PostgreSQL client reads an ErrorResponse whatever it sent first (libpq even after an SSLRequest)
-                ch.pipeline().addLast(new io.netty.channel.ChannelInboundHandlerAdapter() {
-                    @Override
-                    public void channelActive(io.netty.channel.ChannelHandlerContext ctx) {
-                        ctx.writeAndFlush(io.metako.proxy.protocol.BackendMessages.errorResponse(ctx.alloc(), "FATAL",
-                                io.metako.proxy.protocol.SqlState.TOO_MANY_CONNECTIONS, "sorry, too many clients already on "
-                                        + (role == Role.PRIMARY ? "rw_port" : "ro_port") + " (proxy.max_client_connections is "
-                                        + maxConnections + ")")).addListener(io.netty.channel.ChannelFutureListener.CLOSE);
-                    }
-                });
+                ch.pipeline().addLast(new io.metako.proxy.protocol.RefuseOnConnect(
+                        io.metako.proxy.protocol.SqlState.TOO_MANY_CONNECTIONS, "sorry, too many clients already on "
+                                + (role == Role.PRIMARY ? "rw_port" : "ro_port") + " (proxy.max_client_connections is "
+                                + maxConnections + ")", () -> { }));
                 return;
             }
             ForwardingSession s = new ForwardingSession(ForwardingProxy.this, ch);

@@ -99,9 +99,7 @@ final class ForwardingSession {
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
             if (clientSide) {
-                Object first = firstChunk;
-                firstChunk = null;
-                io.netty.util.ReferenceCountUtil.release(first);
+                dropFirstChunk();
             }
             closeOnFlush(other());
         }
@@ -202,21 +200,22 @@ final class ForwardingSession {
 
     void close() {
         if (client.eventLoop().inEventLoop()) {
-            Object first = firstChunk;
-            firstChunk = null;
-            io.netty.util.ReferenceCountUtil.release(first);
+            dropFirstChunk();
         } else {
-            client.eventLoop().execute(() -> {
-                Object first = firstChunk;
-                firstChunk = null;
-                io.netty.util.ReferenceCountUtil.release(first);
-            });
+            client.eventLoop().execute(this::dropFirstChunk);
         }
         Channel b = backend;
         if (b != null) {
             b.close();
         }
         client.close();
+    }
+
+    /** Releases the client's held first chunk, if any (event loop only). */
+    private void dropFirstChunk() {
+        Object first = firstChunk;
+        firstChunk = null;
+        io.netty.util.ReferenceCountUtil.release(first);
     }
 
     private static void closeOnFlush(Channel ch) {

@@ -7,7 +7,6 @@ import io.metako.proxy.route.ReplicaSelector;
 import io.metako.proxy.routing.RoutingTable;
 import io.metako.proxy.protocol.FrontendMessages;
 import io.netty.channel.Channel;
-import io.metako.proxy.protocol.BackendMessages;
 import io.metako.proxy.protocol.SqlState;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -90,19 +89,9 @@ public final class StatementRouter implements AutoCloseable {
                 s.overflow = true;
             } else if (!s.admitted) {
                 overflow.decrementAndGet();
-                ch.pipeline().addLast("refuse", new ChannelInboundHandlerAdapter() {
-                    @Override
-                    public void channelActive(io.netty.channel.ChannelHandlerContext ctx) {
-                        ctx.writeAndFlush(BackendMessages.errorResponse(ctx.alloc(), "FATAL", SqlState.TOO_MANY_CONNECTIONS,
-                                "sorry, too many clients already (proxy.max_client_connections is "
-                                        + settings.maxClientConnections() + ")")).addListener(ChannelFutureListener.CLOSE);
-                    }
-
-                    @Override
-                    public void channelInactive(io.netty.channel.ChannelHandlerContext ctx) {
-                        sessionEnded(s);
-                    }
-                });
+                ch.pipeline().addLast("refuse", new io.metako.proxy.protocol.RefuseOnConnect(SqlState.TOO_MANY_CONNECTIONS,
+                        "sorry, too many clients already (proxy.max_client_connections is " + settings.maxClientConnections()
+                                + ")", () -> sessionEnded(s)));
                 return;
             }
             ch.pipeline().addLast("frames", new FrontendFrameDecoder(settings.maxMessageSize()));

@@ -119,23 +119,24 @@ public final class FailoverDecider {
         }
         NodeObservation old = view.observations().get(op.getOldPrimary());
         boolean oldReachable = old != null && old.getReachable();
-        if (op.getKind() == EventKind.SWITCHOVER && view.health(op.getOldPrimary()) == MajorityHealth.FAILED) {
+        if (op.getKind() == EventKind.SWITCHOVER) {
+            if (view.health(op.getOldPrimary()) != MajorityHealth.FAILED) {
+                if (!oldReachable) {
+                    // one missed probe (the fence ends every client session, a probe's too) is no reason to promote
+                    // a target that has not replayed everything: only a majority's FAILED makes this a failover
+                    return Decision.none("switchover: waiting to see " + op.getOldPrimary() + " again ("
+                            + (old == null ? "not probed yet" : old.getError()) + "); " + op.getTarget()
+                            + " is promoted only once it has replayed all " + op.getOldPrimary() + " wrote");
+                }
+                return switchoverStep(s, op, old, target);
+            }
             Optional<String> witness = replicaStillStreaming(view, op.getOldPrimary());
             if (witness.isPresent()) {
                 // the instances lost it, the replicas did not: it may still have commits the target lacks
                 return Decision.none("switchover: " + op.getOldPrimary() + " is failed by majority but " + witness.get()
                         + " still receives WAL from it; waiting (metakoctl abort, or failover --force, ends this)");
             }
-        }
-        if (op.getKind() == EventKind.SWITCHOVER && view.health(op.getOldPrimary()) != MajorityHealth.FAILED) {
-            if (!oldReachable) {
-                // one missed probe (the fence ends every client session, a probe's too) is no reason to promote
-                // a target that has not replayed everything: only a majority's FAILED makes this a failover
-                return Decision.none("switchover: waiting to see " + op.getOldPrimary() + " again ("
-                        + (old == null ? "not probed yet" : old.getError()) + "); " + op.getTarget()
-                        + " is promoted only once it has replayed all " + op.getOldPrimary() + " wrote");
-            }
-            return switchoverStep(s, op, old, target);
+            // failed by majority and no replica hears from it: it is gone, and this goes on as a failover
         }
         List<ControllerAction> actions = new ArrayList<>();
         if (oldReachable && !old.getReadOnly()) {
