@@ -54,15 +54,7 @@ enum Scenario {
         @Override
         void inject(ChaosCluster c, ClusterStatus before, Random random, Timeline t) throws Exception {
             KILL_PRIMARY.killPrimary(c, before, t);
-            long deadline = System.currentTimeMillis() + 30_000;
-            boolean started = false;
-            while (!started && System.currentTimeMillis() < deadline) {
-                for (int i = 0; i < c.instanceCount() && !started; i++) {
-                    started = c.status(i).filter(s -> s.getEpoch() > before.getEpoch()).isPresent();
-                }
-                Thread.sleep(50);
-            }
-            t.mark(started ? "FailoverStarted applied" : "no FailoverStarted seen within 30 s");
+            awaitTarget(c, before, t);
             Thread.sleep(random.nextInt(3_001));
             int leader = c.leaderIndex();
             if (leader < 0) {

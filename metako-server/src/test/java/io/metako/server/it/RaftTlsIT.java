@@ -71,6 +71,18 @@ class RaftTlsIT {
         assertThat(p.waitFor()).as(out).isZero();
     }
 
+    /**
+     * A stock Ratis client of the group with {@code tls}; with retries, so that a follower's "not the leader"
+     * cannot pass for a refusal.
+     */
+    private static RaftClient client(Parameters tls) {
+        RaftProperties props = new RaftProperties();
+        org.apache.ratis.client.RaftClientConfigKeys.Rpc.setRequestTimeout(props, TimeDuration.valueOf(3, TimeUnit.SECONDS));
+        return RaftClient.newBuilder().setProperties(props).setParameters(tls).setRaftGroup(RaftNode.groupOf(q.config(0)))
+                .setRetryPolicy(RetryPolicies.retryUpToMaximumCountWithFixedSleep(6, TimeDuration.valueOf(300, TimeUnit.MILLISECONDS)))
+                .build();
+    }
+
     /** Why the group refused {@code data}; fails if it was applied. */
     private static String refusal(RaftClient c, byte[] data) {
         try {
@@ -100,13 +112,7 @@ class RaftTlsIT {
         GrpcConfigKeys.Client.setTlsConf(strangerCert, new GrpcTlsConfig(pki.resolve("stranger/outsider.key").toFile(),
                 pki.resolve("stranger/outsider.crt").toFile(), pki.resolve("cluster/ca.crt").toFile(), true));
         for (Parameters outsider : List.of(new Parameters(), strangerCert)) {
-            RaftProperties props = new RaftProperties();
-            org.apache.ratis.client.RaftClientConfigKeys.Rpc.setRequestTimeout(props, TimeDuration.valueOf(2, TimeUnit.SECONDS));
-            try (RaftClient c = RaftClient.newBuilder().setProperties(props).setParameters(outsider)
-                    .setRaftGroup(RaftNode.groupOf(q.config(0)))
-                    // retries, so that a follower's "not the leader" cannot pass for a refusal
-                    .setRetryPolicy(RetryPolicies.retryUpToMaximumCountWithFixedSleep(6, TimeDuration.valueOf(300, TimeUnit.MILLISECONDS)))
-                    .build()) {
+            try (RaftClient c = client(outsider)) {
                 boolean refused;
                 try {
                     c.io().send(Message.valueOf(ByteString.copyFrom(pause.toByteArray())));
@@ -126,12 +132,7 @@ class RaftTlsIT {
                 .setReportVerdict(io.metako.proto.v1.ReportVerdict.newBuilder().setInstanceId("metako-3").setNode("pg-1")
                         .setVerdict(io.metako.proto.v1.Verdict.DOWN)).build();
         Command liedProposer = forgedVerdict.toBuilder().setProposer("metako-3").build();
-        RaftProperties props = new RaftProperties();
-        org.apache.ratis.client.RaftClientConfigKeys.Rpc.setRequestTimeout(props, TimeDuration.valueOf(3, TimeUnit.SECONDS));
-        try (RaftClient c = RaftClient.newBuilder().setProperties(props).setParameters(insiderTls)
-                .setRaftGroup(RaftNode.groupOf(q.config(0)))
-                .setRetryPolicy(RetryPolicies.retryUpToMaximumCountWithFixedSleep(6, TimeDuration.valueOf(300, TimeUnit.MILLISECONDS)))
-                .build()) {
+        try (RaftClient c = client(insiderTls)) {
             assertThat(refusal(c, pause.toByteArray())).contains("unsigned");
             assertThat(refusal(c, insider.sign(forgedVerdict))).contains("metako-2 reported a verdict in the name of metako-3");
             assertThat(refusal(c, insider.sign(liedProposer))).contains("proposed as 'metako-3' but signed by 'metako-2'");
