@@ -91,24 +91,7 @@ public final class CommandSigner {
         }
         X509Certificate sender = (X509Certificate) CertificateFactory.getInstance("X.509")
                 .generateCertificate(new ByteArrayInputStream(signed.getCertificate().toByteArray()));
-        ca.checkValidity();
-        sender.checkValidity();
-        if (!sender.getIssuerX500Principal().equals(ca.getSubjectX500Principal())) {
-            throw new GeneralSecurityException("the certificate was not issued by the cluster CA");
-        }
-        sender.verify(ca.getPublicKey()); // signed by the cluster CA
-        if (sender.getBasicConstraints() != -1) {
-            throw new GeneralSecurityException("a CA certificate cannot sign commands");
-        }
-        java.util.List<String> usages = sender.getExtendedKeyUsage();
-        if (usages != null && !(usages.contains(SERVER_AUTH) && usages.contains(CLIENT_AUTH))) {
-            // an instance's certificate serves and connects (deploy/certs.sh instance); an operator's only connects
-            throw new GeneralSecurityException("not an instance certificate (it must allow serverAuth and clientAuth)");
-        }
-        String cn = commonName(sender);
-        if (!peers.contains(cn)) {
-            throw new GeneralSecurityException("'" + printable(cn) + "' is not an instance of this Raft group " + peers);
-        }
+        String cn = member(sender);
         if (!cn.equals(command.getProposer())) {
             throw new GeneralSecurityException("command proposed as '" + printable(command.getProposer()) + "' but signed by '"
                     + cn + "'");
@@ -120,6 +103,33 @@ public final class CommandSigner {
             throw new GeneralSecurityException("the signature of '" + cn + "' does not match the command");
         }
         return command;
+    }
+
+    /**
+     * The instance id {@code certificate} proves, once it is the cluster CA's, valid today, not a CA, an instance's
+     * (serverAuth and clientAuth) and named for a member of this group; a {@link GeneralSecurityException} saying
+     * which of these failed otherwise. A Raft connection and a command's signature are both held to it.
+     */
+    public String member(X509Certificate certificate) throws GeneralSecurityException {
+        ca.checkValidity();
+        certificate.checkValidity();
+        if (!certificate.getIssuerX500Principal().equals(ca.getSubjectX500Principal())) {
+            throw new GeneralSecurityException("the certificate was not issued by the cluster CA");
+        }
+        certificate.verify(ca.getPublicKey()); // signed by the cluster CA
+        if (certificate.getBasicConstraints() != -1) {
+            throw new GeneralSecurityException("a CA certificate is no instance's");
+        }
+        java.util.List<String> usages = certificate.getExtendedKeyUsage();
+        if (usages != null && !(usages.contains(SERVER_AUTH) && usages.contains(CLIENT_AUTH))) {
+            // an instance's certificate serves and connects (deploy/certs.sh instance); an operator's only connects
+            throw new GeneralSecurityException("not an instance certificate (it must allow serverAuth and clientAuth)");
+        }
+        String cn = commonName(certificate);
+        if (!peers.contains(cn)) {
+            throw new GeneralSecurityException("'" + printable(cn) + "' is not an instance of this Raft group " + peers);
+        }
+        return cn;
     }
 
     /** At most 64 printable characters of a sender-chosen string, for a log line. */

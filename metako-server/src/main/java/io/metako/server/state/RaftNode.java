@@ -72,6 +72,7 @@ public final class RaftNode implements AutoCloseable {
         this.signer = CommandSigner.of(config.security(), config.peers().stream().map(p -> p.id()).toList());
         if (signer != null) {
             stateMachine.requireSignedCommands(signer);
+            GrpcConfigKeys.Server.setServicesCustomizer(tls, new RaftPeerGate(signer));
         }
         boolean fresh = isEmpty(storage);
         this.server = RaftServer.newBuilder().setServerId(selfId).setGroup(group).setProperties(props).setParameters(tls)
@@ -130,7 +131,8 @@ public final class RaftNode implements AutoCloseable {
     /**
      * Mutual TLS on every Raft link ({@code security.raft_tls_enabled}): each instance presents its {@code cert_file}
      * and accepts only peers and clients whose certificate {@code raft_ca_file} signed, so a stranger that reaches a
-     * Raft port can submit nothing. Empty parameters (plaintext) when off.
+     * Raft port can submit nothing; {@link RaftPeerGate} then admits only the group's members among those.
+     * Empty parameters (plaintext) when off.
      */
     static org.apache.ratis.conf.Parameters tlsParameters(MetakoConfig config) {
         org.apache.ratis.conf.Parameters p = new org.apache.ratis.conf.Parameters();

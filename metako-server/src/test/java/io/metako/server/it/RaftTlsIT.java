@@ -43,6 +43,8 @@ class RaftTlsIT {
         certs("init", pki.resolve("cluster").toString());
         certs("init", pki.resolve("stranger").toString());
         certs("client", pki.resolve("stranger").toString(), "outsider");
+        certs("client", pki.resolve("cluster").toString(), "operator");
+        certs("instance", pki.resolve("cluster").toString(), "metako-9", "127.0.0.1");
         q = Quorum.start("500ms", "30s", "async", (i, config) -> {
             String id = "metako-" + (i + 1);
             try {
@@ -94,6 +96,20 @@ class RaftTlsIT {
         }
     }
 
+    /** The text of what {@code call} threw (its causes included); fails if it returned. */
+    private static String failure(java.util.concurrent.Callable<?> call) {
+        try {
+            Object answer = call.call();
+            throw new AssertionError("expected a refusal, got " + answer);
+        } catch (Exception e) {
+            StringBuilder text = new StringBuilder();
+            for (Throwable t = e; t != null; t = t.getCause()) {
+                text.append(t).append(" / ");
+            }
+            return text.toString();
+        }
+    }
+
     @Test
     void theGroupWorksOverTlsAndAnOutsiderGetsNothingApplied() throws Exception {
         await().atMost(CONVERGE).untilAsserted(() -> {
@@ -123,6 +139,24 @@ class RaftTlsIT {
                 assertThat(refused).as("a Raft client without a certificate of the cluster CA").isTrue();
             }
         }
+        // certificates of the cluster CA that are not a member's: an operator's (metakoctl), a non-member instance's
+        for (String name : List.of("operator", "metako-9")) {
+            Parameters notAMember = new Parameters();
+            GrpcConfigKeys.Client.setTlsConf(notAMember, new GrpcTlsConfig(pki.resolve("cluster/" + name + ".key").toFile(),
+                    pki.resolve("cluster/" + name + ".crt").toFile(), pki.resolve("cluster/ca.crt").toFile(), true));
+            GrpcConfigKeys.Admin.setTlsConf(notAMember, new GrpcTlsConfig(pki.resolve("cluster/" + name + ".key").toFile(),
+                    pki.resolve("cluster/" + name + ".crt").toFile(), pki.resolve("cluster/ca.crt").toFile(), true));
+            try (RaftClient c = client(notAMember)) {
+                assertThat(failure(() -> c.io().send(Message.valueOf(ByteString.copyFrom(pause.toByteArray())))))
+                        .as(name + " submits").contains("not a member of this Raft group");
+                assertThat(failure(() -> c.io().sendReadOnly(Message.EMPTY)))
+                        .as(name + " reads").contains("not a member of this Raft group");
+                var group = RaftNode.groupOf(q.config(0));
+                var onlyOne = List.of(group.getPeers().iterator().next());
+                assertThat(failure(() -> c.admin().setConfiguration(onlyOne)))
+                        .as(name + " changes the membership").contains("not a member of this Raft group");
+            }
+        }
         // an insider (a valid cluster certificate, metako-2's) cannot send unsigned commands, nor sign in another's name
         Parameters insiderTls = new Parameters();
         GrpcConfigKeys.Client.setTlsConf(insiderTls, new GrpcTlsConfig(pki.resolve("cluster/metako-2.key").toFile(),
@@ -147,6 +181,9 @@ class RaftTlsIT {
         assertThat(q.instances[0].state().getVerdictsList()).as("no verdict in metako-3's name but its own")
                 .noneMatch(v -> v.getInstanceId().equals("metako-3") && v.getVerdict() == io.metako.proto.v1.Verdict.DOWN);
         assertThat(q.instances[0].state().getPaused()).isFalse();
+        for (int i = 0; i < 3; i++) {
+            assertThat(q.status(i).getMembersList()).as("the Raft membership is unchanged").hasSize(3);
+        }
         System.out.println("[raft-tls] applied index " + applied + " before the outsiders, " + q.status(0).getAppliedIndex() + " after");
     }
 }
