@@ -64,7 +64,8 @@ cmd_stop() {
 
 cmd_status() {
   if ! running; then echo "not running"; exit 3; fi
-  METAKO_ENDPOINTS="$(endpoints)" METAKO_TOKEN="$(cat "$dir/token")" "$root/bin/metakoctl" status
+  local ca=""; [ -f "$dir/pki/ca.crt" ] && ca="$dir/pki/ca.crt"
+  METAKO_ENDPOINTS="$(endpoints)" METAKO_TOKEN="$(cat "$dir/token")" METAKO_CACERT="$ca" "$root/bin/metakoctl" status
 }
 
 cmd_logs() {

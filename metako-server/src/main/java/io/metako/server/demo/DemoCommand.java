@@ -24,6 +24,12 @@ public final class DemoCommand implements Callable<Integer> {
             description = "health_check.interval (and timeout) of the demo's instances (default: ${DEFAULT-VALUE}).")
     String healthInterval;
 
+    @Option(names = "--no-tls",
+            description = "Run without TLS. By default the demo makes a cluster CA and instance certificates with "
+                    + "deploy/certs.sh (openssl) in DIR/pki, and runs the Raft links under mutual TLS, the admin API "
+                    + "over TLS and the statement router offering TLS, as a production cluster would.")
+    boolean noTls;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -40,7 +46,7 @@ public final class DemoCommand implements Callable<Integer> {
                 }
             }
         }
-        DemoRun run = new DemoRun(target, out, healthInterval);
+        DemoRun run = new DemoRun(target, out, healthInterval, !noTls);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             run.stop();

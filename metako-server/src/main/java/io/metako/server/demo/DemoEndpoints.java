@@ -13,6 +13,9 @@ final class DemoEndpoints {
     static String json(LocalCluster c) {
         StringBuilder sb = new StringBuilder("{\n  \"cluster_name\": \"demo\",\n");
         sb.append("  \"token_file\": ").append(q(c.dir().resolve("token").toString())).append(",\n");
+        if (c.caCert() != null) {
+            sb.append("  \"ca_file\": ").append(q(c.caCert().toString())).append(",\n");
+        }
         sb.append("  \"instances\": [\n");
         for (int i = 0; i < c.instances().size(); i++) {
             LocalCluster.InstanceSpec s = c.instances().get(i);
@@ -23,8 +26,7 @@ final class DemoEndpoints {
                     .append(", \"proxy\": ").append(q(h + ":" + s.proxyPort()))
                     .append(", \"rw\": ").append(q(h + ":" + s.rwPort()))
                     .append(", \"ro\": ").append(q(h + ":" + s.roPort()))
-                    .append(", \"dsn\": ").append(q("host=" + h + " port=" + s.proxyPort()
-                            + " dbname=postgres user=" + LocalCluster.PROXY_USER + " passfile=" + c.passfile()))
+                    .append(", \"dsn\": ").append(q(routerDsn(c, s)))
                     .append('}').append(i + 1 < c.instances().size() ? ",\n" : "\n");
         }
         sb.append("  ],\n  \"nodes\": [\n");
@@ -35,6 +37,13 @@ final class DemoEndpoints {
                     .append('}').append(i + 1 < c.nodes().size() ? ",\n" : "\n");
         }
         return sb.append("  ]\n}\n").toString();
+    }
+
+    /** A libpq connection string to {@code s}'s statement router; TLS verified against the cluster CA when it is on. */
+    static String routerDsn(LocalCluster c, LocalCluster.InstanceSpec s) {
+        String dsn = "host=" + LocalCluster.HOST + " port=" + s.proxyPort() + " dbname=postgres user="
+                + LocalCluster.PROXY_USER + " passfile=" + c.passfile();
+        return c.caCert() == null ? dsn : dsn + " sslmode=verify-full sslrootcert=" + c.caCert();
     }
 
     private static String q(String s) {

@@ -24,20 +24,25 @@ final class DemoRun {
     private final Path dir;
     private final PrintWriter out;
     private final String healthInterval;
+    private final boolean tls;
     private final List<Process> instances = new ArrayList<>();
     private LocalCluster cluster;
     private int step;
     private boolean stopped;
 
-    DemoRun(Path dir, PrintWriter out, String healthInterval) {
+    DemoRun(Path dir, PrintWriter out, String healthInterval, boolean tls) {
         this.dir = dir;
         this.out = out;
         this.healthInterval = healthInterval;
+        this.tls = tls;
     }
 
     void start() throws Exception {
         progress("preparing " + dir);
         cluster = LocalCluster.plan(dir, 3, 3, this::progress);
+        if (tls) {
+            cluster.useTls();
+        }
         cluster.startPostgres();
         List<Path> configs = cluster.writeConfigs(healthInterval);
         for (int i = 0; i < configs.size(); i++) {
@@ -60,8 +65,21 @@ final class DemoRun {
         long deadline = System.currentTimeMillis() + READY_TIMEOUT_MILLIS;
         Metadata auth = new Metadata();
         auth.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + cluster.token());
-        List<ManagedChannel> channels = cluster.instances().stream()
-                .map(i -> (ManagedChannel) NettyChannelBuilder.forTarget(i.grpc()).usePlaintext().build()).toList();
+        List<ManagedChannel> channels = new ArrayList<>();
+        for (LocalCluster.InstanceSpec i : cluster.instances()) {
+            NettyChannelBuilder b = NettyChannelBuilder.forTarget(i.grpc());
+            if (cluster.caCert() == null) {
+                b.usePlaintext();
+            } else {
+                try {
+                    b.sslContext(io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts.forClient()
+                            .trustManager(cluster.caCert().toFile()).build());
+                } catch (javax.net.ssl.SSLException e) {
+                    throw new IllegalStateException("cannot trust " + cluster.caCert() + ": " + e.getMessage(), e);
+                }
+            }
+            channels.add(b.build());
+        }
         String last = "no answer yet";
         try {
             while (System.currentTimeMillis() < deadline) {
@@ -119,9 +137,9 @@ final class DemoRun {
         out.println();
         LocalCluster.InstanceSpec first = cluster.instances().get(0);
         out.println("Connect through metako (password in " + cluster.passfile() + "). The statement router sends reads to");
-        out.println("a replica and writes to the primary, on every instance, before and after a failover:");
-        out.println("  psql \"host=" + LocalCluster.HOST + " port=" + first.proxyPort() + " dbname=postgres user="
-                + LocalCluster.PROXY_USER + " passfile=" + cluster.passfile() + "\"");
+        out.println("a replica and writes to the primary, on every instance, before and after a failover"
+                + (tls ? " (over TLS:\nsslrootcert names the cluster CA, so sslmode=verify-full checks the proxy's certificate):" : ":"));
+        out.println("  psql \"" + DemoEndpoints.routerDsn(cluster, first) + "\"");
         out.println("or plain forwarding: the rw port to the current primary, the ro port to a replica:");
         out.println("  psql \"host=" + LocalCluster.HOST + " port=" + first.rwPort() + " dbname=postgres user=postgres passfile="
                 + cluster.passfile() + "\"");
@@ -133,6 +151,9 @@ final class DemoRun {
         out.println("Ask the quorum:");
         out.println("  export METAKO_ENDPOINTS=" + endpointsList);
         out.println("  export METAKO_TOKEN=$(cat " + dir.resolve("token") + ")");
+        if (cluster.caCert() != null) {
+            out.println("  export METAKO_CACERT=" + cluster.caCert() + "   # the admin API and the Raft links run over TLS");
+        }
         out.println("  bin/metakoctl status");
         out.println("  bin/metakoctl watch      # then, in another shell, stop a node and see the verdicts change:");
         out.println("  runuser -u postgres -- " + "pg_ctl -D " + cluster.nodes().get(2).dataDir() + " stop -m immediate");

@@ -38,6 +38,8 @@ public final class LocalCluster implements AutoCloseable {
     private final String password;
     private final String token;
     private final Consumer<String> progress;
+    /** Where {@link #useTls()} put the cluster CA and the instances' certificates; null while TLS is off. */
+    private Path pki;
 
     private LocalCluster(Path dir, Consumer<String> progress) {
         this.dir = dir.toAbsolutePath();
@@ -69,6 +71,51 @@ public final class LocalCluster implements AutoCloseable {
         c.writeSecret("token", c.token);
         c.writeSecret("pgpass", "*:*:*:" + SUPERUSER + ":" + c.password + "\n*:*:*:" + PROXY_USER + ":" + c.password + "\n");
         return c;
+    }
+
+    /**
+     * Turns TLS on for the configs written next, as a production cluster runs: a cluster CA and one certificate per
+     * instance, made by {@code deploy/certs.sh} in {@code DIR/pki}, serve mutual TLS on the Raft links, TLS on the
+     * admin API and TLS offered by the statement router. The files stay for clients: {@link #caCert()}.
+     */
+    public void useTls() throws IOException {
+        Path folder = dir.resolve("pki");
+        Files.createDirectories(folder);
+        Path script = dir.resolve("certs.sh");
+        try (var in = LocalCluster.class.getResourceAsStream("certs.sh")) {
+            if (in == null) {
+                throw new IOException("certs.sh is missing from the build (metako-server's resources)");
+            }
+            Files.copy(in, script, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
+        progress.accept("certificates: a cluster CA and " + instances.size() + " instance certificates in " + folder);
+        certs(script, "init", folder.toString());
+        for (InstanceSpec i : instances) {
+            certs(script, "instance", folder.toString(), i.id(), HOST + ",localhost");
+        }
+        Files.delete(script);
+        pki = folder;
+    }
+
+    private static void certs(Path script, String... args) throws IOException {
+        List<String> command = new ArrayList<>(List.of("bash", script.toString()));
+        command.addAll(List.of(args));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        try {
+            if (p.waitFor() != 0) {
+                throw new IOException("deploy/certs.sh " + String.join(" ", args) + " failed (is openssl installed?): "
+                        + out.strip());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while making certificates", e);
+        }
+    }
+
+    /** The cluster CA's certificate clients trust (metakoctl --cacert, sslrootcert); null while TLS is off. */
+    public Path caCert() {
+        return pki == null ? null : pki.resolve("ca.crt");
     }
 
     /** initdb the primary, pg_basebackup the replicas, start them all. */
@@ -147,6 +194,12 @@ public final class LocalCluster implements AutoCloseable {
         y.append("load_balancer:\n  algorithm: round_robin\n");
         y.append("failover:\n  cooldown: ").append(failoverCooldown).append('\n');
         y.append("replication:\n  mode: ").append(replicationMode).append("\n  sync_standbys: 1\n");
+        if (pki != null) {
+            y.append("security:\n  tls_enabled: true\n  api_tls_enabled: true\n  raft_tls_enabled: true\n")
+                    .append("  cert_file: ").append(quoted(pki.resolve(self.id() + ".crt"))).append('\n')
+                    .append("  key_file: ").append(quoted(pki.resolve(self.id() + ".key"))).append('\n')
+                    .append("  raft_ca_file: ").append(quoted(pki.resolve("ca.crt"))).append('\n');
+        }
         return y.toString();
     }
 

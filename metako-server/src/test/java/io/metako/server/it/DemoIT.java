@@ -67,7 +67,15 @@ class DemoIT {
             assertThat(started).as("3 instance JVMs and 3 postmasters").hasSizeGreaterThanOrEqualTo(6);
 
             String token = Files.readString(dir.resolve("token")).trim();
-            Process ctl = metakoctl(grpc, token, "-o", "json", "status");
+            String ca = endpoints.getFieldsOrThrow("ca_file").getStringValue();
+            assertThat(Path.of(ca)).as("the demo runs with TLS on: its cluster CA").exists();
+            Process plaintext = metakoctl(grpc, token, null, "status");
+            String plaintextErr = new String(plaintext.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(plaintext.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(plaintext.exitValue()).as(plaintextErr).isNotZero();
+            assertThat(plaintextErr).as("metakoctl without --cacert against the TLS admin API says what to do")
+                    .contains("--cacert");
+            Process ctl = metakoctl(grpc, token, ca, "-o", "json", "status");
             String json;
             json = new String(ctl.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             assertThat(ctl.waitFor(60, TimeUnit.SECONDS)).isTrue();
@@ -99,7 +107,7 @@ class DemoIT {
             assertThat(routedOut.lines().toList()).as("psql through the statement router")
                     .containsExactly("t", "CREATE TABLE", Integer.toString(pg1), "INSERT 0 1");
 
-            Process wrong = metakoctl(grpc, "a-wrong-token-of-enough-length", "status");
+            Process wrong = metakoctl(grpc, "a-wrong-token-of-enough-length", ca, "status");
             assertThat(wrong.waitFor(60, TimeUnit.SECONDS)).isTrue();
             assertThat(wrong.exitValue()).isEqualTo(4);
         } finally {
@@ -126,10 +134,17 @@ class DemoIT {
         }
     }
 
-    private static Process metakoctl(String endpoints, String token, String... args) throws IOException {
+    /** {@code bin/metakoctl args} with the endpoints, the token and the CA ({@code METAKO_CACERT}; none if null). */
+    private static Process metakoctl(String endpoints, String token, String ca, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(REPO.resolve("bin/metakoctl").toString()));
         cmd.addAll(List.of(args));
-        ProcessBuilder pb = new ProcessBuilder(cmd).directory(REPO.toFile()).redirectError(ProcessBuilder.Redirect.INHERIT);
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(REPO.toFile());
+        if (ca != null) {
+            pb.redirectError(ProcessBuilder.Redirect.INHERIT);
+            pb.environment().put("METAKO_CACERT", ca);
+        } else {
+            pb.environment().remove("METAKO_CACERT");
+        }
         pb.environment().put("METAKO_NO_BUILD", "1");
         pb.environment().put("METAKO_ENDPOINTS", endpoints);
         pb.environment().put("METAKO_TOKEN", token);
