@@ -35,6 +35,8 @@ public final class ForwardingProxy implements AutoCloseable {
     private final ProxyEventLoops loops;
     private final Set<ForwardingSession> sessions = ConcurrentHashMap.newKeySet();
     private final int maxConnections;
+    private final io.metako.proxy.net.AcceptRate acceptRate;
+    private final java.util.concurrent.atomic.LongAdder refusedForRate = new java.util.concurrent.atomic.LongAdder();
     private Channel server;
 
     /** {@code leastConnections}: balance replicas by this port's open connections, else round robin. */
@@ -46,7 +48,14 @@ public final class ForwardingProxy implements AutoCloseable {
     /** Likewise, with at most {@code maxConnections} client sockets at once (counted from their accept). */
     public ForwardingProxy(Role role, Supplier<RoutingTable> table, boolean leastConnections, Duration failoverWait,
                            ProxyEventLoops loops, int maxConnections) {
+        this(role, table, leastConnections, failoverWait, loops, maxConnections, 0);
+    }
+
+    /** Likewise, with at most {@code maxNewPerSecond} new sockets a second (0: no cap). */
+    public ForwardingProxy(Role role, Supplier<RoutingTable> table, boolean leastConnections, Duration failoverWait,
+                           ProxyEventLoops loops, int maxConnections, int maxNewPerSecond) {
         this.maxConnections = maxConnections;
+        this.acceptRate = new io.metako.proxy.net.AcceptRate(maxNewPerSecond);
         this.role = role;
         this.table = table;
         this.selector = leastConnections ? ReplicaSelector.leastConnections(this::connectionsTo) : ReplicaSelector.roundRobin();
@@ -55,12 +64,20 @@ public final class ForwardingProxy implements AutoCloseable {
     }
 
     public ForwardingProxy start(String host, int port) throws InterruptedException {
+        String portName = role == Role.PRIMARY ? "rw_port" : "ro_port";
         server = loops.listen(host, port, ch -> {
             if (sessions.size() >= maxConnections) {
                 ch.pipeline().addLast(new io.metako.proxy.protocol.RefuseOnConnect(
                         io.metako.proxy.protocol.SqlState.TOO_MANY_CONNECTIONS, "sorry, too many clients already on "
-                                + (role == Role.PRIMARY ? "rw_port" : "ro_port") + " (proxy.max_client_connections is "
-                                + maxConnections + ")", () -> { }));
+                                + portName + " (proxy.max_client_connections is " + maxConnections + ")", () -> { }));
+                return;
+            }
+            if (!acceptRate.tryAccept()) {
+                refusedForRate.increment();
+                ch.pipeline().addLast(new io.metako.proxy.protocol.RefuseOnConnect(
+                        io.metako.proxy.protocol.SqlState.TOO_MANY_CONNECTIONS, "too many new connections on " + portName
+                                + " (proxy.max_new_connections_per_second is " + acceptRate.perSecond() + "); retry shortly",
+                        () -> { }));
                 return;
             }
             ForwardingSession s = new ForwardingSession(ForwardingProxy.this, ch);
@@ -136,6 +153,11 @@ public final class ForwardingProxy implements AutoCloseable {
 
     public int openSessions() {
         return sessions.size();
+    }
+
+    /** Sockets refused since the start because they came faster than {@code max_new_connections_per_second}. */
+    public long refusedForRate() {
+        return refusedForRate.sum();
     }
 
     @Override

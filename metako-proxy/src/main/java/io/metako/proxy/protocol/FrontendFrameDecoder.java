@@ -11,7 +11,8 @@ import java.util.List;
  * is a type byte and a length. A length below 4 or above {@code maxMessageSize} is a
  * {@link ProtocolException}: the proxy must not buffer whatever a client claims to send. Until the
  * client has logged in ({@link #authenticated()}), the limit is {@link #MAX_LOGIN_MESSAGE}: no password
- * or SCRAM message comes near it, and a stranger cannot make the proxy hold megabytes.
+ * or SCRAM message comes near it, and a stranger cannot make the proxy hold megabytes. While a message is
+ * incomplete, its declared length is held against the proxy's {@link BufferBudget}, shared by all sessions.
  */
 public final class FrontendFrameDecoder extends ByteToMessageDecoder {
     /** Protocol 3.0 in a StartupMessage. */
@@ -26,12 +27,20 @@ public final class FrontendFrameDecoder extends ByteToMessageDecoder {
     public static final int MAX_LOGIN_MESSAGE = 10_000;
 
     private final int maxMessageSize;
+    private final BufferBudget budget;
     private int limit;
     private boolean startupDone;
     private boolean failed;
+    /** Bytes of {@link #budget} held for the message that has not fully arrived; 0 when none. */
+    private long held;
 
     public FrontendFrameDecoder(int maxMessageSize) {
+        this(maxMessageSize, BufferBudget.unlimited());
+    }
+
+    public FrontendFrameDecoder(int maxMessageSize, BufferBudget budget) {
         this.maxMessageSize = maxMessageSize;
+        this.budget = budget;
         this.limit = Math.min(MAX_LOGIN_MESSAGE, maxMessageSize);
     }
 
@@ -55,8 +64,36 @@ public final class FrontendFrameDecoder extends ByteToMessageDecoder {
         } catch (ProtocolException e) {
             failed = true;
             in.skipBytes(in.readableBytes());
+            releaseHeld();
             throw e;
         }
+    }
+
+    /**
+     * Waits for the rest of a message of {@code length} bytes, holding them against the budget (once): a
+     * {@link ProtocolException} (53200) when the proxy's sessions hold too much already.
+     */
+    private void awaitRest(long length) {
+        if (held == 0) {
+            if (!budget.reserve(length)) {
+                throw new ProtocolException(SqlState.OUT_OF_MEMORY, "out of memory: a message of " + length
+                        + " bytes does not fit in what the proxy may hold for incomplete messages across its sessions"
+                        + " (proxy.max_buffered_bytes is " + budget.limit() + ", " + budget.used() + " in use); retry later");
+            }
+            held = length;
+        }
+    }
+
+    private void releaseHeld() {
+        if (held != 0) {
+            budget.release(held);
+            held = 0;
+        }
+    }
+
+    @Override
+    protected void handlerRemoved0(ChannelHandlerContext ctx) {
+        releaseHeld();
     }
 
     private void decodeStartup(ByteBuf in, List<Object> out) {
@@ -68,8 +105,10 @@ public final class FrontendFrameDecoder extends ByteToMessageDecoder {
             throw new ProtocolException("invalid length of startup packet: " + length);
         }
         if (in.readableBytes() < length) {
+            awaitRest(length);
             return;
         }
+        releaseHeld();
         int code = in.getInt(in.readerIndex() + 4);
         if ((code == SSL_REQUEST || code == GSSENC_REQUEST) && in.readableBytes() > length) {
             // what follows was sent before the answer and, for TLS, before the handshake: in plaintext, maybe
@@ -98,8 +137,10 @@ public final class FrontendFrameDecoder extends ByteToMessageDecoder {
                                 + "' is " + length + " bytes, over proxy.max_message_size (" + maxMessageSize + ")");
             }
             if (in.readableBytes() < 1 + length) {
+                awaitRest(1L + length);
                 return;
             }
+            releaseHeld();
             out.add(new Frame(type, in.readRetainedSlice(1 + length)));
         }
     }

@@ -24,14 +24,24 @@ import java.util.function.Function;
  * @param backendIdleMax       backend connections per node kept for reuse after their sessions end; 0: none
  * @param backendIdleTimeout   a backend connection kept for reuse is closed when no session took it by then
  * @param requireTls           a client that logs in without TLS is refused (28000)
+ * @param maxBufferedBytes     bytes all sessions together may hold for client messages not yet fully arrived
  */
 public record RouterSettings(int maxMessageSize, int maxClientConnections, Duration startupTimeout, Duration failoverWait,
                              boolean staleReads, boolean leastConnections, ClientAuth clientAuth, Map<String, ClientUser> users,
                              Function<String, BackendLogin> backendLogin, Optional<SslContext> tls,
-                             int backendIdleMax, Duration backendIdleTimeout, boolean requireTls) {
+                             int backendIdleMax, Duration backendIdleTimeout, boolean requireTls, long maxBufferedBytes) {
 
     public RouterSettings {
         users = Map.copyOf(users);
+    }
+
+    /** No budget across sessions beyond each one's {@code maxMessageSize}. */
+    public RouterSettings(int maxMessageSize, int maxClientConnections, Duration startupTimeout, Duration failoverWait,
+                          boolean staleReads, boolean leastConnections, ClientAuth clientAuth, Map<String, ClientUser> users,
+                          Function<String, BackendLogin> backendLogin, Optional<SslContext> tls,
+                          int backendIdleMax, Duration backendIdleTimeout, boolean requireTls) {
+        this(maxMessageSize, maxClientConnections, startupTimeout, failoverWait, staleReads, leastConnections, clientAuth,
+                users, backendLogin, tls, backendIdleMax, backendIdleTimeout, requireTls, Long.MAX_VALUE);
     }
 
     /** Clients may log in without TLS. */

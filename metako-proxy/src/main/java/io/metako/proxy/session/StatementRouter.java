@@ -68,9 +68,12 @@ public final class StatementRouter implements AutoCloseable {
     /** Startup-parameter sets remembered at most (each client's own application_name makes one). */
     private static final int MAX_KNOWN_PARAMETER_SETS = 1024;
     private final Map<String, Map<String, String>> knownParameters = new ConcurrentHashMap<>();
+    /** What the sessions together hold for client messages not yet fully arrived ({@code proxy.max_buffered_bytes}). */
+    private final io.metako.proxy.protocol.BufferBudget buffered;
 
     public StatementRouter(RouterSettings settings, Supplier<RoutingTable> table, ProxyEventLoops loops) {
         this.settings = settings;
+        this.buffered = new io.metako.proxy.protocol.BufferBudget(settings.maxBufferedBytes());
         this.table = table;
         this.loops = loops;
         this.selector = settings.leastConnections() ? ReplicaSelector.leastConnections(this::connectionsTo)
@@ -94,7 +97,7 @@ public final class StatementRouter implements AutoCloseable {
                                 + ")", () -> sessionEnded(s)));
                 return;
             }
-            ch.pipeline().addLast("frames", new FrontendFrameDecoder(settings.maxMessageSize()));
+            ch.pipeline().addLast("frames", new FrontendFrameDecoder(settings.maxMessageSize(), buffered));
             ch.pipeline().addLast("login", new ClientLogin(StatementRouter.this, s));
         });
         LOG.info("statement router listening on {}:{}", host, port());

@@ -244,4 +244,50 @@ class FrontendFrameDecoderTest {
         assertThatThrownBy(() -> CancelRequest.parse(shortCancel)).hasMessageContaining("invalid length of cancel request");
         shortCancel.release();
     }
+
+    @Test
+    void incompleteMessagesAcrossSessionsShareOneBudgetAndGiveItBack() {
+        BufferBudget budget = new BufferBudget(100_000);
+        FrontendFrameDecoder first = new FrontendFrameDecoder(1 << 20, budget);
+        FrontendFrameDecoder second = new FrontendFrameDecoder(1 << 20, budget);
+        EmbeddedChannel a = new EmbeddedChannel(first);
+        EmbeddedChannel b = new EmbeddedChannel(second);
+        for (EmbeddedChannel c : List.of(a, b)) {
+            c.writeInbound(startup("user", "app"));
+            ((Frame) c.readInbound()).release();
+        }
+        first.authenticated();
+        second.authenticated();
+        // a declares 80,000 bytes and sends 10: the rest is held against the budget
+        a.writeInbound(Unpooled.buffer().writeByte('Q').writeInt(80_000).writeBytes(new byte[5]));
+        assertThat(budget.used()).isEqualTo(80_001);
+        // b's 30,000-byte message does not fit beside it: refused with 53200, the budget untouched
+        assertThatThrownBy(() -> b.writeInbound(Unpooled.buffer().writeByte('Q').writeInt(30_000).writeBytes(new byte[5])))
+                .isInstanceOf(DecoderException.class).cause().isInstanceOf(ProtocolException.class)
+                .hasMessageContaining("proxy.max_buffered_bytes is 100000")
+                .extracting(e -> ((ProtocolException) e).sqlState()).isEqualTo(SqlState.OUT_OF_MEMORY);
+        assertThat(budget.used()).isEqualTo(80_001);
+        // a's message completes: its bytes go back
+        a.writeInbound(Unpooled.buffer().writeBytes(new byte[80_000 - 4 - 5]));
+        Frame whole = a.readInbound();
+        assertThat(whole.payload().readableBytes()).isEqualTo(80_000 - 4);
+        whole.release();
+        assertThat(budget.used()).isZero();
+        // a session that ends in the middle of a message gives its share back too
+        a.writeInbound(Unpooled.buffer().writeByte('Q').writeInt(50_000).writeBytes(new byte[5]));
+        assertThat(budget.used()).isEqualTo(50_001);
+        a.finishAndReleaseAll();
+        assertThat(budget.used()).isZero();
+        b.finishAndReleaseAll();
+    }
+
+    @Test
+    void aStartupPacketArrivingSlowlyIsHeldAgainstTheBudgetToo() {
+        BufferBudget budget = new BufferBudget(5_000);
+        EmbeddedChannel c = new EmbeddedChannel(new FrontendFrameDecoder(1 << 20, budget));
+        assertThatThrownBy(() -> c.writeInbound(Unpooled.buffer().writeInt(9_000).writeInt(FrontendFrameDecoder.PROTOCOL_3_0)))
+                .isInstanceOf(DecoderException.class).cause().hasMessageContaining("max_buffered_bytes");
+        assertThat(budget.used()).isZero();
+        c.finishAndReleaseAll();
+    }
 }

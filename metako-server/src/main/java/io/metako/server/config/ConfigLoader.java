@@ -222,9 +222,17 @@ public final class ConfigLoader {
         int idleMax = s.integer("backend_idle_max", ProxyConfig.DEFAULT_BACKEND_IDLE_MAX, 0, 10_000);
         java.time.Duration idleTimeout = s.duration("backend_idle_timeout", ProxyConfig.DEFAULT_BACKEND_IDLE_TIMEOUT);
         boolean requireTls = s.bool("require_tls", false);
+        long maxBuffered = s.size("max_buffered_bytes", ProxyConfig.defaultMaxBufferedBytes(maxMessage,
+                Runtime.getRuntime().maxMemory()));
+        if (maxBuffered < maxMessage) {
+            s.problem("max_buffered_bytes", "must be at least max_message_size (" + Units.formatSize(maxMessage)
+                    + "), or no message of that size could ever be held; got " + Units.formatSize(maxBuffered));
+        }
+        int maxNewPerSecond = s.integer("max_new_connections_per_second",
+                ProxyConfig.DEFAULT_MAX_NEW_CONNECTIONS_PER_SECOND, 0, 1_000_000);
         s.finish();
         return new ProxyConfig(host, port, rwPort, roPort, maxMessage, maxClients, startup, failoverWait, staleReads,
-                auth, users, threads, transport, idleMax, idleTimeout, requireTls);
+                auth, users, threads, transport, idleMax, idleTimeout, requireTls, maxBuffered, maxNewPerSecond);
     }
 
     private static ProxyConfig.ClientAuth readClientAuth(YamlSection s) {

@@ -24,7 +24,9 @@ public record ProxyConfig(
         ProxyEventLoops.Transport transport,
         int backendIdleMax,
         Duration backendIdleTimeout,
-        boolean requireTls) {
+        boolean requireTls,
+        long maxBufferedBytes,
+        int maxNewConnectionsPerSecond) {
 
     public static final int DEFAULT_PORT = 6432;
     public static final long DEFAULT_MAX_MESSAGE_SIZE = 64L << 20;
@@ -33,9 +35,19 @@ public record ProxyConfig(
     public static final Duration DEFAULT_FAILOVER_WAIT = Duration.ofSeconds(10);
     public static final int DEFAULT_BACKEND_IDLE_MAX = 20;
     public static final Duration DEFAULT_BACKEND_IDLE_TIMEOUT = Duration.ofSeconds(60);
+    public static final long DEFAULT_MAX_BUFFERED_BYTES = 256L << 20;
+    public static final int DEFAULT_MAX_NEW_CONNECTIONS_PER_SECOND = 1000;
 
     public ProxyConfig {
         users = List.copyOf(users);
+    }
+
+    /**
+     * {@code max_buffered_bytes} when unset: a quarter of the JVM's memory limit (Netty's direct memory is bounded
+     * by it too), at most {@link #DEFAULT_MAX_BUFFERED_BYTES}, and at least one message of {@code maxMessageSize}.
+     */
+    public static long defaultMaxBufferedBytes(long maxMessageSize, long jvmMaxMemory) {
+        return Math.max(maxMessageSize, Math.min(DEFAULT_MAX_BUFFERED_BYTES, jvmMaxMemory / 4));
     }
 
     /**

@@ -46,11 +46,13 @@ public final class ProxyPorts implements AutoCloseable {
             ports = new ProxyPorts(loops, router);
             if (p.rwPort() != 0) {
                 ports.forwarding.add(new ForwardingProxy(ForwardingProxy.Role.PRIMARY, routing::current, leastConnections,
-                        p.failoverWait(), loops, p.maxClientConnections()).start(p.listenHost(), p.rwPort()));
+                        p.failoverWait(), loops, p.maxClientConnections(), p.maxNewConnectionsPerSecond())
+                        .start(p.listenHost(), p.rwPort()));
             }
             if (p.roPort() != 0) {
                 ports.forwarding.add(new ForwardingProxy(ForwardingProxy.Role.REPLICA, routing::current, leastConnections,
-                        p.failoverWait(), loops, p.maxClientConnections()).start(p.listenHost(), p.roPort()));
+                        p.failoverWait(), loops, p.maxClientConnections(), p.maxNewConnectionsPerSecond())
+                        .start(p.listenHost(), p.roPort()));
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -96,7 +98,7 @@ public final class ProxyPorts implements AutoCloseable {
                 p.startupTimeout(), p.failoverWait(), p.staleReads(), leastConnections,
                 RouterSettings.ClientAuth.valueOf(p.clientAuth().name()), users,
                 name -> logins.getOrDefault(name, fallback), tls(config), p.backendIdleMax(), p.backendIdleTimeout(),
-                p.requireTls());
+                p.requireTls(), p.maxBufferedBytes());
     }
 
     /** TLS toward the nodes ({@code security.backend_sslmode}). */
