@@ -174,6 +174,10 @@ final class ClientLogin extends ChannelInboundHandlerAdapter {
 
     /** The client proved who it is: the session takes over the channel and connects its first backend. */
     private void authenticated(ChannelHandlerContext ctx) {
+        if (!session.loginSettled.compareAndSet(false, true)) {
+            return; // evicted a moment ago by a full proxy: its error is on the way and the socket closing
+        }
+        router.loginDone(session);
         client.writeAndFlush(BackendMessages.authenticationOk(client.alloc()));
         startupTimer.cancel(false);
         ended = true;

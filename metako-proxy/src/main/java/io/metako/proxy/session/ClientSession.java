@@ -40,6 +40,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
     boolean admitted;
     /** Accepted over max_client_connections into the small reserve kept for cancel requests: a login is refused. */
     boolean overflow;
+    /**
+     * Set once, by whichever comes first: the login completing, or the proxy, full, evicting this socket as its
+     * oldest one still logging in ({@link StatementRouter#evictOldestLogin}). Read and set from any thread.
+     */
+    final java.util.concurrent.atomic.AtomicBoolean loginSettled = new java.util.concurrent.atomic.AtomicBoolean();
     private Phase phase = Phase.LOGIN;
     final UnitQueue queue = new UnitQueue();
     final SessionState state = new SessionState();

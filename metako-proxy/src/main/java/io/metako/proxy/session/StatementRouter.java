@@ -68,6 +68,9 @@ public final class StatementRouter implements AutoCloseable {
     /** Startup-parameter sets remembered at most (each client's own application_name makes one). */
     private static final int MAX_KNOWN_PARAMETER_SETS = 1024;
     private final Map<String, Map<String, String>> knownParameters = new ConcurrentHashMap<>();
+    /** Admitted sockets still logging in, oldest first: the ones a full proxy closes to take a new socket. */
+    private final java.util.Queue<ClientSession> awaitingLogin = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final java.util.concurrent.atomic.LongAdder evicted = new java.util.concurrent.atomic.LongAdder();
     /** What the sessions together hold for client messages not yet fully arrived ({@code proxy.max_buffered_bytes}). */
     private final io.metako.proxy.protocol.BufferBudget buffered;
 
@@ -88,9 +91,16 @@ public final class StatementRouter implements AutoCloseable {
             // a socket counts from its accept, silent or not, so strangers cannot hold more than the limit; a few
             // more may come in to send a CancelRequest (when a proxy is full is when one is needed), never to log in
             s.admitted = admit();
-            if (!s.admitted && overflow.incrementAndGet() <= cancelReserve()) {
+            if (!s.admitted && evictOldestLogin()) {
+                // the socket takes the evicted one's place: over the limit only until that one has closed
+                s.admitted = true;
+                admitted.incrementAndGet();
+            }
+            if (s.admitted) {
+                awaitingLogin.add(s);
+            } else if (overflow.incrementAndGet() <= cancelReserve()) {
                 s.overflow = true;
-            } else if (!s.admitted) {
+            } else {
                 overflow.decrementAndGet();
                 ch.pipeline().addLast("refuse", new io.metako.proxy.protocol.RefuseOnConnect(SqlState.TOO_MANY_CONNECTIONS,
                         "sorry, too many clients already (proxy.max_client_connections is " + settings.maxClientConnections()
@@ -248,7 +258,41 @@ public final class StatementRouter implements AutoCloseable {
         return n;
     }
 
+    /**
+     * When the proxy is full: closes its oldest socket that has not logged in yet (53300), so that a flood of
+     * silent or slow sockets cannot keep clients that log in promptly out until {@code startup_timeout}; false when
+     * every socket has logged in. Sessions that logged in are never evicted.
+     */
+    boolean evictOldestLogin() {
+        ClientSession oldest;
+        while ((oldest = awaitingLogin.poll()) != null) {
+            if (oldest.loginSettled.compareAndSet(false, true)) {
+                evicted.increment();
+                Channel ch = oldest.client;
+                ch.writeAndFlush(io.metako.proxy.protocol.BackendMessages.errorResponse(ch.alloc(), "FATAL",
+                        SqlState.TOO_MANY_CONNECTIONS, "sorry, too many clients already (proxy.max_client_connections is "
+                                + settings.maxClientConnections() + "): the oldest unfinished login made way for a new one"))
+                        .addListener(ChannelFutureListener.CLOSE);
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** {@code s} has logged in: it is no longer a candidate for eviction. */
+    void loginDone(ClientSession s) {
+        awaitingLogin.remove(s);
+    }
+
+    /** Sockets closed by {@link #evictOldestLogin} since the start. */
+    public long evictedLogins() {
+        return evicted.sum();
+    }
+
     void sessionEnded(ClientSession s) {
+        if (!s.loginSettled.get()) {
+            awaitingLogin.remove(s);
+        }
         if (sessions.remove(s.processId, s)) {
             if (s.admitted) {
                 admitted.decrementAndGet();

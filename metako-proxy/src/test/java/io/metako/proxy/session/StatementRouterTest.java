@@ -221,9 +221,20 @@ class StatementRouterTest {
             Client victim = new Client();
             held.add(victim);
             victim.login();
-            held.add(new Client()); // silent, but it holds the second slot
+            Client silent = new Client(); // silent, but it holds the second slot
+            held.add(silent);
             await().atMost(Duration.ofSeconds(5)).until(() -> router.openSessions() == 2);
-            try (Client third = new Client()) { // over the limit: it may only cancel
+            Client prompt = new Client(); // the proxy is full: the silent socket makes way for one that logs in
+            held.add(prompt);
+            prompt.login();
+            Message evicted = silent.read();
+            assertThat(evicted.type()).isEqualTo('E');
+            assertThat(evicted.fields().get('C')).isEqualTo("53300");
+            assertThat(evicted.fields().get('M')).contains("the oldest unfinished login made way for a new one");
+            assertThat(silent.closedByPeer()).isTrue();
+            assertThat(router.evictedLogins()).isEqualTo(1);
+            await().atMost(Duration.ofSeconds(5)).until(() -> router.openSessions() == 2);
+            try (Client third = new Client()) { // over the limit with every slot logged in: it may only cancel
                 third.startup("user", "app");
                 Message e = third.readUntil('E');
                 assertThat(e.fields().get('C')).isEqualTo("53300");
