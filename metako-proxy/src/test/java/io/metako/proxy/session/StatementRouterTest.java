@@ -270,6 +270,27 @@ class StatementRouterTest {
     }
 
     @Test
+    void aFloodOfSilentSocketsFarOverTheLimitDoesNotKeepAClientThatLogsInOut() throws Exception {
+        router(RouterSettings.ClientAuth.PASSWORD, 20, Duration.ofSeconds(30));
+        List<java.net.Socket> flood = new java.util.ArrayList<>();
+        try {
+            for (int i = 0; i < 1000; i++) {
+                flood.add(new java.net.Socket("127.0.0.1", router.port()));
+            }
+            for (int i = 0; i < 3; i++) {
+                try (Client c = new Client()) {
+                    c.login();
+                }
+            }
+            assertThat(router.evictedLogins()).isGreaterThanOrEqualTo(3);
+        } finally {
+            for (java.net.Socket s : flood) {
+                s.close();
+            }
+        }
+    }
+
+    @Test
     void strangersDeclaringHugePasswordsAreRefusedAtOnceAndOthersStillLogIn() throws Exception {
         router();
         List<Client> strangers = new java.util.ArrayList<>();

@@ -58,6 +58,17 @@ final class ChaosCluster implements AutoCloseable {
      */
     static ChaosCluster start(int instanceCount, String replicationMode, Duration ready, boolean fakeClocks, int clients)
             throws Exception {
+        return start(instanceCount, replicationMode, ready, fakeClocks, clients, config -> { });
+    }
+
+    /** A change to an instance's config file before it starts. */
+    interface ConfigEdit {
+        void apply(Path config) throws IOException;
+    }
+
+    /** Likewise, with every instance's config file changed by {@code edit} before the instances start. */
+    static ChaosCluster start(int instanceCount, String replicationMode, Duration ready, boolean fakeClocks, int clients,
+                              ConfigEdit edit) throws Exception {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "metako-chaos-");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         LocalCluster cluster = LocalCluster.plan(dir, 3, instanceCount, s -> { });
@@ -67,6 +78,9 @@ final class ChaosCluster implements AutoCloseable {
             List<Path> configs = cluster.writeConfigs("500ms", "5s", replicationMode);
             if (clients > 0) {
                 c.makeRoomFor(clients, configs);
+            }
+            for (Path config : configs) {
+                edit.apply(config);
             }
             c = new ChaosCluster(cluster, configs, instanceCount, fakeClocks);
             for (int i = 0; i < instanceCount; i++) {
