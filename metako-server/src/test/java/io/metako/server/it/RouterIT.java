@@ -388,6 +388,9 @@ class RouterIT extends QuorumScenario {
         io.metako.proxy.session.RouterSettings.BackendTls backendTls; // null: instance 0's
         int backendIdleMax; // 0: no backend connection kept for reuse
         Duration backendIdleTimeout = Duration.ZERO;
+        String backendUser; // null: instance 0's (then backendPassword too)
+        String backendPassword;
+        boolean cleartextToUnverified;
     }
 
     /** A statement router of the test's own on instance 0's routing table, with its settings changed as {@code knobs} says. */
@@ -397,9 +400,12 @@ class RouterIT extends QuorumScenario {
         knobs.accept(k);
         io.metako.proxy.session.RouterSettings s = io.metako.server.routing.ProxyPorts.routerSettings(q.config(0), k.leastConnections);
         var login = s.backendLogin();
-        java.util.function.Function<String, io.metako.proxy.session.RouterSettings.BackendLogin> logins = k.backendTls == null
-                ? login : name -> new io.metako.proxy.session.RouterSettings.BackendLogin(login.apply(name).user(),
-                        login.apply(name).password(), k.backendTls);
+        java.util.function.Function<String, io.metako.proxy.session.RouterSettings.BackendLogin> logins =
+                k.backendTls == null && k.backendUser == null ? login
+                : name -> new io.metako.proxy.session.RouterSettings.BackendLogin(
+                        k.backendUser != null ? k.backendUser : login.apply(name).user(),
+                        k.backendUser != null ? k.backendPassword : login.apply(name).password(),
+                        k.backendTls != null ? k.backendTls : login.apply(name).tls(), k.cleartextToUnverified);
         s = new io.metako.proxy.session.RouterSettings(s.maxMessageSize(), s.maxClientConnections(), s.startupTimeout(),
                 s.failoverWait(), s.staleReads(), k.leastConnections, k.clientAuth != null ? k.clientAuth : s.clientAuth(),
                 s.users(), logins, k.tls, k.backendIdleMax, k.backendIdleTimeout);
@@ -705,6 +711,55 @@ class RouterIT extends QuorumScenario {
         }
     }
 
+
+    @Test
+    @Order(18)
+    void aNodeAskingForAClearTextPasswordOverAnUnverifiedLinkIsRefused() throws Exception {
+        var hba = "host all clear_user 127.0.0.1/32 password\n";
+        var loops = io.metako.proxy.net.ProxyEventLoops.create(1);
+        try (Connection direct = q.connect(0); Statement admin = direct.createStatement()) {
+            admin.execute("CREATE ROLE clear_user LOGIN PASSWORD 'clear-text-pw'");
+            for (var node : q.cluster.nodes()) { // the role replicates; each node's pg_hba.conf asks it for a clear-text password
+                java.nio.file.Path file = node.dataDir().resolve("pg_hba.conf");
+                java.nio.file.Files.writeString(file, hba + java.nio.file.Files.readString(file));
+                assertThat(run(null, "runuser", "-u", "postgres", "--", io.metako.server.pg.PgBinaries.locate(System.getenv())
+                        .tool("pg_ctl").toString(), "-D", node.dataDir().toString(), "reload").exit()).isZero();
+            }
+            Thread.sleep(500);
+            try (var router = ownRouter(loops, k -> {
+                k.backendUser = "clear_user";
+                k.backendPassword = "clear-text-pw";
+                k.backendTls = io.metako.proxy.session.RouterSettings.BackendTls.DISABLED;
+            })) {
+                assertThatThrownBy(() -> {
+                    try (Connection c = through(router)) {
+                        where(c);
+                    }
+                }).as("the password is not sent to a node whose certificate is not verified")
+                        .hasMessageContaining("asks for the password in clear text")
+                        .hasMessageContaining("security.backend_allow_cleartext_password");
+            }
+            try (var router = ownRouter(loops, k -> {
+                k.backendUser = "clear_user";
+                k.backendPassword = "clear-text-pw";
+                k.backendTls = io.metako.proxy.session.RouterSettings.BackendTls.DISABLED;
+                k.cleartextToUnverified = true;
+            }); Connection c = through(router); Statement st = c.createStatement()) {
+                assertThat(onPrimary(st, "SELECT current_user")).as("allowed when configured").isEqualTo("clear_user");
+            }
+        } finally {
+            for (var node : q.cluster.nodes()) {
+                java.nio.file.Path file = node.dataDir().resolve("pg_hba.conf");
+                java.nio.file.Files.writeString(file, java.nio.file.Files.readString(file).replace(hba, ""));
+                run(null, "runuser", "-u", "postgres", "--", io.metako.server.pg.PgBinaries.locate(System.getenv())
+                        .tool("pg_ctl").toString(), "-D", node.dataDir().toString(), "reload");
+            }
+            try (Connection direct = q.connect(0); Statement admin = direct.createStatement()) {
+                admin.execute("DROP ROLE IF EXISTS clear_user");
+            }
+            loops.close();
+        }
+    }
 
     @Test
     @Order(13)
