@@ -401,8 +401,14 @@ public final class ConfigLoader {
             s.problem("sync_standbys", "is " + standbys + " but only " + (nodeCount - 1)
                     + " replica(s) are configured; writes would block forever");
         }
+        String passfile = s.string("passfile", "");
+        if (!passfile.isEmpty() && !passfile.startsWith("/")) {
+            s.problem("passfile", "must be an absolute path on the nodes' hosts (where PostgreSQL reads it), got '"
+                    + passfile + "'");
+        }
         s.finish();
-        return new ReplicationConfig(m, standbys);
+        return new ReplicationConfig(m, standbys, passfile.isEmpty() ? java.util.Optional.empty()
+                : java.util.Optional.of(passfile));
     }
 
     private static SecurityConfig readSecurity(YamlSection s) {

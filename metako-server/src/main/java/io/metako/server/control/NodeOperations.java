@@ -99,7 +99,10 @@ public final class NodeOperations {
                 .append(" port=").append(primary.getPort())
                 .append(" user=").append(conninfoValue(user))
                 .append(" application_name=").append(conninfoValue(replica.getName()));
-        if (password.isPresent()) {
+        java.util.Optional<String> passfile = config.replication().passfile();
+        if (passfile.isPresent()) {
+            conninfo.append(" passfile=").append(conninfoValue(passfile.get())); // the password stays out of the node's config
+        } else if (password.isPresent()) {
             conninfo.append(" password=").append(conninfoValue(password.reveal()));
         }
         try (Connection c = connect(replica, 5); Statement st = c.createStatement()) {

@@ -118,8 +118,14 @@ public final class LocalCluster implements AutoCloseable {
         return pki == null ? null : pki.resolve("ca.crt");
     }
 
+    /** The password file replicas stream with, owned by the postgres OS user: {@code primary_conninfo} names it. */
+    public Path replicationPassfile() {
+        return dir.resolve("replication.pgpass");
+    }
+
     /** initdb the primary, pg_basebackup the replicas, start them all. */
     public void startPostgres() throws IOException {
+        LocalPostgres.writePassfile(new OsCommand("postgres"), replicationPassfile(), SUPERUSER, password);
         LocalPostgres primary = nodes.get(0);
         progress.accept("initdb " + primary.name() + " (primary) on " + HOST + ":" + primary.port());
         primary.initPrimary(SUPERUSER, password);
@@ -127,7 +133,7 @@ public final class LocalCluster implements AutoCloseable {
         for (LocalPostgres replica : nodes.subList(1, nodes.size())) {
             progress.accept("pg_basebackup " + replica.name() + " (streaming replica of " + primary.name()
                     + ") on " + HOST + ":" + replica.port());
-            replica.initReplica(HOST, primary.port(), SUPERUSER, password);
+            replica.initReplica(HOST, primary.port(), SUPERUSER, password, replicationPassfile());
             replica.start();
         }
     }
@@ -193,7 +199,8 @@ public final class LocalCluster implements AutoCloseable {
                 .append("\n  failure_threshold: 3\n  recovery_threshold: 2\n");
         y.append("load_balancer:\n  algorithm: round_robin\n");
         y.append("failover:\n  cooldown: ").append(failoverCooldown).append('\n');
-        y.append("replication:\n  mode: ").append(replicationMode).append("\n  sync_standbys: 1\n");
+        y.append("replication:\n  mode: ").append(replicationMode).append("\n  sync_standbys: 1\n  passfile: ")
+                .append(quoted(replicationPassfile())).append('\n');
         if (pki != null) {
             y.append("security:\n  tls_enabled: true\n  api_tls_enabled: true\n  raft_tls_enabled: true\n")
                     .append("  cert_file: ").append(quoted(pki.resolve(self.id() + ".crt"))).append('\n')

@@ -109,14 +109,37 @@ public final class LocalPostgres {
         writeNodeConf();
     }
 
-    /** pg_basebackup a streaming replica of {@code source}; {@code primary_conninfo} names this node. */
-    public void initReplica(String sourceHost, int sourcePort, String user, String password) throws IOException {
+    /**
+     * pg_basebackup a streaming replica of {@code source}; {@code primary_conninfo} names this node and reads the
+     * password from {@code passfile} (a libpq password file the postgres OS user owns, see
+     * {@link #writePassfile}), so the password is not written into {@code postgresql.auto.conf}.
+     */
+    public void initReplica(String sourceHost, int sourcePort, String user, String password, Path passfile)
+            throws IOException {
         prepareNodeDir();
         String conninfo = "host=" + sourceHost + " port=" + sourcePort + " user=" + user
                 + " application_name=" + name;
-        run("pg_basebackup", List.of(tool("pg_basebackup"), "-D", dataDir().toString(), "-R", "-X", "stream",
+        // no -R: it would write the password it logged in with into primary_conninfo
+        run("pg_basebackup", List.of(tool("pg_basebackup"), "-D", dataDir().toString(), "-X", "stream",
                 "-c", "fast", "-d", conninfo), Map.of("PGPASSWORD", password, "PGCONNECT_TIMEOUT", "10"));
+        writeFile(dataDir().resolve("standby.signal"), "");
+        String primaryConninfo = conninfo + " passfile=" + passfile;
+        appendFile(dataDir().resolve("postgresql.auto.conf"), "primary_conninfo = '"
+                + primaryConninfo.replace("'", "''") + "'\n");
         writeNodeConf();
+    }
+
+    /**
+     * Writes {@code file}, a libpq password file giving {@code user}'s password for any host, mode 0600 from its
+     * creation, owned by the OS user PostgreSQL runs as (libpq ignores a password file others may read).
+     */
+    public static void writePassfile(OsCommand os, Path file, String user, String password) throws IOException {
+        Files.deleteIfExists(file);
+        Files.createFile(file, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
+        String escaped = password.replace("\\", "\\\\").replace(":", "\\:");
+        Files.writeString(file, "*:*:*:" + user.replace(":", "\\:") + ":" + escaped + "\n", StandardCharsets.UTF_8);
+        os.chown(file);
     }
 
     public void start() throws IOException {

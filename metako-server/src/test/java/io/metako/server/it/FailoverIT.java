@@ -95,6 +95,13 @@ class FailoverIT extends QuorumScenario {
                 assertThat(rs.getInt(1)).isEqualTo(1);
             }
         });
+        // re-pointed with the password file (replication.passfile): its primary_conninfo carries no password
+        try (Connection c = q.connect(other); Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT current_setting('primary_conninfo')")) {
+            rs.next();
+            assertThat(rs.getString(1)).contains("port=" + q.cluster.nodes().get(writable).port())
+                    .contains("passfile=").doesNotContain("password=").doesNotContain(q.cluster.password());
+        }
         await().atMost(CONVERGE).untilAsserted(() -> assertThat(q.status(0).getControllerSentence())
                 .isEqualTo("no action: " + newPrimary + " is primary at epoch 2"));
     }

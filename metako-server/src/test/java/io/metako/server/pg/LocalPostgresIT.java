@@ -66,7 +66,9 @@ class LocalPostgresIT {
         primary.start();
         assertThat(primary.status()).isEqualTo(LocalPostgres.Status.RUNNING);
         LocalPostgres replica = node("r1", ports.get(1));
-        replica.initReplica("127.0.0.1", primary.port(), "postgres", "pw-123");
+        java.nio.file.Path passfile = primary.dataDir().getParent().getParent().resolve("replication.pgpass");
+        LocalPostgres.writePassfile(new OsCommand("postgres"), passfile, "postgres", "pw-123");
+        replica.initReplica("127.0.0.1", primary.port(), "postgres", "pw-123", passfile);
         replica.start();
         try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + primary.port() + "/postgres",
                 "postgres", "pw-123"); ResultSet rs = c.createStatement().executeQuery(
@@ -85,6 +87,12 @@ class LocalPostgresIT {
             assertThat(rs.getInt(2)).as("node settings rewritten after the copy").isEqualTo(replica.port());
             assertThat(rs.getString(3)).isEqualTo("r1");
         }
+        // it streams with the password file: the password is in neither its settings nor its config files
+        String autoConf = java.nio.file.Files.readString(replica.dataDir().resolve("postgresql.auto.conf"));
+        assertThat(autoConf).contains("passfile=" + passfile).doesNotContain("pw-123");
+        assertThat(java.nio.file.Files.getPosixFilePermissions(passfile))
+                .isEqualTo(java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        assertThat(java.nio.file.Files.getOwner(passfile).getName()).isEqualTo("postgres");
         assertThatThrownBy(() -> DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + primary.port() + "/postgres",
                 "postgres", "wrong")).hasMessageContaining("password authentication failed");
     }
