@@ -42,6 +42,10 @@ public final class ClusterTransitions {
      * controller's command carries the term it was decided in and is rejected in any other.
      */
     public static Outcome apply(ClusterState state, Command command, long term) {
+        String replay = CommandSequences.replay(state, command);
+        if (replay != null) {
+            return Outcome.rejected(state, replay);
+        }
         if (command.getProposerTerm() != 0 && term != 0 && command.getProposerTerm() != term) {
             // a deposed leader's decision reached the log through the new leader: it decided on a view
             // that may be out of date, so it counts for nothing

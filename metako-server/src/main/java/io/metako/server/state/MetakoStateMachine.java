@@ -137,6 +137,9 @@ public final class MetakoStateMachine extends BaseStateMachine {
         if (c.getProposerTerm() != 0 && !c.getProposer().equals(getId().toString())) {
             return c.getProposer() + " sent a controller's command, but " + getId() + " leads";
         }
+        if (c.getSequence() == 0) {
+            return "a signed command must carry a sequence number (replay protection)";
+        }
         return null;
     }
 
@@ -147,10 +150,15 @@ public final class MetakoStateMachine extends BaseStateMachine {
         CommandResult.Builder result = CommandResult.newBuilder().setLogIndex(entry.getIndex());
         ClusterState before = state();
         ClusterState after = before;
+        ClusterState changed = before;
         try {
             Command command = Command.parseFrom(entry.getStateMachineLogEntry().getLogData().toByteArray());
+            boolean replayed = CommandSequences.replay(before, command) != null;
             ClusterTransitions.Outcome outcome = ClusterTransitions.apply(before, command, entry.getTerm());
-            after = outcome.state();
+            changed = outcome.state();
+            // a command's sequence number counts as used even when the command was rejected: it may not come back
+            // later, when it could apply
+            after = replayed ? changed : CommandSequences.record(changed, command);
             result.setApplied(outcome.applied()).setRejection(outcome.rejection());
             if (!outcome.applied()) {
                 LOG.info("command rejected at index {}: {}", entry.getIndex(), outcome.rejection());
@@ -162,7 +170,7 @@ public final class MetakoStateMachine extends BaseStateMachine {
             applied = new Applied(after, at);
             updateLastAppliedTermIndex(at.getTerm(), at.getIndex());
         }
-        if (after != before) {
+        if (changed != before) { // not for a recorded sequence number alone
             for (Consumer<ClusterState> l : listeners) {
                 l.accept(after);
             }

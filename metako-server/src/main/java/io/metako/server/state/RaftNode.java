@@ -56,6 +56,9 @@ public final class RaftNode implements AutoCloseable {
     /** Signs this instance's commands when the Raft links run under mutual TLS; null otherwise. */
     private final CommandSigner signer;
     private volatile RaftClient client;
+    /** The last sequence number this instance's signed commands used ({@link #nextSequence}). */
+    private final java.util.concurrent.atomic.AtomicLong sequence =
+            new java.util.concurrent.atomic.AtomicLong(System.currentTimeMillis() * 1000);
     /** For lease round trips: one attempt each, so an answer never comes from a retry sent later. */
     private volatile RaftClient leaseClient;
     private final java.util.concurrent.ExecutorService sender =
@@ -171,7 +174,8 @@ public final class RaftNode implements AutoCloseable {
 
     /** Replicates {@code command}; completes with the state machine's verdict on it. */
     public CompletableFuture<CommandResult> submit(Command command) {
-        Message msg = Message.valueOf(ByteString.copyFrom(signer == null ? command.toByteArray() : signer.sign(command)));
+        Message msg = Message.valueOf(ByteString.copyFrom(signer == null ? command.toByteArray()
+                : signer.sign(command.toBuilder().setSequence(nextSequence()).build())));
         RaftClient c = client;
         // Not the ordered async API: its replies come back in submission order, so one request whose
         // reply never came (seen in tests: an acknowledgement applied but never answered) held up every
@@ -187,6 +191,16 @@ public final class RaftNode implements AutoCloseable {
                 replaceClient(c);
             }
         });
+    }
+
+    /**
+     * The next sequence number of this instance's signed commands: above the last one used, above the highest the
+     * replicated state recorded for this instance (after a restart, once it has caught up), and started from the
+     * wall clock in microseconds, so that a restart before catching up normally starts above the old ones too.
+     */
+    private long nextSequence() {
+        long recorded = CommandSequences.highest(stateMachine.state(), selfId.toString());
+        return sequence.updateAndGet(last -> Math.max(last, recorded) + 1);
     }
 
     private synchronized void replaceLeaseClient(RaftClient failed) {

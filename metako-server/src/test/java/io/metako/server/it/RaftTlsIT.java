@@ -173,6 +173,23 @@ class RaftTlsIT {
             Command termZero = Command.newBuilder().setEpoch(q.status(0).getEpoch()).setProposer("metako-2")
                     .setSetSynchronousStandbys(io.metako.proto.v1.SetSynchronousStandbys.newBuilder()).build();
             assertThat(refusal(c, insider.sign(termZero))).contains("comes only from the leader's controller");
+            // a member that recorded another's signed command cannot append it a second time
+            var state = q.instances[0].state();
+            long next = state.getSequencesList().stream().filter(w -> w.getProposer().equals("metako-3"))
+                    .mapToLong(io.metako.proto.v1.SenderSequences::getHighest).findFirst().orElse(0) + 1_000;
+            io.metako.server.state.CommandSigner third = io.metako.server.state.CommandSigner.of(q.config(2).security(),
+                    List.of("metako-1", "metako-2", "metako-3"));
+            byte[] recorded = third.sign(Command.newBuilder().setEpoch(state.getEpoch()).setProposer("metako-3")
+                    .setSequence(next).setReportVerdict(io.metako.proto.v1.ReportVerdict.newBuilder().setInstanceId("metako-3")
+                            .setNode("pg-2").setVerdict(io.metako.proto.v1.Verdict.UP)).build());
+            var first = c.io().send(Message.valueOf(ByteString.copyFrom(recorded)));
+            assertThat(first.isSuccess()).as("metako-3's own command, relayed once: " + first.getException()).isTrue();
+            assertThat(refusal(c, recorded)).as("the same signed bytes a second time")
+                    .contains("replayed command: metako-3's command " + next);
+            assertThat(refusal(c, insider.sign(Command.newBuilder().setEpoch(state.getEpoch()).setProposer("metako-2")
+                    .setReportVerdict(io.metako.proto.v1.ReportVerdict.newBuilder().setInstanceId("metako-2").setNode("pg-2")
+                            .setVerdict(io.metako.proto.v1.Verdict.UP)).build())))
+                    .as("a signed command without a sequence number").contains("sequence number");
         }
         Thread.sleep(1_000);
         for (int i = 0; i < 3; i++) {
