@@ -45,6 +45,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
      * oldest one still logging in ({@link StatementRouter#evictOldestLogin}). Read and set from any thread.
      */
     final java.util.concurrent.atomic.AtomicBoolean loginSettled = new java.util.concurrent.atomic.AtomicBoolean();
+    /** The client's address (its IP, without the port): where a full proxy counts its unfinished logins. */
+    final Object source;
     private Phase phase = Phase.LOGIN;
     final UnitQueue queue = new UnitQueue();
     final SessionState state = new SessionState();
@@ -61,6 +63,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
         this.processId = processId;
         this.secretKey = secretKey;
         this.held = new HeldNotices(processId);
+        this.source = client.remoteAddress() instanceof java.net.InetSocketAddress a ? a.getAddress()
+                : String.valueOf(client.remoteAddress());
     }
 
     Phase phase() {

@@ -68,8 +68,11 @@ public final class StatementRouter implements AutoCloseable {
     /** Startup-parameter sets remembered at most (each client's own application_name makes one). */
     private static final int MAX_KNOWN_PARAMETER_SETS = 1024;
     private final Map<String, Map<String, String>> knownParameters = new ConcurrentHashMap<>();
-    /** Admitted sockets still logging in, oldest first: the ones a full proxy closes to take a new socket. */
-    private final java.util.Queue<ClientSession> awaitingLogin = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    /**
+     * Admitted sockets still logging in, by the address they came from, oldest first: a full proxy closes one of
+     * these to take a new socket, from the address that has the most.
+     */
+    private final Map<Object, java.util.ArrayDeque<ClientSession>> awaitingLogin = new java.util.HashMap<>(); // guarded by itself
     private final java.util.concurrent.atomic.LongAdder evicted = new java.util.concurrent.atomic.LongAdder();
     /** What the sessions together hold for client messages not yet fully arrived ({@code proxy.max_buffered_bytes}). */
     private final io.metako.proxy.protocol.BufferBudget buffered;
@@ -97,7 +100,7 @@ public final class StatementRouter implements AutoCloseable {
                 admitted.incrementAndGet();
             }
             if (s.admitted) {
-                awaitingLogin.add(s);
+                awaitLogin(s);
             } else if (overflow.incrementAndGet() <= cancelReserve()) {
                 s.overflow = true;
             } else {
@@ -264,8 +267,25 @@ public final class StatementRouter implements AutoCloseable {
      * every socket has logged in. Sessions that logged in are never evicted.
      */
     boolean evictOldestLogin() {
-        ClientSession oldest;
-        while ((oldest = awaitingLogin.poll()) != null) {
+        while (true) {
+            ClientSession oldest;
+            synchronized (awaitingLogin) {
+                // the address holding the most unfinished logins gives one up: a flood from a few addresses evicts
+                // its own sockets, not the clients of other addresses that are logging in meanwhile
+                Map.Entry<Object, java.util.ArrayDeque<ClientSession>> most = null;
+                for (Map.Entry<Object, java.util.ArrayDeque<ClientSession>> e : awaitingLogin.entrySet()) {
+                    if (most == null || e.getValue().size() > most.getValue().size()) {
+                        most = e;
+                    }
+                }
+                if (most == null) {
+                    return false;
+                }
+                oldest = most.getValue().poll();
+                if (most.getValue().isEmpty()) {
+                    awaitingLogin.remove(most.getKey());
+                }
+            }
             if (oldest.loginSettled.compareAndSet(false, true)) {
                 evicted.increment();
                 Channel ch = oldest.client;
@@ -273,15 +293,26 @@ public final class StatementRouter implements AutoCloseable {
                         SqlState.TOO_MANY_CONNECTIONS, "sorry, too many clients already (proxy.max_client_connections is "
                                 + settings.maxClientConnections() + "): the oldest unfinished login made way for a new one"))
                         .addListener(ChannelFutureListener.CLOSE);
+                ch.eventLoop().schedule(() -> ch.close(), 1, TimeUnit.SECONDS); // even if that write never completes
                 return true;
             }
         }
-        return false;
     }
 
-    /** {@code s} has logged in: it is no longer a candidate for eviction. */
+    private void awaitLogin(ClientSession s) {
+        synchronized (awaitingLogin) {
+            awaitingLogin.computeIfAbsent(s.source, k -> new java.util.ArrayDeque<>()).add(s);
+        }
+    }
+
+    /** {@code s} has logged in (or ended): it is no longer a candidate for eviction. */
     void loginDone(ClientSession s) {
-        awaitingLogin.remove(s);
+        synchronized (awaitingLogin) {
+            java.util.ArrayDeque<ClientSession> q = awaitingLogin.get(s.source);
+            if (q != null && q.remove(s) && q.isEmpty()) {
+                awaitingLogin.remove(s.source);
+            }
+        }
     }
 
     /** Sockets closed by {@link #evictOldestLogin} since the start. */
@@ -291,7 +322,7 @@ public final class StatementRouter implements AutoCloseable {
 
     void sessionEnded(ClientSession s) {
         if (!s.loginSettled.get()) {
-            awaitingLogin.remove(s);
+            loginDone(s);
         }
         if (sessions.remove(s.processId, s)) {
             if (s.admitted) {

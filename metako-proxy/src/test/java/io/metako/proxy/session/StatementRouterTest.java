@@ -273,9 +273,10 @@ class StatementRouterTest {
     void aFloodOfSilentSocketsFarOverTheLimitDoesNotKeepAClientThatLogsInOut() throws Exception {
         router(RouterSettings.ClientAuth.PASSWORD, 20, Duration.ofSeconds(30));
         List<java.net.Socket> flood = new java.util.ArrayList<>();
+        java.net.InetAddress elsewhere = java.net.InetAddress.getByName("127.0.0.2");
         try {
             for (int i = 0; i < 1000; i++) {
-                flood.add(new java.net.Socket("127.0.0.1", router.port()));
+                flood.add(new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), router.port(), elsewhere, 0));
             }
             for (int i = 0; i < 3; i++) {
                 try (Client c = new Client()) {
@@ -283,6 +284,20 @@ class StatementRouterTest {
                 }
             }
             assertThat(router.evictedLogins()).isGreaterThanOrEqualTo(3);
+            // a client in the middle of its login is not the one evicted while the flood's address holds more
+            try (Client slow = new Client()) {
+                slow.startup("user", "app", "database", "db");
+                assertThat(slow.read().type()).isEqualTo('R');
+                long before = router.evictedLogins();
+                for (int i = 0; i < 200; i++) {
+                    flood.add(new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), router.port(), elsewhere, 0));
+                }
+                // more evictions than the limit: oldest-first alone would have reached the slow client's socket
+                await().atMost(Duration.ofSeconds(10)).until(() -> router.evictedLogins() >= before + 40);
+                slow.send('p', PASSWORD);
+                assertThat(slow.read().authCode()).as("AuthenticationOk after " + (router.evictedLogins() - before)
+                        + " evictions").isZero();
+            }
         } finally {
             for (java.net.Socket s : flood) {
                 s.close();
