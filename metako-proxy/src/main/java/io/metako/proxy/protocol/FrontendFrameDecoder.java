@@ -12,7 +12,7 @@ import java.util.List;
  * {@link ProtocolException}: the proxy must not buffer whatever a client claims to send. Until the
  * client has logged in ({@link #authenticated()}), the limit is {@link #MAX_LOGIN_MESSAGE}: no password
  * or SCRAM message comes near it, and a stranger cannot make the proxy hold megabytes. While a message is
- * incomplete, its declared length is held against the proxy's {@link BufferBudget}, shared by all sessions.
+ * incomplete, the bytes of it that arrived are held against the proxy's {@link BufferBudget}, shared by all sessions.
  */
 public final class FrontendFrameDecoder extends ByteToMessageDecoder {
     /** Protocol 3.0 in a StartupMessage. */
@@ -70,17 +70,19 @@ public final class FrontendFrameDecoder extends ByteToMessageDecoder {
     }
 
     /**
-     * Waits for the rest of a message of {@code length} bytes, holding them against the budget (once): a
-     * {@link ProtocolException} (53200) when the proxy's sessions hold too much already.
+     * Waits for the rest of a message of {@code length} bytes, holding what has arrived of it ({@code buffered})
+     * against the budget: what the session really holds, not what it declared, so a client that declares a large
+     * message and trickles it pins only what it sent. A {@link ProtocolException} (53200) when the proxy's sessions
+     * hold too much already.
      */
-    private void awaitRest(long length) {
-        if (held == 0) {
-            if (!budget.reserve(length)) {
-                throw new ProtocolException(SqlState.OUT_OF_MEMORY, "out of memory: a message of " + length
-                        + " bytes does not fit in what the proxy may hold for incomplete messages across its sessions"
+    private void awaitRest(long length, long buffered) {
+        if (buffered > held) {
+            if (!budget.reserve(buffered - held)) {
+                throw new ProtocolException(SqlState.OUT_OF_MEMORY, "out of memory: " + buffered + " bytes of a " + length
+                        + "-byte message do not fit in what the proxy may hold for incomplete messages across its sessions"
                         + " (proxy.max_buffered_bytes is " + budget.limit() + ", " + budget.used() + " in use); retry later");
             }
-            held = length;
+            held = buffered;
         }
     }
 
@@ -105,7 +107,7 @@ public final class FrontendFrameDecoder extends ByteToMessageDecoder {
             throw new ProtocolException("invalid length of startup packet: " + length);
         }
         if (in.readableBytes() < length) {
-            awaitRest(length);
+            awaitRest(length, in.readableBytes());
             return;
         }
         releaseHeld();
@@ -137,7 +139,7 @@ public final class FrontendFrameDecoder extends ByteToMessageDecoder {
                                 + "' is " + length + " bytes, over proxy.max_message_size (" + maxMessageSize + ")");
             }
             if (in.readableBytes() < 1 + length) {
-                awaitRest(1L + length);
+                awaitRest(1L + length, in.readableBytes());
                 return;
             }
             releaseHeld();

@@ -258,34 +258,46 @@ class FrontendFrameDecoderTest {
         }
         first.authenticated();
         second.authenticated();
-        // a declares 80,000 bytes and sends 10: the rest is held against the budget
-        a.writeInbound(Unpooled.buffer().writeByte('Q').writeInt(80_000).writeBytes(new byte[5]));
-        assertThat(budget.used()).isEqualTo(80_001);
-        // b's 30,000-byte message does not fit beside it: refused with 53200, the budget untouched
-        assertThatThrownBy(() -> b.writeInbound(Unpooled.buffer().writeByte('Q').writeInt(30_000).writeBytes(new byte[5])))
+        // a declares 500,000 bytes and sends 10: only what arrived is held, not what was declared
+        a.writeInbound(Unpooled.buffer().writeByte('Q').writeInt(500_000).writeBytes(new byte[5]));
+        assertThat(budget.used()).isEqualTo(10);
+        a.writeInbound(Unpooled.buffer().writeBytes(new byte[69_990]));
+        assertThat(budget.used()).as("held as it arrives").isEqualTo(70_000);
+        // b's bytes do not fit beside a's: refused with 53200 once they would pass the budget
+        b.writeInbound(Unpooled.buffer().writeByte('Q').writeInt(60_000).writeBytes(new byte[5]));
+        assertThat(budget.used()).isEqualTo(70_010);
+        assertThatThrownBy(() -> b.writeInbound(Unpooled.buffer().writeBytes(new byte[30_000])))
                 .isInstanceOf(DecoderException.class).cause().isInstanceOf(ProtocolException.class)
                 .hasMessageContaining("proxy.max_buffered_bytes is 100000")
                 .extracting(e -> ((ProtocolException) e).sqlState()).isEqualTo(SqlState.OUT_OF_MEMORY);
-        assertThat(budget.used()).isEqualTo(80_001);
-        // a's message completes: its bytes go back
-        a.writeInbound(Unpooled.buffer().writeBytes(new byte[80_000 - 4 - 5]));
-        Frame whole = a.readInbound();
-        assertThat(whole.payload().readableBytes()).isEqualTo(80_000 - 4);
-        whole.release();
-        assertThat(budget.used()).isZero();
-        // a session that ends in the middle of a message gives its share back too
-        a.writeInbound(Unpooled.buffer().writeByte('Q').writeInt(50_000).writeBytes(new byte[5]));
-        assertThat(budget.used()).isEqualTo(50_001);
+        assertThat(budget.used()).as("b's share given back as it failed").isEqualTo(70_000);
+        b.finishAndReleaseAll();
+        // a session that ends in the middle of a message gives its share back
         a.finishAndReleaseAll();
         assertThat(budget.used()).isZero();
-        b.finishAndReleaseAll();
+        // and a message that completes gives its bytes back at once
+        FrontendFrameDecoder third = new FrontendFrameDecoder(1 << 20, budget);
+        EmbeddedChannel c = new EmbeddedChannel(third);
+        c.writeInbound(startup("user", "app"));
+        ((Frame) c.readInbound()).release();
+        third.authenticated();
+        c.writeInbound(Unpooled.buffer().writeByte('Q').writeInt(4 + 20_000).writeBytes(new byte[10_000]));
+        assertThat(budget.used()).isEqualTo(10_005);
+        c.writeInbound(Unpooled.buffer().writeBytes(new byte[10_000]));
+        Frame whole = c.readInbound();
+        assertThat(whole.payload().readableBytes()).isEqualTo(20_000);
+        whole.release();
+        assertThat(budget.used()).isZero();
+        c.finishAndReleaseAll();
     }
 
     @Test
     void aStartupPacketArrivingSlowlyIsHeldAgainstTheBudgetToo() {
         BufferBudget budget = new BufferBudget(5_000);
         EmbeddedChannel c = new EmbeddedChannel(new FrontendFrameDecoder(1 << 20, budget));
-        assertThatThrownBy(() -> c.writeInbound(Unpooled.buffer().writeInt(9_000).writeInt(FrontendFrameDecoder.PROTOCOL_3_0)))
+        c.writeInbound(Unpooled.buffer().writeInt(9_000).writeInt(FrontendFrameDecoder.PROTOCOL_3_0));
+        assertThat(budget.used()).isEqualTo(8);
+        assertThatThrownBy(() -> c.writeInbound(Unpooled.buffer().writeBytes(new byte[6_000])))
                 .isInstanceOf(DecoderException.class).cause().hasMessageContaining("max_buffered_bytes");
         assertThat(budget.used()).isZero();
         c.finishAndReleaseAll();
