@@ -123,7 +123,8 @@ public final class LocalPostgres {
         run("pg_basebackup", List.of(tool("pg_basebackup"), "-D", dataDir().toString(), "-X", "stream",
                 "-c", "fast", "-d", conninfo), Map.of("PGPASSWORD", password, "PGCONNECT_TIMEOUT", "10"));
         writeFile(dataDir().resolve("standby.signal"), "");
-        String primaryConninfo = conninfo + " passfile=" + passfile;
+        String quotedPassfile = "'" + passfile.toString().replace("\\", "\\\\").replace("'", "\\'") + "'";
+        String primaryConninfo = conninfo + " passfile=" + quotedPassfile; // a conninfo value: any path
         appendFile(dataDir().resolve("postgresql.auto.conf"), "primary_conninfo = '"
                 + primaryConninfo.replace("'", "''") + "'\n");
         writeNodeConf();
@@ -138,7 +139,8 @@ public final class LocalPostgres {
         Files.createFile(file, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
                 java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
         String escaped = password.replace("\\", "\\\\").replace(":", "\\:");
-        Files.writeString(file, "*:*:*:" + user.replace(":", "\\:") + ":" + escaped + "\n", StandardCharsets.UTF_8);
+        String escapedUser = user.replace("\\", "\\\\").replace(":", "\\:");
+        Files.writeString(file, "*:*:*:" + escapedUser + ":" + escaped + "\n", StandardCharsets.UTF_8);
         os.chown(file);
     }
 
