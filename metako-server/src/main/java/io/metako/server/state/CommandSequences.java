@@ -8,7 +8,7 @@ import java.util.BitSet;
 /**
  * Replay protection for signed commands: every command carries a sequence number its proposer increases, and
  * the replicated state remembers, per proposer, the highest one applied and which of the {@link #WINDOW} below it
- * were. A command whose number was seen, or that is older than the window, is refused, so a member that recorded
+ * were. Numbers are positive longs (1 to 2^63 - 1): a larger one is refused, so no difference can overflow. A command whose number was seen, or that is older than the window, is refused, so a member that recorded
  * another's signed verdict or acknowledgement cannot append it again later. A window, not a strict order:
  * one instance's commands are submitted concurrently and may reach the log slightly out of order.
  */
@@ -25,8 +25,12 @@ final class CommandSequences {
         if (seq == 0) {
             return null;
         }
+        if (seq < 0) { // 2^63 and above: kept out, so that every difference below fits in a long
+            return "command sequence number " + Long.toUnsignedString(seq) + " of " + command.getProposer()
+                    + " is out of range";
+        }
         SenderSequences w = window(state, command.getProposer());
-        if (w == null || Long.compareUnsigned(seq, w.getHighest()) > 0) {
+        if (w == null || seq > w.getHighest()) {
             return null;
         }
         long below = w.getHighest() - seq; // 0: the highest itself
@@ -43,7 +47,7 @@ final class CommandSequences {
     /** {@code state} with {@code command}'s sequence number recorded (unchanged when it carries none). */
     static ClusterState record(ClusterState state, Command command) {
         long seq = command.getSequence();
-        if (seq == 0) {
+        if (seq <= 0) { // none, or out of range (refused by replay())
             return state;
         }
         String proposer = command.getProposer();
@@ -61,7 +65,7 @@ final class CommandSequences {
             SenderSequences w = b.getSequences(at);
             BitSet seen = BitSet.valueOf(w.getSeenBelow().toByteArray());
             long highest = w.getHighest();
-            if (Long.compareUnsigned(seq, highest) > 0) {
+            if (seq > highest) {
                 long shift = seq - highest;
                 BitSet shifted = new BitSet(WINDOW);
                 if (shift <= WINDOW) {

@@ -137,8 +137,8 @@ public final class MetakoStateMachine extends BaseStateMachine {
         if (c.getProposerTerm() != 0 && !c.getProposer().equals(getId().toString())) {
             return c.getProposer() + " sent a controller's command, but " + getId() + " leads";
         }
-        if (c.getSequence() == 0) {
-            return "a signed command must carry a sequence number (replay protection)";
+        if (c.getSequence() <= 0) {
+            return "a signed command must carry a sequence number from 1 to 2^63 - 1 (replay protection)";
         }
         return null;
     }
@@ -165,6 +165,13 @@ public final class MetakoStateMachine extends BaseStateMachine {
             }
         } catch (com.google.protobuf.InvalidProtocolBufferException e) {
             result.setApplied(false).setRejection("not a metako command");
+        } catch (RuntimeException e) {
+            // a bug met by a committed entry: every replica meets it the same way, so all reject it alike, and the
+            // apply thread (which Ratis would lose, on every restart again) goes on
+            LOG.error("command at index {} could not be applied; rejected", entry.getIndex(), e);
+            after = before;
+            changed = before;
+            result.setApplied(false).setRejection("could not be applied: " + e);
         }
         synchronized (this) {
             applied = new Applied(after, at);

@@ -46,4 +46,16 @@ class CommandSequencesTest {
         assertThat(CommandSequences.replay(s, cmd("m1", 1000 + CommandSequences.WINDOW))).contains("older than");
         assertThat(CommandSequences.replay(s, cmd("m1", 100_000 - 1))).isNull();
     }
+
+    @Test
+    void numbersFromTwoToTheSixtyThirdAreRefusedSoNoDifferenceOverflows() {
+        ClusterState s = apply(ClusterState.getDefaultInstance(), cmd("m1", 5));
+        long huge = Long.MIN_VALUE; // 2^63 as an unsigned protobuf uint64
+        assertThat(CommandSequences.replay(s, cmd("m1", huge))).contains("out of range");
+        assertThat(CommandSequences.record(s, cmd("m1", huge))).isSameAs(s);
+        assertThat(CommandSequences.replay(s, cmd("m1", -1L))).contains("out of range");
+        s = apply(s, cmd("m1", Long.MAX_VALUE)); // the largest allowed: its own later numbers are then refused
+        assertThat(CommandSequences.replay(s, cmd("m1", 10))).contains("older than");
+        assertThat(s.getSequences(0).getSeenBelow().size()).as("the window stays 256 bits").isLessThanOrEqualTo(32);
+    }
 }
