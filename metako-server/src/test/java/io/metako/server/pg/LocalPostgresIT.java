@@ -89,7 +89,7 @@ class LocalPostgresIT {
         }
         // it streams with the password file: the password is in neither its settings nor its config files
         String autoConf = java.nio.file.Files.readString(replica.dataDir().resolve("postgresql.auto.conf"));
-        assertThat(autoConf).contains("passfile=" + passfile).doesNotContain("pw-123");
+        assertThat(autoConf).contains("passfile=''" + passfile + "''").doesNotContain("pw-123");
         assertThat(java.nio.file.Files.getPosixFilePermissions(passfile))
                 .isEqualTo(java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
         assertThat(java.nio.file.Files.getOwner(passfile).getName()).isEqualTo("postgres");
