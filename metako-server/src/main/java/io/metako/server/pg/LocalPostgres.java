@@ -122,12 +122,54 @@ public final class LocalPostgres {
         // no -R: it would write the password it logged in with into primary_conninfo
         run("pg_basebackup", List.of(tool("pg_basebackup"), "-D", dataDir().toString(), "-X", "stream",
                 "-c", "fast", "-d", conninfo), Map.of("PGPASSWORD", password, "PGCONNECT_TIMEOUT", "10"));
+        follow(sourceHost, sourcePort, user, passfile);
+    }
+
+    /**
+     * Makes this stopped node a replica of {@code sourceHost:sourcePort} again after it may have diverged from it
+     * (an old primary after a failover): {@code pg_rewind --source-server} rewinds its data directory to the point
+     * where the timelines forked (running crash recovery first if it was killed), then it follows the source.
+     * pg_rewind copies the source's configuration files and removes {@code standby.signal}: both this node's own
+     * settings and {@code standby.signal} / {@code primary_conninfo} are written again. The password comes from
+     * {@code passfile}. Not started here. Needs {@code wal_log_hints} (set by {@link #initPrimary}) or checksums.
+     */
+    public void rewind(String sourceHost, int sourcePort, String user, Path passfile) throws IOException {
+        if (status() == Status.RUNNING) {
+            throw new PostgresException(name + ": stop the node before pg_rewind");
+        }
+        String source = "host=" + sourceHost + " port=" + sourcePort + " user=" + user + " dbname=postgres passfile="
+                + conninfoValue(passfile.toString());
+        run("pg_rewind", List.of(tool("pg_rewind"), "-D", dataDir().toString(), "--source-server=" + source),
+                Map.of("PGCONNECT_TIMEOUT", "10"));
+        follow(sourceHost, sourcePort, user, passfile);
+    }
+
+    /**
+     * {@code standby.signal}, and {@code primary_conninfo} toward {@code sourceHost:sourcePort} with the password
+     * from {@code passfile}, in place of any the data directory held (a copy brings the source's own), then this
+     * node's settings file.
+     */
+    private void follow(String sourceHost, int sourcePort, String user, Path passfile) throws IOException {
         writeFile(dataDir().resolve("standby.signal"), "");
-        String quotedPassfile = "'" + passfile.toString().replace("\\", "\\\\").replace("'", "\\'") + "'";
-        String primaryConninfo = conninfo + " passfile=" + quotedPassfile; // a conninfo value: any path
-        appendFile(dataDir().resolve("postgresql.auto.conf"), "primary_conninfo = '"
-                + primaryConninfo.replace("'", "''") + "'\n");
+        String primaryConninfo = "host=" + sourceHost + " port=" + sourcePort + " user=" + user + " application_name="
+                + name + " passfile=" + conninfoValue(passfile.toString());
+        Path autoConf = dataDir().resolve("postgresql.auto.conf");
+        StringBuilder kept = new StringBuilder();
+        if (Files.exists(autoConf)) {
+            for (String line : Files.readAllLines(autoConf, StandardCharsets.UTF_8)) {
+                if (!line.stripLeading().startsWith("primary_conninfo")) {
+                    kept.append(line).append('\n');
+                }
+            }
+        }
+        kept.append("primary_conninfo = '").append(primaryConninfo.replace("'", "''")).append("'\n");
+        writeFile(autoConf, kept.toString());
         writeNodeConf();
+    }
+
+    /** A libpq conninfo value in single quotes (any path). */
+    private static String conninfoValue(String v) {
+        return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'";
     }
 
     /**

@@ -97,6 +97,69 @@ class LocalPostgresIT {
                 "postgres", "wrong")).hasMessageContaining("password authentication failed");
     }
 
+    private static String query(int port, String sql) throws Exception {
+        try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/postgres",
+                "postgres", "pw-r"); ResultSet rs = c.createStatement().executeQuery(sql)) {
+            return rs.next() ? rs.getString(1) : null;
+        }
+    }
+
+    private static void execute(int port, String sql) throws Exception {
+        try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/postgres",
+                "postgres", "pw-r")) {
+            c.createStatement().execute(sql);
+        }
+    }
+
+    @Test
+    void aDivergedOldPrimaryIsRewoundAndFollowsTheNewTimeline() throws Exception {
+        List<Integer> ports = FreePorts.take(2);
+        LocalPostgres old = node("old", ports.get(0));
+        old.initPrimary("postgres", "pw-r");
+        old.start();
+        execute(old.port(), "CREATE TABLE t (x text)");
+        java.nio.file.Path passfile = dir.resolve("replication.pgpass");
+        LocalPostgres.writePassfile(os, passfile, "postgres", "pw-r");
+        LocalPostgres promoted = node("promoted", ports.get(1));
+        promoted.initReplica("127.0.0.1", old.port(), "postgres", "pw-r", passfile);
+        promoted.start();
+        execute(old.port(), "INSERT INTO t VALUES ('before the fork')");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!"1".equals(query(promoted.port(), "SELECT count(*) FROM t")) && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        // the fork: the replica is promoted while the old primary goes on taking writes, then is killed
+        assertThat(query(promoted.port(), "SELECT pg_promote()")).isEqualTo("t");
+        execute(promoted.port(), "INSERT INTO t VALUES ('on the new timeline')");
+        execute(old.port(), "INSERT INTO t VALUES ('diverged')");
+        execute(old.port(), "CHECKPOINT");
+        old.kill();
+
+        long started = System.nanoTime();
+        old.rewind("127.0.0.1", promoted.port(), "postgres", passfile);
+        long rewoundMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
+        assertThat(Files.exists(old.dataDir().resolve("standby.signal"))).isTrue();
+        String autoConf = Files.readString(old.dataDir().resolve("postgresql.auto.conf"));
+        assertThat(autoConf).contains("port=" + promoted.port()).contains("application_name=old").contains("passfile=")
+                .doesNotContain("pw-r");
+        assertThat(autoConf.lines().filter(l -> l.startsWith("primary_conninfo"))).hasSize(1);
+        old.start();
+        assertThat(query(old.port(), "SELECT current_setting('port')")).as("its own settings, not the source's")
+                .isEqualTo(Integer.toString(old.port()));
+        assertThat(query(old.port(), "SELECT pg_is_in_recovery()")).isEqualTo("t");
+        execute(promoted.port(), "INSERT INTO t VALUES ('after the rejoin')");
+        deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!"3".equals(query(old.port(), "SELECT count(*) FROM t")) && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        assertThat(query(old.port(), "SELECT string_agg(x, ',' ORDER BY x) FROM t"))
+                .as("the diverged row is gone, the new timeline's rows arrive")
+                .isEqualTo("after the rejoin,before the fork,on the new timeline");
+        assertThat(query(old.port(), "SELECT status || ' ' || received_tli FROM pg_stat_wal_receiver"))
+                .isEqualTo("streaming 2");
+        System.out.println("[rewind] pg_rewind of the killed old primary took " + rewoundMillis + " ms");
+    }
+
     @Test
     void killLeavesNoProcessAndTheNodeRecoversOnStart() throws Exception {
         LocalPostgres pg = node("k1", FreePorts.take(1).get(0));
