@@ -95,15 +95,15 @@ public final class NodeOperations {
         String user = login == null ? "postgres" : login.username();
         Secret password = login == null ? Secret.none() : login.password();
         StringBuilder conninfo = new StringBuilder()
-                .append("host=").append(conninfoValue(primary.getHost()))
+                .append("host=").append(io.metako.server.pg.Conninfo.value(primary.getHost()))
                 .append(" port=").append(primary.getPort())
-                .append(" user=").append(conninfoValue(user))
-                .append(" application_name=").append(conninfoValue(replica.getName()));
+                .append(" user=").append(io.metako.server.pg.Conninfo.value(user))
+                .append(" application_name=").append(io.metako.server.pg.Conninfo.value(replica.getName()));
         java.util.Optional<String> passfile = config.replication().passfile();
         if (passfile.isPresent()) {
-            conninfo.append(" passfile=").append(conninfoValue(passfile.get())); // the password stays out of the node's config
+            conninfo.append(" passfile=").append(io.metako.server.pg.Conninfo.value(passfile.get())); // the password stays out of the node's config
         } else if (password.isPresent()) {
-            conninfo.append(" password=").append(conninfoValue(password.reveal()));
+            conninfo.append(" password=").append(io.metako.server.pg.Conninfo.value(password.reveal()));
         }
         try (Connection c = connect(replica, 5); Statement st = c.createStatement()) {
             st.execute("ALTER SYSTEM SET primary_conninfo = " + sqlLiteral(conninfo.toString()));
@@ -136,10 +136,6 @@ public final class NodeOperations {
         return DriverManager.getConnection("jdbc:postgresql://" + address + "/" + db, p);
     }
 
-    /** A libpq conninfo value in single quotes, with quotes and backslashes escaped. */
-    static String conninfoValue(String v) {
-        return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'";
-    }
 
     /** An SQL string literal. */
     static String sqlLiteral(String v) {

@@ -42,13 +42,8 @@ final class DemoEndpoints {
     /** A libpq connection string to {@code s}'s statement router; TLS verified against the cluster CA when it is on. */
     static String routerDsn(LocalCluster c, LocalCluster.InstanceSpec s) {
         String dsn = "host=" + LocalCluster.HOST + " port=" + s.proxyPort() + " dbname=postgres user="
-                + LocalCluster.PROXY_USER + " passfile=" + conninfoValue(c.passfile().toString());
-        return c.caCert() == null ? dsn : dsn + " sslmode=verify-full sslrootcert=" + conninfoValue(c.caCert().toString());
-    }
-
-    /** A libpq conninfo value, quoted only when it must be (a folder with spaces or quotes). */
-    static String conninfoValue(String v) {
-        return v.matches("[A-Za-z0-9_./+-]+") ? v : "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'";
+                + LocalCluster.PROXY_USER + " passfile=" + io.metako.server.pg.Conninfo.value(c.passfile().toString());
+        return c.caCert() == null ? dsn : dsn + " sslmode=verify-full sslrootcert=" + io.metako.server.pg.Conninfo.value(c.caCert().toString());
     }
 
     private static String q(String s) {

@@ -142,12 +142,12 @@ final class DemoRun {
         out.println("  psql \"" + DemoEndpoints.routerDsn(cluster, first) + "\"");
         out.println("or plain forwarding: the rw port to the current primary, the ro port to a replica:");
         out.println("  psql \"host=" + LocalCluster.HOST + " port=" + first.rwPort() + " dbname=postgres user=postgres passfile="
-                + DemoEndpoints.conninfoValue(cluster.passfile().toString()) + "\"");
+                + io.metako.server.pg.Conninfo.value(cluster.passfile().toString()) + "\"");
         out.println("  psql \"host=" + LocalCluster.HOST + " port=" + first.roPort() + " dbname=postgres user=postgres passfile="
-                + DemoEndpoints.conninfoValue(cluster.passfile().toString()) + "\"");
+                + io.metako.server.pg.Conninfo.value(cluster.passfile().toString()) + "\"");
         out.println("or the primary directly:");
         out.println("  psql \"host=" + primary.host() + " port=" + primary.port() + " dbname=postgres user=postgres passfile="
-                + DemoEndpoints.conninfoValue(cluster.passfile().toString()) + "\"");
+                + io.metako.server.pg.Conninfo.value(cluster.passfile().toString()) + "\"");
         out.println("Ask the quorum:");
         out.println("  export METAKO_ENDPOINTS=" + endpointsList);
         out.println("  export METAKO_TOKEN=$(cat " + dir.resolve("token") + ")");

@@ -138,7 +138,7 @@ public final class LocalPostgres {
             throw new PostgresException(name + ": stop the node before pg_rewind");
         }
         String source = "host=" + sourceHost + " port=" + sourcePort + " user=" + user + " dbname=postgres passfile="
-                + conninfoValue(passfile.toString());
+                + Conninfo.value(passfile.toString());
         run("pg_rewind", List.of(tool("pg_rewind"), "-D", dataDir().toString(), "--source-server=" + source),
                 Map.of("PGCONNECT_TIMEOUT", "10"));
         follow(sourceHost, sourcePort, user, passfile);
@@ -152,7 +152,7 @@ public final class LocalPostgres {
     private void follow(String sourceHost, int sourcePort, String user, Path passfile) throws IOException {
         writeFile(dataDir().resolve("standby.signal"), "");
         String primaryConninfo = "host=" + sourceHost + " port=" + sourcePort + " user=" + user + " application_name="
-                + name + " passfile=" + conninfoValue(passfile.toString());
+                + name + " passfile=" + Conninfo.value(passfile.toString());
         Path autoConf = dataDir().resolve("postgresql.auto.conf");
         StringBuilder kept = new StringBuilder();
         if (Files.exists(autoConf)) {
@@ -167,10 +167,6 @@ public final class LocalPostgres {
         writeNodeConf();
     }
 
-    /** A libpq conninfo value in single quotes (any path). */
-    private static String conninfoValue(String v) {
-        return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'";
-    }
 
     /**
      * Writes {@code file}, a libpq password file giving {@code user}'s password for any host, mode 0600 from its
