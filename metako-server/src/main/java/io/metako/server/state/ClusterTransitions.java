@@ -70,6 +70,13 @@ public final class ClusterTransitions {
             case SET_PAUSED -> setPaused(state, command.getSetPaused(), command.getTimeMillis());
             case SET_SYNCHRONOUS_STANDBYS -> setSynchronous(state, command.getSetSynchronousStandbys().getNamesList(),
                     command.getTimeMillis());
+            case SET_NODE_MANAGER -> RejoinTransitions.setManager(state, command.getSetNodeManager().getNode(),
+                    command.getProposer(), command.getTimeMillis());
+            case REJOIN_STARTED -> RejoinTransitions.started(state, command.getRejoinStarted(), command.getTimeMillis(), term);
+            case REJOIN_FINISHED -> RejoinTransitions.finished(state, command.getRejoinFinished(), command.getProposer(),
+                    command.getTimeMillis());
+            case REJOIN_COMPLETED -> RejoinTransitions.completed(state, command.getRejoinCompleted(),
+                    command.getTimeMillis(), term);
             case KIND_NOT_SET -> Outcome.rejected(state, "empty command: no kind is set");
         };
     }

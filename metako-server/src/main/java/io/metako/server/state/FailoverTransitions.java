@@ -166,7 +166,7 @@ final class FailoverTransitions {
                 .toList();
     }
 
-    private static List<TopologyEvent> appended(ClusterState state, TopologyEvent event) {
+    static List<TopologyEvent> appended(ClusterState state, TopologyEvent event) {
         List<TopologyEvent> history = new ArrayList<>(state.getHistoryList());
         history.add(event);
         return history.size() <= HISTORY_LIMIT ? history : history.subList(history.size() - HISTORY_LIMIT, history.size());

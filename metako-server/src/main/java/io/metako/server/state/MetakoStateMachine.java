@@ -130,7 +130,8 @@ public final class MetakoStateMachine extends BaseStateMachine {
         if (c.hasReportVerdict() && !c.getReportVerdict().getInstanceId().equals(c.getProposer())) {
             return c.getProposer() + " reported a verdict in the name of " + c.getReportVerdict().getInstanceId();
         }
-        boolean controllerOnly = c.hasFailoverCompleted() || c.hasFailoverRetargeted() || c.hasSetSynchronousStandbys();
+        boolean controllerOnly = c.hasFailoverCompleted() || c.hasFailoverRetargeted() || c.hasSetSynchronousStandbys()
+                || c.hasRejoinCompleted();
         if (controllerOnly && c.getProposerTerm() == 0) {
             return c.getKindCase() + " comes only from the leader's controller, with its term";
         }

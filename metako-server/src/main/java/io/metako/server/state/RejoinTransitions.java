@@ -1,0 +1,152 @@
+package io.metako.server.state;
+
+import io.metako.proto.v1.ClusterState;
+import io.metako.proto.v1.EventKind;
+import io.metako.proto.v1.Node;
+import io.metako.proto.v1.NodeRejoin;
+import io.metako.proto.v1.NodeRole;
+import io.metako.proto.v1.RejoinCompleted;
+import io.metako.proto.v1.RejoinFinished;
+import io.metako.proto.v1.RejoinStarted;
+import io.metako.proto.v1.TopologyEvent;
+import java.util.Optional;
+
+/**
+ * The state changes that bring a quarantined old primary back, part of {@link ClusterTransitions}: which
+ * instance manages a node's files, a rejoin started by the leader, finished by that instance, completed by the
+ * leader once the node streams from the primary. Pure, like the rest of apply.
+ */
+final class RejoinTransitions {
+    /** The methods a rejoin may use. */
+    static final java.util.Set<String> METHODS = java.util.Set.of("rewind", "clone");
+
+    private RejoinTransitions() {
+    }
+
+    /** Whether {@code r} is a rejoin of the current epoch whose managing instance has not reported yet. */
+    static boolean running(ClusterState state, NodeRejoin r) {
+        return r.getAttempt() > 0 && r.getEpoch() == state.getEpoch() && r.getFinishedMillis() == 0;
+    }
+
+    static ClusterTransitions.Outcome setManager(ClusterState state, String node, String proposer, long time) {
+        if (!state.getSeeded()) {
+            return ClusterTransitions.Outcome.rejected(state, "not seeded yet");
+        }
+        Optional<Node> n = node(state, node);
+        if (n.isEmpty()) {
+            return ClusterTransitions.Outcome.rejected(state, "unknown node '" + node + "'");
+        }
+        if (proposer.isEmpty()) {
+            return ClusterTransitions.Outcome.rejected(state, "a node manager without an instance id");
+        }
+        String current = n.get().getManagingInstance();
+        if (current.equals(proposer)) {
+            return ClusterTransitions.Outcome.applied(state);
+        }
+        if (!current.isEmpty()) {
+            return ClusterTransitions.Outcome.rejected(state, node + " is managed by " + current + ", not " + proposer
+                    + ": only one instance may touch a node's files (instance.manages)");
+        }
+        return ClusterTransitions.Outcome.applied(replace(state, n.get().toBuilder().setManagingInstance(proposer).build())
+                .toBuilder().setLastChangeMillis(time).build());
+    }
+
+    static ClusterTransitions.Outcome started(ClusterState state, RejoinStarted r, long time, long term) {
+        if (!state.getSeeded()) {
+            return ClusterTransitions.Outcome.rejected(state, "not seeded yet");
+        }
+        if (state.hasOperation()) {
+            return ClusterTransitions.Outcome.rejected(state, "a " + state.getOperation().getKind() + " is in progress:"
+                    + " a node rejoins only a primary that stays");
+        }
+        if (state.getPrimary().isEmpty()) {
+            return ClusterTransitions.Outcome.rejected(state, "there is no primary to rejoin");
+        }
+        Optional<Node> n = node(state, r.getNode());
+        if (n.isEmpty()) {
+            return ClusterTransitions.Outcome.rejected(state, "unknown node '" + r.getNode() + "'");
+        }
+        if (n.get().getRole() != NodeRole.QUARANTINED) {
+            return ClusterTransitions.Outcome.rejected(state, r.getNode() + " is " + n.get().getRole()
+                    + ": only a QUARANTINED node rejoins");
+        }
+        if (n.get().getManagingInstance().isEmpty()) {
+            return ClusterTransitions.Outcome.rejected(state, "no instance manages " + r.getNode()
+                    + " (instance.manages): nothing could carry out its rejoin");
+        }
+        if (!METHODS.contains(r.getMethod())) {
+            return ClusterTransitions.Outcome.rejected(state, "rejoin method must be one of " + METHODS.stream().sorted()
+                    .toList() + ", got '" + r.getMethod() + "'");
+        }
+        NodeRejoin last = n.get().getRejoin();
+        if (running(state, last)) {
+            return ClusterTransitions.Outcome.rejected(state, "attempt " + last.getAttempt() + " to rejoin " + r.getNode()
+                    + " is still running on " + n.get().getManagingInstance());
+        }
+        NodeRejoin next = NodeRejoin.newBuilder().setAttempt(last.getAttempt() + 1).setMethod(r.getMethod())
+                .setSource(state.getPrimary()).setEpoch(state.getEpoch()).setStartedMillis(time).setTerm(term).build();
+        return ClusterTransitions.Outcome.applied(replace(state, n.get().toBuilder().setRejoin(next).build())
+                .toBuilder().setLastChangeMillis(time).build());
+    }
+
+    static ClusterTransitions.Outcome finished(ClusterState state, RejoinFinished f, String proposer, long time) {
+        Optional<Node> n = node(state, f.getNode());
+        if (n.isEmpty()) {
+            return ClusterTransitions.Outcome.rejected(state, "unknown node '" + f.getNode() + "'");
+        }
+        if (!n.get().getManagingInstance().equals(proposer)) {
+            return ClusterTransitions.Outcome.rejected(state, "only " + f.getNode() + "'s managing instance ("
+                    + (n.get().getManagingInstance().isEmpty() ? "none" : n.get().getManagingInstance())
+                    + ") reports on its rejoin, not " + proposer);
+        }
+        NodeRejoin r = n.get().getRejoin();
+        if (r.getAttempt() != f.getAttempt() || !running(state, r)) {
+            return ClusterTransitions.Outcome.rejected(state, "attempt " + f.getAttempt() + " to rejoin " + f.getNode()
+                    + " is not running (the node's last attempt is " + r.getAttempt() + ")");
+        }
+        NodeRejoin done = r.toBuilder().setFinishedMillis(Math.max(1, time)).setError(f.getError()).build();
+        return ClusterTransitions.Outcome.applied(replace(state, n.get().toBuilder().setRejoin(done).build())
+                .toBuilder().setLastChangeMillis(time).build());
+    }
+
+    static ClusterTransitions.Outcome completed(ClusterState state, RejoinCompleted c, long time, long term) {
+        if (state.hasOperation()) {
+            return ClusterTransitions.Outcome.rejected(state, "a " + state.getOperation().getKind() + " is in progress");
+        }
+        Optional<Node> n = node(state, c.getNode());
+        if (n.isEmpty()) {
+            return ClusterTransitions.Outcome.rejected(state, "unknown node '" + c.getNode() + "'");
+        }
+        if (n.get().getRole() != NodeRole.QUARANTINED) {
+            return ClusterTransitions.Outcome.rejected(state, c.getNode() + " is " + n.get().getRole()
+                    + ", not QUARANTINED: there is nothing to complete");
+        }
+        NodeRejoin r = n.get().getRejoin();
+        boolean ours = !c.getAdopted() && r.getAttempt() > 0 && r.getEpoch() == state.getEpoch();
+        if (!c.getAdopted() && !ours) {
+            return ClusterTransitions.Outcome.rejected(state, "no rejoin of " + c.getNode() + " at epoch "
+                    + state.getEpoch() + " to complete");
+        }
+        String reason = ours
+                ? c.getNode() + " rejoined " + state.getPrimary() + " by " + (r.getMethod().equals("clone")
+                        ? "a fresh clone" : "pg_rewind") + " (attempt " + r.getAttempt() + ")"
+                : c.getNode() + " streams from " + state.getPrimary() + " on its timeline: taken back as a replica";
+        TopologyEvent event = TopologyEvent.newBuilder().setKind(ours ? EventKind.REJOIN : EventKind.ADOPTED)
+                .setTimeMillis(time).setTerm(term).setEpoch(state.getEpoch()).setReason(reason)
+                .setNewPrimary(state.getPrimary()).setNode(c.getNode())
+                .setStartedMillis(ours ? r.getStartedMillis() : time).build();
+        Node back = n.get().toBuilder().setRole(NodeRole.REPLICA).clearRejoin().build();
+        ClusterState next = replace(state, back);
+        return ClusterTransitions.Outcome.applied(next.toBuilder().clearHistory()
+                .addAllHistory(FailoverTransitions.appended(state, event)).setLastChangeMillis(time).build());
+    }
+
+    private static Optional<Node> node(ClusterState state, String name) {
+        return state.getNodesList().stream().filter(n -> n.getName().equals(name)).findFirst();
+    }
+
+    private static ClusterState replace(ClusterState state, Node node) {
+        return state.toBuilder().clearNodes().addAllNodes(state.getNodesList().stream()
+                .map(n -> n.getName().equals(node.getName()) ? node : n).toList()).build();
+    }
+}
