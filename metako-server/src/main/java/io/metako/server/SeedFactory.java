@@ -52,6 +52,8 @@ final class SeedFactory {
                 .setReplication(ReplicationSettings.newBuilder()
                         .setMode(c.replication().mode().name().toLowerCase(Locale.ROOT))
                         .setSyncStandbys(c.replication().syncStandbys()))
+                .setRejoin(io.metako.proto.v1.RejoinSettings.newBuilder().setManual(!c.rejoin().auto())
+                        .setMethod(c.rejoin().method()))
                 .build();
     }
 }

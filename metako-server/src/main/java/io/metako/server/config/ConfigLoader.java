@@ -88,6 +88,7 @@ public final class ConfigLoader {
         FailoverConfig failover = readFailover(root.sectionOrEmpty("failover"));
         ReplicationConfig replication = readReplication(root.sectionOrEmpty("replication"), nodes.size());
         SecurityConfig security = readSecurity(root.sectionOrEmpty("security"));
+        RejoinConfig rejoin = readRejoin(root.sectionOrEmpty("rejoin"));
         if (proxy.requireTls() && !security.tlsEnabled()) {
             problems.add("proxy.require_tls", "needs security.tls_enabled (with cert_file and key_file): without TLS"
                     + " the statement router could accept no client at all");
@@ -97,7 +98,13 @@ public final class ConfigLoader {
                 problems.add("instance.node_addresses." + name, "is not a node in nodes");
             }
         }
-        return new MetakoConfig(clusterName, instance, peers, proxy, nodes, health, lb, failover, replication, security);
+        instance.manages().ifPresent(m -> {
+            if (m.node() != null && nodes.stream().noneMatch(n -> m.node().equals(n.name()))) {
+                problems.add("instance.manages.node", "'" + m.node() + "' is not a node in nodes");
+            }
+        });
+        return new MetakoConfig(clusterName, instance, peers, proxy, nodes, health, lb, failover, replication, security,
+                rejoin);
     }
 
     private InstanceConfig readInstance(YamlSection s) {
@@ -138,9 +145,35 @@ public final class ConfigLoader {
                 }
             }
         });
+        java.util.Optional<ManagedNode> manages = s.section("manages").map(ConfigLoader::readManages);
         s.finish();
         return new InstanceConfig(id, raft, grpc, http, storage == null ? null : Path.of(storage), token, nodeAddresses,
-                readToken);
+                readToken, manages);
+    }
+
+    private static ManagedNode readManages(YamlSection m) {
+        String node = m.requiredString("node", "the name (in nodes) of the PostgreSQL node on this instance's host");
+        Path data = m.file("data_dir");
+        if (data == null && !m.has("data_dir")) {
+            m.problem("data_dir", "is required: the node's PGDATA on this host (its parent folder holds postgres.log)");
+        } else if (data != null && data.getParent() == null) {
+            m.problem("data_dir", "must not be the root folder");
+        }
+        Path bin = m.file("bin_dir");
+        String osUser = m.string("os_user", "postgres");
+        m.finish();
+        return new ManagedNode(node, data, java.util.Optional.ofNullable(bin), osUser);
+    }
+
+    private static RejoinConfig readRejoin(YamlSection s) {
+        boolean auto = s.bool("auto", RejoinConfig.DEFAULT.auto());
+        String method = s.string("method", RejoinConfig.DEFAULT.method()).toLowerCase(Locale.ROOT);
+        if (!RejoinConfig.METHODS.contains(method)) {
+            s.problem("method", "must be rewind_or_clone (pg_rewind from the primary, a fresh pg_basebackup when that"
+                    + " fails), rewind (pg_rewind only) or clone (always a fresh pg_basebackup), got '" + method + "'");
+        }
+        s.finish();
+        return new RejoinConfig(auto, method);
     }
 
     private static void checkDistinct(YamlSection s, HostPort raft, HostPort grpc, HostPort http) {

@@ -18,7 +18,8 @@ public record MetakoConfig(
         LoadBalancerConfig loadBalancer,
         FailoverConfig failover,
         ReplicationConfig replication,
-        SecurityConfig security) {
+        SecurityConfig security,
+        RejoinConfig rejoin) {
 
     public MetakoConfig {
         peers = List.copyOf(peers);

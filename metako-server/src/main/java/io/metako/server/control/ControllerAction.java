@@ -49,6 +49,14 @@ public sealed interface ControllerAction {
     record ConfigureSync(String primary, List<String> names, int n) implements ControllerAction {
     }
 
+    /** Propose {@code RejoinStarted}: {@code node}'s managing instance brings it back as a replica. */
+    record StartRejoin(String node, String method) implements ControllerAction {
+    }
+
+    /** Propose {@code RejoinCompleted}: {@code node} streams from the primary and is a replica again. */
+    record CompleteRejoin(String node, boolean adopted) implements ControllerAction {
+    }
+
     /** Point {@code replica}'s {@code primary_conninfo} at {@code primary} and reload it. */
     record Repoint(String replica, String primary) implements ControllerAction {
     }

@@ -227,6 +227,12 @@ public final class FailoverController {
                     operations.configureSync(node(s, a.primary()), value);
                     LOG.info("synchronous_standby_names on {} set to '{}' at epoch {}", a.primary(), value, s.getEpoch());
                 }
+            } else if (action instanceof ControllerAction.StartRejoin a) {
+                propose(s, term, Command.newBuilder().setRejoinStarted(io.metako.proto.v1.RejoinStarted.newBuilder()
+                        .setNode(a.node()).setMethod(a.method())));
+            } else if (action instanceof ControllerAction.CompleteRejoin a) {
+                propose(s, term, Command.newBuilder().setRejoinCompleted(io.metako.proto.v1.RejoinCompleted.newBuilder()
+                        .setNode(a.node()).setAdopted(a.adopted())));
             } else if (action instanceof ControllerAction.Repoint a && due("repoint/" + a.replica() + "->" + a.primary())) {
                 operations.repoint(node(s, a.replica()), node(s, a.primary()));
                 LOG.info("re-pointed {} to {} at epoch {}", a.replica(), a.primary(), s.getEpoch());

@@ -49,8 +49,15 @@ public final class FailoverDecider {
             List<ControllerAction> repoints = repoints(view);
             actions.addAll(repoints);
             Optional<Node> primaryNode = s.getNodesList().stream().filter(n -> n.getName().equals(primary)).findFirst();
+            List<String> rejoinNotes = List.of();
             if (primaryNode.isPresent() && seenPrimary != null && seenPrimary.getReachable() && !seenPrimary.getInRecovery()) {
                 SynchronousSet.step(view, primaryNode.get(), seenPrimary).ifPresent(actions::add);
+                if (!seenPrimary.getReadOnly() && down == 0 && probedSinceTheChange(view)) {
+                    // a node rejoins a primary every instance sees, taking writes, with probes taken since the change
+                    Rejoins.Step rejoins = Rejoins.step(view, primaryNode.get(), seenPrimary);
+                    actions.addAll(rejoins.actions());
+                    rejoinNotes = rejoins.notes();
+                }
             }
             String reason = down > 0
                     ? "waiting: " + primary + " down for " + down + "/" + view.members().size() + " instances"
@@ -59,6 +66,9 @@ public final class FailoverDecider {
             if (!repoints.isEmpty()) {
                 reason = "re-pointing " + repoints.stream().map(a -> ((ControllerAction.Repoint) a).replica()).toList()
                         + " to " + primary + " at epoch " + s.getEpoch();
+            }
+            if (!rejoinNotes.isEmpty()) {
+                reason += "; " + String.join("; ", rejoinNotes);
             }
             return new Decision(actions, reason);
         }

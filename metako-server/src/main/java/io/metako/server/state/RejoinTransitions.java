@@ -18,7 +18,7 @@ import java.util.Optional;
  */
 final class RejoinTransitions {
     /** The methods a rejoin may use. */
-    static final java.util.Set<String> METHODS = java.util.Set.of("rewind", "clone");
+    static final java.util.Set<String> METHODS = java.util.Set.copyOf(io.metako.server.config.RejoinConfig.METHODS);
 
     private RejoinTransitions() {
     }
@@ -104,7 +104,8 @@ final class RejoinTransitions {
             return ClusterTransitions.Outcome.rejected(state, "attempt " + f.getAttempt() + " to rejoin " + f.getNode()
                     + " is not running (the node's last attempt is " + r.getAttempt() + ")");
         }
-        NodeRejoin done = r.toBuilder().setFinishedMillis(Math.max(1, time)).setError(f.getError()).build();
+        NodeRejoin done = r.toBuilder().setFinishedMillis(Math.max(1, time)).setError(f.getError())
+                .setDoneBy(f.getDoneBy()).build();
         return ClusterTransitions.Outcome.applied(replace(state, n.get().toBuilder().setRejoin(done).build())
                 .toBuilder().setLastChangeMillis(time).build());
     }
@@ -128,8 +129,8 @@ final class RejoinTransitions {
                     + state.getEpoch() + " to complete");
         }
         String reason = ours
-                ? c.getNode() + " rejoined " + state.getPrimary() + " by " + (r.getMethod().equals("clone")
-                        ? "a fresh clone" : "pg_rewind") + " (attempt " + r.getAttempt() + ")"
+                ? c.getNode() + " rejoined " + state.getPrimary() + " by " + (r.getDoneBy().isEmpty() ? r.getMethod()
+                        : r.getDoneBy()) + " (attempt " + r.getAttempt() + ")"
                 : c.getNode() + " streams from " + state.getPrimary() + " on its timeline: taken back as a replica";
         TopologyEvent event = TopologyEvent.newBuilder().setKind(ours ? EventKind.REJOIN : EventKind.ADOPTED)
                 .setTimeMillis(time).setTerm(term).setEpoch(state.getEpoch()).setReason(reason)

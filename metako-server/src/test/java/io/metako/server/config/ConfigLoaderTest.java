@@ -126,6 +126,38 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void anInstanceManagesOneNodeAndOldPrimariesRejoinOnTheirOwnByDefault() {
+        MetakoConfig plain = parse(VALID);
+        assertThat(plain.instance().manages()).isEmpty();
+        assertThat(plain.rejoin()).isEqualTo(RejoinConfig.DEFAULT);
+        assertThat(plain.rejoin().auto()).isTrue();
+        assertThat(plain.rejoin().method()).isEqualTo("rewind_or_clone");
+
+        MetakoConfig c = parse(VALID.replace("  auth_token: ${METAKO_TOKEN}\n", "  auth_token: ${METAKO_TOKEN}\n"
+                + "  manages:\n    node: pg-1\n    data_dir: pg-1/data\n")
+                + "rejoin:\n  auto: false\n  method: rewind\n");
+        ManagedNode m = c.instance().manages().orElseThrow();
+        assertThat(m.node()).isEqualTo("pg-1");
+        assertThat(m.dataDir()).as("relative to the config's folder").isEqualTo(Path.of("/tmp/pg-1/data"));
+        assertThat(m.binDir()).isEmpty();
+        assertThat(m.osUser()).isEqualTo("postgres");
+        assertThat(c.rejoin()).isEqualTo(new RejoinConfig(false, "rewind"));
+    }
+
+    @Test
+    void aManagedNodeMustBeOneOfTheNodesWithItsDataDirectory() {
+        String yaml = VALID.replace("  auth_token: ${METAKO_TOKEN}\n", "  auth_token: ${METAKO_TOKEN}\n"
+                + "  manages:\n    node: pg-7\n") + "rejoin:\n  method: rsync\n";
+        assertThatThrownBy(() -> parse(yaml)).isInstanceOfSatisfying(ConfigException.class, e ->
+                assertThat(e.problems()).containsExactlyInAnyOrder(
+                        "instance.manages.data_dir: is required: the node's PGDATA on this host (its parent folder holds"
+                                + " postgres.log)",
+                        "rejoin.method: must be rewind_or_clone (pg_rewind from the primary, a fresh pg_basebackup when"
+                                + " that fails), rewind (pg_rewind only) or clone (always a fresh pg_basebackup), got 'rsync'",
+                        "instance.manages.node: 'pg-7' is not a node in nodes"));
+    }
+
+    @Test
     void everyProblemIsReportedAtOnce() {
         String yaml = VALID.replace("port: 5433", "port: 70000").replace("interval: 1s", "interval: soon")
                 .replace("algorithm: least_connected", "algorithm: random");

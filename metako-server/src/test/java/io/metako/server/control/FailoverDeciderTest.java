@@ -144,6 +144,40 @@ class FailoverDeciderTest {
             return this;
         }
 
+        /** pg-1 failed over to pg-2 (timeline 2, epoch 4) and is quarantined, managed by m1, stopped. */
+        World quarantined() {
+            state.setPrimary("pg-2");
+            role("pg-1", NodeRole.QUARANTINED).role("pg-2", NodeRole.PRIMARY);
+            manage("pg-1", "m1");
+            obs.put("pg-1", NodeObservation.newBuilder().setReachable(false).setError("connection refused").build());
+            obs.put("pg-2", NodeObservation.newBuilder().setReachable(true).setCurrentLsn("0/9000000").setTimeline(2).build());
+            obs.put("pg-3", World.replica("0/9000000", 5433).toBuilder().setTimeline(2).build());
+            return this;
+        }
+
+        World manage(String node, String instance) {
+            List<Node> nodes = new ArrayList<>();
+            for (Node n : state.getNodesList()) {
+                nodes.add(n.getName().equals(node) ? n.toBuilder().setManagingInstance(instance).build() : n);
+            }
+            state.clearNodes().addAllNodes(nodes);
+            return this;
+        }
+
+        World rejoin(String node, io.metako.proto.v1.NodeRejoin.Builder r) {
+            List<Node> nodes = new ArrayList<>();
+            for (Node n : state.getNodesList()) {
+                nodes.add(n.getName().equals(node) ? n.toBuilder().setRejoin(r).build() : n);
+            }
+            state.clearNodes().addAllNodes(nodes);
+            return this;
+        }
+
+        static io.metako.proto.v1.NodeRejoin.Builder attempt(int attempt, long epoch) {
+            return io.metako.proto.v1.NodeRejoin.newBuilder().setAttempt(attempt).setEpoch(epoch).setMethod("rewind_or_clone")
+                    .setSource("pg-2").setStartedMillis(NOW - 5_000);
+        }
+
         World apply(UnaryOperator<World> f) {
             return f.apply(this);
         }
@@ -394,7 +428,68 @@ class FailoverDeciderTest {
                         w -> { w.state.setPaused(true); w.role("pg-3", NodeRole.QUARANTINED);
                             w.obs.put("pg-3", NodeObservation.newBuilder().setReachable(true).build());
                             return w; },
-                        "Fence[node=pg-3]", "no action: pg-1 is primary at epoch 4"));
+                        "Fence[node=pg-3]", "no action: pg-1 is primary at epoch 4"),
+                row("a quarantined old primary with a managing instance rejoins on its own",
+                        w -> w.quarantined(), "StartRejoin[node=pg-1, method=rewind_or_clone]",
+                        "no action: pg-2 is primary at epoch 4; rejoining pg-1 to pg-2 (rewind_or_clone) on m1"),
+                row("the cluster's method is the one used",
+                        w -> { w.quarantined().state.getSettingsBuilder().setRejoin(
+                                io.metako.proto.v1.RejoinSettings.newBuilder().setMethod("rewind")); return w; },
+                        "StartRejoin[node=pg-1, method=rewind]", "rejoining pg-1 to pg-2 (rewind) on m1"),
+                row("no rejoin before every instance sees the primary up",
+                        w -> w.quarantined().down("pg-2", "m3"), "", "waiting: pg-2 down for 1/3 instances"),
+                row("no rejoin to a primary still fenced (an aborted operation's)",
+                        w -> { w.quarantined().obs.put("pg-2", w.obs.get("pg-2").toBuilder().setReadOnly(true).build()); return w; },
+                        "Unfence[node=pg-2]", "no action: pg-2 is primary at epoch 4"),
+                row("no rejoin on probes older than the change of primary",
+                        w -> { w.quarantined().seenMillis = 10; w.state.getSettingsBuilder().setHealthCheck(
+                                io.metako.proto.v1.HealthCheckSettings.newBuilder().setIntervalMillis(500).setTimeoutMillis(500));
+                            return w; }, "", "no action: pg-2 is primary at epoch 4"),
+                row("a rejoin in progress is waited for",
+                        w -> w.quarantined().rejoin("pg-1", World.attempt(1, 4)), "",
+                        "rejoining pg-1 (attempt 1, rewind_or_clone) on m1 for 5s"),
+                row("a rejoin whose managing instance does not answer resumes when it is back",
+                        w -> { w.quarantined().rejoin("pg-1", World.attempt(1, 4)).unresponsive.add("m1"); return w; }, "",
+                        "on m1 for 5s, which does not answer: it resumes when that instance is back"),
+                row("a node that streams from the primary on its timeline completes its rejoin",
+                        w -> { w.quarantined().rejoin("pg-1", World.attempt(1, 4).setFinishedMillis(NOW - 1_000).setDoneBy("pg_rewind"));
+                            w.obs.put("pg-1", World.replica("0/9000000", 5433).toBuilder().setTimeline(2).build()); return w; },
+                        "CompleteRejoin[node=pg-1, adopted=false]", "pg-1 streams from pg-2 on timeline 2: taking it back"),
+                row("streaming on the old timeline is no rejoin",
+                        w -> { w.quarantined().rejoin("pg-1", World.attempt(1, 4).setFinishedMillis(NOW - 1_000).setDoneBy("pg_rewind"));
+                            w.obs.put("pg-1", World.replica("0/9000000", 5433)); return w; },
+                        "", "pg-1 restarted as a replica by pg_rewind; waiting to see it stream from pg-2"),
+                row("streaming from another node is no rejoin",
+                        w -> { w.quarantined().obs.put("pg-1", World.replica("0/9000000", 5434).toBuilder().setTimeline(2).build());
+                            w.rejoin("pg-1", World.attempt(1, 4)); return w; }, "", "rejoining pg-1 (attempt 1"),
+                row("restarted but never seen streaming: rejoined again",
+                        w -> w.quarantined().rejoin("pg-1", World.attempt(1, 4).setFinishedMillis(NOW - 61_000).setDoneBy("pg_rewind")),
+                        "StartRejoin[node=pg-1", "pg-1 was restarted as a replica 61s ago but does not stream from pg-2; rejoining pg-1"),
+                row("a failed attempt is reported, and tried again after a while",
+                        w -> w.quarantined().rejoin("pg-1", World.attempt(1, 4).setFinishedMillis(NOW - 1_000).setError("pg_rewind: no WAL")),
+                        "", "rejoin of pg-1 failed (attempt 1): pg_rewind: no WAL; trying again in 29s"),
+                row("and then tried again",
+                        w -> w.quarantined().rejoin("pg-1", World.attempt(1, 4).setFinishedMillis(NOW - 31_000).setError("pg_rewind: no WAL")),
+                        "StartRejoin[node=pg-1", "rejoin of pg-1 failed (attempt 1): pg_rewind: no WAL; rejoining pg-1"),
+                row("an attempt of an earlier epoch counts for nothing",
+                        w -> w.quarantined().rejoin("pg-1", World.attempt(3, 3)), "StartRejoin[node=pg-1", "rejoining pg-1 to pg-2"),
+                row("with rejoin.auto off only an operator starts one",
+                        w -> { w.quarantined().state.getSettingsBuilder().setRejoin(
+                                io.metako.proto.v1.RejoinSettings.newBuilder().setManual(true)); return w; },
+                        "", "pg-1 is quarantined (rejoin.auto is off): metakoctl rejoin pg-1 brings it back"),
+                row("no automatic rejoin in maintenance mode",
+                        w -> { w.quarantined().state.setPaused(true); return w; },
+                        "", "pg-1 is quarantined; no automatic rejoin in maintenance mode"),
+                row("no rejoin while the managing instance does not answer",
+                        w -> { w.quarantined().unresponsive.add("m1"); return w; },
+                        "", "pg-1 is quarantined; its managing instance m1 does not answer"),
+                row("a node nobody manages waits for an operator",
+                        w -> w.quarantined().manage("pg-1", ""), "",
+                        "pg-1 is quarantined and no instance manages it (instance.manages): repair it by hand"),
+                row("and is adopted once an operator made it stream from the primary",
+                        w -> { w.quarantined().manage("pg-1", "");
+                            w.obs.put("pg-1", World.replica("0/9000000", 5433).toBuilder().setTimeline(2).build()); return w; },
+                        "CompleteRejoin[node=pg-1, adopted=true]", "taking it back as a replica"));
     }
 
     private static Arguments row(String scenario, UnaryOperator<World> world, String actions, String reason) {

@@ -30,7 +30,7 @@ class RejoinTransitionsTest {
     }
 
     private static Command rejoin(long epoch, String node, long time) {
-        return by("m2", epoch, time).setRejoinStarted(RejoinStarted.newBuilder().setNode(node).setMethod("rewind")).build();
+        return by("m2", epoch, time).setRejoinStarted(RejoinStarted.newBuilder().setNode(node).setMethod("rewind_or_clone")).build();
     }
 
     private static Command finished(String proposer, long epoch, String node, long attempt, String error, long time) {
@@ -82,11 +82,12 @@ class RejoinTransitionsTest {
         assertThat(r.getSource()).isEqualTo("pg-2");
         assertThat(r.getEpoch()).isEqualTo(2);
         assertThat(r.getStartedMillis()).isEqualTo(300);
-        assertThat(r.getMethod()).isEqualTo("rewind");
+        assertThat(r.getMethod()).isEqualTo("rewind_or_clone");
         assertThat(role(s, "pg-1")).isEqualTo(NodeRole.QUARANTINED);
         assertThat(rejection(s, rejoin(2, "pg-1", 310))).isEqualTo("attempt 1 to rejoin pg-1 is still running on m1");
 
-        s = apply(s, finished("m1", 2, "pg-1", 1, "", 900));
+        s = apply(s, finished("m1", 2, "pg-1", 1, "", 900).toBuilder().setRejoinFinished(RejoinFinished.newBuilder()
+                .setNode("pg-1").setAttempt(1).setDoneBy("pg_rewind")).build());
         assertThat(node(s, "pg-1").getRejoin().getFinishedMillis()).isEqualTo(900);
         assertThat(role(s, "pg-1")).as("only the probes' view of it streaming makes it a replica").isEqualTo(NodeRole.QUARANTINED);
 
@@ -138,7 +139,7 @@ class RejoinTransitionsTest {
         ClusterState failingOver = apply(quarantined(), start(2, "pg-2", "pg-3"));
         assertThat(rejection(failingOver, rejoin(3, "pg-1", 300))).startsWith("a FAILOVER is in progress");
         assertThat(rejection(quarantined(), by("m2", 2, 300).setRejoinStarted(RejoinStarted.newBuilder().setNode("pg-1")
-                .setMethod("rsync")).build())).isEqualTo("rejoin method must be one of [clone, rewind], got 'rsync'");
+                .setMethod("rsync")).build())).isEqualTo("rejoin method must be one of [clone, rewind, rewind_or_clone], got 'rsync'");
     }
 
     @Test
