@@ -56,6 +56,8 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     private io.metako.server.routing.ProxyPorts proxyPorts;
     private final ScheduledExecutorService control;
     private final ScheduledExecutorService failover;
+    /** The hands on the node this instance manages (instance.manages); null when it manages none. */
+    private final io.metako.server.agent.NodeAgent agent;
     // when the last seed / acknowledgement went out: re-sent after RESEND_MILLIS, since both are
     // idempotent and an answer that never comes must not stall the failover
     private volatile long seedSentAt;
@@ -78,6 +80,8 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
                 config.peers().stream().map(PeerConfig::id).toList(), lease.lease()));
         this.control = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(config.instance().id() + "/control-loop"));
         this.failover = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(config.instance().id() + "/failover-controller"));
+        this.agent = config.instance().manages().isPresent()
+                ? new io.metako.server.agent.NodeAgent(config, stateMachine::state, this::submit, clock) : null;
     }
 
     /** The controller's window on this instance. */
@@ -132,7 +136,13 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
             if (controllerQueued.compareAndSet(false, true)) {
                 failover.execute(this::controllerTick);
             }
+            if (agent != null) {
+                agent.wake();
+            }
         });
+        if (agent != null) {
+            agent.start();
+        }
         LOG.info("instance {} started: raft {}, admin API {}", config.instance().id(),
                 config.instance().raftAddress(), config.instance().grpcAddress());
     }
@@ -376,6 +386,9 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
 
     @Override
     public void close() {
+        if (agent != null) {
+            agent.close();
+        }
         control.shutdownNow();
         lease.close();
         failover.shutdownNow();

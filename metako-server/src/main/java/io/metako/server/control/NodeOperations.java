@@ -80,6 +80,17 @@ public final class NodeOperations {
         }
     }
 
+    /**
+     * {@code CHECKPOINT} on {@code node}: after a promotion, the control file names the new timeline only from the
+     * next checkpoint, and pg_rewind reads the source's timeline there: before it, pg_rewind finds "no rewind
+     * required" and leaves the old primary unable to follow the new timeline.
+     */
+    public void checkpoint(Node node) throws SQLException {
+        try (Connection c = connect(node, 60); Statement st = c.createStatement()) {
+            st.execute("CHECKPOINT");
+        }
+    }
+
     /** Sets the primary's {@code synchronous_standby_names} ({@code value} empty: reset) and reloads. */
     public void configureSync(Node primary, String value) throws SQLException {
         try (Connection c = connect(primary, 5); Statement st = c.createStatement()) {

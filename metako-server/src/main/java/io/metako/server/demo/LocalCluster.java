@@ -38,6 +38,8 @@ public final class LocalCluster implements AutoCloseable {
     private final String password;
     private final String token;
     private final Consumer<String> progress;
+    /** Whether instance i manages node i (instance.manages), as the demo co-locates them. */
+    private boolean manageNodes = true;
     /** Where {@link #useTls()} put the cluster CA and the instances' certificates; null while TLS is off. */
     private Path pki;
 
@@ -113,6 +115,14 @@ public final class LocalCluster implements AutoCloseable {
         }
     }
 
+    /**
+     * Configs written next give no instance a node to manage: nothing rejoins on its own, for tests that drive the
+     * nodes themselves (restart an old primary as-is, hold it quarantined).
+     */
+    public void withoutNodeManagers() {
+        manageNodes = false;
+    }
+
     /** The cluster CA's certificate clients trust (metakoctl --cacert, sslrootcert); null while TLS is off. */
     public Path caCert() {
         return pki == null ? null : pki.resolve("ca.crt");
@@ -173,6 +183,12 @@ public final class LocalCluster implements AutoCloseable {
         y.append("  http_address: ").append(HOST).append(':').append(self.httpPort()).append('\n');
         y.append("  storage_dir: ").append(quoted(dir.resolve(self.id()))).append('\n');
         y.append("  auth_token_file: ").append(quoted(dir.resolve("token"))).append('\n');
+        int index = instances.indexOf(self);
+        if (manageNodes && index < nodes.size()) {
+            LocalPostgres managed = nodes.get(index);
+            y.append("  manages:\n    node: ").append(managed.name()).append("\n    data_dir: ")
+                    .append(quoted(managed.dataDir())).append('\n');
+        }
         y.append("peers:\n");
         for (InstanceSpec p : instances) {
             y.append("  - id: ").append(p.id()).append('\n');

@@ -28,16 +28,32 @@ public final class LocalPostgres {
     private final OsCommand os;
     private final String name;
     private final Path nodeDir;
+    private final Path dataDir;
     private final String host;
     private final int port;
 
+    /** A node laid out as {@code metako demo} lays it out: PGDATA is {@code nodeDir/data}. */
     public LocalPostgres(PgBinaries bin, OsCommand os, String name, Path nodeDir, String host, int port) {
+        this(bin, os, name, nodeDir.toAbsolutePath(), nodeDir.toAbsolutePath().resolve("data"), host, port);
+    }
+
+    private LocalPostgres(PgBinaries bin, OsCommand os, String name, Path nodeDir, Path dataDir, String host, int port) {
         this.bin = bin;
         this.os = os;
         this.name = name;
-        this.nodeDir = nodeDir.toAbsolutePath();
+        this.nodeDir = nodeDir;
+        this.dataDir = dataDir;
         this.host = host;
         this.port = port;
+    }
+
+    /**
+     * The node whose PGDATA is {@code dataDir} (any name); its parent folder holds {@code postgres.log}, the Unix
+     * socket and what a rejoin leaves there for a while (a clone being made, the old data directory).
+     */
+    public static LocalPostgres atDataDir(PgBinaries bin, OsCommand os, String name, Path dataDir, String host, int port) {
+        Path data = dataDir.toAbsolutePath().normalize();
+        return new LocalPostgres(bin, os, name, data.getParent(), data, host, port);
     }
 
     public enum Status { RUNNING, STOPPED, NO_DATA }
@@ -57,7 +73,12 @@ public final class LocalPostgres {
     }
 
     public Path dataDir() {
-        return nodeDir.resolve("data");
+        return dataDir;
+    }
+
+    /** The folder around the data directory: server log, socket, rejoin marker. */
+    public Path nodeDir() {
+        return nodeDir;
     }
 
     public Path logFile() {
@@ -131,17 +152,60 @@ public final class LocalPostgres {
      * where the timelines forked (running crash recovery first if it was killed), then it follows the source.
      * pg_rewind copies the source's configuration files and removes {@code standby.signal}: both this node's own
      * settings and {@code standby.signal} / {@code primary_conninfo} are written again. The password comes from
-     * {@code passfile}. Not started here. Needs {@code wal_log_hints} (set by {@link #initPrimary}) or checksums.
+     * {@code passfile}. Not started here. Needs {@code wal_log_hints} (set by {@link #initPrimary}) or checksums,
+     * and a source whose control file names its timeline (a checkpoint after its promotion). Returns what
+     * pg_rewind printed.
      */
-    public void rewind(String sourceHost, int sourcePort, String user, Path passfile) throws IOException {
+    public String rewind(String sourceHost, int sourcePort, String user, Path passfile) throws IOException {
         if (status() == Status.RUNNING) {
             throw new PostgresException(name + ": stop the node before pg_rewind");
         }
         String source = "host=" + sourceHost + " port=" + sourcePort + " user=" + user + " dbname=postgres passfile="
                 + Conninfo.value(passfile.toString());
-        run("pg_rewind", List.of(tool("pg_rewind"), "-D", dataDir().toString(), "--source-server=" + source),
-                Map.of("PGCONNECT_TIMEOUT", "10"));
+        OsCommand.Result r = os.run(List.of(tool("pg_rewind"), "-D", dataDir().toString(), "--source-server=" + source),
+                nodeDir, Map.of("PGCONNECT_TIMEOUT", "10"), STEP_TIMEOUT);
+        if (!r.ok()) {
+            throw failure("pg_rewind", r);
+        }
         follow(sourceHost, sourcePort, user, passfile);
+        return r.output().strip();
+    }
+
+    /**
+     * Replaces this stopped node's data directory with a fresh {@code pg_basebackup} of {@code sourceHost:sourcePort},
+     * made beside it and swapped in only once it is complete (the old one is deleted after the swap), then follows
+     * the source as {@link #rewind} does. For a node pg_rewind cannot bring back (the WAL it needs is gone, a
+     * damaged or missing data directory). Not started here.
+     */
+    public void reclone(String sourceHost, int sourcePort, String user, Path passfile) throws IOException {
+        if (status() == Status.RUNNING) {
+            throw new PostgresException(name + ": stop the node before replacing its data directory");
+        }
+        Path fresh = dataDir.resolveSibling(dataDir.getFileName() + ".metako-clone");
+        Path old = dataDir.resolveSibling(dataDir.getFileName() + ".metako-old");
+        deleteTree(fresh);
+        String conninfo = "host=" + sourceHost + " port=" + sourcePort + " user=" + user + " application_name=" + name
+                + " passfile=" + Conninfo.value(passfile.toString());
+        run("pg_basebackup", List.of(tool("pg_basebackup"), "-D", fresh.toString(), "-X", "stream", "-c", "fast",
+                "-d", conninfo), Map.of("PGCONNECT_TIMEOUT", "10"));
+        follow(fresh, sourceHost, sourcePort, user, passfile);
+        deleteTree(old);
+        if (Files.exists(dataDir)) {
+            Files.move(dataDir, old);
+        }
+        Files.move(fresh, dataDir);
+        deleteTree(old);
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        try (var paths = Files.walk(dir)) {
+            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        }
     }
 
     /**
@@ -150,10 +214,14 @@ public final class LocalPostgres {
      * node's settings file.
      */
     private void follow(String sourceHost, int sourcePort, String user, Path passfile) throws IOException {
-        writeFile(dataDir().resolve("standby.signal"), "");
+        follow(dataDir(), sourceHost, sourcePort, user, passfile);
+    }
+
+    private void follow(Path data, String sourceHost, int sourcePort, String user, Path passfile) throws IOException {
+        writeFile(data.resolve("standby.signal"), "");
         String primaryConninfo = "host=" + sourceHost + " port=" + sourcePort + " user=" + user + " application_name="
                 + name + " passfile=" + Conninfo.value(passfile.toString());
-        Path autoConf = dataDir().resolve("postgresql.auto.conf");
+        Path autoConf = data.resolve("postgresql.auto.conf");
         StringBuilder kept = new StringBuilder();
         if (Files.exists(autoConf)) {
             for (String line : Files.readAllLines(autoConf, StandardCharsets.UTF_8)) {
@@ -164,7 +232,7 @@ public final class LocalPostgres {
         }
         kept.append("primary_conninfo = '").append(primaryConninfo.replace("'", "''")).append("'\n");
         writeFile(autoConf, kept.toString());
-        writeNodeConf();
+        writeNodeConf(data);
     }
 
 
@@ -270,7 +338,11 @@ public final class LocalPostgres {
     }
 
     private void writeNodeConf() throws IOException {
-        writeFile(dataDir().resolve(NODE_CONF), String.join("\n",
+        writeNodeConf(dataDir());
+    }
+
+    private void writeNodeConf(Path data) throws IOException {
+        writeFile(data.resolve(NODE_CONF), String.join("\n",
                 "# written by pg-metako: settings of node " + name + " only (rewritten after every copy)",
                 "port = " + port,
                 "listen_addresses = '" + host + "'",

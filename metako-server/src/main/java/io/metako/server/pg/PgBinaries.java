@@ -27,6 +27,11 @@ public record PgBinaries(Path binDir, int majorVersion) {
         return binDir.resolve(name);
     }
 
+    /** The binaries in {@code folder}, or an exception saying what is missing there. */
+    public static PgBinaries at(Path folder) {
+        return locateIn(List.of(folder));
+    }
+
     /** Finds the binaries or explains, in the exception, where it looked and how to fix it. */
     public static PgBinaries locate(Map<String, String> env) {
         return locateIn(candidates(env));

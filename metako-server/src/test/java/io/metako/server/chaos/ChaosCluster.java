@@ -72,6 +72,7 @@ final class ChaosCluster implements AutoCloseable {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "metako-chaos-");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         LocalCluster cluster = LocalCluster.plan(dir, 3, instanceCount, s -> { });
+        cluster.withoutNodeManagers(); // the rounds restart and kill nodes themselves; rejoin under faults comes later
         ChaosCluster c = new ChaosCluster(cluster, List.of(), instanceCount, fakeClocks);
         try {
             cluster.startPostgres();

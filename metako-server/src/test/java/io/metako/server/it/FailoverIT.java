@@ -103,7 +103,8 @@ class FailoverIT extends QuorumScenario {
                     .contains("passfile=").doesNotContain("password=").doesNotContain(q.cluster.password());
         }
         await().atMost(CONVERGE).untilAsserted(() -> assertThat(q.status(0).getControllerSentence())
-                .isEqualTo("no action: " + newPrimary + " is primary at epoch 2"));
+                .isEqualTo("no action: " + newPrimary + " is primary at epoch 2; pg-1 is quarantined and no instance manages it"
+                        + " (instance.manages): repair it by hand, it is taken back once it streams from " + newPrimary));
     }
 
     @Test

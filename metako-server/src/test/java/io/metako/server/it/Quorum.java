@@ -49,9 +49,21 @@ final class Quorum implements AutoCloseable {
     /** Likewise, with each instance's config file changed by {@code edit} (its index, its path) before it starts. */
     static Quorum start(String healthInterval, String failoverCooldown, String replicationMode,
                         ConfigEdit edit) throws IOException {
+        return start(healthInterval, failoverCooldown, replicationMode, false, edit);
+    }
+
+    /**
+     * Likewise; {@code managed}: instance i manages node i ({@code instance.manages}), so a quarantined old primary
+     * rejoins on its own. Off elsewhere: those tests drive the nodes themselves (restart an old primary as-is).
+     */
+    static Quorum start(String healthInterval, String failoverCooldown, String replicationMode, boolean managed,
+                        ConfigEdit edit) throws IOException {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "metako-it-");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         LocalCluster cluster = LocalCluster.plan(dir, 3, 3, s -> System.out.println("[fixture] " + s));
+        if (!managed) {
+            cluster.withoutNodeManagers();
+        }
         Quorum q = new Quorum(cluster, List.of());
         try {
             cluster.startPostgres();

@@ -1,0 +1,264 @@
+package io.metako.server.agent;
+
+import io.metako.proto.v1.ClusterState;
+import io.metako.proto.v1.Command;
+import io.metako.proto.v1.CommandResult;
+import io.metako.proto.v1.Node;
+import io.metako.proto.v1.NodeRejoin;
+import io.metako.proto.v1.NodeRole;
+import io.metako.proto.v1.RejoinFinished;
+import io.metako.proto.v1.SetNodeManager;
+import io.metako.server.DaemonThreads;
+import io.metako.server.config.HostPort;
+import io.metako.server.config.ManagedNode;
+import io.metako.server.config.MetakoConfig;
+import io.metako.server.config.NodeConfig;
+import io.metako.server.pg.LocalPostgres;
+import io.metako.server.pg.OsCommand;
+import io.metako.server.pg.PgBinaries;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The managing instance's hands on its node's files ({@code instance.manages}): it records itself as the node's
+ * manager, and carries out the rejoin the log starts for that node: stop it, pg_rewind it from the primary (or
+ * clone it afresh), write {@code standby.signal} and {@code primary_conninfo}, start it as a replica, and report
+ * in the log. Nothing else here touches a node. A marker file beside the data directory says a rewind or clone is
+ * under way: while it is there the data directory may be half-written, and this agent never starts the node; an
+ * instance killed in the middle resumes the attempt when it comes back (the log still shows it running).
+ */
+public final class NodeAgent implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(NodeAgent.class);
+    private static final long REGISTER_EVERY_NANOS = TimeUnit.SECONDS.toNanos(5);
+
+    private final String instanceId;
+    private final MetakoConfig config;
+    private final ManagedNode managed;
+    private final LocalPostgres pg;
+    private final OsCommand os;
+    private final Supplier<ClusterState> state;
+    private final Function<Command, CompletableFuture<CommandResult>> submit;
+    private final Clock clock;
+    private final io.metako.server.control.NodeOperations operations;
+    private final ScheduledExecutorService worker;
+    private final AtomicBoolean queued = new AtomicBoolean();
+    private volatile long registeredAt;
+    private volatile String refusal = "";
+    /** The last attempt this process carried out, by "epoch/attempt": never twice in one process life. */
+    private volatile String done = "";
+
+    public NodeAgent(MetakoConfig config, Supplier<ClusterState> state,
+                     Function<Command, CompletableFuture<CommandResult>> submit, Clock clock) {
+        this.instanceId = config.instance().id();
+        this.config = config;
+        this.managed = config.instance().manages().orElseThrow();
+        this.state = state;
+        this.submit = submit;
+        this.clock = clock;
+        this.operations = new io.metako.server.control.NodeOperations(config);
+        NodeConfig node = config.node(managed.node()).orElseThrow();
+        PgBinaries bin = managed.binDir().map(PgBinaries::at).orElseGet(() -> PgBinaries.locate(System.getenv()));
+        this.os = new OsCommand(managed.osUser());
+        this.pg = LocalPostgres.atDataDir(bin, os, node.name(), managed.dataDir(), node.host(), node.port());
+        this.worker = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(instanceId + "/node-agent"));
+    }
+
+    public void start() {
+        if (Files.exists(marker())) {
+            LOG.warn("a rejoin of {} was interrupted (marker {}): its data directory may be half-written; it stays"
+                    + " stopped until the next attempt", managed.node(), marker());
+        }
+        worker.scheduleWithFixedDelay(this::check, 500, 1000, TimeUnit.MILLISECONDS);
+    }
+
+    /** A state change: look again soon (coalesced). */
+    public void wake() {
+        if (queued.compareAndSet(false, true)) {
+            worker.execute(this::check);
+        }
+    }
+
+    /** The marker that says a rewind or clone of the data directory is under way. */
+    Path marker() {
+        return pg.nodeDir().resolve(pg.dataDir().getFileName() + ".metako-rejoin");
+    }
+
+    private void check() {
+        queued.set(false);
+        try {
+            ClusterState s = state.get();
+            if (!s.getSeeded()) {
+                return;
+            }
+            Optional<Node> node = s.getNodesList().stream().filter(n -> n.getName().equals(managed.node())).findFirst();
+            if (node.isEmpty()) {
+                return;
+            }
+            if (!node.get().getManagingInstance().equals(instanceId)) {
+                register(s, node.get());
+                return;
+            }
+            NodeRejoin r = node.get().getRejoin();
+            boolean running = node.get().getRole() == NodeRole.QUARANTINED && r.getAttempt() > 0
+                    && r.getEpoch() == s.getEpoch() && r.getFinishedMillis() == 0;
+            String key = r.getEpoch() + "/" + r.getAttempt();
+            if (running && !key.equals(done)) {
+                done = key;
+                rejoin(s, r);
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("node agent for {}: {}", managed.node(), e.toString());
+        }
+    }
+
+    private void register(ClusterState s, Node node) {
+        long now = System.nanoTime();
+        if (registeredAt != 0 && now - registeredAt < REGISTER_EVERY_NANOS) {
+            return;
+        }
+        registeredAt = now;
+        Command c = Command.newBuilder().setEpoch(s.getEpoch()).setTimeMillis(clock.millis()).setProposer(instanceId)
+                .setSetNodeManager(SetNodeManager.newBuilder().setNode(node.getName())).build();
+        submit.apply(c).whenComplete((r, e) -> {
+            if (e == null && r.getApplied()) {
+                LOG.info("{} manages node {} (instance.manages)", instanceId, node.getName());
+            } else {
+                String why = e != null ? e.toString() : r.getRejection();
+                if (!why.equals(refusal)) {
+                    LOG.warn("could not record {} as the manager of {}: {}", instanceId, node.getName(), why);
+                }
+                refusal = why;
+            }
+        });
+    }
+
+    /** Carries out attempt {@code r} and reports it in the log; never throws. */
+    private void rejoin(ClusterState s, NodeRejoin r) {
+        String what = "rejoin of " + managed.node() + " to " + r.getSource() + " (attempt " + r.getAttempt() + ", "
+                + r.getMethod() + ")";
+        LOG.info("{}: starting on {}", what, instanceId);
+        long started = System.nanoTime();
+        String doneBy;
+        try {
+            doneBy = carryOut(s, r, what);
+        } catch (IOException | RuntimeException e) {
+            String why = firstLines(e);
+            LOG.warn("{} failed: {}", what, why);
+            report(s, r, why, "");
+            return;
+        }
+        LOG.info("{}: {} started as a replica by {} in {} ms", what, managed.node(), doneBy,
+                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+        report(s, r, "", doneBy);
+    }
+
+    private String carryOut(ClusterState s, NodeRejoin r, String what) throws IOException {
+        Node source = s.getNodesList().stream().filter(n -> n.getName().equals(r.getSource())).findFirst()
+                .orElseThrow(() -> new IllegalStateException("the source " + r.getSource() + " is not a node"));
+        HostPort address = config.nodeAddressOverride(source.getName())
+                .orElse(new HostPort(source.getHost(), source.getPort()));
+        String user = config.node(source.getName()).map(NodeConfig::username).orElse("postgres");
+        Path passfile = passfile(source.getName(), user);
+        boolean rewind = !r.getMethod().equals("clone");
+        boolean clone = !r.getMethod().equals("rewind");
+        Files.writeString(marker(), what + "\n", StandardCharsets.UTF_8);
+        LOG.info("{}: stopping {}", what, managed.node());
+        try {
+            pg.stop(LocalPostgres.StopMode.FAST);
+        } catch (IOException e) {
+            LOG.warn("{}: a fast stop failed ({}); stopping it at once", what, firstLines(e));
+            pg.stop(LocalPostgres.StopMode.IMMEDIATE);
+        }
+        if (pg.status() == LocalPostgres.Status.RUNNING) {
+            pg.kill();
+        }
+        String doneBy = null;
+        if (rewind && pg.status() == LocalPostgres.Status.STOPPED) {
+            try {
+                // the source's control file names its new timeline only from a checkpoint after the promotion
+                operations.checkpoint(source);
+                LOG.info("{}: pg_rewind from {}", what, address);
+                String out = pg.rewind(address.host(), address.port(), user, passfile);
+                LOG.info("{}: {}", what, out.lines().filter(l -> l.startsWith("pg_rewind: ") && !l.contains("executing"))
+                        .reduce((a, b) -> a + " / " + b).orElse("pg_rewind printed nothing"));
+                doneBy = "pg_rewind";
+            } catch (IOException | java.sql.SQLException e) {
+                if (!clone) {
+                    throw e instanceof IOException io ? io : new IOException(firstLines(e), e);
+                }
+                LOG.warn("{}: pg_rewind failed ({}); making a fresh clone instead", what, firstLines(e));
+            }
+        } else if (rewind && !clone) {
+            throw new IllegalStateException(managed.node() + " has no data directory at " + pg.dataDir()
+                    + ": pg_rewind needs one; metakoctl reinit " + managed.node() + " clones it afresh");
+        }
+        if (doneBy == null) {
+            LOG.info("{}: pg_basebackup from {} (a fresh clone)", what, address);
+            pg.reclone(address.host(), address.port(), user, passfile);
+            doneBy = "a fresh clone";
+        }
+        Files.delete(marker()); // the data directory is whole again: it may start
+        LOG.info("{}: starting {} as a replica", what, managed.node());
+        pg.start();
+        return doneBy;
+    }
+
+    /**
+     * The libpq password file replication and pg_rewind log in with: {@code replication.passfile} when set (it
+     * must exist on this host), else one this agent writes beside the data directory from the configured password.
+     */
+    private Path passfile(String sourceNode, String user) throws IOException {
+        Optional<String> configured = config.replication().passfile();
+        if (configured.isPresent()) {
+            return Path.of(configured.get());
+        }
+        Path file = pg.nodeDir().resolve("metako-replication.pgpass");
+        var password = config.node(sourceNode).map(NodeConfig::password).orElseThrow();
+        LocalPostgres.writePassfile(os, file, user, password.isPresent() ? password.reveal() : "");
+        return file;
+    }
+
+    private void report(ClusterState s, NodeRejoin r, String error, String doneBy) {
+        Command c = Command.newBuilder().setEpoch(r.getEpoch()).setTimeMillis(clock.millis()).setProposer(instanceId)
+                .setRejoinFinished(RejoinFinished.newBuilder().setNode(managed.node()).setAttempt(r.getAttempt())
+                        .setError(error).setDoneBy(doneBy)).build();
+        for (int i = 0; i < 3; i++) {
+            try {
+                CommandResult result = submit.apply(c).get(10, TimeUnit.SECONDS);
+                if (!result.getApplied()) {
+                    LOG.info("rejoin of {} (attempt {}) not recorded as finished: {}", managed.node(), r.getAttempt(),
+                            result.getRejection());
+                }
+                return;
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                LOG.info("reporting the rejoin of {} failed ({}); trying again", managed.node(), e.toString());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    private static String firstLines(Exception e) {
+        String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        return m.lines().filter(l -> !l.isBlank()).limit(3).reduce((a, b) -> a + " / " + b).orElse(m);
+    }
+
+    @Override
+    public void close() {
+        worker.shutdownNow();
+    }
+}
