@@ -66,6 +66,10 @@ final class StatusPrinter {
         }
         sb.append("controller: ").append(s.getControllerSentence()).append("\n\n");
         sb.append(nodes(s)).append('\n');
+        String rejoins = rejoins(s, System.currentTimeMillis());
+        if (!rejoins.isEmpty()) {
+            sb.append(rejoins).append('\n');
+        }
         sb.append(memberTable(s.getMembersList()));
         return sb.toString();
     }
@@ -94,6 +98,35 @@ final class StatusPrinter {
         return table(rows);
     }
 
+    /** One line per quarantined node: how its rejoin goes, or why none runs. Empty when no node is quarantined. */
+    static String rejoins(ClusterStatus s, long nowMillis) {
+        StringBuilder sb = new StringBuilder();
+        for (NodeStatus n : s.getNodesList()) {
+            if (n.getNode().getRole() != io.metako.proto.v1.NodeRole.QUARANTINED) {
+                continue;
+            }
+            io.metako.proto.v1.NodeRejoin r = n.getNode().getRejoin();
+            String manager = n.getNode().getManagingInstance().isEmpty() ? "no managing instance"
+                    : "managed by " + n.getNode().getManagingInstance();
+            sb.append("rejoin ").append(n.getNode().getName()).append(": ");
+            if (r.getAttempt() == 0 || r.getEpoch() != s.getEpoch()) {
+                sb.append("none running (").append(manager).append(")");
+            } else if (r.getFinishedMillis() == 0) {
+                sb.append("attempt ").append(r.getAttempt()).append(" (").append(r.getMethod()).append(") from ")
+                        .append(r.getSource()).append(", running for ")
+                        .append(Math.max(0, nowMillis - r.getStartedMillis()) / 1000).append("s (").append(manager).append(")");
+            } else if (r.getError().isEmpty()) {
+                sb.append("attempt ").append(r.getAttempt()).append(": restarted as a replica by ").append(r.getDoneBy())
+                        .append(" in ").append(Math.max(0, r.getFinishedMillis() - r.getStartedMillis())).append(" ms;")
+                        .append(" waiting to see it stream from ").append(r.getSource());
+            } else {
+                sb.append("attempt ").append(r.getAttempt()).append(" FAILED: ").append(r.getError());
+            }
+            sb.append('\n');
+        }
+        return sb.toString();
+    }
+
     static String members(ListMembersResponse m) {
         return "answered by " + m.getAnsweredBy() + "   leader " + (m.getLeaderId().isEmpty() ? "(unknown)" : m.getLeaderId())
                 + "   term " + m.getTerm() + "\n\n" + memberTable(m.getMembersList());
@@ -102,12 +135,18 @@ final class StatusPrinter {
     static String oneLine(ClusterStatus s) {
         String health = s.getNodesList().stream()
                 .map(n -> n.getNode().getName() + "=" + n.getNode().getRole().name().toLowerCase(Locale.ROOT)
-                        + "/" + n.getHealth().name().toLowerCase(Locale.ROOT))
+                        + (rejoining(s, n) ? "+rejoining" : "") + "/" + n.getHealth().name().toLowerCase(Locale.ROOT))
                 .collect(Collectors.joining(" "));
         return java.time.LocalTime.now().withNano(0) + " epoch=" + s.getEpoch() + " primary="
                 + (s.getPrimary().isEmpty() ? "-" : s.getPrimary()) + " leader="
                 + (s.getLeaderId().isEmpty() ? "-" : s.getLeaderId()) + " term=" + s.getTerm() + " " + health
                 + " | " + s.getControllerSentence();
+    }
+
+    private static boolean rejoining(ClusterStatus s, NodeStatus n) {
+        io.metako.proto.v1.NodeRejoin r = n.getNode().getRejoin();
+        return n.getNode().getRole() == io.metako.proto.v1.NodeRole.QUARANTINED && r.getAttempt() > 0
+                && r.getEpoch() == s.getEpoch() && r.getError().isEmpty();
     }
 
     static String mutation(MutationResponse m) {
@@ -116,13 +155,15 @@ final class StatusPrinter {
 
     static String history(GetHistoryResponse h) {
         List<List<String>> rows = new ArrayList<>();
-        rows.add(List.of("TIME", "KIND", "EPOCH", "TERM", "OLD", "NEW", "CANDIDATES", "FENCE", "REASON"));
+        rows.add(List.of("TIME", "KIND", "TOOK", "EPOCH", "TERM", "OLD", "NEW", "CANDIDATES", "FENCE", "REASON"));
         for (TopologyEvent e : h.getEventsList()) {
             String candidates = e.getCandidatesList().stream()
                     .map(c -> c.getNode() + "@" + Long.toHexString(c.getLsn() >>> 32).toUpperCase(Locale.ROOT) + "/"
                             + Long.toHexString(c.getLsn() & 0xFFFFFFFFL).toUpperCase(Locale.ROOT))
                     .collect(Collectors.joining(","));
-            rows.add(List.of(java.time.Instant.ofEpochMilli(e.getTimeMillis()).toString(), e.getKind().name(),
+            String took = e.getStartedMillis() > 0 && e.getTimeMillis() >= e.getStartedMillis()
+                    ? (e.getTimeMillis() - e.getStartedMillis()) + " ms" : "-";
+            rows.add(List.of(java.time.Instant.ofEpochMilli(e.getTimeMillis()).toString(), e.getKind().name(), took,
                     Long.toString(e.getEpoch()), Long.toString(e.getTerm()), dash(e.getOldPrimary()),
                     dash(e.getNewPrimary()), dash(candidates), dash(e.getFence()), e.getReason()));
         }
