@@ -153,6 +153,16 @@ public final class MetakoClient implements AutoCloseable {
         return mutate(stub -> stub.abort(io.metako.proto.v1.AbortRequest.newBuilder().setReason(reason).build()));
     }
 
+    /** Starts a rejoin of a quarantined node now. Not retried after a timeout. */
+    public MutationResponse rejoin(String node) {
+        return mutate(stub -> stub.rejoin(io.metako.proto.v1.RejoinRequest.newBuilder().setNode(node).build()));
+    }
+
+    /** Wipes a replica and clones it afresh from the primary. Not retried after a timeout. */
+    public MutationResponse reinit(String node) {
+        return mutate(stub -> stub.reinit(io.metako.proto.v1.ReinitRequest.newBuilder().setNode(node).build()));
+    }
+
     /**
      * A call that must not run twice: it moves to the next endpoint only when this one could not
      * be reached at all; a deadline passed means the outcome is unknown, and is reported so.

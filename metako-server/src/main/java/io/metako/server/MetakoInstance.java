@@ -313,6 +313,16 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         return mutate(OperatorActions.abort(operatorView(), reason));
     }
 
+    @Override
+    public io.metako.proto.v1.MutationResponse rejoin(String node) {
+        return mutate(OperatorActions.rejoin(operatorView(), node));
+    }
+
+    @Override
+    public io.metako.proto.v1.MutationResponse reinit(String node) {
+        return mutate(OperatorActions.reinit(operatorView(), node));
+    }
+
     private ControllerView operatorView() {
         ControllerInputs in = new ControllerInputs();
         return new ControllerView(in.state(), in.observations(), in.members(), java.util.Set.of(), clock.millis());
@@ -347,6 +357,9 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
                     + " to " + c.getFailoverStarted().getTarget();
             case FAILOVER_ABORTED -> "abort of the operation to " + c.getFailoverAborted().getTarget()
                     + " (the old primary is primary again)";
+            case REJOIN_STARTED -> (c.getRejoinStarted().getReinit() ? "reinit (a fresh clone) of "
+                    : "rejoin (" + c.getRejoinStarted().getMethod() + ") of ") + c.getRejoinStarted().getNode()
+                    + "; follow it with metakoctl watch";
             default -> c.getKindCase().name();
         };
     }

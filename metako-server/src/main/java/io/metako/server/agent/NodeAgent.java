@@ -59,6 +59,7 @@ public final class NodeAgent implements AutoCloseable {
     private volatile String refusal = "";
     /** The last attempt this process carried out, by "epoch/attempt": never twice in one process life. */
     private volatile String done = "";
+    private volatile boolean closing;
 
     public NodeAgent(MetakoConfig config, Supplier<ClusterState> state,
                      Function<Command, CompletableFuture<CommandResult>> submit, Clock clock) {
@@ -152,17 +153,47 @@ public final class NodeAgent implements AutoCloseable {
         LOG.info("{}: starting on {}", what, instanceId);
         long started = System.nanoTime();
         String doneBy;
+        long postmasterStart;
         try {
             doneBy = carryOut(s, r, what);
-        } catch (IOException | RuntimeException e) {
+            postmasterStart = postmasterStart(s);
+        } catch (IOException | java.sql.SQLException | RuntimeException e) {
+            if (closing || Thread.currentThread().isInterrupted()) {
+                // not a failure of the attempt: the log still shows it running, and this instance resumes it when back
+                LOG.warn("{}: interrupted by this instance's shutdown; it resumes when the instance is back", what);
+                return;
+            }
             String why = firstLines(e);
             LOG.warn("{} failed: {}", what, why);
-            report(s, r, why, "");
+            report(s, r, why, "", 0);
             return;
         }
         LOG.info("{}: {} started as a replica by {} in {} ms", what, managed.node(), doneBy,
                 TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
-        report(s, r, "", doneBy);
+        report(s, r, "", doneBy, postmasterStart);
+    }
+
+    /**
+     * When the node's postmaster started, as the node has it: the leader completes the rejoin only on a probe that
+     * reports this start (a probe from before the restart may still say "streaming"), whatever the clocks' skew.
+     */
+    private long postmasterStart(ClusterState s) throws java.sql.SQLException {
+        Node self = s.getNodesList().stream().filter(n -> n.getName().equals(managed.node())).findFirst().orElseThrow();
+        java.sql.SQLException last = null;
+        for (int i = 0; i < 20; i++) { // pg_ctl -w returns once it accepts connections; a few more tries for safety
+            try {
+                return operations.postmasterStartMicros(self);
+            } catch (java.sql.SQLException e) {
+                last = e;
+                try {
+                    Thread.sleep(250);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw e;
+                }
+            }
+        }
+        throw last;
     }
 
     private String carryOut(ClusterState s, NodeRejoin r, String what) throws IOException {
@@ -196,7 +227,7 @@ public final class NodeAgent implements AutoCloseable {
                         .reduce((a, b) -> a + " / " + b).orElse("pg_rewind printed nothing"));
                 doneBy = "pg_rewind";
             } catch (IOException | java.sql.SQLException e) {
-                if (!clone) {
+                if (!clone || closing || Thread.currentThread().isInterrupted()) {
                     throw e instanceof IOException io ? io : new IOException(firstLines(e), e);
                 }
                 LOG.warn("{}: pg_rewind failed ({}); making a fresh clone instead", what, firstLines(e));
@@ -231,10 +262,10 @@ public final class NodeAgent implements AutoCloseable {
         return file;
     }
 
-    private void report(ClusterState s, NodeRejoin r, String error, String doneBy) {
+    private void report(ClusterState s, NodeRejoin r, String error, String doneBy, long postmasterStart) {
         Command c = Command.newBuilder().setEpoch(r.getEpoch()).setTimeMillis(clock.millis()).setProposer(instanceId)
                 .setRejoinFinished(RejoinFinished.newBuilder().setNode(managed.node()).setAttempt(r.getAttempt())
-                        .setError(error).setDoneBy(doneBy)).build();
+                        .setError(error).setDoneBy(doneBy).setPostmasterStartMicros(postmasterStart)).build();
         for (int i = 0; i < 3; i++) {
             try {
                 CommandResult result = submit.apply(c).get(10, TimeUnit.SECONDS);
@@ -259,6 +290,7 @@ public final class NodeAgent implements AutoCloseable {
 
     @Override
     public void close() {
+        closing = true;
         worker.shutdownNow();
     }
 }

@@ -26,6 +26,14 @@ public interface AdminBackend {
         throw new AdminException(AdminException.Kind.UNAVAILABLE, "switchover is not served here");
     }
 
+    default MutationResponse rejoin(String node) {
+        throw new AdminException(AdminException.Kind.UNAVAILABLE, "rejoin is not served here");
+    }
+
+    default MutationResponse reinit(String node) {
+        throw new AdminException(AdminException.Kind.UNAVAILABLE, "reinit is not served here");
+    }
+
     default MutationResponse abort(String reason) {
         throw new AdminException(AdminException.Kind.UNAVAILABLE, "abort is not served here");
     }

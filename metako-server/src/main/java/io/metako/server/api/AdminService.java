@@ -79,6 +79,16 @@ final class AdminService extends MetakoAdminGrpc.MetakoAdminImplBase {
         answer(response, () -> source.abort(request.getReason()));
     }
 
+    @Override
+    public void rejoin(io.metako.proto.v1.RejoinRequest request, StreamObserver<MutationResponse> response) {
+        answer(response, () -> source.rejoin(request.getNode()));
+    }
+
+    @Override
+    public void reinit(io.metako.proto.v1.ReinitRequest request, StreamObserver<MutationResponse> response) {
+        answer(response, () -> source.reinit(request.getNode()));
+    }
+
     private static <T> void answer(StreamObserver<T> response, java.util.function.Supplier<T> call) {
         T result;
         try {

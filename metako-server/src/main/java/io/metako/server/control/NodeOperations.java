@@ -91,6 +91,15 @@ public final class NodeOperations {
         }
     }
 
+    /** {@code pg_postmaster_start_time()} of {@code node} in microseconds since the epoch, as its clock has it. */
+    public long postmasterStartMicros(Node node) throws SQLException {
+        try (Connection c = connect(node, 5); Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT (EXTRACT(EPOCH FROM pg_postmaster_start_time()) * 1000000)::bigint")) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
     /** Sets the primary's {@code synchronous_standby_names} ({@code value} empty: reset) and reloads. */
     public void configureSync(Node primary, String value) throws SQLException {
         try (Connection c = connect(primary, 5); Statement st = c.createStatement()) {

@@ -107,6 +107,81 @@ public final class OperatorActions {
                 io.metako.proto.v1.FailoverAborted.newBuilder().setReason(why).setTarget(op.getTarget()));
     }
 
+    /**
+     * A rejoin of the QUARANTINED {@code node} now, by the cluster's method: with {@code rejoin.auto} off, or to try
+     * again at once after a failed attempt. Refused while the primary is not healthy or nothing manages the node.
+     */
+    public static Command.Builder rejoin(ControllerView view, String node) {
+        ClusterState s = view.state();
+        requireIdle(s);
+        Node n = requireNode(s, node);
+        if (n.getRole() != NodeRole.QUARANTINED) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, node + " is " + n.getRole()
+                    + ": only a quarantined node rejoins" + (n.getRole() == NodeRole.REPLICA
+                            ? " (metakoctl reinit " + node + " rebuilds a replica)" : ""));
+        }
+        requireRebuildable(view, n);
+        return Command.newBuilder().setEpoch(s.getEpoch()).setRejoinStarted(io.metako.proto.v1.RejoinStarted.newBuilder()
+                .setNode(node).setMethod(Rejoins.method(s)));
+    }
+
+    /**
+     * Wipes the replica {@code node} and clones it afresh from the primary (Patroni's reinit): it takes no reads and
+     * is promoted by nobody until it streams again. Refused for the primary, during an operation, and for a
+     * synchronous standby that commits cannot do without.
+     */
+    public static Command.Builder reinit(ControllerView view, String node) {
+        ClusterState s = view.state();
+        requireIdle(s);
+        Node n = requireNode(s, node);
+        if (n.getName().equals(s.getPrimary())) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, node + " is the primary: it cannot be"
+                    + " cloned from itself (switch over first, then reinit it)");
+        }
+        if (n.getRole() != NodeRole.REPLICA && n.getRole() != NodeRole.QUARANTINED) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, node + " is " + n.getRole()
+                    + ": only a replica or a quarantined node is rebuilt");
+        }
+        int required = s.getSettings().getReplication().getSyncStandbys();
+        if (SynchronousSet.syncMode(s) && s.getSynchronousStandbysList().contains(node)
+                && s.getSynchronousStandbysCount() - 1 < required) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, node + " is one of the synchronous"
+                    + " standbys " + s.getSynchronousStandbysList() + " that commits wait for (ANY " + required
+                    + "): without it commits would block; add a replica first");
+        }
+        requireRebuildable(view, n);
+        return Command.newBuilder().setEpoch(s.getEpoch()).setRejoinStarted(io.metako.proto.v1.RejoinStarted.newBuilder()
+                .setNode(node).setMethod("clone").setReinit(true));
+    }
+
+    private static void requireRebuildable(ControllerView view, Node n) {
+        ClusterState s = view.state();
+        if (n.getManagingInstance().isEmpty()) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "no instance manages " + n.getName()
+                    + ": set instance.manages on the instance beside it, or repair it by hand (it is taken back once it"
+                    + " streams from " + s.getPrimary() + ")");
+        }
+        if (view.health(s.getPrimary()) != MajorityHealth.HEALTHY) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "the primary " + s.getPrimary()
+                    + " is not healthy by majority: a node is rebuilt only from a primary that stays");
+        }
+        io.metako.proto.v1.NodeRejoin r = n.getRejoin();
+        if (r.getAttempt() > 0 && r.getEpoch() == s.getEpoch() && r.getFinishedMillis() == 0) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "attempt " + r.getAttempt() + " to rejoin "
+                    + n.getName() + " is still running on " + n.getManagingInstance());
+        }
+    }
+
+    private static Node requireNode(ClusterState s, String name) {
+        if (name.isEmpty()) {
+            throw new AdminException(AdminException.Kind.INVALID_ARGUMENT, "name a node; nodes: "
+                    + s.getNodesList().stream().map(Node::getName).toList());
+        }
+        return s.getNodesList().stream().filter(x -> x.getName().equals(name)).findFirst()
+                .orElseThrow(() -> new AdminException(AdminException.Kind.INVALID_ARGUMENT, "unknown node '" + name
+                        + "'; nodes: " + s.getNodesList().stream().map(Node::getName).toList()));
+    }
+
     private static Command.Builder start(ClusterState s, EventKind kind, String target, boolean forced, String reason,
                                          Candidates.Choice choice) {
         return Command.newBuilder().setEpoch(s.getEpoch()).setFailoverStarted(FailoverStarted.newBuilder()

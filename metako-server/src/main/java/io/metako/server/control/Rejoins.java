@@ -42,7 +42,13 @@ final class Rejoins {
             String name = n.getName();
             NodeRejoin r = n.getRejoin();
             boolean current = r.getAttempt() > 0 && r.getEpoch() == s.getEpoch();
-            if (streamsFrom(view.observations().get(name), primary, seenPrimary)) {
+            NodeObservation o = view.observations().get(name);
+            // a rejoin completes only on a probe of the postmaster its managing instance started: one taken before
+            // the restart may still say "streaming"; without a rejoin of this epoch, a node streaming is adopted
+            boolean restarted = current && r.getFinishedMillis() > 0 && r.getError().isEmpty()
+                    && r.getPostmasterStartMicros() != 0 && o != null
+                    && o.getPostmasterStartMicros() == r.getPostmasterStartMicros();
+            if ((restarted || !current) && streamsFrom(o, primary, seenPrimary)) {
                 actions.add(new ControllerAction.CompleteRejoin(name, !current));
                 notes.add(name + " streams from " + primary.getName() + " on timeline " + seenPrimary.getTimeline()
                         + ": taking it back as a replica");
@@ -86,9 +92,10 @@ final class Rejoins {
             } else if (managerGone) {
                 notes.add(name + " is quarantined; its managing instance " + n.getManagingInstance() + " does not answer");
             } else {
-                actions.add(new ControllerAction.StartRejoin(name, method));
+                String how = current && r.getReinit() ? "clone" : method; // a reinit is tried again as one
+                actions.add(new ControllerAction.StartRejoin(name, how));
                 notes.add((retry == null ? "" : retry + "; ") + "rejoining " + name + " to " + primary.getName()
-                        + " (" + method + ") on " + n.getManagingInstance());
+                        + " (" + how + ") on " + n.getManagingInstance());
             }
         }
         return new Step(actions, notes);

@@ -49,7 +49,8 @@ final class NodeProber implements AutoCloseable {
                    (SELECT CASE WHEN last_msg_receipt_time IS NULL THEN NULL
                                 ELSE GREATEST(0, (EXTRACT(EPOCH FROM clock_timestamp() - last_msg_receipt_time) * 1000)::bigint)
                            END FROM pg_stat_wal_receiver),
-                   current_setting('synchronous_standby_names')
+                   current_setting('synchronous_standby_names'),
+                   (EXTRACT(EPOCH FROM pg_postmaster_start_time()) * 1000000)::bigint
             """;
 
     private final ProbeTarget target;
@@ -131,6 +132,7 @@ final class NodeProber implements AutoCloseable {
             long age = rs.getLong(13);
             b.setReceiverLastMessageAgeMillis(rs.wasNull() ? -1 : age);
             setIfPresent(rs.getString(14), b::setSynchronousStandbyNames);
+            b.setPostmasterStartMicros(rs.getLong(15));
             return b.build();
         }
     }

@@ -59,6 +59,7 @@ public final class OsCommand {
             reader.join(2_000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            p.descendants().forEach(ProcessHandle::destroyForcibly); // runuser passes on no SIGKILL: its child too
             p.destroyForcibly();
             throw new IOException("interrupted while running " + command.get(0), e);
         }

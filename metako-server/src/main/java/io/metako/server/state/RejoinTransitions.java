@@ -66,9 +66,23 @@ final class RejoinTransitions {
         if (n.isEmpty()) {
             return ClusterTransitions.Outcome.rejected(state, "unknown node '" + r.getNode() + "'");
         }
-        if (n.get().getRole() != NodeRole.QUARANTINED) {
+        if (r.getReinit() && n.get().getRole() != NodeRole.REPLICA && n.get().getRole() != NodeRole.QUARANTINED) {
+            return ClusterTransitions.Outcome.rejected(state, r.getNode() + " is " + n.get().getRole()
+                    + ": only a replica (or a quarantined node) is rebuilt by reinit");
+        }
+        if (!r.getReinit() && n.get().getRole() != NodeRole.QUARANTINED) {
             return ClusterTransitions.Outcome.rejected(state, r.getNode() + " is " + n.get().getRole()
                     + ": only a QUARANTINED node rejoins");
+        }
+        if (r.getReinit() && !r.getMethod().equals("clone")) {
+            return ClusterTransitions.Outcome.rejected(state, "a reinit clones the node afresh: method must be clone, got '"
+                    + r.getMethod() + "'");
+        }
+        if (r.getReinit() && state.getSynchronousStandbysList().contains(r.getNode())
+                && state.getSynchronousStandbysCount() - 1 < state.getSettings().getReplication().getSyncStandbys()) {
+            return ClusterTransitions.Outcome.rejected(state, r.getNode() + " is one of the synchronous standbys "
+                    + state.getSynchronousStandbysList() + " that commits wait for (ANY "
+                    + state.getSettings().getReplication().getSyncStandbys() + "): without it commits would block");
         }
         if (n.get().getManagingInstance().isEmpty()) {
             return ClusterTransitions.Outcome.rejected(state, "no instance manages " + r.getNode()
@@ -84,8 +98,11 @@ final class RejoinTransitions {
                     + " is still running on " + n.get().getManagingInstance());
         }
         NodeRejoin next = NodeRejoin.newBuilder().setAttempt(last.getAttempt() + 1).setMethod(r.getMethod())
-                .setSource(state.getPrimary()).setEpoch(state.getEpoch()).setStartedMillis(time).setTerm(term).build();
-        return ClusterTransitions.Outcome.applied(replace(state, n.get().toBuilder().setRejoin(next).build())
+                .setSource(state.getPrimary()).setEpoch(state.getEpoch()).setStartedMillis(time).setTerm(term)
+                .setReinit(r.getReinit()).build();
+        // a replica being rebuilt takes no reads and is promoted by nobody until it streams again
+        return ClusterTransitions.Outcome.applied(replace(state, n.get().toBuilder().setRejoin(next)
+                        .setRole(NodeRole.QUARANTINED).build())
                 .toBuilder().setLastChangeMillis(time).build());
     }
 
@@ -105,7 +122,7 @@ final class RejoinTransitions {
                     + " is not running (the node's last attempt is " + r.getAttempt() + ")");
         }
         NodeRejoin done = r.toBuilder().setFinishedMillis(Math.max(1, time)).setError(f.getError())
-                .setDoneBy(f.getDoneBy()).build();
+                .setDoneBy(f.getDoneBy()).setPostmasterStartMicros(f.getPostmasterStartMicros()).build();
         return ClusterTransitions.Outcome.applied(replace(state, n.get().toBuilder().setRejoin(done).build())
                 .toBuilder().setLastChangeMillis(time).build());
     }
@@ -129,7 +146,7 @@ final class RejoinTransitions {
                     + state.getEpoch() + " to complete");
         }
         String reason = ours
-                ? c.getNode() + " rejoined " + state.getPrimary() + " by " + (r.getDoneBy().isEmpty() ? r.getMethod()
+                ? c.getNode() + (r.getReinit() ? " rebuilt from " : " rejoined ") + state.getPrimary() + " by " + (r.getDoneBy().isEmpty() ? r.getMethod()
                         : r.getDoneBy()) + " (attempt " + r.getAttempt() + ")"
                 : c.getNode() + " streams from " + state.getPrimary() + " on its timeline: taken back as a replica";
         TopologyEvent event = TopologyEvent.newBuilder().setKind(ours ? EventKind.REJOIN : EventKind.ADOPTED)

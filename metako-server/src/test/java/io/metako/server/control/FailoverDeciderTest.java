@@ -452,9 +452,21 @@ class FailoverDeciderTest {
                         w -> { w.quarantined().rejoin("pg-1", World.attempt(1, 4)).unresponsive.add("m1"); return w; }, "",
                         "on m1 for 5s, which does not answer: it resumes when that instance is back"),
                 row("a node that streams from the primary on its timeline completes its rejoin",
-                        w -> { w.quarantined().rejoin("pg-1", World.attempt(1, 4).setFinishedMillis(NOW - 1_000).setDoneBy("pg_rewind"));
-                            w.obs.put("pg-1", World.replica("0/9000000", 5433).toBuilder().setTimeline(2).build()); return w; },
+                        w -> { w.quarantined().rejoin("pg-1", World.attempt(1, 4).setFinishedMillis(NOW - 1_000).setDoneBy("pg_rewind")
+                                .setPostmasterStartMicros(77_000_123));
+                            w.obs.put("pg-1", World.replica("0/9000000", 5433).toBuilder().setTimeline(2)
+                                    .setPostmasterStartMicros(77_000_123).build()); return w; },
                         "CompleteRejoin[node=pg-1, adopted=false]", "pg-1 streams from pg-2 on timeline 2: taking it back"),
+                row("a probe of the postmaster from before the restart completes nothing, whatever it says",
+                        w -> { w.quarantined().rejoin("pg-1", World.attempt(1, 4).setFinishedMillis(NOW - 1_000).setDoneBy("a fresh clone")
+                                .setPostmasterStartMicros(77_000_123));
+                            w.obs.put("pg-1", World.replica("0/9000000", 5433).toBuilder().setTimeline(2)
+                                    .setPostmasterStartMicros(66_000_000).build()); return w; },
+                        "", "pg-1 restarted as a replica by a fresh clone; waiting to see it stream from pg-2"),
+                row("nor while the managing instance has not reported the restart",
+                        w -> { w.quarantined().rejoin("pg-1", World.attempt(1, 4));
+                            w.obs.put("pg-1", World.replica("0/9000000", 5433).toBuilder().setTimeline(2).build()); return w; },
+                        "", "rejoining pg-1 (attempt 1, rewind_or_clone) on m1"),
                 row("streaming on the old timeline is no rejoin",
                         w -> { w.quarantined().rejoin("pg-1", World.attempt(1, 4).setFinishedMillis(NOW - 1_000).setDoneBy("pg_rewind"));
                             w.obs.put("pg-1", World.replica("0/9000000", 5433)); return w; },

@@ -103,4 +103,42 @@ class OperatorActionsTest {
         assertThatThrownBy(() -> OperatorActions.pause(io.metako.proto.v1.ClusterState.getDefaultInstance(), true, ""))
                 .hasMessageContaining("not seeded");
     }
+
+    @Test
+    void rejoinNowNeedsAQuarantinedManagedNodeAndAHealthyPrimary() {
+        FailoverDeciderTest.World w = new FailoverDeciderTest.World().quarantined();
+        Command c = OperatorActions.rejoin(view(w), "pg-1").build();
+        assertThat(c.getRejoinStarted().getNode()).isEqualTo("pg-1");
+        assertThat(c.getRejoinStarted().getMethod()).isEqualTo("rewind_or_clone");
+        assertThat(c.getRejoinStarted().getReinit()).isFalse();
+        assertThat(c.getProposerTerm()).as("an operator's, not a controller's").isZero();
+
+        assertThatThrownBy(() -> OperatorActions.rejoin(view(w), "pg-3"))
+                .hasMessage("pg-3 is REPLICA: only a quarantined node rejoins (metakoctl reinit pg-3 rebuilds a replica)");
+        assertThatThrownBy(() -> OperatorActions.rejoin(view(w), "pg-9")).hasMessageContaining("unknown node 'pg-9'");
+        assertThatThrownBy(() -> OperatorActions.rejoin(view(new FailoverDeciderTest.World().quarantined().manage("pg-1", "")),
+                "pg-1")).hasMessageStartingWith("no instance manages pg-1: set instance.manages");
+        assertThatThrownBy(() -> OperatorActions.rejoin(view(new FailoverDeciderTest.World().quarantined()
+                .down("pg-2", "m1", "m2")), "pg-1")).hasMessageContaining("the primary pg-2 is not healthy by majority");
+        assertThatThrownBy(() -> OperatorActions.rejoin(view(new FailoverDeciderTest.World().quarantined()
+                .rejoin("pg-1", FailoverDeciderTest.World.attempt(1, 4))), "pg-1"))
+                .hasMessage("attempt 1 to rejoin pg-1 is still running on m1");
+    }
+
+    @Test
+    void reinitRebuildsAReplicaButNeverThePrimaryOrTheLastSynchronousStandby() {
+        FailoverDeciderTest.World w = new FailoverDeciderTest.World().manage("pg-3", "m3");
+        Command c = OperatorActions.reinit(view(w), "pg-3").build();
+        assertThat(c.getRejoinStarted().getReinit()).isTrue();
+        assertThat(c.getRejoinStarted().getMethod()).isEqualTo("clone");
+
+        assertThatThrownBy(() -> OperatorActions.reinit(view(w.manage("pg-1", "m1")), "pg-1"))
+                .hasMessageStartingWith("pg-1 is the primary: it cannot be cloned from itself");
+        FailoverDeciderTest.World sync = new FailoverDeciderTest.World().manage("pg-3", "m3").sync(1, "pg-3");
+        assertThatThrownBy(() -> OperatorActions.reinit(view(sync), "pg-3")).hasMessage("pg-3 is one of the synchronous"
+                + " standbys [pg-3] that commits wait for (ANY 1): without it commits would block; add a replica first");
+        FailoverDeciderTest.World two = new FailoverDeciderTest.World().manage("pg-3", "m3").sync(1, "pg-2", "pg-3");
+        assertThat(OperatorActions.reinit(view(two), "pg-3").build().getRejoinStarted().getReinit())
+                .as("another standby of the set still takes the commits").isTrue();
+    }
 }

@@ -10,6 +10,8 @@ import io.metako.proto.v1.MajorityHealth;
 import io.metako.proto.v1.NodeRole;
 import io.metako.proto.v1.NodeStatus;
 import io.metako.proto.v1.TopologyEvent;
+import io.metako.server.MetakoInstance;
+import io.metako.server.control.ControllerAction;
 import io.metako.server.demo.LocalCluster;
 import io.metako.server.pg.LocalPostgres;
 import java.io.IOException;
@@ -128,7 +130,11 @@ class RejoinIT extends QuorumScenario {
     @Order(3)
     void rowsOnlyTheOldPrimaryCommittedAreGoneOnceItRejoinsTheNewTimeline() throws Exception {
         int old = primary;
-        // the replicas stop receiving WAL: what the primary commits now exists nowhere else
+        // the replicas stop receiving WAL: what the primary commits now exists nowhere else (the leader would point
+        // them back at the primary at once: not until the failover)
+        for (MetakoInstance i : q.instances) {
+            i.controller().setActionGate(a -> !(a instanceof ControllerAction.Repoint));
+        }
         for (int n = 0; n < 3; n++) {
             if (n != old) {
                 execute(n, "ALTER SYSTEM SET primary_conninfo = ''", "SELECT pg_reload_conf()");
@@ -144,6 +150,14 @@ class RejoinIT extends QuorumScenario {
         execute(old, "INSERT INTO healed VALUES (100, 'diverged: only the old primary has it')");
         q.cluster.nodes().get(old).kill();
         int next = awaitFailoverFrom(old, 4);
+        for (MetakoInstance i : q.instances) {
+            i.controller().setActionGate(a -> true);
+        }
+        try (Connection c = q.connect(next); Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT count(*) FROM healed WHERE id = 100")) {
+            rs.next();
+            assertThat(rs.getInt(1)).as("the new primary never received the row").isZero();
+        }
         awaitRejoined(old, 4);
         try (Connection c = q.connect(old); Statement st = c.createStatement();
              ResultSet rs = st.executeQuery("SELECT count(*) FILTER (WHERE id = 100), count(*) FROM healed")) {
@@ -155,6 +169,49 @@ class RejoinIT extends QuorumScenario {
         awaitRow(old, 5);
         assertThat(lastEvent().getReason()).isEqualTo("pg-" + (old + 1) + " rejoined pg-" + (next + 1)
                 + " by pg_rewind (attempt 1)");
+    }
+
+    @Test
+    @Order(4)
+    void reinitRebuildsAReplicaWhoseDataDirectoryWasDamaged() throws Exception {
+        int replica = (primary + 1) % 3;
+        LocalPostgres damaged = q.cluster.nodes().get(replica);
+        damaged.stop(LocalPostgres.StopMode.FAST);
+        Files.delete(damaged.dataDir().resolve("global").resolve("pg_control"));
+        String name = "pg-" + (replica + 1);
+        try (io.metako.client.MetakoClient c = q.client(primary)) {
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> c.reinit("pg-" + (primary + 1)))
+                    .hasMessageContaining("is the primary: it cannot be cloned from itself");
+            assertThat(c.reinit(name).getMessage()).startsWith("reinit (a fresh clone) of " + name);
+        }
+        awaitRejoined(replica, 4);
+        assertThat(lastEvent().getReason()).isEqualTo(name + " rebuilt from pg-" + (primary + 1)
+                + " by a fresh clone (attempt 1)");
+        execute(primary, "INSERT INTO healed VALUES (6, 'after the reinit')");
+        awaitRow(replica, 6);
+    }
+
+    @Test
+    @Order(5)
+    void anInstanceStoppedInTheMiddleOfARejoinResumesItWhenItIsBack() throws Exception {
+        int old = primary;
+        String name = "pg-" + (old + 1);
+        q.cluster.nodes().get(old).kill();
+        awaitFailoverFrom(old, 5);
+        // the node's managing instance goes away as soon as the log shows its rejoin running
+        await().atMost(CONVERGE).pollInterval(java.time.Duration.ofMillis(20)).untilAsserted(() -> {
+            var node = q.instances[(old + 1) % 3].state().getNodesList().stream()
+                    .filter(n -> n.getName().equals(name)).findFirst().orElseThrow();
+            assertThat(node.getRejoin().getEpoch()).isEqualTo(5);
+        });
+        q.stopInstance(old);
+        assertThat(q.instances[(old + 1) % 3].state().getNodesList().stream().filter(n -> n.getName().equals(name))
+                .findFirst().orElseThrow().getRole()).as("not a replica without its managing instance").isEqualTo(NodeRole.QUARANTINED);
+        q.startInstance(old);
+        awaitRejoined(old, 5);
+        assertThat(Files.exists(q.cluster.nodes().get(old).nodeDir().resolve("data.metako-rejoin"))).isFalse();
+        execute(primary, "INSERT INTO healed VALUES (7, 'after the resumed rejoin')");
+        awaitRow(old, 7);
     }
 
     /** Waits until another node is primary at {@code epoch}; returns its index. */

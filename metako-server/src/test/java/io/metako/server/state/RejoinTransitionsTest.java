@@ -164,4 +164,24 @@ class RejoinTransitionsTest {
         assertThat(e.getReason()).isEqualTo("pg-1 streams from pg-2 on its timeline: taken back as a replica");
         assertThat(rejection(s, completed(2, "pg-1", true, 800))).isEqualTo("pg-1 is REPLICA, not QUARANTINED: there is nothing to complete");
     }
+
+    @Test
+    void aReinitQuarantinesAReplicaAndClonesIt() {
+        ClusterState s = apply(seeded(), manage("m3", 1, "pg-3"));
+        Command reinit = by("m1", 1, 300).setRejoinStarted(RejoinStarted.newBuilder().setNode("pg-3").setMethod("clone")
+                .setReinit(true)).build();
+        s = apply(s, reinit);
+        assertThat(role(s, "pg-3")).as("no reads, no promotion while it is rebuilt").isEqualTo(NodeRole.QUARANTINED);
+        assertThat(node(s, "pg-3").getRejoin().getReinit()).isTrue();
+        s = apply(s, finished("m3", 1, "pg-3", 1, "", 900));
+        s = apply(s, completed(1, "pg-3", false, 1000));
+        assertThat(role(s, "pg-3")).isEqualTo(NodeRole.REPLICA);
+        assertThat(s.getHistory(s.getHistoryCount() - 1).getReason()).isEqualTo("pg-3 rebuilt from pg-1 by clone (attempt 1)");
+
+        assertThat(rejection(seeded(), by("m1", 1, 300).setRejoinStarted(RejoinStarted.newBuilder().setNode("pg-1")
+                .setMethod("clone").setReinit(true)).build())).isEqualTo("pg-1 is PRIMARY: only a replica (or a quarantined node) is rebuilt by reinit");
+        assertThat(rejection(apply(seeded(), manage("m3", 1, "pg-3")), by("m1", 1, 300).setRejoinStarted(
+                RejoinStarted.newBuilder().setNode("pg-3").setMethod("rewind").setReinit(true)).build()))
+                .isEqualTo("a reinit clones the node afresh: method must be clone, got 'rewind'");
+    }
 }
