@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Failover benchmark: N kill -9 drills of the primary on a real local cluster under a real
 # 3-instance quorum, with the default health settings and with a fast profile. Prints the median
-# and worst detection time, promotion time and kill-to-first-successful-write. Asserts nothing.
+# and worst detection time, promotion time, kill-to-first-successful-write, kill to the old primary
+# rejoined as a replica, and kill to all three nodes healthy. Asserts nothing.
 #   scripts/failover-bench.sh [DRILLS]        (default 5 per profile)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -216,6 +216,9 @@ public final class NodeAgent implements AutoCloseable {
         if (pg.status() == LocalPostgres.Status.RUNNING) {
             pg.kill();
         }
+        if (!pg.awaitOrphansGone(java.time.Duration.ofSeconds(10))) {
+            LOG.warn("{}: processes of the old {} server are still there after 10 s", what, managed.node());
+        }
         String doneBy = null;
         if (rewind && pg.status() == LocalPostgres.Status.STOPPED) {
             try {

@@ -285,6 +285,42 @@ public final class LocalPostgres {
         family.stream().filter(ProcessHandle::isAlive).forEach(ProcessHandle::destroyForcibly);
     }
 
+    /**
+     * Waits, up to {@code max}, until no process of this node's server is left: after a {@code kill -9} of the
+     * postmaster its children exit on their own within a second or two, and pg_rewind's crash recovery or a restart
+     * before that finds the old shared memory still in use. Its processes are the {@code postgres} ones whose working
+     * folder is this data directory (the server changes into it). Returns whether none is left.
+     */
+    public boolean awaitOrphansGone(Duration max) {
+        long deadline = System.nanoTime() + max.toNanos();
+        Path data;
+        try {
+            data = dataDir.toRealPath();
+        } catch (IOException e) {
+            return true; // no data directory: no server can run in it
+        }
+        while (true) {
+            boolean any = ProcessHandle.allProcesses().anyMatch(p -> runsIn(p, data));
+            if (!any) {
+                return true;
+            }
+            if (System.nanoTime() >= deadline) {
+                return false;
+            }
+            sleep(50);
+        }
+    }
+
+    private static boolean runsIn(ProcessHandle p, Path data) {
+        try {
+            Path proc = Path.of("/proc", Long.toString(p.pid()));
+            return Files.readSymbolicLink(proc.resolve("cwd")).equals(data)
+                    && new String(Files.readAllBytes(proc.resolve("cmdline")), StandardCharsets.UTF_8).startsWith("postgres");
+        } catch (IOException | RuntimeException e) {
+            return false; // gone meanwhile, or not readable: not ours to wait for
+        }
+    }
+
     public Status status() throws IOException {
         if (!Files.exists(dataDir().resolve("PG_VERSION"))) {
             return Status.NO_DATA;

@@ -20,12 +20,13 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The failover benchmark (run by scripts/failover-bench.sh, not by the default build): N kill -9
- * drills of the primary, each on a fresh real cluster and quorum, printing detection time,
- * promotion time and kill-to-first-successful-write. It prints figures and asserts only that
- * every drill ended with a writable primary.
+ * drills of the primary, each on a fresh real cluster and quorum whose instances manage the nodes beside them,
+ * printing detection time, promotion time, kill-to-first-successful-write, kill to the old primary streaming as a
+ * replica again (its REJOIN), and kill to all three nodes healthy. It prints figures and asserts only that every
+ * drill ended with a writable primary and a rejoined old one.
  */
 class FailoverBench {
-    record Drill(long detection, long promotion, long killToWrite) {
+    record Drill(long detection, long promotion, long killToWrite, long killToRejoin, long killToAllHealthy) {
     }
 
     @Test
@@ -35,14 +36,17 @@ class FailoverBench {
         List<Drill> results = new ArrayList<>();
         for (int d = 1; d <= drills; d++) {
             Drill drill = oneDrill(interval);
-            System.out.printf(Locale.ROOT, "[bench] drill %d/%d interval %s: detection %d ms, promotion %d ms, kill-to-write %d ms%n",
-                    d, drills, interval, drill.detection(), drill.promotion(), drill.killToWrite());
+            System.out.printf(Locale.ROOT, "[bench] drill %d/%d interval %s: detection %d ms, promotion %d ms, kill-to-write %d ms,"
+                    + " kill-to-rejoin %d ms, kill-to-all-healthy %d ms%n", d, drills, interval, drill.detection(),
+                    drill.promotion(), drill.killToWrite(), drill.killToRejoin(), drill.killToAllHealthy());
             results.add(drill);
         }
         System.out.printf(Locale.ROOT, "[bench] interval %s, timeout %s, failure_threshold 3, %d drills%n", interval, interval, drills);
         summary("detection", results.stream().mapToLong(Drill::detection).sorted().toArray());
         summary("promotion", results.stream().mapToLong(Drill::promotion).sorted().toArray());
         summary("kill-to-write", results.stream().mapToLong(Drill::killToWrite).sorted().toArray());
+        summary("kill-to-rejoin", results.stream().mapToLong(Drill::killToRejoin).sorted().toArray());
+        summary("kill-to-healthy", results.stream().mapToLong(Drill::killToAllHealthy).sorted().toArray());
     }
 
     private static void summary(String what, long[] sorted) {
@@ -52,7 +56,7 @@ class FailoverBench {
     }
 
     private static Drill oneDrill(String interval) throws Exception {
-        try (Quorum q = Quorum.start(interval, "2s")) {
+        try (Quorum q = Quorum.start(interval, "2s", "async", true, (i, config) -> { })) {
             await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> {
                 try (MetakoClient c = q.client(0)) {
                     assertThat(c.status().getNodesList()).extracting(NodeStatus::getHealth).containsOnly(MajorityHealth.HEALTHY);
@@ -78,11 +82,27 @@ class FailoverBench {
                 Thread.sleep(10);
             }
             assertThat(wroteNanos).as("a replica became writable").isPositive();
-            q.cluster.nodes().get(0).kill(); // reap what is left of pg-1
+            // pg-1's managing instance reaps what is left of it, rewinds it and starts it as a replica
+            long healthyNanos = -1;
+            while (healthyNanos < 0 && System.nanoTime() - killedNanos < Duration.ofSeconds(90).toNanos()) {
+                ClusterState s = q.instances[1].state();
+                var status = q.status(1);
+                boolean healthy = status.getNodesList().stream().allMatch(n -> n.getHealth() == MajorityHealth.HEALTHY)
+                        && status.getNodesList().stream().filter(n -> n.getNode().getRole()
+                                == io.metako.proto.v1.NodeRole.REPLICA).count() == 2 && !s.getPrimary().isEmpty();
+                if (healthy) {
+                    healthyNanos = System.nanoTime();
+                }
+                Thread.sleep(20);
+            }
+            assertThat(healthyNanos).as("all three nodes healthy again, pg-1 a replica").isPositive();
             TopologyEvent e = await().atMost(Duration.ofSeconds(30)).until(() -> lastFailover(q.instances[0].state()),
                     x -> x != null);
+            TopologyEvent rejoin = q.instances[0].state().getHistoryList().stream()
+                    .filter(x -> x.getKind() == EventKind.REJOIN).reduce((a, b) -> b).orElseThrow();
             return new Drill(e.getStartedMillis() - killedAt, e.getTimeMillis() - e.getStartedMillis(),
-                    (wroteNanos - killedNanos) / 1_000_000);
+                    (wroteNanos - killedNanos) / 1_000_000, rejoin.getTimeMillis() - killedAt,
+                    (healthyNanos - killedNanos) / 1_000_000);
         }
     }
 
