@@ -43,6 +43,8 @@ import org.slf4j.LoggerFactory;
 public final class NodeAgent implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(NodeAgent.class);
     private static final long REGISTER_EVERY_NANOS = TimeUnit.SECONDS.toNanos(5);
+    /** pg_rewind and pg_basebackup of a large node take long: bounded only against a hang. */
+    static final java.time.Duration REJOIN_STEP_TIMEOUT = java.time.Duration.ofHours(6);
 
     private final String instanceId;
     private final MetakoConfig config;
@@ -60,6 +62,8 @@ public final class NodeAgent implements AutoCloseable {
     /** The last attempt this process carried out, by "epoch/attempt": never twice in one process life. */
     private volatile String done = "";
     private volatile boolean closing;
+    /** A RejoinFinished the log never answered: sent again while the log still shows its attempt running. */
+    private volatile Command unreported;
 
     public NodeAgent(MetakoConfig config, Supplier<ClusterState> state,
                      Function<Command, CompletableFuture<CommandResult>> submit, Clock clock) {
@@ -118,7 +122,13 @@ public final class NodeAgent implements AutoCloseable {
             String key = r.getEpoch() + "/" + r.getAttempt();
             if (running && !key.equals(done)) {
                 done = key;
+                unreported = null;
                 rejoin(s, r);
+            } else if (running && unreported != null) {
+                Command again = unreported;
+                unreported = null;
+                LOG.info("reporting the end of the rejoin of {} (attempt {}) again", managed.node(), r.getAttempt());
+                send(again, r.getAttempt());
             }
         } catch (RuntimeException e) {
             LOG.warn("node agent for {}: {}", managed.node(), e.toString());
@@ -199,13 +209,24 @@ public final class NodeAgent implements AutoCloseable {
     private String carryOut(ClusterState s, NodeRejoin r, String what) throws IOException {
         Node source = s.getNodesList().stream().filter(n -> n.getName().equals(r.getSource())).findFirst()
                 .orElseThrow(() -> new IllegalStateException("the source " + r.getSource() + " is not a node"));
-        HostPort address = config.nodeAddressOverride(source.getName())
-                .orElse(new HostPort(source.getHost(), source.getPort()));
+        // the cluster-wide address, as every re-pointed replica has it: the leader knows the node has rejoined by
+        // seeing its WAL receiver stream from exactly that address
+        HostPort address = new HostPort(source.getHost(), source.getPort());
         String user = config.node(source.getName()).map(NodeConfig::username).orElse("postgres");
         Path passfile = passfile(source.getName(), user);
-        boolean rewind = !r.getMethod().equals("clone");
+        boolean halfWritten = Files.exists(marker());
+        boolean rewind = !r.getMethod().equals("clone") && !halfWritten;
         boolean clone = !r.getMethod().equals("rewind");
-        Files.writeString(marker(), what + "\n", StandardCharsets.UTF_8);
+        if (halfWritten && !clone) {
+            throw new IllegalStateException("an earlier rewind or clone of " + managed.node() + " did not finish (" + marker()
+                    + "): its data directory may be half-written and pg_rewind cannot repair that; metakoctl reinit "
+                    + managed.node() + " clones it afresh");
+        }
+        // a pg_rewind or pg_basebackup an earlier life of this instance started may still be writing
+        int leftovers = pg.killLeftoverTools();
+        if (leftovers > 0) {
+            LOG.warn("{}: ended {} pg_rewind / pg_basebackup process(es) an earlier attempt left running", what, leftovers);
+        }
         LOG.info("{}: stopping {}", what, managed.node());
         try {
             pg.stop(LocalPostgres.StopMode.FAST);
@@ -216,35 +237,48 @@ public final class NodeAgent implements AutoCloseable {
         if (pg.status() == LocalPostgres.Status.RUNNING) {
             pg.kill();
         }
-        if (!pg.awaitOrphansGone(java.time.Duration.ofSeconds(10))) {
-            LOG.warn("{}: processes of the old {} server are still there after 10 s", what, managed.node());
+        if (!pg.awaitOrphansGone(java.time.Duration.ofSeconds(30))) {
+            throw new IllegalStateException("processes of the old " + managed.node() + " server are still running 30 s"
+                    + " after it stopped: its files are not rewritten under them");
         }
         String doneBy = null;
         if (rewind && pg.status() == LocalPostgres.Status.STOPPED) {
             try {
                 // the source's control file names its new timeline only from a checkpoint after the promotion
                 operations.checkpoint(source);
-                LOG.info("{}: pg_rewind from {}", what, address);
-                String out = pg.rewind(address.host(), address.port(), user, passfile);
+            } catch (java.sql.SQLException e) {
+                throw new IOException("CHECKPOINT on " + source.getName() + " before pg_rewind failed: " + firstLines(e), e);
+            }
+            LOG.info("{}: pg_rewind from {}", what, address);
+            // from here the data directory is rewritten in place: until pg_rewind is through, it may not start
+            Files.writeString(marker(), what + "\n", StandardCharsets.UTF_8);
+            try {
+                String out = pg.rewind(address.host(), address.port(), user, passfile, REJOIN_STEP_TIMEOUT);
                 LOG.info("{}: {}", what, out.lines().filter(l -> l.startsWith("pg_rewind: ") && !l.contains("executing"))
                         .reduce((a, b) -> a + " / " + b).orElse("pg_rewind printed nothing"));
                 doneBy = "pg_rewind";
-            } catch (IOException | java.sql.SQLException e) {
+                Files.delete(marker());
+            } catch (IOException e) {
                 if (!clone || closing || Thread.currentThread().isInterrupted()) {
-                    throw e instanceof IOException io ? io : new IOException(firstLines(e), e);
+                    throw e; // the marker stays: the next attempt clones, or says to
                 }
                 LOG.warn("{}: pg_rewind failed ({}); making a fresh clone instead", what, firstLines(e));
             }
         } else if (rewind && !clone) {
-            throw new IllegalStateException(managed.node() + " has no data directory at " + pg.dataDir()
-                    + ": pg_rewind needs one; metakoctl reinit " + managed.node() + " clones it afresh");
+            throw new IllegalStateException(pg.status() == LocalPostgres.Status.RUNNING
+                    ? managed.node() + " could not be stopped: pg_rewind needs it stopped"
+                    : managed.node() + " has no data directory at " + pg.dataDir() + ": pg_rewind needs one; metakoctl"
+                            + " reinit " + managed.node() + " clones it afresh");
         }
         if (doneBy == null) {
-            LOG.info("{}: pg_basebackup from {} (a fresh clone)", what, address);
-            pg.reclone(address.host(), address.port(), user, passfile);
+            LOG.info("{}: pg_basebackup from {} (a fresh clone{})", what, address,
+                    halfWritten ? ", since an earlier rewind or clone did not finish" : "");
+            // the old directory stays whole until the swap; the marker covers the swap and what a crash leaves
+            Files.writeString(marker(), what + "\n", StandardCharsets.UTF_8);
+            pg.reclone(address.host(), address.port(), user, passfile, REJOIN_STEP_TIMEOUT);
             doneBy = "a fresh clone";
+            Files.delete(marker());
         }
-        Files.delete(marker()); // the data directory is whole again: it may start
         LOG.info("{}: starting {} as a replica", what, managed.node());
         pg.start();
         return doneBy;
@@ -269,11 +303,15 @@ public final class NodeAgent implements AutoCloseable {
         Command c = Command.newBuilder().setEpoch(r.getEpoch()).setTimeMillis(clock.millis()).setProposer(instanceId)
                 .setRejoinFinished(RejoinFinished.newBuilder().setNode(managed.node()).setAttempt(r.getAttempt())
                         .setError(error).setDoneBy(doneBy).setPostmasterStartMicros(postmasterStart)).build();
+        send(c, r.getAttempt());
+    }
+
+    private void send(Command c, long attempt) {
         for (int i = 0; i < 3; i++) {
             try {
                 CommandResult result = submit.apply(c).get(10, TimeUnit.SECONDS);
                 if (!result.getApplied()) {
-                    LOG.info("rejoin of {} (attempt {}) not recorded as finished: {}", managed.node(), r.getAttempt(),
+                    LOG.info("rejoin of {} (attempt {}) not recorded as finished: {}", managed.node(), attempt,
                             result.getRejection());
                 }
                 return;
@@ -284,11 +322,14 @@ public final class NodeAgent implements AutoCloseable {
                 return;
             }
         }
+        unreported = c; // the next check sends it again while the attempt still runs in the log
     }
 
+    /** The first lines of {@code e}'s message, at most 400 characters: it goes into the replicated state. */
     private static String firstLines(Exception e) {
         String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-        return m.lines().filter(l -> !l.isBlank()).limit(3).reduce((a, b) -> a + " / " + b).orElse(m);
+        String lines = m.lines().filter(l -> !l.isBlank()).limit(3).reduce((a, b) -> a + " / " + b).orElse(m);
+        return lines.length() <= 400 ? lines : lines.substring(0, 397) + "...";
     }
 
     @Override

@@ -54,7 +54,7 @@ public sealed interface ControllerAction {
     }
 
     /** Propose {@code RejoinCompleted}: {@code node} streams from the primary and is a replica again. */
-    record CompleteRejoin(String node, boolean adopted) implements ControllerAction {
+    record CompleteRejoin(String node, boolean adopted, long attempt) implements ControllerAction {
     }
 
     /** Point {@code replica}'s {@code primary_conninfo} at {@code primary} and reload it. */

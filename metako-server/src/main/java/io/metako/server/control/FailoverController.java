@@ -232,7 +232,7 @@ public final class FailoverController {
                         .setNode(a.node()).setMethod(a.method())));
             } else if (action instanceof ControllerAction.CompleteRejoin a) {
                 propose(s, term, Command.newBuilder().setRejoinCompleted(io.metako.proto.v1.RejoinCompleted.newBuilder()
-                        .setNode(a.node()).setAdopted(a.adopted())));
+                        .setNode(a.node()).setAdopted(a.adopted()).setAttempt(a.attempt())));
             } else if (action instanceof ControllerAction.Repoint a && due("repoint/" + a.replica() + "->" + a.primary())) {
                 operations.repoint(node(s, a.replica()), node(s, a.primary()));
                 LOG.info("re-pointed {} to {} at epoch {}", a.replica(), a.primary(), s.getEpoch());

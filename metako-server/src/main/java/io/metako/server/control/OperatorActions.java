@@ -9,6 +9,7 @@ import io.metako.proto.v1.Node;
 import io.metako.proto.v1.NodeRole;
 import io.metako.proto.v1.SetPaused;
 import io.metako.server.api.AdminException;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -143,11 +144,21 @@ public final class OperatorActions {
                     + ": only a replica or a quarantined node is rebuilt");
         }
         int required = s.getSettings().getReplication().getSyncStandbys();
-        if (SynchronousSet.syncMode(s) && s.getSynchronousStandbysList().contains(node)
-                && s.getSynchronousStandbysCount() - 1 < required) {
-            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, node + " is one of the synchronous"
-                    + " standbys " + s.getSynchronousStandbysList() + " that commits wait for (ANY " + required
-                    + "): without it commits would block; add a replica first");
+        if (SynchronousSet.syncMode(s) && s.getSynchronousStandbysList().contains(node)) {
+            // the others must take the commits now: listed is not enough, they must be healthy and streaming
+            Node primary = requireNode(s, s.getPrimary());
+            List<String> able = s.getSynchronousStandbysList().stream().filter(m -> !m.equals(node))
+                    .filter(m -> s.getNodesList().stream().anyMatch(x -> x.getName().equals(m) && x.getRole() == NodeRole.REPLICA))
+                    .filter(m -> view.health(m) == MajorityHealth.HEALTHY)
+                    .filter(m -> Rejoins.streamsFrom(view.observations().get(m), primary,
+                            view.observations().getOrDefault(primary.getName(), io.metako.proto.v1.NodeObservation.getDefaultInstance())))
+                    .toList();
+            if (able.size() < required) {
+                throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, node + " is one of the synchronous"
+                        + " standbys " + s.getSynchronousStandbysList() + " that commits wait for (ANY " + required
+                        + "), and without it " + (able.isEmpty() ? "none" : "only " + able) + " healthy and streaming"
+                        + " would take them: commits would block; add or repair a replica first");
+            }
         }
         requireRebuildable(view, n);
         return Command.newBuilder().setEpoch(s.getEpoch()).setRejoinStarted(io.metako.proto.v1.RejoinStarted.newBuilder()

@@ -19,8 +19,11 @@ import java.util.List;
 final class Rejoins {
     /** After a failed attempt, the next one waits this long (the status says why meanwhile). */
     static final long RETRY_MILLIS = 30_000;
-    /** A node restarted as a replica that the probes do not see streaming for this long is rejoined again. */
-    static final long STREAM_WAIT_MILLIS = 60_000;
+    /**
+     * A node restarted as a replica that the probes do not see streaming for this long is rejoined again: long
+     * enough for a busy old primary's standby to reach consistency and connect.
+     */
+    static final long STREAM_WAIT_MILLIS = 180_000;
 
     private Rejoins() {
     }
@@ -49,7 +52,7 @@ final class Rejoins {
                     && r.getPostmasterStartMicros() != 0 && o != null
                     && o.getPostmasterStartMicros() == r.getPostmasterStartMicros();
             if ((restarted || !current) && streamsFrom(o, primary, seenPrimary)) {
-                actions.add(new ControllerAction.CompleteRejoin(name, !current));
+                actions.add(new ControllerAction.CompleteRejoin(name, !current, current ? r.getAttempt() : 0));
                 notes.add(name + " streams from " + primary.getName() + " on timeline " + seenPrimary.getTimeline()
                         + ": taking it back as a replica");
                 continue;
@@ -92,7 +95,7 @@ final class Rejoins {
             } else if (managerGone) {
                 notes.add(name + " is quarantined; its managing instance " + n.getManagingInstance() + " does not answer");
             } else {
-                String how = current && r.getReinit() ? "clone" : method; // a reinit is tried again as one
+                String how = r.getReinit() ? "clone" : method; // a reinit is tried again as one, whatever the epoch
                 actions.add(new ControllerAction.StartRejoin(name, how));
                 notes.add((retry == null ? "" : retry + "; ") + "rejoining " + name + " to " + primary.getName()
                         + " (" + how + ") on " + n.getManagingInstance());

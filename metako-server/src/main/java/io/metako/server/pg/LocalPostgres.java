@@ -157,13 +157,19 @@ public final class LocalPostgres {
      * pg_rewind printed.
      */
     public String rewind(String sourceHost, int sourcePort, String user, Path passfile) throws IOException {
+        return rewind(sourceHost, sourcePort, user, passfile, STEP_TIMEOUT);
+    }
+
+    /** Likewise, pg_rewind given up to {@code timeout}. */
+    public String rewind(String sourceHost, int sourcePort, String user, Path passfile, Duration timeout)
+            throws IOException {
         if (status() == Status.RUNNING) {
             throw new PostgresException(name + ": stop the node before pg_rewind");
         }
         String source = "host=" + sourceHost + " port=" + sourcePort + " user=" + user + " dbname=postgres passfile="
                 + Conninfo.value(passfile.toString());
         OsCommand.Result r = os.run(List.of(tool("pg_rewind"), "-D", dataDir().toString(), "--source-server=" + source),
-                nodeDir, Map.of("PGCONNECT_TIMEOUT", "10"), STEP_TIMEOUT);
+                nodeDir, Map.of("PGCONNECT_TIMEOUT", "10"), timeout);
         if (!r.ok()) {
             throw failure("pg_rewind", r);
         }
@@ -177,7 +183,8 @@ public final class LocalPostgres {
      * the source as {@link #rewind} does. For a node pg_rewind cannot bring back (the WAL it needs is gone, a
      * damaged or missing data directory). Not started here.
      */
-    public void reclone(String sourceHost, int sourcePort, String user, Path passfile) throws IOException {
+    public void reclone(String sourceHost, int sourcePort, String user, Path passfile, Duration timeout)
+            throws IOException {
         if (status() == Status.RUNNING) {
             throw new PostgresException(name + ": stop the node before replacing its data directory");
         }
@@ -186,8 +193,11 @@ public final class LocalPostgres {
         deleteTree(fresh);
         String conninfo = "host=" + sourceHost + " port=" + sourcePort + " user=" + user + " application_name=" + name
                 + " passfile=" + Conninfo.value(passfile.toString());
-        run("pg_basebackup", List.of(tool("pg_basebackup"), "-D", fresh.toString(), "-X", "stream", "-c", "fast",
-                "-d", conninfo), Map.of("PGCONNECT_TIMEOUT", "10"));
+        OsCommand.Result r = os.run(List.of(tool("pg_basebackup"), "-D", fresh.toString(), "-X", "stream", "-c", "fast",
+                "-d", conninfo), nodeDir, Map.of("PGCONNECT_TIMEOUT", "10"), timeout);
+        if (!r.ok()) {
+            throw failure("pg_basebackup", r);
+        }
         follow(fresh, sourceHost, sourcePort, user, passfile);
         deleteTree(old);
         if (Files.exists(dataDir)) {
@@ -319,6 +329,32 @@ public final class LocalPostgres {
         } catch (IOException | RuntimeException e) {
             return false; // gone meanwhile, or not readable: not ours to wait for
         }
+    }
+
+    /**
+     * Ends every pg_rewind and pg_basebackup still writing into this node's data directory or the clone beside it
+     * (one an instance killed in the middle of a rejoin left behind), and waits for them; returns how many there
+     * were.
+     */
+    public int killLeftoverTools() {
+        String data = dataDir.toString();
+        String fresh = dataDir.resolveSibling(dataDir.getFileName() + ".metako-clone").toString();
+        List<ProcessHandle> tools = ProcessHandle.allProcesses().filter(p -> {
+            try {
+                String[] args = new String(Files.readAllBytes(Path.of("/proc", Long.toString(p.pid()), "cmdline")),
+                        StandardCharsets.UTF_8).split("\0");
+                boolean tool = args.length > 0 && (args[0].endsWith("pg_rewind") || args[0].endsWith("pg_basebackup"));
+                return tool && java.util.Arrays.asList(args).stream().anyMatch(a -> a.equals(data) || a.equals(fresh));
+            } catch (IOException | RuntimeException e) {
+                return false;
+            }
+        }).toList();
+        tools.forEach(ProcessHandle::destroyForcibly);
+        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        while (tools.stream().anyMatch(ProcessHandle::isAlive) && System.nanoTime() < deadline) {
+            sleep(20);
+        }
+        return tools.size();
     }
 
     public Status status() throws IOException {

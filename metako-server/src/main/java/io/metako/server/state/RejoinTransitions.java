@@ -78,7 +78,8 @@ final class RejoinTransitions {
             return ClusterTransitions.Outcome.rejected(state, "a reinit clones the node afresh: method must be clone, got '"
                     + r.getMethod() + "'");
         }
-        if (r.getReinit() && state.getSynchronousStandbysList().contains(r.getNode())
+        if (r.getReinit() && "sync".equals(state.getSettings().getReplication().getMode())
+                && state.getSynchronousStandbysList().contains(r.getNode())
                 && state.getSynchronousStandbysCount() - 1 < state.getSettings().getReplication().getSyncStandbys()) {
             return ClusterTransitions.Outcome.rejected(state, r.getNode() + " is one of the synchronous standbys "
                     + state.getSynchronousStandbysList() + " that commits wait for (ANY "
@@ -144,6 +145,14 @@ final class RejoinTransitions {
         if (!c.getAdopted() && !ours) {
             return ClusterTransitions.Outcome.rejected(state, "no rejoin of " + c.getNode() + " at epoch "
                     + state.getEpoch() + " to complete");
+        }
+        if (ours && (r.getAttempt() != c.getAttempt() || r.getFinishedMillis() == 0 || !r.getError().isEmpty())) {
+            return ClusterTransitions.Outcome.rejected(state, "attempt " + c.getAttempt() + " to rejoin " + c.getNode()
+                    + " is not the last one finished without error (the node's last attempt is " + r.getAttempt() + ")");
+        }
+        if (c.getAdopted() && running(state, r)) {
+            return ClusterTransitions.Outcome.rejected(state, "attempt " + r.getAttempt() + " to rejoin " + c.getNode()
+                    + " is running: the node is not taken back from under it");
         }
         String reason = ours
                 ? c.getNode() + (r.getReinit() ? " rebuilt from " : " rejoined ") + state.getPrimary() + " by " + (r.getDoneBy().isEmpty() ? r.getMethod()

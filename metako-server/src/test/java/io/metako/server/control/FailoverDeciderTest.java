@@ -456,7 +456,7 @@ class FailoverDeciderTest {
                                 .setPostmasterStartMicros(77_000_123));
                             w.obs.put("pg-1", World.replica("0/9000000", 5433).toBuilder().setTimeline(2)
                                     .setPostmasterStartMicros(77_000_123).build()); return w; },
-                        "CompleteRejoin[node=pg-1, adopted=false]", "pg-1 streams from pg-2 on timeline 2: taking it back"),
+                        "CompleteRejoin[node=pg-1, adopted=false, attempt=1]", "pg-1 streams from pg-2 on timeline 2: taking it back"),
                 row("a probe of the postmaster from before the restart completes nothing, whatever it says",
                         w -> { w.quarantined().rejoin("pg-1", World.attempt(1, 4).setFinishedMillis(NOW - 1_000).setDoneBy("a fresh clone")
                                 .setPostmasterStartMicros(77_000_123));
@@ -468,15 +468,23 @@ class FailoverDeciderTest {
                             w.obs.put("pg-1", World.replica("0/9000000", 5433).toBuilder().setTimeline(2).build()); return w; },
                         "", "rejoining pg-1 (attempt 1, rewind_or_clone) on m1"),
                 row("streaming on the old timeline is no rejoin",
-                        w -> { w.quarantined().rejoin("pg-1", World.attempt(1, 4).setFinishedMillis(NOW - 1_000).setDoneBy("pg_rewind"));
-                            w.obs.put("pg-1", World.replica("0/9000000", 5433)); return w; },
+                        w -> { w.quarantined().rejoin("pg-1", World.attempt(1, 4).setFinishedMillis(NOW - 1_000).setDoneBy("pg_rewind")
+                                .setPostmasterStartMicros(77_000_123));
+                            w.obs.put("pg-1", World.replica("0/9000000", 5433).toBuilder().setPostmasterStartMicros(77_000_123).build());
+                            return w; },
                         "", "pg-1 restarted as a replica by pg_rewind; waiting to see it stream from pg-2"),
                 row("streaming from another node is no rejoin",
-                        w -> { w.quarantined().obs.put("pg-1", World.replica("0/9000000", 5434).toBuilder().setTimeline(2).build());
-                            w.rejoin("pg-1", World.attempt(1, 4)); return w; }, "", "rejoining pg-1 (attempt 1"),
+                        w -> { w.quarantined().obs.put("pg-1", World.replica("0/9000000", 5434).toBuilder().setTimeline(2)
+                                .setPostmasterStartMicros(77_000_123).build());
+                            w.rejoin("pg-1", World.attempt(1, 4).setFinishedMillis(NOW - 1_000).setDoneBy("pg_rewind")
+                                    .setPostmasterStartMicros(77_000_123)); return w; },
+                        "", "pg-1 restarted as a replica by pg_rewind; waiting to see it stream from pg-2"),
+                row("a reinit's next attempt clones again, even after a change of primary",
+                        w -> w.quarantined().rejoin("pg-1", World.attempt(2, 3).setReinit(true).setMethod("clone")),
+                        "StartRejoin[node=pg-1, method=clone]", "rejoining pg-1 to pg-2 (clone) on m1"),
                 row("restarted but never seen streaming: rejoined again",
-                        w -> w.quarantined().rejoin("pg-1", World.attempt(1, 4).setFinishedMillis(NOW - 61_000).setDoneBy("pg_rewind")),
-                        "StartRejoin[node=pg-1", "pg-1 was restarted as a replica 61s ago but does not stream from pg-2; rejoining pg-1"),
+                        w -> w.quarantined().rejoin("pg-1", World.attempt(1, 4).setFinishedMillis(NOW - 181_000).setDoneBy("pg_rewind")),
+                        "StartRejoin[node=pg-1", "pg-1 was restarted as a replica 181s ago but does not stream from pg-2; rejoining pg-1"),
                 row("a failed attempt is reported, and tried again after a while",
                         w -> w.quarantined().rejoin("pg-1", World.attempt(1, 4).setFinishedMillis(NOW - 1_000).setError("pg_rewind: no WAL")),
                         "", "rejoin of pg-1 failed (attempt 1): pg_rewind: no WAL; trying again in 29s"),
@@ -501,7 +509,7 @@ class FailoverDeciderTest {
                 row("and is adopted once an operator made it stream from the primary",
                         w -> { w.quarantined().manage("pg-1", "");
                             w.obs.put("pg-1", World.replica("0/9000000", 5433).toBuilder().setTimeline(2).build()); return w; },
-                        "CompleteRejoin[node=pg-1, adopted=true]", "taking it back as a replica"));
+                        "CompleteRejoin[node=pg-1, adopted=true, attempt=0]", "taking it back as a replica"));
     }
 
     private static Arguments row(String scenario, UnaryOperator<World> world, String actions, String reason) {

@@ -136,9 +136,15 @@ class OperatorActionsTest {
                 .hasMessageStartingWith("pg-1 is the primary: it cannot be cloned from itself");
         FailoverDeciderTest.World sync = new FailoverDeciderTest.World().manage("pg-3", "m3").sync(1, "pg-3");
         assertThatThrownBy(() -> OperatorActions.reinit(view(sync), "pg-3")).hasMessage("pg-3 is one of the synchronous"
-                + " standbys [pg-3] that commits wait for (ANY 1): without it commits would block; add a replica first");
+                + " standbys [pg-3] that commits wait for (ANY 1), and without it none healthy and streaming would take"
+                + " them: commits would block; add or repair a replica first");
         FailoverDeciderTest.World two = new FailoverDeciderTest.World().manage("pg-3", "m3").sync(1, "pg-2", "pg-3");
         assertThat(OperatorActions.reinit(view(two), "pg-3").build().getRejoinStarted().getReinit())
                 .as("another standby of the set still takes the commits").isTrue();
+        FailoverDeciderTest.World deadPeer = new FailoverDeciderTest.World().manage("pg-3", "m3").sync(1, "pg-2", "pg-3")
+                .down("pg-2", "m1", "m2");
+        assertThatThrownBy(() -> OperatorActions.reinit(view(deadPeer), "pg-3"))
+                .as("listed in the set is not enough: the other must take the commits now")
+                .hasMessageContaining("without it none healthy and streaming would take them");
     }
 }

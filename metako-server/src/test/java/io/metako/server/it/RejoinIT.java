@@ -214,6 +214,24 @@ class RejoinIT extends QuorumScenario {
         awaitRow(old, 7);
     }
 
+    @Test
+    @Order(6)
+    void aDataDirectoryAnEarlierRewindLeftHalfWrittenIsClonedNeverRewoundOrStarted() throws Exception {
+        int old = primary;
+        LocalPostgres pg = q.cluster.nodes().get(old);
+        pg.kill();
+        // as if a rewind had died half-way in an earlier life: the marker beside the data directory says so
+        Path marker = pg.nodeDir().resolve("data.metako-rejoin");
+        Files.writeString(marker, "rejoin of pg-" + (old + 1) + " (attempt 1), interrupted\n");
+        int next = awaitFailoverFrom(old, 6);
+        awaitRejoined(old, 6);
+        assertThat(lastEvent().getReason()).isEqualTo("pg-" + (old + 1) + " rejoined pg-" + (next + 1)
+                + " by a fresh clone (attempt 1)");
+        assertThat(Files.exists(marker)).isFalse();
+        execute(next, "INSERT INTO healed VALUES (8, 'after a clone instead of a rewind')");
+        awaitRow(old, 8);
+    }
+
     /** Waits until another node is primary at {@code epoch}; returns its index. */
     private int awaitFailoverFrom(int old, long epoch) {
         int[] found = {-1};

@@ -39,8 +39,8 @@ class RejoinTransitionsTest {
     }
 
     private static Command completed(long epoch, String node, boolean adopted, long time) {
-        return by("m2", epoch, time).setRejoinCompleted(RejoinCompleted.newBuilder().setNode(node).setAdopted(adopted))
-                .build();
+        return by("m2", epoch, time).setRejoinCompleted(RejoinCompleted.newBuilder().setNode(node).setAdopted(adopted)
+                .setAttempt(adopted ? 0 : 1)).build();
     }
 
     private static Node node(ClusterState s, String name) {
@@ -183,5 +183,22 @@ class RejoinTransitionsTest {
         assertThat(rejection(apply(seeded(), manage("m3", 1, "pg-3")), by("m1", 1, 300).setRejoinStarted(
                 RejoinStarted.newBuilder().setNode("pg-3").setMethod("rewind").setReinit(true)).build()))
                 .isEqualTo("a reinit clones the node afresh: method must be clone, got 'rewind'");
+    }
+
+    @Test
+    void aCompletionNamesTheFinishedAttemptAndAnAdoptionNeverTakesANodeFromUnderOne() {
+        ClusterState running = apply(quarantined(), rejoin(2, "pg-1", 300));
+        assertThat(rejection(running, completed(2, "pg-1", false, 400)))
+                .isEqualTo("attempt 1 to rejoin pg-1 is not the last one finished without error (the node's last attempt is 1)");
+        assertThat(rejection(running, completed(2, "pg-1", true, 400)))
+                .isEqualTo("attempt 1 to rejoin pg-1 is running: the node is not taken back from under it");
+        ClusterState failed = apply(running, finished("m1", 2, "pg-1", 1, "pg_rewind failed", 900));
+        assertThat(rejection(failed, completed(2, "pg-1", false, 950))).contains("is not the last one finished without error");
+        ClusterState second = apply(apply(failed, rejoin(2, "pg-1", 1000)), finished("m1", 2, "pg-1", 2, "", 1500));
+        assertThat(rejection(second, completed(2, "pg-1", false, 1600)))
+                .as("the leader saw attempt 1, the log is at 2").contains("attempt 1 to rejoin pg-1 is not the last one");
+        ClusterState done = apply(second, by("m2", 2, 1600).setRejoinCompleted(RejoinCompleted.newBuilder().setNode("pg-1")
+                .setAttempt(2)).build());
+        assertThat(role(done, "pg-1")).isEqualTo(NodeRole.REPLICA);
     }
 }
