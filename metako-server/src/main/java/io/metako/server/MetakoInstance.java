@@ -139,6 +139,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
             if (agent != null) {
                 agent.wake();
             }
+            health.onState(s);
         });
         if (agent != null) {
             agent.start();

@@ -52,8 +52,10 @@ public final class FailoverDecider {
             List<String> rejoinNotes = List.of();
             if (primaryNode.isPresent() && seenPrimary != null && seenPrimary.getReachable() && !seenPrimary.getInRecovery()) {
                 SynchronousSet.step(view, primaryNode.get(), seenPrimary).ifPresent(actions::add);
-                if (!seenPrimary.getReadOnly() && down == 0 && probedSinceTheChange(view)) {
-                    // a node rejoins a primary every instance sees, taking writes, with probes taken since the change
+                if (!seenPrimary.getReadOnly() && down == 0) {
+                    // a node rejoins a primary every instance sees, taking writes (so this leader's probe of it was
+                    // taken after its promotion): its managing instance stops the old primary at once, the strongest
+                    // fence there is, and a rejoin completes only on a probe of the server it restarted
                     Rejoins.Step rejoins = Rejoins.step(view, primaryNode.get(), seenPrimary);
                     actions.addAll(rejoins.actions());
                     rejoinNotes = rejoins.notes();

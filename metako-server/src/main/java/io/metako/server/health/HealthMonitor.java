@@ -60,6 +60,32 @@ public final class HealthMonitor implements AutoCloseable {
         reconciler.scheduleWithFixedDelay(this::reconcile, 0, 500, TimeUnit.MILLISECONDS);
     }
 
+    /** Rejoins ("node/epoch/attempt") whose restarted node this instance has already probed at once. */
+    private final java.util.Set<String> rejoinsProbed = ConcurrentHashMap.newKeySet();
+
+    /**
+     * A state change: a node whose managing instance just restarted it as a replica is probed at once and twice
+     * more within half a second, rather than at the next interval, so the leader sees it stream (and completes the
+     * rejoin) as soon as it does.
+     */
+    public void onState(ClusterState s) {
+        for (Node n : s.getNodesList()) {
+            io.metako.proto.v1.NodeRejoin r = n.getRejoin();
+            if (r.getAttempt() == 0 || r.getFinishedMillis() == 0 || !r.getError().isEmpty() || r.getEpoch() != s.getEpoch()) {
+                continue;
+            }
+            if (rejoinsProbed.add(n.getName() + "/" + r.getEpoch() + "/" + r.getAttempt())) {
+                NodeLoop loop;
+                synchronized (this) {
+                    loop = loops.get(n.getName());
+                }
+                if (loop != null) {
+                    loop.probeSoon(0, 150, 400);
+                }
+            }
+        }
+    }
+
     /** The latest observation of each node by this instance. */
     public Map<String, NodeObservation> observations() {
         return Map.copyOf(observations);
@@ -144,6 +170,17 @@ public final class HealthMonitor implements AutoCloseable {
                         .setReceiverLastMessageAgeMillis(last.getReceiverLastMessageAgeMillis() + since);
             }
             return b.build();
+        }
+
+        /** Extra probes after {@code delaysMillis}, on this loop's thread (so never two at once). */
+        void probeSoon(long... delaysMillis) {
+            for (long d : delaysMillis) {
+                try {
+                    loop.schedule(this::tick, d, TimeUnit.MILLISECONDS);
+                } catch (java.util.concurrent.RejectedExecutionException e) {
+                    return; // closing
+                }
+            }
         }
 
         boolean matches(Node n, HealthCheckSettings hc) {

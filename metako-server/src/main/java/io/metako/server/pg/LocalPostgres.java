@@ -296,9 +296,9 @@ public final class LocalPostgres {
     }
 
     /**
-     * Waits, up to {@code max}, until no process of this node's server is left: after a {@code kill -9} of the
-     * postmaster its children exit on their own within a second or two, and pg_rewind's crash recovery or a restart
-     * before that finds the old shared memory still in use. Its processes are the {@code postgres} ones whose working
+     * Ends, and waits up to {@code max} for, what is left of this stopped node's server: after a {@code kill -9} of
+     * the postmaster its children exit on their own within a second or two, and pg_rewind's crash recovery or a
+     * restart before that finds the old shared memory still in use. Call it only once the postmaster is gone. Its processes are the {@code postgres} ones whose working
      * folder is this data directory (the server changes into it). Returns whether none is left.
      */
     public boolean awaitOrphansGone(Duration max) {
@@ -310,10 +310,12 @@ public final class LocalPostgres {
             return true; // no data directory: no server can run in it
         }
         while (true) {
-            boolean any = ProcessHandle.allProcesses().anyMatch(p -> runsIn(p, data));
-            if (!any) {
+            List<ProcessHandle> left = ProcessHandle.allProcesses().filter(p -> runsIn(p, data)).toList();
+            if (left.isEmpty()) {
                 return true;
             }
+            // the postmaster is gone (its caller made sure): what is left are its children on their way out
+            left.forEach(ProcessHandle::destroyForcibly);
             if (System.nanoTime() >= deadline) {
                 return false;
             }

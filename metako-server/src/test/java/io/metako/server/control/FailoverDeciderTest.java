@@ -441,10 +441,10 @@ class FailoverDeciderTest {
                 row("no rejoin to a primary still fenced (an aborted operation's)",
                         w -> { w.quarantined().obs.put("pg-2", w.obs.get("pg-2").toBuilder().setReadOnly(true).build()); return w; },
                         "Unfence[node=pg-2]", "no action: pg-2 is primary at epoch 4"),
-                row("no rejoin on probes older than the change of primary",
+                row("a rejoin starts as soon as the new primary takes writes: the sooner the old one is stopped the better",
                         w -> { w.quarantined().seenMillis = 10; w.state.getSettingsBuilder().setHealthCheck(
                                 io.metako.proto.v1.HealthCheckSettings.newBuilder().setIntervalMillis(500).setTimeoutMillis(500));
-                            return w; }, "", "no action: pg-2 is primary at epoch 4"),
+                            return w; }, "StartRejoin[node=pg-1", "rejoining pg-1 to pg-2"),
                 row("a rejoin in progress is waited for",
                         w -> w.quarantined().rejoin("pg-1", World.attempt(1, 4)), "",
                         "rejoining pg-1 (attempt 1, rewind_or_clone) on m1 for 5s"),
