@@ -222,6 +222,16 @@ public final class NodeAgent implements AutoCloseable {
                     + "): its data directory may be half-written and pg_rewind cannot repair that; metakoctl reinit "
                     + managed.node() + " clones it afresh");
         }
+        // the source's control file names its new timeline only from a checkpoint after the promotion: asked for
+        // while the node stops
+        CompletableFuture<Void> checkpoint = !rewind ? CompletableFuture.completedFuture(null)
+                : CompletableFuture.runAsync(() -> {
+                    try {
+                        operations.checkpoint(source);
+                    } catch (java.sql.SQLException e) {
+                        throw new java.util.concurrent.CompletionException(e);
+                    }
+                });
         // a pg_rewind or pg_basebackup an earlier life of this instance started may still be writing
         int leftovers = pg.killLeftoverTools();
         if (leftovers > 0) {
@@ -244,10 +254,13 @@ public final class NodeAgent implements AutoCloseable {
         String doneBy = null;
         if (rewind && pg.status() == LocalPostgres.Status.STOPPED) {
             try {
-                // the source's control file names its new timeline only from a checkpoint after the promotion
-                operations.checkpoint(source);
-            } catch (java.sql.SQLException e) {
-                throw new IOException("CHECKPOINT on " + source.getName() + " before pg_rewind failed: " + firstLines(e), e);
+                checkpoint.get(2, TimeUnit.MINUTES);
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                Exception cause = e.getCause() instanceof Exception c ? c : e;
+                throw new IOException("CHECKPOINT on " + source.getName() + " before pg_rewind failed: " + firstLines(cause), e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while waiting for the CHECKPOINT on " + source.getName(), e);
             }
             LOG.info("{}: pg_rewind from {}", what, address);
             // from here the data directory is rewritten in place: until pg_rewind is through, it may not start

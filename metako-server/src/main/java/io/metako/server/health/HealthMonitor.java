@@ -69,20 +69,32 @@ public final class HealthMonitor implements AutoCloseable {
      * rejoin) as soon as it does.
      */
     public void onState(ClusterState s) {
+        String primary = s.getPrimary();
+        if (!primary.isEmpty() && !primary.equals(lastPrimary)) {
+            // a new primary: the leader starts the old one's rejoin on a probe that sees it take writes
+            lastPrimary = primary;
+            probeSoon(primary, 0);
+        }
         for (Node n : s.getNodesList()) {
             io.metako.proto.v1.NodeRejoin r = n.getRejoin();
             if (r.getAttempt() == 0 || r.getFinishedMillis() == 0 || !r.getError().isEmpty() || r.getEpoch() != s.getEpoch()) {
                 continue;
             }
             if (rejoinsProbed.add(n.getName() + "/" + r.getEpoch() + "/" + r.getAttempt())) {
-                NodeLoop loop;
-                synchronized (this) {
-                    loop = loops.get(n.getName());
-                }
-                if (loop != null) {
-                    loop.probeSoon(0, 150, 400);
-                }
+                probeSoon(n.getName(), 0, 150, 400);
             }
+        }
+    }
+
+    private volatile String lastPrimary = "";
+
+    private void probeSoon(String node, long... delaysMillis) {
+        NodeLoop loop;
+        synchronized (this) {
+            loop = loops.get(node);
+        }
+        if (loop != null) {
+            loop.probeSoon(delaysMillis);
         }
     }
 

@@ -107,6 +107,30 @@ class DemoIT {
             assertThat(routedOut.lines().toList()).as("psql through the statement router")
                     .containsExactly("t", "CREATE TABLE", Integer.toString(pg1), "INSERT 0 1");
 
+            // kill -9 of the primary, as the README's tour does: it fails over, and pg-1's instance brings it back
+            Path pg1Data = Path.of(nodes.get(0).getStructValue().getFieldsOrThrow("data_dir").getStringValue());
+            postmasterOf(pg1Data).orElseThrow().destroyForcibly();
+            ClusterStatus healed = null;
+            long until = System.currentTimeMillis() + 90_000;
+            while (System.currentTimeMillis() < until) {
+                Process poll = metakoctl(grpc, token, ca, "-o", "json", "status");
+                String out = new String(poll.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                if (poll.waitFor(60, TimeUnit.SECONDS) && poll.exitValue() == 0) {
+                    ClusterStatus.Builder b = ClusterStatus.newBuilder();
+                    JsonFormat.parser().merge(out, b);
+                    NodeStatus first = b.getNodesList().stream().filter(n -> n.getNode().getName().equals("pg-1"))
+                            .findFirst().orElseThrow();
+                    if (b.getEpoch() >= 2 && first.getNode().getRole() == io.metako.proto.v1.NodeRole.REPLICA) {
+                        healed = b.build();
+                        break;
+                    }
+                }
+                Thread.sleep(500);
+            }
+            assertThat(healed).as("pg-1 failed over and rejoined as a replica in the demo (TLS, signed commands)").isNotNull();
+            assertThat(healed.getPrimary()).isIn("pg-2", "pg-3");
+            postmasterOf(pg1Data).ifPresent(started::add);
+
             Process wrong = metakoctl(grpc, "a-wrong-token-of-enough-length", ca, "status");
             assertThat(wrong.waitFor(60, TimeUnit.SECONDS)).isTrue();
             assertThat(wrong.exitValue()).isEqualTo(4);

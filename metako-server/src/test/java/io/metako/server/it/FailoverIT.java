@@ -213,6 +213,41 @@ class FailoverIT extends QuorumScenario {
         await().atMost(CONVERGE).untilAsserted(() -> assertThat(q.status(leader).getPrimary()).isEqualTo(survivor));
     }
 
+    @Test
+    @Order(5)
+    void aQuarantinedNodeAnOperatorRepairedByHandIsAdoptedOnceItStreamsFromThePrimary() throws Exception {
+        // no instance manages these nodes: pg-1 (fenced, still on its old timeline) waits for an operator
+        String primary = q.status(0).getPrimary();
+        int p = Integer.parseInt(primary.substring(3)) - 1;
+        await().atMost(CONVERGE).untilAsserted(() -> assertThat(q.status(0).getControllerSentence())
+                .contains("pg-1 is quarantined and no instance manages it (instance.manages): repair it by hand"));
+        // the operator: stop it, rewind it from the primary (after a checkpoint there), start it as a standby
+        try (Connection c = q.connect(p); Statement st = c.createStatement()) {
+            st.execute("CHECKPOINT");
+        }
+        LocalPostgres pg1 = q.cluster.nodes().get(0);
+        pg1.stop(LocalPostgres.StopMode.FAST);
+        pg1.rewind("127.0.0.1", q.cluster.nodes().get(p).port(), io.metako.server.demo.LocalCluster.SUPERUSER,
+                q.cluster.replicationPassfile());
+        pg1.start();
+        await().atMost(CONVERGE).untilAsserted(() -> {
+            ClusterStatus s = q.status(1);
+            assertThat(Quorum.node(s, "pg-1").getNode().getRole()).as(s.getControllerSentence()).isEqualTo(NodeRole.REPLICA);
+        });
+        TopologyEvent adopted = q.instances[0].state().getHistory(q.instances[0].state().getHistoryCount() - 1);
+        assertThat(adopted.getKind()).isEqualTo(EventKind.ADOPTED);
+        assertThat(adopted.getNode()).isEqualTo("pg-1");
+        assertThat(adopted.getReason()).isEqualTo("pg-1 streams from " + primary + " on its timeline: taken back as a replica");
+        assertThat(tryWrite(p, 43)).isTrue();
+        await().atMost(CONVERGE).untilAsserted(() -> {
+            try (Connection c = q.connect(0); Statement st = c.createStatement();
+                 ResultSet rs = st.executeQuery("SELECT count(*) FROM drill WHERE id = 43")) {
+                rs.next();
+                assertThat(rs.getInt(1)).isEqualTo(1);
+            }
+        });
+    }
+
     private boolean tryWrite(int node, int id) {
         try (Connection c = q.connect(node); Statement st = c.createStatement()) {
             st.execute("INSERT INTO drill (id) VALUES (" + id + ")");
