@@ -227,7 +227,10 @@ public final class NodeAgent implements AutoCloseable {
         CompletableFuture<Void> checkpoint = !rewind ? CompletableFuture.completedFuture(null)
                 : CompletableFuture.runAsync(() -> {
                     try {
+                        long t0 = System.nanoTime();
                         operations.checkpoint(source);
+                        LOG.info("{}: CHECKPOINT on {} took {} ms", what, source.getName(),
+                                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
                     } catch (java.sql.SQLException e) {
                         throw new java.util.concurrent.CompletionException(e);
                     }
@@ -247,6 +250,7 @@ public final class NodeAgent implements AutoCloseable {
         if (pg.status() == LocalPostgres.Status.RUNNING) {
             pg.kill();
         }
+        LOG.info("{}: {} stopped", what, managed.node());
         if (!pg.awaitOrphansGone(java.time.Duration.ofSeconds(30))) {
             throw new IllegalStateException("processes of the old " + managed.node() + " server are still running 30 s"
                     + " after it stopped: its files are not rewritten under them");

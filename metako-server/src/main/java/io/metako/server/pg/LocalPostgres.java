@@ -311,7 +311,7 @@ public final class LocalPostgres {
         }
         while (true) {
             List<ProcessHandle> left = ProcessHandle.allProcesses().filter(p -> runsIn(p, data)).toList();
-            if (left.isEmpty()) {
+            if (left.isEmpty() && !postmasterUnreaped()) {
                 return true;
             }
             // the postmaster is gone (its caller made sure): what is left are its children on their way out
@@ -320,6 +320,21 @@ public final class LocalPostgres {
                 return false;
             }
             sleep(50);
+        }
+    }
+
+    /**
+     * Whether {@code postmaster.pid} names a killed postmaster its parent has not reaped yet: PostgreSQL (pg_rewind's
+     * crash recovery, a start) takes the lock file of a pid that still answers {@code kill(pid, 0)} for a running
+     * server, and refuses to start ("lock file postmaster.pid already exists").
+     */
+    private boolean postmasterUnreaped() {
+        try {
+            List<String> lines = Files.readAllLines(dataDir.resolve("postmaster.pid"));
+            return !lines.isEmpty() && ProcessHandle.of(Long.parseLong(lines.get(0).trim())).map(LocalPostgres::zombie)
+                    .orElse(false);
+        } catch (IOException | RuntimeException e) {
+            return false;
         }
     }
 
@@ -380,9 +395,24 @@ public final class LocalPostgres {
         }
         try {
             return ProcessHandle.of(Long.parseLong(lines.get(0).trim())).filter(ProcessHandle::isAlive)
+                    .filter(h -> !zombie(h))
                     .filter(h -> h.info().command().map(c -> c.endsWith("postgres")).orElse(true));
         } catch (NumberFormatException e) {
             return Optional.empty();
+        }
+    }
+
+    /**
+     * A killed postmaster whose parent has not reaped it yet still "is alive" to {@code kill(pid, 0)}, and pg_ctl
+     * then waits on it: it runs nothing any more.
+     */
+    private static boolean zombie(ProcessHandle h) {
+        try {
+            String stat = Files.readString(Path.of("/proc", Long.toString(h.pid()), "stat"));
+            int end = stat.lastIndexOf(')');
+            return end > 0 && end + 2 < stat.length() && stat.charAt(end + 2) == 'Z';
+        } catch (IOException | RuntimeException e) {
+            return false;
         }
     }
 
