@@ -179,6 +179,38 @@ class LocalPostgresIT {
     }
 
     @Test
+    void aKilledPostmastersChildrenAreEndedAndToolsAnEarlierRejoinLeftRunningToo() throws Exception {
+        LocalPostgres pg = node("o1", FreePorts.take(1).get(0));
+        pg.initPrimary("postgres", "pw");
+        pg.start();
+        ProcessHandle postmaster = pg.postmaster().orElseThrow();
+        List<ProcessHandle> children = postmaster.descendants().toList();
+        assertThat(children).isNotEmpty();
+        postmaster.destroyForcibly(); // SIGKILL of the postmaster alone, as a crash or kill -9 leaves it
+        assertThat(pg.awaitOrphansGone(java.time.Duration.ofSeconds(20))).isTrue();
+        assertThat(children).noneMatch(ProcessHandle::isAlive);
+        assertThat(pg.status()).isEqualTo(LocalPostgres.Status.STOPPED);
+
+        // a "pg_rewind" still writing into the data directory (argv as the real one has it), and one elsewhere
+        Process leftover = new ProcessBuilder("bash", "-c", "exec -a pg_rewind perl -e 'sleep 600' -- -D "
+                + pg.dataDir()).start();
+        Process elsewhere = new ProcessBuilder("bash", "-c", "exec -a pg_rewind perl -e 'sleep 600' -- -D "
+                + dir.resolve("another")).start();
+        try {
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10)).until(() ->
+                    Files.readString(Path.of("/proc", Long.toString(leftover.pid()), "cmdline")).startsWith("pg_rewind"));
+            assertThat(pg.killLeftoverTools()).isEqualTo(1);
+            assertThat(leftover.isAlive()).isFalse();
+            assertThat(elsewhere.isAlive()).as("another node's tool is none of this node's business").isTrue();
+        } finally {
+            leftover.destroyForcibly();
+            elsewhere.destroyForcibly();
+        }
+        pg.start();
+        assertThat(pg.status()).isEqualTo(LocalPostgres.Status.RUNNING);
+    }
+
+    @Test
     void aFailedStartCarriesPostgresOwnLogLines() throws Exception {
         int port = FreePorts.take(1).get(0);
         LocalPostgres first = node("a1", port);
