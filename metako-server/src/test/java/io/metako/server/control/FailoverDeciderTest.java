@@ -96,22 +96,22 @@ class FailoverDeciderTest {
             return this;
         }
 
-        World tag(String node, UnaryOperator<NodeTags.Builder> tags) {
+        /** Changes node {@code node} of the state. */
+        World node(String node, UnaryOperator<Node.Builder> change) {
             List<Node> nodes = new ArrayList<>();
             for (Node n : state.getNodesList()) {
-                nodes.add(n.getName().equals(node) ? n.toBuilder().setTags(tags.apply(n.getTags().toBuilder())).build() : n);
+                nodes.add(n.getName().equals(node) ? change.apply(n.toBuilder()).build() : n);
             }
             state.clearNodes().addAllNodes(nodes);
             return this;
         }
 
+        World tag(String node, UnaryOperator<NodeTags.Builder> tags) {
+            return node(node, b -> b.setTags(tags.apply(b.getTags().toBuilder())));
+        }
+
         World role(String node, NodeRole role) {
-            List<Node> nodes = new ArrayList<>();
-            for (Node n : state.getNodesList()) {
-                nodes.add(n.getName().equals(node) ? n.toBuilder().setRole(role).build() : n);
-            }
-            state.clearNodes().addAllNodes(nodes);
-            return this;
+            return node(node, b -> b.setRole(role));
         }
 
         /** A switchover from a live pg-1 to pg-2 started at epoch 5, acked by everyone. */
@@ -156,21 +156,11 @@ class FailoverDeciderTest {
         }
 
         World manage(String node, String instance) {
-            List<Node> nodes = new ArrayList<>();
-            for (Node n : state.getNodesList()) {
-                nodes.add(n.getName().equals(node) ? n.toBuilder().setManagingInstance(instance).build() : n);
-            }
-            state.clearNodes().addAllNodes(nodes);
-            return this;
+            return node(node, b -> b.setManagingInstance(instance));
         }
 
         World rejoin(String node, io.metako.proto.v1.NodeRejoin.Builder r) {
-            List<Node> nodes = new ArrayList<>();
-            for (Node n : state.getNodesList()) {
-                nodes.add(n.getName().equals(node) ? n.toBuilder().setRejoin(r).build() : n);
-            }
-            state.clearNodes().addAllNodes(nodes);
-            return this;
+            return node(node, b -> b.setRejoin(r));
         }
 
         static io.metako.proto.v1.NodeRejoin.Builder attempt(int attempt, long epoch) {

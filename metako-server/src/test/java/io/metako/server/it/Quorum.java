@@ -126,6 +126,27 @@ final class Quorum implements AutoCloseable {
                 cluster.password());
     }
 
+    /** {@code synchronous_standby_names} as node {@code node} (by index) reports it. */
+    String synchronousStandbyNames(int node) throws SQLException {
+        try (Connection c = connect(node); java.sql.Statement st = c.createStatement();
+             java.sql.ResultSet rs = st.executeQuery("SHOW synchronous_standby_names")) {
+            rs.next();
+            return rs.getString(1);
+        }
+    }
+
+    /** The {@code id} column of {@code table} on node {@code node} (by index). */
+    java.util.Set<Integer> ids(int node, String table) throws SQLException {
+        java.util.Set<Integer> present = new java.util.HashSet<>();
+        try (Connection c = connect(node); java.sql.Statement st = c.createStatement();
+             java.sql.ResultSet rs = st.executeQuery("SELECT id FROM " + table)) {
+            while (rs.next()) {
+                present.add(rs.getInt(1));
+            }
+        }
+        return present;
+    }
+
     /** A node's entry in a status; missing (not seeded yet) is an assertion failure, so awaits retry. */
     static io.metako.proto.v1.NodeStatus node(io.metako.proto.v1.ClusterStatus s, String name) {
         return s.getNodesList().stream().filter(n -> n.getNode().getName().equals(name)).findFirst()

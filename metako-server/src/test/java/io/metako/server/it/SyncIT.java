@@ -25,22 +25,11 @@ class SyncIT extends QuorumScenario {
     }
 
     private String setting(int node) throws Exception {
-        try (Connection c = q.connect(node); Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery("SHOW synchronous_standby_names")) {
-            rs.next();
-            return rs.getString(1);
-        }
+        return q.synchronousStandbyNames(node);
     }
 
     private Set<Integer> ids(int node, String table) throws Exception {
-        Set<Integer> present = new HashSet<>();
-        try (Connection c = q.connect(node); Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery("SELECT id FROM " + table)) {
-            while (rs.next()) {
-                present.add(rs.getInt(1));
-            }
-        }
-        return present;
+        return q.ids(node, table);
     }
 
     @Test

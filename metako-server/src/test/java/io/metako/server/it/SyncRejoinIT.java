@@ -9,7 +9,6 @@ import io.metako.proto.v1.NodeRole;
 import io.metako.proto.v1.NodeStatus;
 import java.io.IOException;
 import java.sql.Connection;
-import java.sql.ResultSet;
 import java.sql.Statement;
 import java.util.HashSet;
 import java.util.Set;
@@ -48,7 +47,7 @@ class SyncRejoinIT extends QuorumScenario {
                 ClusterStatus s = q.status(0);
                 assertThat(Quorum.node(s, "pg-1").getNode().getRole()).as(s.getControllerSentence()).isEqualTo(NodeRole.REPLICA);
                 assertThat(s.getSynchronousStandbysList()).contains("pg-1");
-                assertThat(setting(index(first))).contains("\"pg-1\"");
+                assertThat(q.synchronousStandbyNames(index(first))).contains("\"pg-1\"");
             });
             int before = writer.acked.size();
             await().atMost(CONVERGE).until(() -> writer.acked.size() > before + 100);
@@ -72,7 +71,7 @@ class SyncRejoinIT extends QuorumScenario {
         }
         awaitAllHealthy();
         Set<Integer> lost = new HashSet<>(writer.acked);
-        lost.removeAll(ids(0));
+        lost.removeAll(q.ids(0, "acked"));
         System.out.println("[sync-rejoin] " + writer.acked.size() + " acknowledged writes, " + writer.failed.get()
                 + " failed statements, " + lost.size() + " lost; history: " + q.instances[0].state().getHistoryList()
                 .stream().map(e -> e.getKind() + " " + e.getReason()).toList());
@@ -104,22 +103,4 @@ class SyncRejoinIT extends QuorumScenario {
         return Integer.parseInt(node.substring(3)) - 1;
     }
 
-    private String setting(int node) throws Exception {
-        try (Connection c = q.connect(node); Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery("SHOW synchronous_standby_names")) {
-            rs.next();
-            return rs.getString(1);
-        }
-    }
-
-    private Set<Integer> ids(int node) throws Exception {
-        Set<Integer> present = new HashSet<>();
-        try (Connection c = q.connect(node); Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery("SELECT id FROM acked")) {
-            while (rs.next()) {
-                present.add(rs.getInt(1));
-            }
-        }
-        return present;
-    }
 }
