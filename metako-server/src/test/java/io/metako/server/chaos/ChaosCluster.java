@@ -69,10 +69,21 @@ final class ChaosCluster implements AutoCloseable {
     /** Likewise, with every instance's config file changed by {@code edit} before the instances start. */
     static ChaosCluster start(int instanceCount, String replicationMode, Duration ready, boolean fakeClocks, int clients,
                               ConfigEdit edit) throws Exception {
+        return start(instanceCount, replicationMode, ready, fakeClocks, clients, false, edit);
+    }
+
+    /**
+     * Likewise; {@code managed}: instance i manages node i (instance.manages), so old primaries rejoin on their own.
+     * Off for the rounds: they restart and kill nodes themselves (rejoin under their faults comes later).
+     */
+    static ChaosCluster start(int instanceCount, String replicationMode, Duration ready, boolean fakeClocks, int clients,
+                              boolean managed, ConfigEdit edit) throws Exception {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "metako-chaos-");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         LocalCluster cluster = LocalCluster.plan(dir, 3, instanceCount, s -> { });
-        cluster.withoutNodeManagers(); // the rounds restart and kill nodes themselves; rejoin under faults comes later
+        if (!managed) {
+            cluster.withoutNodeManagers();
+        }
         ChaosCluster c = new ChaosCluster(cluster, List.of(), instanceCount, fakeClocks);
         try {
             cluster.startPostgres();

@@ -1,0 +1,90 @@
+package io.metako.server.chaos;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.metako.proto.v1.ClusterStatus;
+import io.metako.proto.v1.EventKind;
+import io.metako.proto.v1.NodeRole;
+import io.metako.proto.v1.TopologyEvent;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The managing instance, a process of its own, gets SIGKILL while its node's pg_rewind runs: no failure is
+ * reported, the half-written data directory is never started, and the instance, back, finishes the rejoin (by a
+ * fresh clone when the marker says the directory may be half-written).
+ */
+@Timeout(value = 240, unit = TimeUnit.SECONDS)
+class RejoinKillIT {
+    private static ChaosCluster c;
+
+    @BeforeAll
+    static void start() throws Exception {
+        c = ChaosCluster.start(3, "async", Duration.ofSeconds(120), false, 0, true, config -> { });
+    }
+
+    @AfterAll
+    static void stop() {
+        if (c != null) {
+            c.close();
+            c.deleteFiles();
+        }
+    }
+
+    @Test
+    void anInstanceKilledInTheMiddleOfItsNodesRejoinFinishesItWhenItIsBack() throws Exception {
+        try (Connection conn = c.connectNode(0); Statement st = conn.createStatement()) {
+            st.execute("CREATE TABLE survived (id int primary key)");
+            st.execute("INSERT INTO survived VALUES (1)");
+        }
+        long from = c.logSize(0);
+        c.nodeTree(0).get(0).destroyForcibly(); // SIGKILL of pg-1's postmaster; metako-1 manages pg-1
+        assertThat(c.awaitLogLine(0, from, "pg_rewind from", 90_000)).as("metako-1 starts rewinding pg-1").isTrue();
+        c.killInstance(0);
+        var pg1 = c.cluster.nodes().get(0);
+        assertThat(pg1.status()).as("never started while half-written").isNotEqualTo(
+                io.metako.server.pg.LocalPostgres.Status.RUNNING);
+
+        List<ClusterStatus> during = c.statuses();
+        assertThat(during).isNotEmpty();
+        assertThat(during.get(0).getNodesList().stream().filter(n -> n.getNode().getName().equals("pg-1")).findFirst()
+                .orElseThrow().getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
+
+        c.startInstance(0);
+        await().atMost(Duration.ofSeconds(120)).untilAsserted(() -> {
+            ClusterStatus s = c.status(1).orElseThrow();
+            assertThat(s.getNodesList().stream().filter(n -> n.getNode().getName().equals("pg-1")).findFirst()
+                    .orElseThrow().getNode().getRole()).as(s.getControllerSentence()).isEqualTo(NodeRole.REPLICA);
+        });
+        ClusterStatus s = c.status(1).orElseThrow();
+        String primary = s.getPrimary();
+        try (var client = c.client(1)) {
+            TopologyEvent rejoin = client.history().getEventsList().stream().filter(e -> e.getKind() == EventKind.REJOIN)
+                    .reduce((a, b) -> b).orElseThrow();
+            System.out.println("[rejoin-kill] " + rejoin.getReason() + " in "
+                    + (rejoin.getTimeMillis() - rejoin.getStartedMillis()) + " ms, the instance's kill and restart included");
+            assertThat(rejoin.getReason()).startsWith("pg-1 rejoined " + primary + " by ").endsWith("(attempt 1)");
+        }
+        try (Connection conn = c.connectNode(c.nodeIndex(primary)); Statement st = conn.createStatement()) {
+            st.execute("INSERT INTO survived VALUES (2)");
+        }
+        await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> {
+            try (Connection conn = c.connectNode(0); Statement st = conn.createStatement();
+                 ResultSet rs = st.executeQuery("SELECT count(*), bool_and(pg_is_in_recovery()) FROM survived")) {
+                rs.next();
+                assertThat(rs.getInt(1)).isEqualTo(2);
+                assertThat(rs.getBoolean(2)).isTrue();
+            }
+        });
+        assertThat(java.nio.file.Files.exists(pg1.nodeDir().resolve("data.metako-rejoin"))).isFalse();
+    }
+}
