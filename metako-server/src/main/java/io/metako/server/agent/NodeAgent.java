@@ -56,6 +56,8 @@ public final class NodeAgent implements AutoCloseable {
     private final Clock clock;
     private final io.metako.server.control.NodeOperations operations;
     private final ScheduledExecutorService worker;
+    /** Runs the source's CHECKPOINT while the worker stops the node. */
+    private final java.util.concurrent.ExecutorService helper;
     private final AtomicBoolean queued = new AtomicBoolean();
     private volatile long registeredAt;
     private volatile String refusal = "";
@@ -79,6 +81,7 @@ public final class NodeAgent implements AutoCloseable {
         this.os = new OsCommand(managed.osUser());
         this.pg = LocalPostgres.atDataDir(bin, os, node.name(), managed.dataDir(), node.host(), node.port());
         this.worker = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(instanceId + "/node-agent"));
+        this.helper = Executors.newSingleThreadExecutor(DaemonThreads.named(instanceId + "/node-agent-checkpoint"));
     }
 
     public void start() {
@@ -234,7 +237,7 @@ public final class NodeAgent implements AutoCloseable {
                     } catch (java.sql.SQLException e) {
                         throw new java.util.concurrent.CompletionException(e);
                     }
-                });
+                }, helper);
         // a pg_rewind or pg_basebackup an earlier life of this instance started may still be writing
         int leftovers = pg.killLeftoverTools();
         if (leftovers > 0) {
@@ -245,7 +248,11 @@ public final class NodeAgent implements AutoCloseable {
             pg.stop(LocalPostgres.StopMode.FAST);
         } catch (IOException e) {
             LOG.warn("{}: a fast stop failed ({}); stopping it at once", what, firstLines(e));
-            pg.stop(LocalPostgres.StopMode.IMMEDIATE);
+            try {
+                pg.stop(LocalPostgres.StopMode.IMMEDIATE);
+            } catch (IOException again) {
+                LOG.warn("{}: an immediate stop failed too ({}); killing it", what, firstLines(again));
+            }
         }
         if (pg.status() == LocalPostgres.Status.RUNNING) {
             pg.kill();
@@ -353,5 +360,6 @@ public final class NodeAgent implements AutoCloseable {
     public void close() {
         closing = true;
         worker.shutdownNow();
+        helper.shutdownNow();
     }
 }

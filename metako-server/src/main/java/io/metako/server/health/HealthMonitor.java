@@ -184,11 +184,15 @@ public final class HealthMonitor implements AutoCloseable {
             return b.build();
         }
 
-        /** Extra probes after {@code delaysMillis}, on this loop's thread (so never two at once). */
+        /**
+         * Extra probes after {@code delaysMillis}, on this loop's thread (so never two at once). They refresh the
+         * observation only: the verdict counts the regular probes alone, so failure and recovery thresholds keep
+         * meaning "for that many intervals".
+         */
         void probeSoon(long... delaysMillis) {
             for (long d : delaysMillis) {
                 try {
-                    loop.schedule(this::tick, d, TimeUnit.MILLISECONDS);
+                    loop.schedule(this::extraProbe, d, TimeUnit.MILLISECONDS);
                 } catch (java.util.concurrent.RejectedExecutionException e) {
                     return; // closing
                 }
@@ -218,6 +222,20 @@ public final class HealthMonitor implements AutoCloseable {
                 reportIfNeeded(now);
             } catch (RuntimeException e) {
                 LOG.warn("probe of {} failed unexpectedly: {}", node.getName(), e.toString());
+            }
+        }
+
+        private void extraProbe() {
+            try {
+                NodeObservation obs = prober.probe(Duration.ofMillis(settings.getTimeoutMillis()), clock.millis());
+                if (obs.getReachable()) {
+                    lastAnswer = obs;
+                    lastAnswerNanos = System.nanoTime();
+                    observations.put(node.getName(), obs.toBuilder().setConsecutiveFailures(counter.consecutiveFailures())
+                            .build());
+                }
+            } catch (RuntimeException e) {
+                LOG.warn("extra probe of {} failed unexpectedly: {}", node.getName(), e.toString());
             }
         }
 

@@ -290,7 +290,7 @@ public final class LocalPostgres {
         postmaster.get().destroyForcibly();
         long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
         while (family.stream().anyMatch(ProcessHandle::isAlive) && System.nanoTime() < deadline) {
-            sleep(20);
+            sleep(20); // until reaped too: a zombie postmaster's lock file still stops the next start
         }
         family.stream().filter(ProcessHandle::isAlive).forEach(ProcessHandle::destroyForcibly);
     }
@@ -301,7 +301,7 @@ public final class LocalPostgres {
      * restart before that finds the old shared memory still in use. Call it only once the postmaster is gone. Its processes are the {@code postgres} ones whose working
      * folder is this data directory (the server changes into it). Returns whether none is left.
      */
-    public boolean awaitOrphansGone(Duration max) {
+    public boolean awaitOrphansGone(Duration max) throws IOException {
         long deadline = System.nanoTime() + max.toNanos();
         Path data;
         try {
@@ -310,6 +310,15 @@ public final class LocalPostgres {
             return true; // no data directory: no server can run in it
         }
         while (true) {
+            if (postmaster().isPresent()) {
+                // still on its way out, or a server someone started in this data directory meanwhile: its children
+                // are no leftovers, and none is touched while it is there
+                if (System.nanoTime() >= deadline) {
+                    return false;
+                }
+                sleep(50);
+                continue;
+            }
             List<ProcessHandle> left = ProcessHandle.allProcesses().filter(p -> runsIn(p, data)).toList();
             if (left.isEmpty() && !postmasterUnreaped()) {
                 return true;
@@ -324,25 +333,29 @@ public final class LocalPostgres {
     }
 
     /**
-     * Whether {@code postmaster.pid} names a killed postmaster its parent has not reaped yet: PostgreSQL (pg_rewind's
+     * When {@code postmaster.pid} names a killed postmaster its parent has not reaped yet, PostgreSQL (pg_rewind's
      * crash recovery, a start) takes the lock file of a pid that still answers {@code kill(pid, 0)} for a running
      * server, and refuses to start ("lock file postmaster.pid already exists").
      */
     private boolean postmasterUnreaped() {
+        // waited for, not worked around: the socket's lock file names the same pid (PostgreSQL: "lock file
+        // .s.PGSQL.PORT.lock already exists ... Is another postmaster (PID n) using socket file")
         try {
             List<String> lines = Files.readAllLines(dataDir.resolve("postmaster.pid"));
-            return !lines.isEmpty() && ProcessHandle.of(Long.parseLong(lines.get(0).trim())).map(LocalPostgres::zombie)
-                    .orElse(false);
+            return !lines.isEmpty() && ProcessHandle.of(Math.abs(Long.parseLong(lines.get(0).trim())))
+                    .map(LocalPostgres::zombie).orElse(false);
         } catch (IOException | RuntimeException e) {
             return false;
         }
     }
 
+    /** A {@code postgres} process (postmaster, child or standalone backend) whose working folder is {@code data}. */
     private static boolean runsIn(ProcessHandle p, Path data) {
         try {
             Path proc = Path.of("/proc", Long.toString(p.pid()));
-            return Files.readSymbolicLink(proc.resolve("cwd")).equals(data)
-                    && new String(Files.readAllBytes(proc.resolve("cmdline")), StandardCharsets.UTF_8).startsWith("postgres");
+            Path exe = Files.readSymbolicLink(proc.resolve("exe"));
+            return exe.getFileName() != null && exe.getFileName().toString().equals("postgres")
+                    && Files.readSymbolicLink(proc.resolve("cwd")).equals(data);
         } catch (IOException | RuntimeException e) {
             return false; // gone meanwhile, or not readable: not ours to wait for
         }
@@ -353,7 +366,7 @@ public final class LocalPostgres {
      * (one an instance killed in the middle of a rejoin left behind), and waits for them; returns how many there
      * were.
      */
-    public int killLeftoverTools() {
+    public int killLeftoverTools() throws IOException {
         String data = dataDir.toString();
         String fresh = dataDir.resolveSibling(dataDir.getFileName() + ".metako-clone").toString();
         List<ProcessHandle> tools = ProcessHandle.allProcesses().filter(p -> {
@@ -366,10 +379,19 @@ public final class LocalPostgres {
                 return false;
             }
         }).toList();
-        tools.forEach(ProcessHandle::destroyForcibly);
+        List<ProcessHandle> all = new ArrayList<>();
+        for (ProcessHandle t : tools) {
+            all.addAll(t.descendants().toList()); // pg_rewind's crash recovery runs a postgres --single under it
+            all.add(t);
+        }
+        all.forEach(ProcessHandle::destroyForcibly);
         long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-        while (tools.stream().anyMatch(ProcessHandle::isAlive) && System.nanoTime() < deadline) {
+        while (all.stream().anyMatch(LocalPostgres::running) && System.nanoTime() < deadline) {
             sleep(20);
+        }
+        if (all.stream().anyMatch(LocalPostgres::running)) {
+            throw new PostgresException(name + ": a pg_rewind or pg_basebackup an earlier attempt left running did not"
+                    + " end within 10 s of SIGKILL");
         }
         return tools.size();
     }
@@ -394,11 +416,22 @@ public final class LocalPostgres {
             return Optional.empty();
         }
         try {
-            return ProcessHandle.of(Long.parseLong(lines.get(0).trim())).filter(ProcessHandle::isAlive)
-                    .filter(h -> !zombie(h))
-                    .filter(h -> h.info().command().map(c -> c.endsWith("postgres")).orElse(true));
+            // negative: a standalone backend (postgres --single, as pg_rewind runs crash recovery)
+            long pid = Math.abs(Long.parseLong(lines.get(0).trim()));
+            Path data = realDataDir();
+            return ProcessHandle.of(pid).filter(ProcessHandle::isAlive).filter(h -> !zombie(h))
+                    .filter(h -> data == null ? h.info().command().map(c -> c.endsWith("postgres")).orElse(true)
+                            : runsIn(h, data)); // a pid reused by another process since is not this server
         } catch (NumberFormatException e) {
             return Optional.empty();
+        }
+    }
+
+    private Path realDataDir() {
+        try {
+            return dataDir.toRealPath();
+        } catch (IOException e) {
+            return null;
         }
     }
 
@@ -406,6 +439,11 @@ public final class LocalPostgres {
      * A killed postmaster whose parent has not reaped it yet still "is alive" to {@code kill(pid, 0)}, and pg_ctl
      * then waits on it: it runs nothing any more.
      */
+    /** Alive and not a zombie: a process that still runs. */
+    public static boolean running(ProcessHandle h) {
+        return h.isAlive() && !zombie(h);
+    }
+
     private static boolean zombie(ProcessHandle h) {
         try {
             String stat = Files.readString(Path.of("/proc", Long.toString(h.pid()), "stat"));

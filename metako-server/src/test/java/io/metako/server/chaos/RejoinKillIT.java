@@ -40,6 +40,17 @@ class RejoinKillIT {
         }
     }
 
+    /** pg_rewind (argv[0]) with {@code dataDir} among its arguments, read from /proc as the agent reads it. */
+    private static boolean isRewindOf(ProcessHandle p, String dataDir) {
+        try {
+            String[] args = java.nio.file.Files.readString(java.nio.file.Path.of("/proc", Long.toString(p.pid()), "cmdline"))
+                    .split("\0");
+            return args.length > 0 && args[0].endsWith("pg_rewind") && java.util.Arrays.asList(args).contains(dataDir);
+        } catch (java.io.IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
     @Test
     void anInstanceKilledInTheMiddleOfItsNodesRejoinFinishesItWhenItIsBack() throws Exception {
         try (Connection conn = c.connectNode(0); Statement st = conn.createStatement()) {
@@ -49,8 +60,26 @@ class RejoinKillIT {
         long from = c.logSize(0);
         c.nodeTree(0).get(0).destroyForcibly(); // SIGKILL of pg-1's postmaster; metako-1 manages pg-1
         assertThat(c.awaitLogLine(0, from, "pg_rewind from", 90_000)).as("metako-1 starts rewinding pg-1").isTrue();
-        c.killInstance(0);
         var pg1 = c.cluster.nodes().get(0);
+        // the pg_rewind it runs (with its crash recovery it takes several hundred ms): held still, then its instance
+        // gets SIGKILL; it must be ended by the instance when that is back
+        ProcessHandle orphan;
+        try {
+            orphan = await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(1)).until(() ->
+                    ProcessHandle.allProcesses().filter(p -> isRewindOf(p, pg1.dataDir().toString())).findFirst().orElse(null),
+                    java.util.Objects::nonNull);
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            Process ps = new ProcessBuilder("ps", "-eo", "pid,ppid,stat,args").redirectErrorStream(true).start();
+            System.out.println("[rejoin-kill] no pg_rewind found; processes:\n"
+                    + new String(ps.getInputStream().readAllBytes()).lines().filter(l -> l.contains("pg_") || l.contains("postgres")
+                    || l.contains("runuser")).collect(java.util.stream.Collectors.joining("\n")) + "\nmarker: "
+                    + java.nio.file.Files.exists(pg1.nodeDir().resolve("data.metako-rejoin")) + ", node: " + pg1.status());
+            throw e;
+        }
+        assertThat(new ProcessBuilder("kill", "-STOP", Long.toString(orphan.pid())).start().waitFor()).isZero();
+        c.killInstance(0);
+        assertThat(java.nio.file.Files.exists(pg1.nodeDir().resolve("data.metako-rejoin")))
+                .as("the rewind was under way: the marker says the directory may be half-written").isTrue();
         assertThat(pg1.status()).as("never started while half-written").isNotEqualTo(
                 io.metako.server.pg.LocalPostgres.Status.RUNNING);
 
@@ -59,7 +88,11 @@ class RejoinKillIT {
         assertThat(during.get(0).getNodesList().stream().filter(n -> n.getNode().getName().equals("pg-1")).findFirst()
                 .orElseThrow().getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
 
+        long restarted = c.logSize(0);
         c.startInstance(0);
+        assertThat(c.awaitLogLine(0, restarted, "ended 1 pg_rewind / pg_basebackup process(es) an earlier attempt left"
+                + " running", 60_000)).isTrue();
+        assertThat(io.metako.server.pg.LocalPostgres.running(orphan)).as("ended (its parent may reap it later)").isFalse();
         await().atMost(Duration.ofSeconds(120)).untilAsserted(() -> {
             ClusterStatus s = c.status(1).orElseThrow();
             assertThat(s.getNodesList().stream().filter(n -> n.getNode().getName().equals("pg-1")).findFirst()
@@ -72,7 +105,7 @@ class RejoinKillIT {
                     .reduce((a, b) -> b).orElseThrow();
             System.out.println("[rejoin-kill] " + rejoin.getReason() + " in "
                     + (rejoin.getTimeMillis() - rejoin.getStartedMillis()) + " ms, the instance's kill and restart included");
-            assertThat(rejoin.getReason()).startsWith("pg-1 rejoined " + primary + " by ").endsWith("(attempt 1)");
+            assertThat(rejoin.getReason()).isEqualTo("pg-1 rejoined " + primary + " by a fresh clone (attempt 1)");
         }
         try (Connection conn = c.connectNode(c.nodeIndex(primary)); Statement st = conn.createStatement()) {
             st.execute("INSERT INTO survived VALUES (2)");

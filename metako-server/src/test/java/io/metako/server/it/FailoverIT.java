@@ -234,7 +234,8 @@ class FailoverIT extends QuorumScenario {
             ClusterStatus s = q.status(1);
             assertThat(Quorum.node(s, "pg-1").getNode().getRole()).as(s.getControllerSentence()).isEqualTo(NodeRole.REPLICA);
         });
-        TopologyEvent adopted = q.instances[0].state().getHistory(q.instances[0].state().getHistoryCount() - 1);
+        var seen = q.instances[1].state(); // the instance whose status said REPLICA: it has applied the adoption
+        TopologyEvent adopted = seen.getHistory(seen.getHistoryCount() - 1);
         assertThat(adopted.getKind()).isEqualTo(EventKind.ADOPTED);
         assertThat(adopted.getNode()).isEqualTo("pg-1");
         assertThat(adopted.getReason()).isEqualTo("pg-1 streams from " + primary + " on its timeline: taken back as a replica");

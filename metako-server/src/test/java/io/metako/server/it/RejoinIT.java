@@ -219,10 +219,11 @@ class RejoinIT extends QuorumScenario {
     void aDataDirectoryAnEarlierRewindLeftHalfWrittenIsClonedNeverRewoundOrStarted() throws Exception {
         int old = primary;
         LocalPostgres pg = q.cluster.nodes().get(old);
-        pg.kill();
-        // as if a rewind had died half-way in an earlier life: the marker beside the data directory says so
+        // as if a rewind had died half-way in an earlier life: the marker beside the data directory says so (written
+        // first: the rejoin may start before kill() has seen every process of the old server reaped)
         Path marker = pg.nodeDir().resolve("data.metako-rejoin");
         Files.writeString(marker, "rejoin of pg-" + (old + 1) + " (attempt 1), interrupted\n");
+        pg.kill();
         int next = awaitFailoverFrom(old, 6);
         awaitRejoined(old, 6);
         assertThat(lastEvent().getReason()).isEqualTo("pg-" + (old + 1) + " rejoined pg-" + (next + 1)
