@@ -260,12 +260,53 @@ public final class LocalPostgres {
         os.chown(file);
     }
 
+    /**
+     * Starts the server and waits (up to 60 s) until it accepts connections, as {@code pg_ctl -w start} does. The
+     * postmaster runs in a session of its own (no terminal signal reaches it) but, unlike pg_ctl's, stays the child
+     * of a process that reaps it the moment it dies (runuser, or this JVM): a postmaster left to PID 1 may stay a
+     * zombie for a while, and its pid in {@code postmaster.pid} and in the socket's lock file then keeps pg_rewind
+     * and the next start from running (about a second on the development machine, on every rejoin).
+     */
     public void start() throws IOException {
-        OsCommand.Result r = os.run(List.of(tool("pg_ctl"), "-D", dataDir().toString(), "-l", logFile().toString(),
-                "-w", "-t", "60", "start"), nodeDir, Map.of(), STEP_TIMEOUT);
-        if (!r.ok()) {
-            throw failure("start", r);
+        List<String> command = new ArrayList<>(List.of("setsid"));
+        if (os.runAs() != null) {
+            command.addAll(List.of("runuser", "-u", os.runAs(), "--"));
         }
+        command.addAll(List.of(tool("postgres"), "-D", dataDir().toString()));
+        Process server = new ProcessBuilder(command).directory(nodeDir.toFile()).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile().toFile())).start();
+        server.getOutputStream().close();
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (System.nanoTime() < deadline) {
+            if (accepting()) {
+                return;
+            }
+            if (!server.isAlive()) {
+                throw new PostgresException(name + ": start failed (the server exited with " + server.exitValue()
+                        + ")\n--- last lines of " + logFile() + " ---\n" + logTail(15));
+            }
+            sleep(20);
+        }
+        throw new PostgresException(name + ": the server did not accept connections within 60 s\n--- last lines of "
+                + logFile() + " ---\n" + logTail(15));
+    }
+
+    /** {@code postmaster.pid} of a running postmaster of this data directory says "ready" (or "standby"). */
+    private boolean accepting() throws IOException {
+        if (postmaster().isEmpty()) {
+            return false;
+        }
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(dataDir.resolve("postmaster.pid"));
+        } catch (java.nio.file.NoSuchFileException e) {
+            return false;
+        }
+        if (lines.size() < 8) {
+            return false;
+        }
+        String status = lines.get(7).trim();
+        return status.equals("ready") || status.equals("standby");
     }
 
     public void stop(StopMode mode) throws IOException {

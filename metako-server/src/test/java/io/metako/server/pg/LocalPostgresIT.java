@@ -189,8 +189,12 @@ class LocalPostgresIT {
         // one child will not exit on its own: stopped, it must be ended
         assertThat(new ProcessBuilder("kill", "-STOP", Long.toString(children.get(0).pid())).start().waitFor()).isZero();
         postmaster.destroyForcibly(); // SIGKILL of the postmaster alone, as a crash or kill -9 leaves it
-        assertThat(pg.awaitOrphansGone(java.time.Duration.ofSeconds(20))).isTrue();
-        assertThat(children).as("ended (a zombie its parent has not reaped yet runs nothing)").noneMatch(LocalPostgres::running);
+        try {
+            assertThat(pg.awaitOrphansGone(java.time.Duration.ofSeconds(20))).isTrue();
+            assertThat(children).as("ended (a zombie its parent has not reaped yet runs nothing)").noneMatch(LocalPostgres::running);
+        } finally {
+            children.forEach(ProcessHandle::destroyForcibly); // never leave the stopped one behind
+        }
         assertThat(pg.status()).isEqualTo(LocalPostgres.Status.STOPPED);
 
         // a "pg_rewind" still writing into the data directory (argv as the real one has it), and one elsewhere
