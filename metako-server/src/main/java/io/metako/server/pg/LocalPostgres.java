@@ -260,67 +260,12 @@ public final class LocalPostgres {
         os.chown(file);
     }
 
-    /**
-     * Starts the server and waits (up to 60 s) until it accepts connections, as {@code pg_ctl -w start} does. The
-     * postmaster runs in a session of its own (no terminal signal reaches it) but, unlike pg_ctl's, stays the child
-     * of this process, which reaps it the moment it dies: a postmaster left to PID 1 may stay a zombie for a while,
-     * and its pid in {@code postmaster.pid} and in the socket's lock file then keeps pg_rewind and the next start
-     * from running (about a second on the development machine, on every rejoin). {@code setsid} and {@code setpriv}
-     * exec (no process of theirs stays between): runuser would, and it stops itself when the postmaster is stopped
-     * (SIGSTOP) and turns a SIGTERM into a SIGKILL two seconds later.
-     */
     public void start() throws IOException {
-        List<String> command = new ArrayList<>(List.of("setsid"));
-        if (os.runAs() != null) {
-            command.addAll(List.of("setpriv", "--reuid=" + os.runAs(), "--regid=" + os.runAs(), "--init-groups",
-                    "--reset-env"));
+        OsCommand.Result r = os.run(List.of(tool("pg_ctl"), "-D", dataDir().toString(), "-l", logFile().toString(),
+                "-w", "-t", "60", "start"), nodeDir, Map.of(), STEP_TIMEOUT);
+        if (!r.ok()) {
+            throw failure("start", r);
         }
-        command.addAll(List.of(tool("postgres"), "-D", dataDir().toString()));
-        if (!Files.exists(logFile())) {
-            // the server's log is its own, as pg_ctl -l made it: readable by the PostgreSQL OS user only
-            Files.createFile(logFile(), java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
-                    java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
-            os.chown(logFile());
-        }
-        Process server = new ProcessBuilder(command).directory(nodeDir.toFile()).redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile().toFile())).start();
-        server.getOutputStream().close();
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        while (System.nanoTime() < deadline) {
-            if (accepting(server.pid())) {
-                return;
-            }
-            if (!server.isAlive()) {
-                throw new PostgresException(name + ": start failed (the server exited with " + server.exitValue()
-                        + ")\n--- last lines of " + logFile() + " ---\n" + logTail(15));
-            }
-            try {
-                Thread.sleep(20);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException(name + ": interrupted while waiting for the server to start", e);
-            }
-        }
-        throw new PostgresException(name + ": the server did not accept connections within 60 s\n--- last lines of "
-                + logFile() + " ---\n" + logTail(15));
-    }
-
-    /** {@code postmaster.pid} of the postmaster {@code pid} (the one just started) says "ready" (or "standby"). */
-    private boolean accepting(long pid) throws IOException {
-        if (postmaster().map(ProcessHandle::pid).orElse(-1L) != pid) {
-            return false;
-        }
-        List<String> lines;
-        try {
-            lines = Files.readAllLines(dataDir.resolve("postmaster.pid"));
-        } catch (java.nio.file.NoSuchFileException e) {
-            return false;
-        }
-        if (lines.size() < 8) {
-            return false;
-        }
-        String status = lines.get(7).trim();
-        return status.equals("ready") || status.equals("standby");
     }
 
     public void stop(StopMode mode) throws IOException {
