@@ -32,8 +32,17 @@ class RejoinKillIT {
         c = ChaosCluster.start(3, "async", Duration.ofSeconds(120), false, 0, true, config -> { });
     }
 
+    private static ProcessHandle orphanParent;
+
     @AfterAll
-    static void stop() {
+    static void stop() throws Exception {
+        if (orphanParent != null && orphanParent.isAlive()) {
+            new ProcessBuilder("kill", "-CONT", Long.toString(orphanParent.pid())).start().waitFor();
+            if (!orphanParent.onExit().completeOnTimeout(null, 10, TimeUnit.SECONDS).thenApply(p -> true).get()
+                    || orphanParent.isAlive()) {
+                orphanParent.destroyForcibly();
+            }
+        }
         if (c != null) {
             c.close();
             c.deleteFiles();
@@ -77,6 +86,8 @@ class RejoinKillIT {
             throw e;
         }
         assertThat(new ProcessBuilder("kill", "-STOP", Long.toString(orphan.pid())).start().waitFor()).isZero();
+        // runuser, its parent, waits with WUNTRACED: it stops too, and must be let go at the end (or it stays, stopped)
+        orphanParent = orphan.parent().orElse(null);
         c.killInstance(0);
         assertThat(java.nio.file.Files.exists(pg1.nodeDir().resolve("data.metako-rejoin")))
                 .as("the rewind was under way: the marker says the directory may be half-written").isTrue();
