@@ -205,8 +205,7 @@ class RejoinIT extends QuorumScenario {
             assertThat(node.getRejoin().getEpoch()).isEqualTo(5);
         });
         q.stopInstance(old);
-        assertThat(q.instances[(old + 1) % 3].state().getNodesList().stream().filter(n -> n.getName().equals(name))
-                .findFirst().orElseThrow().getRole()).as("not a replica without its managing instance").isEqualTo(NodeRole.QUARANTINED);
+        // (a fast rewind may finish before the stop lands: RejoinKillIT holds one still to be sure of the middle)
         q.startInstance(old);
         awaitRejoined(old, 5);
         assertThat(Files.exists(q.cluster.nodes().get(old).nodeDir().resolve("data.metako-rejoin"))).isFalse();
