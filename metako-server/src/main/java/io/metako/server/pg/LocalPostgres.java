@@ -289,10 +289,11 @@ public final class LocalPostgres {
         family.add(postmaster.get());
         postmaster.get().destroyForcibly();
         long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-        while (family.stream().anyMatch(ProcessHandle::isAlive) && System.nanoTime() < deadline) {
-            sleep(20); // until reaped too: a zombie postmaster's lock file still stops the next start
+        while (family.stream().anyMatch(LocalPostgres::running) && System.nanoTime() < deadline) {
+            sleep(20);
         }
-        family.stream().filter(ProcessHandle::isAlive).forEach(ProcessHandle::destroyForcibly);
+        family.stream().filter(LocalPostgres::running).forEach(ProcessHandle::destroyForcibly);
+        releaseLocksOfDeadPostmaster();
     }
 
     /**
@@ -320,7 +321,8 @@ public final class LocalPostgres {
                 continue;
             }
             List<ProcessHandle> left = ProcessHandle.allProcesses().filter(p -> runsIn(p, data)).toList();
-            if (left.isEmpty() && !postmasterUnreaped()) {
+            if (left.isEmpty()) {
+                releaseLocksOfDeadPostmaster();
                 return true;
             }
             // the postmaster is gone (its caller made sure): what is left are its children on their way out
@@ -333,19 +335,44 @@ public final class LocalPostgres {
     }
 
     /**
-     * When {@code postmaster.pid} names a killed postmaster its parent has not reaped yet, PostgreSQL (pg_rewind's
-     * crash recovery, a start) takes the lock file of a pid that still answers {@code kill(pid, 0)} for a running
-     * server, and refuses to start ("lock file postmaster.pid already exists").
+     * Removes the lock files of a killed postmaster its parent has not reaped yet. Such a zombie still answers
+     * {@code kill(pid, 0)}, so PostgreSQL (a start, pg_rewind's crash recovery) takes {@code postmaster.pid} and the
+     * socket's {@code .s.PGSQL.PORT.lock}, both naming it, for a running server's and refuses to start. Waiting is
+     * no answer where PID 1 reaps orphans late (a container without an init, this CI machine's: about a second,
+     * most of a fast rejoin): a zombie runs nothing, holds no socket and no shared memory, and the socket folder is
+     * this node's own. Each file goes only while it names a zombie {@code postgres}; a live or reused pid keeps it.
      */
-    private boolean postmasterUnreaped() {
-        // waited for, not worked around: the socket's lock file names the same pid (PostgreSQL: "lock file
-        // .s.PGSQL.PORT.lock already exists ... Is another postmaster (PID n) using socket file")
-        try {
-            List<String> lines = Files.readAllLines(dataDir.resolve("postmaster.pid"));
-            return !lines.isEmpty() && ProcessHandle.of(Math.abs(Long.parseLong(lines.get(0).trim())))
-                    .map(LocalPostgres::zombie).orElse(false);
+    public void releaseLocksOfDeadPostmaster() throws IOException {
+        Path pidFile = dataDir.resolve("postmaster.pid");
+        Optional<Long> pid = lockPid(pidFile);
+        if (pid.isEmpty() || !deadPostgres(pid.get())) {
+            return;
+        }
+        for (Path lock : List.of(nodeDir.resolve(".s.PGSQL." + port + ".lock"), pidFile)) {
+            if (lockPid(lock).equals(pid) && deadPostgres(pid.get())) {
+                Files.deleteIfExists(lock);
+            }
+        }
+    }
+
+    /** The pid a PostgreSQL lock file names (negative for a standalone backend: its absolute value). */
+    private static Optional<Long> lockPid(Path lock) {
+        try (java.io.BufferedReader in = Files.newBufferedReader(lock, StandardCharsets.UTF_8)) {
+            String first = in.readLine();
+            return first == null ? Optional.empty() : Optional.of(Math.abs(Long.parseLong(first.trim())));
         } catch (IOException | RuntimeException e) {
-            return false;
+            return Optional.empty();
+        }
+    }
+
+    /** A zombie whose command was {@code postgres}: killed, not yet reaped. */
+    private static boolean deadPostgres(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            int end = stat.lastIndexOf(')');
+            return stat.startsWith(pid + " (postgres)") && end + 2 < stat.length() && stat.charAt(end + 2) == 'Z';
+        } catch (IOException | RuntimeException e) {
+            return false; // reaped meanwhile: the file is stale, PostgreSQL itself sees that
         }
     }
 

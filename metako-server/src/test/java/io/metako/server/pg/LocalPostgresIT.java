@@ -133,6 +133,9 @@ class LocalPostgresIT {
         execute(promoted.port(), "INSERT INTO t VALUES ('on the new timeline')");
         execute(old.port(), "INSERT INTO t VALUES ('diverged')");
         execute(old.port(), "CHECKPOINT");
+        // as the node agent does: the promoted node's control file names its new timeline only after a checkpoint
+        // (pg_rewind reads it there, and says "no rewind required" before it)
+        execute(promoted.port(), "CHECKPOINT");
         old.kill();
 
         long started = System.nanoTime();
@@ -169,8 +172,8 @@ class LocalPostgresIT {
         List<ProcessHandle> family = new ArrayList<>(postmaster.descendants().toList());
         assertThat(family).isNotEmpty();
         pg.kill();
-        assertThat(postmaster.isAlive()).isFalse();
-        assertThat(family).noneMatch(ProcessHandle::isAlive);
+        assertThat(LocalPostgres.running(postmaster)).isFalse(); // a zombie PID 1 has not reaped yet runs nothing
+        assertThat(family).noneMatch(LocalPostgres::running);
         assertThat(pg.status()).isEqualTo(LocalPostgres.Status.STOPPED);
         pg.start();
         assertThat(pg.status()).isEqualTo(LocalPostgres.Status.RUNNING);
@@ -214,6 +217,40 @@ class LocalPostgresIT {
         }
         pg.start();
         assertThat(pg.status()).isEqualTo(LocalPostgres.Status.RUNNING);
+    }
+
+    @Test
+    void aKilledPostmasterItsParentNeverReapsStopsNoRestart() throws Exception {
+        LocalPostgres pg = node("z1", FreePorts.take(1).get(0));
+        pg.initPrimary("postgres", "pw");
+        // a parent that never waits for its child, as an init that reaps orphans late (or never) is
+        List<String> command = new ArrayList<>();
+        if (os.runAs() != null) {
+            command.addAll(List.of("runuser", "-u", os.runAs(), "--"));
+        }
+        command.addAll(List.of("perl", "-e", "if (!fork) { exec @ARGV or die } sleep 600", "--",
+                bin.tool("postgres").toString(), "-D", pg.dataDir().toString()));
+        Process parent = new ProcessBuilder(command).redirectErrorStream(true)
+                .redirectOutput(dir.resolve("z1-parent.log").toFile()).start();
+        try {
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30))
+                    .until(() -> pg.postmaster().isPresent() && Files.exists(dir.resolve("z1").resolve(
+                            ".s.PGSQL." + pg.port() + ".lock")));
+            ProcessHandle postmaster = pg.postmaster().orElseThrow();
+            postmaster.destroyForcibly();
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10))
+                    .until(() -> !LocalPostgres.running(postmaster));
+            assertThat(postmaster.isAlive()).as("a zombie: killed, not reaped").isTrue();
+            assertThat(pg.status()).isEqualTo(LocalPostgres.Status.STOPPED);
+
+            assertThat(pg.awaitOrphansGone(java.time.Duration.ofSeconds(20))).isTrue();
+            pg.start(); // refused while postmaster.pid or the socket's lock file names the zombie
+            assertThat(pg.status()).isEqualTo(LocalPostgres.Status.RUNNING);
+            assertThat(postmaster.isAlive()).as("still unreaped: the start did not wait for it").isTrue();
+        } finally {
+            parent.toHandle().descendants().forEach(ProcessHandle::destroyForcibly);
+            parent.destroyForcibly();
+        }
     }
 
     @Test
