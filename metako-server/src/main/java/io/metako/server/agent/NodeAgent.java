@@ -111,7 +111,7 @@ public final class NodeAgent implements AutoCloseable {
             if (!s.getSeeded()) {
                 return;
             }
-            Optional<Node> node = s.getNodesList().stream().filter(n -> n.getName().equals(managed.node())).findFirst();
+            Optional<Node> node = io.metako.server.state.Nodes.named(s, managed.node());
             if (node.isEmpty()) {
                 return;
             }
@@ -191,7 +191,7 @@ public final class NodeAgent implements AutoCloseable {
      * reports this start (a probe from before the restart may still say "streaming"), whatever the clocks' skew.
      */
     private long postmasterStart(ClusterState s) throws java.sql.SQLException {
-        Node self = s.getNodesList().stream().filter(n -> n.getName().equals(managed.node())).findFirst().orElseThrow();
+        Node self = io.metako.server.state.Nodes.named(s, managed.node()).orElseThrow();
         java.sql.SQLException last = null;
         for (int i = 0; i < 20; i++) { // pg_ctl -w returns once it accepts connections; a few more tries for safety
             try {
@@ -210,7 +210,7 @@ public final class NodeAgent implements AutoCloseable {
     }
 
     private String carryOut(ClusterState s, NodeRejoin r, String what) throws IOException {
-        Node source = s.getNodesList().stream().filter(n -> n.getName().equals(r.getSource())).findFirst()
+        Node source = io.metako.server.state.Nodes.named(s, r.getSource())
                 .orElseThrow(() -> new IllegalStateException("the source " + r.getSource() + " is not a node"));
         // the cluster-wide address, as every re-pointed replica has it: the leader knows the node has rejoined by
         // seeing its WAL receiver stream from exactly that address
@@ -351,9 +351,7 @@ public final class NodeAgent implements AutoCloseable {
 
     /** The first lines of {@code e}'s message, at most 400 characters: it goes into the replicated state. */
     private static String firstLines(Exception e) {
-        String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-        String lines = m.lines().filter(l -> !l.isBlank()).limit(3).reduce((a, b) -> a + " / " + b).orElse(m);
-        return lines.length() <= 400 ? lines : lines.substring(0, 397) + "...";
+        return io.metako.server.logging.Failures.firstLines(e, 3, 400);
     }
 
     @Override

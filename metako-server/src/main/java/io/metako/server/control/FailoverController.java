@@ -1,5 +1,6 @@
 package io.metako.server.control;
 
+import io.metako.server.state.Nodes;
 import io.metako.proto.v1.ClusterState;
 import io.metako.proto.v1.Command;
 import io.metako.proto.v1.CommandResult;
@@ -287,12 +288,11 @@ public final class FailoverController {
     }
 
     private static Node node(ClusterState s, String name) {
-        return s.getNodesList().stream().filter(n -> n.getName().equals(name)).findFirst()
+        return Nodes.named(s, name)
                 .orElseThrow(() -> new IllegalStateException("unknown node " + name));
     }
 
     private static String firstLine(Exception e) {
-        String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-        return m.lines().findFirst().orElse(m);
+        return io.metako.server.logging.Failures.firstLine(e);
     }
 }

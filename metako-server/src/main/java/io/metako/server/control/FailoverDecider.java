@@ -1,5 +1,6 @@
 package io.metako.server.control;
 
+import io.metako.server.state.Nodes;
 import io.metako.proto.v1.ClusterState;
 import io.metako.proto.v1.EventKind;
 import io.metako.proto.v1.MajorityHealth;
@@ -48,7 +49,7 @@ public final class FailoverDecider {
         if (StatusAssembler.majorityHealth(verdicts, view.members().size()) != MajorityHealth.FAILED) {
             List<ControllerAction> repoints = repoints(view);
             actions.addAll(repoints);
-            Optional<Node> primaryNode = s.getNodesList().stream().filter(n -> n.getName().equals(primary)).findFirst();
+            Optional<Node> primaryNode = Nodes.named(s, primary);
             List<String> rejoinNotes = List.of();
             if (primaryNode.isPresent() && seenPrimary != null && seenPrimary.getReachable() && !seenPrimary.getInRecovery()) {
                 SynchronousSet.step(view, primaryNode.get(), seenPrimary).ifPresent(actions::add);
@@ -229,7 +230,7 @@ public final class FailoverDecider {
      */
     static Optional<String> replicaStillStreaming(ControllerView view, String primary) {
         ClusterState s = view.state();
-        Optional<Node> p = s.getNodesList().stream().filter(n -> n.getName().equals(primary)).findFirst();
+        Optional<Node> p = Nodes.named(s, primary);
         if (p.isEmpty()) {
             return Optional.empty();
         }
@@ -240,7 +241,7 @@ public final class FailoverDecider {
             if (n.getName().equals(primary) || o == null || !o.getInRecovery()) {
                 continue;
             }
-            boolean fromPrimary = o.getUpstreamHost().equals(p.get().getHost()) && o.getUpstreamPort() == p.get().getPort();
+            boolean fromPrimary = Nodes.upstreamIs(o, p.get());
             long age = o.getReceiverLastMessageAgeMillis();
             if (fromPrimary && "streaming".equals(o.getWalReceiverStatus()) && age >= 0 && age <= fresh) {
                 return Optional.of(n.getName());
@@ -283,7 +284,7 @@ public final class FailoverDecider {
     /** Replicas that stream from somewhere else than the primary get re-pointed. */
     private static List<ControllerAction> repoints(ControllerView view) {
         ClusterState s = view.state();
-        Optional<Node> primary = s.getNodesList().stream().filter(n -> n.getName().equals(s.getPrimary())).findFirst();
+        Optional<Node> primary = Nodes.named(s, s.getPrimary());
         List<ControllerAction> out = new ArrayList<>();
         NodeObservation seen = primary.map(p -> view.observations().get(p.getName())).orElse(null);
         if (seen == null || !seen.getReachable() || seen.getInRecovery()) {
@@ -294,9 +295,7 @@ public final class FailoverDecider {
             if (n.getRole() != NodeRole.REPLICA || o == null || !o.getReachable() || !o.getInRecovery()) {
                 continue;
             }
-            boolean streamsFromPrimary = o.getUpstreamPort() == primary.get().getPort()
-                    && o.getUpstreamHost().equals(primary.get().getHost());
-            if (!streamsFromPrimary) {
+            if (!Nodes.upstreamIs(o, primary.get())) {
                 out.add(new ControllerAction.Repoint(n.getName(), primary.get().getName()));
             }
         }

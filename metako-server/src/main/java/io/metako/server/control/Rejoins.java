@@ -1,5 +1,6 @@
 package io.metako.server.control;
 
+import io.metako.server.state.Nodes;
 import io.metako.proto.v1.ClusterState;
 import io.metako.proto.v1.Node;
 import io.metako.proto.v1.NodeObservation;
@@ -113,7 +114,7 @@ final class Rejoins {
     /** In recovery, its WAL receiver streaming from {@code primary}, on the primary's timeline. */
     static boolean streamsFrom(NodeObservation o, Node primary, NodeObservation seenPrimary) {
         return o != null && o.getReachable() && o.getInRecovery() && "streaming".equals(o.getWalReceiverStatus())
-                && o.getUpstreamHost().equals(primary.getHost()) && o.getUpstreamPort() == primary.getPort()
+                && Nodes.upstreamIs(o, primary)
                 && seenPrimary.getTimeline() > 0 && o.getTimeline() == seenPrimary.getTimeline();
     }
 }

@@ -1,5 +1,6 @@
 package io.metako.server.control;
 
+import io.metako.server.state.Nodes;
 import io.metako.proto.v1.ClusterState;
 import io.metako.proto.v1.MajorityHealth;
 import io.metako.proto.v1.Node;
@@ -87,8 +88,7 @@ final class SynchronousSet {
     private static boolean streams(ControllerView view, Node node, Node primary) {
         NodeObservation o = view.observations().get(node.getName());
         return o != null && o.getReachable() && o.getInRecovery()
-                && o.getUpstreamHost().equals(primary.getHost()) && o.getUpstreamPort() == primary.getPort()
-                && "streaming".equals(o.getWalReceiverStatus());
+                && Nodes.upstreamIs(o, primary) && "streaming".equals(o.getWalReceiverStatus());
     }
 
     /** Replicas streaming from the primary and healthy by majority; never fewer than n while old members remain. */

@@ -43,7 +43,8 @@ public final class HealthMonitor implements AutoCloseable {
     private final Function<Command, CompletableFuture<CommandResult>> submit;
     private final Clock clock;
     private final ScheduledExecutorService reconciler;
-    private final Map<String, NodeLoop> loops = new HashMap<>();
+    /** Changed under this monitor's lock (reconcile, close); read without it (onState runs on Ratis' apply thread). */
+    private final Map<String, NodeLoop> loops = new ConcurrentHashMap<>();
     private final Map<String, NodeObservation> observations = new ConcurrentHashMap<>();
 
     public HealthMonitor(String instanceId, MetakoConfig config, Supplier<ClusterState> state,
@@ -60,8 +61,8 @@ public final class HealthMonitor implements AutoCloseable {
         reconciler.scheduleWithFixedDelay(this::reconcile, 0, 500, TimeUnit.MILLISECONDS);
     }
 
-    /** Rejoins ("node/epoch/attempt") whose restarted node this instance has already probed at once. */
-    private final java.util.Set<String> rejoinsProbed = ConcurrentHashMap.newKeySet();
+    /** Per node, the last rejoin attempt probed at once ({@code epoch/attempt}). */
+    private final Map<String, String> rejoinsProbed = new ConcurrentHashMap<>();
 
     /**
      * A state change: a node whose managing instance just restarted it as a replica is probed at once and twice
@@ -80,7 +81,8 @@ public final class HealthMonitor implements AutoCloseable {
             if (r.getAttempt() == 0 || r.getFinishedMillis() == 0 || !r.getError().isEmpty() || r.getEpoch() != s.getEpoch()) {
                 continue;
             }
-            if (rejoinsProbed.add(n.getName() + "/" + r.getEpoch() + "/" + r.getAttempt())) {
+            String attempt = r.getEpoch() + "/" + r.getAttempt();
+            if (!attempt.equals(rejoinsProbed.put(n.getName(), attempt))) {
                 probeSoon(n.getName(), 0, 150, 400);
             }
         }
@@ -89,10 +91,7 @@ public final class HealthMonitor implements AutoCloseable {
     private volatile String lastPrimary = "";
 
     private void probeSoon(String node, long... delaysMillis) {
-        NodeLoop loop;
-        synchronized (this) {
-            loop = loops.get(node);
-        }
+        NodeLoop loop = loops.get(node);
         if (loop != null) {
             loop.probeSoon(delaysMillis);
         }

@@ -165,8 +165,7 @@ final class NodeProber implements AutoCloseable {
     }
 
     private static String describe(Throwable t) {
-        String msg = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
-        return msg.lines().findFirst().orElse(msg);
+        return io.metako.server.logging.Failures.firstLine(t);
     }
 
     private void abortConnection() {

@@ -158,7 +158,7 @@ final class FailoverTransitions {
     }
 
     private static Optional<Node> node(ClusterState state, String name) {
-        return state.getNodesList().stream().filter(n -> n.getName().equals(name)).findFirst();
+        return Nodes.named(state, name);
     }
 
     private static List<Node> withRole(ClusterState state, String name, NodeRole role) {

@@ -169,11 +169,10 @@ final class RejoinTransitions {
     }
 
     private static Optional<Node> node(ClusterState state, String name) {
-        return state.getNodesList().stream().filter(n -> n.getName().equals(name)).findFirst();
+        return Nodes.named(state, name);
     }
 
     private static ClusterState replace(ClusterState state, Node node) {
-        return state.toBuilder().clearNodes().addAllNodes(state.getNodesList().stream()
-                .map(n -> n.getName().equals(node.getName()) ? node : n).toList()).build();
+        return Nodes.replaced(state, node);
     }
 }
