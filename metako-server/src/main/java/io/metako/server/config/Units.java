@@ -29,13 +29,18 @@ public final class Units {
         return Duration.ofMillis(Math.round(millis));
     }
 
-    /** Returns null when the text is not a size; units are powers of 1024. */
+    /** Returns null when the text is not a size (or one beyond a long); units are powers of 1024. */
     public static Long parseSize(String text) {
         Matcher m = SIZE.matcher(text.trim());
         if (!m.matches()) {
             return null;
         }
-        long amount = Long.parseLong(m.group(1));
+        long amount;
+        try {
+            amount = Long.parseLong(m.group(1));
+        } catch (NumberFormatException e) {
+            return null; // more digits than a long holds
+        }
         String unit = m.group(2) == null ? "b" : m.group(2).toLowerCase(Locale.ROOT);
         int shift = switch (unit) {
             case "kb" -> 10;
@@ -44,7 +49,7 @@ public final class Units {
             case "tb" -> 40;
             default -> 0;
         };
-        return amount << shift;
+        return amount > (Long.MAX_VALUE >> shift) ? null : amount << shift;
     }
 
     public static String formatDuration(Duration d) {

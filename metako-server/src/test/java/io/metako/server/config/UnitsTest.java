@@ -25,6 +25,9 @@ class UnitsTest {
         assertThat(Units.parseSize("1gb")).isEqualTo(1L << 30);
         assertThat(Units.parseSize("4096")).isEqualTo(4096L);
         assertThat(Units.parseSize("lots")).isNull();
+        assertThat(Units.parseSize("99999999999999999999")).as("beyond a long").isNull();
+        assertThat(Units.parseSize("9999999999TB")).as("beyond a long once scaled").isNull();
+        assertThat(Units.parseSize("8388607TB")).isEqualTo(8388607L << 40);
         assertThat(Units.formatSize(16L << 20)).isEqualTo("16MB");
     }
 
