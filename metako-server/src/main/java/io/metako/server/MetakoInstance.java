@@ -54,6 +54,10 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     private final RoutingPublisher routing;
     private final io.metako.server.routing.LeaseKeeper lease;
     private io.metako.server.routing.ProxyPorts proxyPorts;
+    /** The HTTP endpoints on instance.http_address; null when none is configured. */
+    private io.metako.server.http.HttpServer http;
+    /** System.nanoTime() of the control loop's last tick: /liveness. */
+    private volatile long lastTickNanos = System.nanoTime();
     private final ScheduledExecutorService control;
     private final ScheduledExecutorService failover;
     /** The hands on the node this instance manages (instance.manages); null when it manages none. */
@@ -82,6 +86,51 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         this.failover = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(config.instance().id() + "/failover-controller"));
         this.agent = config.instance().manages().isPresent()
                 ? new io.metako.server.agent.NodeAgent(config, stateMachine::state, this::submit, clock) : null;
+    }
+
+    /** The HTTP endpoints' window on this instance. */
+    private final class HttpInputs implements io.metako.server.http.HttpServer.Backend {
+        private final com.google.protobuf.util.JsonFormat.Printer json = com.google.protobuf.util.JsonFormat.printer()
+                .preservingProtoFieldNames().alwaysPrintFieldsWithNoPresence();
+
+        @Override
+        public io.metako.server.http.HttpChecks.View view() {
+            StatusAssembler.RaftView r = raftView();
+            ClusterState s = stateMachine.state();
+            return new io.metako.server.http.HttpChecks.View(config.instance().id(), r.selfRole(), r.leaderId(), r.term(),
+                    s.getSeeded(), s.getEpoch(), routing.current(),
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - lastTickNanos));
+        }
+
+        @Override
+        public String clusterJson() {
+            return print(status());
+        }
+
+        @Override
+        public String historyJson() {
+            return print(history());
+        }
+
+        private String print(com.google.protobuf.MessageOrBuilder m) {
+            try {
+                return json.print(m);
+            } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+    }
+
+    private io.netty.handler.ssl.SslContext httpTls() throws IOException {
+        var sec = config.security();
+        if (!sec.httpTlsEnabled()) {
+            return null;
+        }
+        try {
+            return io.netty.handler.ssl.SslContextBuilder.forServer(sec.certFile().toFile(), sec.keyFile().toFile()).build();
+        } catch (javax.net.ssl.SSLException | IllegalArgumentException e) {
+            throw new IOException("the HTTP endpoints cannot use security.cert_file / key_file: " + e.getMessage(), e);
+        }
     }
 
     /** The controller's window on this instance. */
@@ -125,6 +174,11 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         lease.start();
         admin.start();
         proxyPorts = io.metako.server.routing.ProxyPorts.open(config, routing);
+        if (config.instance().httpAddress() != null) {
+            http = new io.metako.server.http.HttpServer(config.instance().httpAddress(), config.http(),
+                    List.of(config.instance().readToken(), config.instance().authToken()), httpTls(), new HttpInputs(),
+                    config.instance().id()).start();
+        }
         health.start();
         control.scheduleWithFixedDelay(this::tick, 200, 200, TimeUnit.MILLISECONDS);
         control.scheduleWithFixedDelay(this::refreshRouting, 100, 100, TimeUnit.MILLISECONDS);
@@ -170,6 +224,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
      * the old primary's sessions).
      */
     private void tick() {
+        lastTickNanos = System.nanoTime();
         try {
             ClusterState s = stateMachine.state();
             long now = System.nanoTime();
@@ -408,6 +463,9 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         failover.shutdownNow();
         if (proxyPorts != null) {
             proxyPorts.close();
+        }
+        if (http != null) {
+            http.close();
         }
         health.close();
         try {

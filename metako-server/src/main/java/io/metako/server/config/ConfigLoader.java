@@ -89,6 +89,10 @@ public final class ConfigLoader {
         ReplicationConfig replication = readReplication(root.sectionOrEmpty("replication"), nodes.size());
         SecurityConfig security = readSecurity(root.sectionOrEmpty("security"));
         RejoinConfig rejoin = readRejoin(root.sectionOrEmpty("rejoin"));
+        HttpConfig http = readHttp(root.sectionOrEmpty("http"));
+        if (security.httpTlsEnabled() && instance.httpAddress() == null) {
+            problems.add("security.http_tls_enabled", "needs instance.http_address: there is no HTTP endpoint to secure");
+        }
         if (proxy.requireTls() && !security.tlsEnabled()) {
             problems.add("proxy.require_tls", "needs security.tls_enabled (with cert_file and key_file): without TLS"
                     + " the statement router could accept no client at all");
@@ -104,7 +108,7 @@ public final class ConfigLoader {
             }
         });
         return new MetakoConfig(clusterName, instance, peers, proxy, nodes, health, lb, failover, replication, security,
-                rejoin);
+                rejoin, http);
     }
 
     private InstanceConfig readInstance(YamlSection s) {
@@ -163,6 +167,26 @@ public final class ConfigLoader {
         String osUser = m.string("os_user", "postgres");
         m.finish();
         return new ManagedNode(node, data, java.util.Optional.ofNullable(bin), osUser);
+    }
+
+    private static HttpConfig readHttp(YamlSection s) {
+        String auth = s.string("auth", "none").toLowerCase(Locale.ROOT);
+        if (!auth.equals("none") && !auth.equals("token")) {
+            s.problem("auth", "must be none or token, got '" + auth + "'");
+        }
+        java.util.Set<String> open = new java.util.TreeSet<>(HttpConfig.DEFAULT.open());
+        if (s.has("open")) {
+            open.clear();
+            for (String group : s.stringList("open")) {
+                String g = group.toLowerCase(Locale.ROOT);
+                if (!HttpConfig.GROUPS.contains(g)) {
+                    s.problem("open", "'" + group + "' is not an endpoint group: use " + String.join(", ", HttpConfig.GROUPS));
+                }
+                open.add(g);
+            }
+        }
+        s.finish();
+        return new HttpConfig(auth.equals("token"), open);
     }
 
     private static RejoinConfig readRejoin(YamlSection s) {
@@ -448,10 +472,12 @@ public final class ConfigLoader {
         boolean tls = s.bool("tls_enabled", false);
         boolean apiTls = s.bool("api_tls_enabled", false);
         boolean raftTls = s.bool("raft_tls_enabled", false);
+        boolean httpTls = s.bool("http_tls_enabled", false);
         Path cert = s.file("cert_file");
         Path key = s.file("key_file");
-        if (tls || apiTls || raftTls) {
-            String when = tls ? "tls_enabled is true" : apiTls ? "api_tls_enabled is true" : "raft_tls_enabled is true";
+        if (tls || apiTls || raftTls || httpTls) {
+            String when = tls ? "tls_enabled is true" : apiTls ? "api_tls_enabled is true"
+                    : raftTls ? "raft_tls_enabled is true" : "http_tls_enabled is true";
             requireReadable(s, "cert_file", cert, when);
             requireReadable(s, "key_file", key, when);
         }
@@ -485,7 +511,8 @@ public final class ConfigLoader {
         }
         boolean cleartext = s.bool("backend_allow_cleartext_password", false);
         s.finish();
-        return new SecurityConfig(tls, cert, key, backendMode, rootCert, cleartext, apiTls, apiClientCa, raftTls, raftCa);
+        return new SecurityConfig(tls, cert, key, backendMode, rootCert, cleartext, apiTls, apiClientCa, raftTls, raftCa,
+                httpTls);
     }
 
     private static void requireReadable(YamlSection s, String key, Path file, String when) {

@@ -19,7 +19,8 @@ public record MetakoConfig(
         FailoverConfig failover,
         ReplicationConfig replication,
         SecurityConfig security,
-        RejoinConfig rejoin) {
+        RejoinConfig rejoin,
+        HttpConfig http) {
 
     public MetakoConfig {
         peers = List.copyOf(peers);

@@ -23,10 +23,12 @@ import java.util.Map;
  * @param raftTlsEnabled  {@code security.raft_tls_enabled}: mutual TLS on the Raft links, with {@code cert_file} /
  *                        {@code key_file} and peers whose certificate {@code raft_ca_file} signed
  * @param raftCa          {@code security.raft_ca_file}: the cluster CA; null when Raft TLS is off
+ * @param httpTlsEnabled  {@code security.http_tls_enabled}: the HTTP endpoints on {@code instance.http_address}
+ *                        speak HTTPS, with {@code cert_file} and {@code key_file}
  */
 public record SecurityConfig(boolean tlsEnabled, Path certFile, Path keyFile, RouterSettings.SslMode backendSslMode,
                              Path backendRootCert, boolean backendAllowCleartextPassword, boolean apiTlsEnabled,
-                             Path apiClientCa, boolean raftTlsEnabled, Path raftCa) {
+                             Path apiClientCa, boolean raftTlsEnabled, Path raftCa, boolean httpTlsEnabled) {
     /**
      * The pgjdbc properties giving metako's own connections to the nodes (probes, the controller's promotions and
      * re-pointing) the same TLS as the router's (pgjdbc's {@code sslmode} has the same values).

@@ -68,6 +68,29 @@ final class YamlSection {
         return substituteEnv(key, v.toString());
     }
 
+    /** A list of single values ({@code [a, b]} or one item per line); empty when absent. */
+    List<String> stringList(String key) {
+        known.add(key);
+        Object v = map.get(key);
+        List<String> out = new ArrayList<>();
+        if (v == null) {
+            return out;
+        }
+        if (!(v instanceof List<?> list)) {
+            problem(key, "must be a list (e.g. [health, metrics]), got '" + v + "'");
+            return out;
+        }
+        for (int i = 0; i < list.size(); i++) {
+            Object item = list.get(i);
+            if (item == null || item instanceof Map || item instanceof List) {
+                problems.add(path(key) + "[" + i + "]", "must be a single value");
+            } else {
+                out.add(item.toString());
+            }
+        }
+        return out;
+    }
+
     String requiredString(String key, String hint) {
         String v = string(key, null);
         if (v == null || v.isBlank()) {

@@ -158,6 +158,39 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void httpAsksNoTokenByDefaultAndWithAuthTokenAllButTheOpenGroups() {
+        MetakoConfig plain = parse(VALID);
+        assertThat(plain.http()).isEqualTo(HttpConfig.DEFAULT);
+        assertThat(plain.http().needsToken("cluster")).isFalse();
+        assertThat(plain.security().httpTlsEnabled()).isFalse();
+
+        MetakoConfig token = parse(VALID + "http:\n  auth: token\n");
+        assertThat(token.http().needsToken("cluster")).isTrue();
+        assertThat(token.http().needsToken("health")).isFalse();
+        assertThat(token.http().needsToken("metrics")).isFalse();
+        MetakoConfig closed = parse(VALID + "http:\n  auth: token\n  open: []\n");
+        assertThat(closed.http().needsToken("health")).isTrue();
+        assertThat(parse(VALID + "http:\n  auth: token\n  open: [health, cluster]\n").http().needsToken("metrics"))
+                .isTrue();
+    }
+
+    @Test
+    void badHttpSettingsAreNamed() {
+        String yaml = VALID.replace("  http_address: 127.0.0.1:7201\n", "")
+                + "http:\n  auth: basic\n  open: [health, secrets]\nsecurity:\n  http_tls_enabled: true\n";
+        assertThatThrownBy(() -> parse(yaml)).isInstanceOfSatisfying(ConfigException.class, e ->
+                assertThat(e.problems()).containsExactlyInAnyOrder(
+                        "http.auth: must be none or token, got 'basic'",
+                        "http.open: 'secrets' is not an endpoint group: use health, metrics, cluster",
+                        "security.http_tls_enabled: needs instance.http_address: there is no HTTP endpoint to secure",
+                        "security.cert_file: is required when http_tls_enabled is true",
+                        "security.key_file: is required when http_tls_enabled is true"));
+        assertThatThrownBy(() -> parse(VALID + "http:\n  open: health\n")).isInstanceOfSatisfying(
+                ConfigException.class, e -> assertThat(e.problems()).containsExactly(
+                        "http.open: must be a list (e.g. [health, metrics]), got 'health'"));
+    }
+
+    @Test
     void everyProblemIsReportedAtOnce() {
         String yaml = VALID.replace("port: 5433", "port: 70000").replace("interval: 1s", "interval: soon")
                 .replace("algorithm: least_connected", "algorithm: random");

@@ -40,7 +40,7 @@ class CommandSignerTest {
 
     private static CommandSigner signer(String name) throws Exception {
         return CommandSigner.of(new SecurityConfig(false, pki.resolve(name + ".crt"), pki.resolve(name + ".key"),
-                RouterSettings.SslMode.PREFER, null, false, false, null, true, pki.resolve("ca.crt")), PEERS);
+                RouterSettings.SslMode.PREFER, null, false, false, null, true, pki.resolve("ca.crt"), false), PEERS);
     }
 
     private static Command pause(String proposer) {

@@ -1,0 +1,251 @@
+package io.metako.server.http;
+
+import io.metako.server.config.HostPort;
+import io.metako.server.config.HttpConfig;
+import io.metako.server.config.Secret;
+import io.metako.server.logging.Json;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.QueryStringDecoder;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.timeout.IdleStateEvent;
+import io.netty.handler.timeout.IdleStateHandler;
+import io.netty.util.concurrent.DefaultThreadFactory;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The read-only HTTP endpoints of one instance on {@code instance.http_address}: the health checks load balancers
+ * and Kubernetes call ({@link HttpChecks}), {@code /cluster} and {@code /history} as JSON. GET, HEAD and OPTIONS
+ * (HAProxy's {@code option httpchk OPTIONS /primary}, as Patroni's examples have it) answer alike; nothing changes
+ * the cluster over HTTP. One event loop of its own, so a slow HTTP client never delays the proxy.
+ */
+public final class HttpServer implements AutoCloseable {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(HttpServer.class);
+    /** A request is a line and headers: anything larger is refused (431 / 413), and a body is never needed. */
+    private static final int MAX_HEADER_BYTES = 8192;
+    private static final int MAX_CONNECTIONS = 256;
+    private static final int IDLE_SECONDS = 30;
+
+    /** What the endpoints read from the running instance; each call is answered on the HTTP event loop. */
+    public interface Backend {
+        HttpChecks.View view();
+
+        /** The status as {@code metakoctl status -o json} prints it. */
+        String clusterJson();
+
+        /** The topology history as {@code metakoctl history -o json} prints it. */
+        String historyJson();
+    }
+
+    private final HostPort address;
+    private final HttpConfig config;
+    private final List<Secret> tokens;
+    private final SslContext ssl;
+    private final Backend backend;
+    private final EventLoopGroup group;
+    private final AtomicInteger open = new AtomicInteger();
+    /** Every accepted connection, closed by {@link #close}: a kept-alive one left open would hang its client. */
+    private final io.netty.channel.group.ChannelGroup connections =
+            new io.netty.channel.group.DefaultChannelGroup(io.netty.util.concurrent.GlobalEventExecutor.INSTANCE);
+    private final java.util.Set<String> refusedHosts = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private Channel server;
+
+    /**
+     * {@code tokens}: the ones accepted where {@code config} asks for a token (the read token and the admin token);
+     * {@code ssl} null: plain HTTP.
+     */
+    public HttpServer(HostPort address, HttpConfig config, List<Secret> tokens, SslContext ssl, Backend backend,
+                      String threadPrefix) {
+        this.address = address;
+        this.config = config;
+        this.tokens = tokens.stream().filter(Secret::isPresent).toList();
+        this.ssl = ssl;
+        this.backend = backend;
+        this.group = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory(threadPrefix + "/http", true),
+                NioIoHandler.newFactory());
+    }
+
+    public HttpServer start() throws IOException {
+        ServerBootstrap b = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
+                .childHandler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    protected void initChannel(SocketChannel ch) {
+                        if (open.incrementAndGet() > MAX_CONNECTIONS) {
+                            open.decrementAndGet();
+                            ch.close();
+                            return;
+                        }
+                        ch.closeFuture().addListener(f -> open.decrementAndGet());
+                        connections.add(ch);
+                        if (ssl != null) {
+                            ch.pipeline().addLast(ssl.newHandler(ch.alloc()));
+                        }
+                        ch.pipeline().addLast(new IdleStateHandler(0, 0, IDLE_SECONDS),
+                                new HttpServerCodec(MAX_HEADER_BYTES, MAX_HEADER_BYTES, 8192),
+                                new HttpObjectAggregator(MAX_HEADER_BYTES), new Handler());
+                    }
+                });
+        try {
+            server = b.bind(address.host(), address.port()).sync().channel();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while opening the HTTP endpoint on " + address, e);
+        } catch (RuntimeException e) {
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            throw new IOException("cannot listen for HTTP on " + address + " (instance.http_address): " + e.getMessage(), e);
+        }
+        LOG.info("HTTP endpoints on {}://{}:{} ({})", ssl != null ? "https" : "http", address.host(), port(),
+                config.tokenAuth() ? "token asked except for " + String.join(", ", new java.util.TreeSet<>(config.open()))
+                        : "no token asked");
+        return this;
+    }
+
+    public int port() {
+        return ((java.net.InetSocketAddress) server.localAddress()).getPort();
+    }
+
+    @Override
+    public void close() {
+        if (server != null) {
+            server.close().awaitUninterruptibly(2, TimeUnit.SECONDS);
+        }
+        connections.close().awaitUninterruptibly(2, TimeUnit.SECONDS);
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(3, TimeUnit.SECONDS);
+    }
+
+    /** The answer to one request: status, content type, body. */
+    record Reply(HttpResponseStatus status, String contentType, String body, Map<String, String> headers) {
+        static Reply json(int status, String body) {
+            return new Reply(HttpResponseStatus.valueOf(status), "application/json", body, Map.of());
+        }
+
+        static Reply error(HttpResponseStatus status, String message) {
+            return new Reply(status, "application/json", Json.object().put("error", message).toString(), Map.of());
+        }
+    }
+
+    /** Routes a request; package-private so the unit tier can ask it without a socket. */
+    Reply reply(HttpMethod method, String uri, String authorization, String client) {
+        if (!method.equals(HttpMethod.GET) && !method.equals(HttpMethod.HEAD) && !method.equals(HttpMethod.OPTIONS)) {
+            return new Reply(HttpResponseStatus.METHOD_NOT_ALLOWED, "application/json", Json.object()
+                    .put("error", method + " is not served: these endpoints are read-only (GET, HEAD, OPTIONS)")
+                    .toString(), Map.of("Allow", "GET, HEAD, OPTIONS"));
+        }
+        QueryStringDecoder q = new QueryStringDecoder(uri);
+        String path = q.path().length() > 1 && q.path().endsWith("/") ? q.path().substring(0, q.path().length() - 1) : q.path();
+        String group = HttpChecks.PATHS.contains(path) ? "health"
+                : path.equals("/cluster") || path.equals("/history") ? "cluster" : null;
+        if (group == null) {
+            return Reply.error(HttpResponseStatus.NOT_FOUND, "no endpoint " + path + "; there are "
+                    + String.join(", ", HttpChecks.PATHS) + ", /cluster, /history");
+        }
+        if (config.needsToken(group) && !authorized(authorization)) {
+            if (client != null && refusedHosts.size() < 1024 && refusedHosts.add(client)) {
+                LOG.warn("HTTP request for {} from {} refused: {} bearer token (further refusals from this host are not"
+                        + " logged)", path, client, authorization == null ? "no" : "a wrong");
+            }
+            return new Reply(HttpResponseStatus.UNAUTHORIZED, "application/json", Json.object().put("error",
+                    (authorization == null ? "missing" : "wrong") + " bearer token: " + path + " needs"
+                            + " 'Authorization: Bearer <read_token>' (http.auth is token)").toString(),
+                    Map.of("WWW-Authenticate", "Bearer realm=\"metako\""));
+        }
+        try {
+            Optional<HttpChecks.Answer> check = HttpChecks.answer(path, q.parameters(), backend.view());
+            if (check.isPresent()) {
+                return Reply.json(check.get().status(), check.get().body());
+            }
+            return Reply.json(200, path.equals("/cluster") ? backend.clusterJson() : backend.historyJson());
+        } catch (RuntimeException e) {
+            LOG.warn("HTTP {} failed: {}", path, e.toString());
+            return Reply.error(HttpResponseStatus.INTERNAL_SERVER_ERROR, path + " failed on this instance: "
+                    + io.metako.server.logging.Failures.firstLine(e));
+        }
+    }
+
+    private boolean authorized(String header) {
+        if (header == null || !header.startsWith("Bearer ")) {
+            return false;
+        }
+        String presented = header.substring("Bearer ".length()).trim();
+        boolean ok = false;
+        for (Secret t : tokens) {
+            ok |= t.matches(presented); // every token compared, in constant time each
+        }
+        return ok;
+    }
+
+    private final class Handler extends SimpleChannelInboundHandler<FullHttpRequest> {
+        @Override
+        protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
+            Reply r;
+            boolean keepAlive = HttpUtil.isKeepAlive(request);
+            if (!request.decoderResult().isSuccess()) {
+                keepAlive = false;
+                r = Reply.error(HttpResponseStatus.BAD_REQUEST, "not a valid HTTP request: "
+                        + io.metako.server.logging.Failures.firstLine(request.decoderResult().cause()));
+            } else {
+                String client = ctx.channel().remoteAddress() instanceof java.net.InetSocketAddress a
+                        ? a.getAddress().getHostAddress() : null;
+                r = reply(request.method(), request.uri(), request.headers().get(HttpHeaderNames.AUTHORIZATION), client);
+            }
+            byte[] body = r.body().getBytes(StandardCharsets.UTF_8);
+            boolean head = request.method().equals(HttpMethod.HEAD);
+            ByteBuf content = head ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(body);
+            FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, r.status(), content);
+            response.headers().set(HttpHeaderNames.CONTENT_TYPE, r.contentType() + "; charset=utf-8")
+                    .setInt(HttpHeaderNames.CONTENT_LENGTH, body.length)
+                    .set(HttpHeaderNames.CACHE_CONTROL, "no-store");
+            r.headers().forEach((k, v) -> response.headers().set(k, v));
+            if (keepAlive) {
+                response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
+                ctx.writeAndFlush(response);
+            } else {
+                response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+                ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
+            }
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+            if (evt instanceof IdleStateEvent) {
+                ctx.close();
+            } else {
+                super.userEventTriggered(ctx, evt);
+            }
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            LOG.debug("HTTP connection from {} closed: {}", ctx.channel().remoteAddress(), cause.toString());
+            ctx.close();
+        }
+    }
+}
