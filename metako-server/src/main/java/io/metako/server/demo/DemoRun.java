@@ -129,8 +129,8 @@ final class DemoRun {
         }
         out.println("metako instances (Raft leader: " + s.getLeaderId() + ", epoch " + s.getEpoch() + "):");
         for (LocalCluster.InstanceSpec i : cluster.instances()) {
-            out.printf("  %-9s admin API %s  raft :%d  proxy :%d  rw :%d  ro :%d  log %s%n", i.id(), i.grpc(), i.raftPort(),
-                    i.proxyPort(), i.rwPort(), i.roPort(), dir.resolve(i.id() + ".log"));
+            out.printf("  %-9s admin API %s  raft :%d  proxy :%d  rw :%d  ro :%d  http :%d  log %s%n", i.id(), i.grpc(),
+                    i.raftPort(), i.proxyPort(), i.rwPort(), i.roPort(), i.httpPort(), dir.resolve(i.id() + ".log"));
         }
         LocalPostgres primary = cluster.nodes().get(0);
         String endpointsList = String.join(",", cluster.instances().stream().map(LocalCluster.InstanceSpec::grpc).toList());
@@ -157,6 +157,9 @@ final class DemoRun {
         out.println("  bin/metakoctl status");
         out.println("  bin/metakoctl watch      # then, in another shell, stop a node and see the verdicts change:");
         out.println("  runuser -u postgres -- " + "pg_ctl -D " + cluster.nodes().get(2).dataDir() + " stop -m immediate");
+        out.println("Health checks for load balancers (200 where writes / reads through that instance are routed; docs/http.md):");
+        out.println("  curl -s http://" + LocalCluster.HOST + ":" + first.httpPort() + "/primary   # also /replica, /health,"
+                + " /leader, /cluster, /history");
         out.println("Addresses for scripts: " + endpoints);
         out.println();
         out.println("pg-metako demo is ready (Ctrl-C stops it)");

@@ -87,6 +87,18 @@ class DemoIT {
             assertThat(status.getLeaderId()).isNotEmpty();
             assertThat(status.getNodesList()).extracting(NodeStatus::getHealth).containsOnly(MajorityHealth.HEALTHY);
 
+            // the HTTP health check the demo prints answers on every instance
+            assertThat(output).anyMatch(l -> l.contains("curl -s http://127.0.0.1:") && l.contains("/primary"));
+            java.net.http.HttpClient web = java.net.http.HttpClient.newHttpClient();
+            for (Value i : instances) {
+                String httpAddress = i.getStructValue().getFieldsOrThrow("http").getStringValue();
+                java.net.http.HttpResponse<String> check = web.send(java.net.http.HttpRequest.newBuilder(
+                        java.net.URI.create("http://" + httpAddress + "/primary")).timeout(java.time.Duration.ofSeconds(5))
+                        .build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+                assertThat(check.statusCode()).as(check.body()).isEqualTo(200);
+                assertThat(check.body()).contains("\"primary\":\"pg-1\"");
+            }
+
             // psql through the first instance's rw port reaches the primary
             String rw = instances.get(0).getStructValue().getFieldsOrThrow("rw").getStringValue();
             Process psql = new ProcessBuilder("psql", "host=127.0.0.1 port=" + rw.substring(rw.lastIndexOf(':') + 1)
