@@ -56,6 +56,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     private io.metako.server.routing.ProxyPorts proxyPorts;
     /** The HTTP endpoints on instance.http_address; null when none is configured. */
     private io.metako.server.http.HttpServer http;
+    private final io.metako.server.metrics.InstanceMetrics metrics;
     /** System.nanoTime() of the control loop's last tick: /liveness. */
     private volatile long lastTickNanos = System.nanoTime();
     private final ScheduledExecutorService control;
@@ -84,6 +85,33 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
                 config.peers().stream().map(PeerConfig::id).toList(), lease.lease()));
         this.control = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(config.instance().id() + "/control-loop"));
         this.failover = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(config.instance().id() + "/failover-controller"));
+        this.metrics = new io.metako.server.metrics.InstanceMetrics(this::status,
+                new io.metako.server.metrics.InstanceMetrics.RaftNumbers() {
+                    @Override
+                    public long commitIndex() {
+                        try {
+                            return raft.commitIndex();
+                        } catch (IOException e) {
+                            return 0;
+                        }
+                    }
+
+                    @Override
+                    public boolean isLeader() {
+                        return raft.isLeader();
+                    }
+                });
+        this.health.setObserver(new HealthMonitor.Observer() {
+            @Override
+            public void probed(String node, double seconds, boolean reachable) {
+                metrics.probed(node, seconds, reachable);
+            }
+
+            @Override
+            public void verdictChanged(String node, io.metako.proto.v1.Verdict verdict) {
+                metrics.verdictChanged(node, verdict);
+            }
+        });
         this.agent = config.instance().manages().isPresent()
                 ? new io.metako.server.agent.NodeAgent(config, stateMachine::state, this::submit, clock) : null;
     }
@@ -110,6 +138,12 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         @Override
         public String historyJson() {
             return print(history());
+        }
+
+        @Override
+        public io.metako.server.http.HttpServer.Text metrics() {
+            return new io.metako.server.http.HttpServer.Text(metrics.contentType(),
+                    new String(metrics.scrape(), java.nio.charset.StandardCharsets.UTF_8));
         }
 
         private String print(com.google.protobuf.MessageOrBuilder m) {
@@ -194,6 +228,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
                 agent.wake();
             }
             health.onState(s);
+            metrics.onState(s);
         });
         if (agent != null) {
             agent.start();

@@ -61,6 +61,27 @@ public final class HealthMonitor implements AutoCloseable {
         reconciler.scheduleWithFixedDelay(this::reconcile, 0, 500, TimeUnit.MILLISECONDS);
     }
 
+    /** What this instance's probes and verdicts are reported to besides the log (its metrics). */
+    public interface Observer {
+        void probed(String node, double seconds, boolean reachable);
+
+        void verdictChanged(String node, Verdict verdict);
+    }
+
+    private volatile Observer observer = new Observer() {
+        @Override
+        public void probed(String node, double seconds, boolean reachable) {
+        }
+
+        @Override
+        public void verdictChanged(String node, Verdict verdict) {
+        }
+    };
+
+    public void setObserver(Observer observer) {
+        this.observer = observer;
+    }
+
     /** Per node, the last rejoin attempt probed at once ({@code epoch/attempt}). */
     private final Map<String, String> rejoinsProbed = new ConcurrentHashMap<>();
 
@@ -204,7 +225,9 @@ public final class HealthMonitor implements AutoCloseable {
 
         private void tick() {
             try {
+                long started = System.nanoTime();
                 NodeObservation obs = prober.probe(Duration.ofMillis(settings.getTimeoutMillis()), clock.millis());
+                observer.probed(node.getName(), (System.nanoTime() - started) / 1e9, obs.getReachable());
                 Verdict before = counter.verdict();
                 Verdict now = counter.record(obs.getReachable(), settings.getFailureThreshold(),
                         settings.getRecoveryThreshold());
@@ -215,6 +238,7 @@ public final class HealthMonitor implements AutoCloseable {
                 observations.put(node.getName(), withLastKnownPosition(obs, observations.get(node.getName()))
                         .toBuilder().setConsecutiveFailures(counter.consecutiveFailures()).build());
                 if (now != before) {
+                    observer.verdictChanged(node.getName(), now);
                     LOG.info("node {} is {} for {}{}", node.getName(), now, instanceId,
                             obs.getReachable() ? "" : " (" + obs.getError() + ")");
                 }

@@ -63,6 +63,15 @@ public final class HttpServer implements AutoCloseable {
 
         /** The topology history as {@code metakoctl history -o json} prints it. */
         String historyJson();
+
+        /** The metrics in Prometheus' text format, and its content type. */
+        default Text metrics() {
+            return new Text("text/plain; charset=utf-8", "");
+        }
+    }
+
+    /** A body and its content type. */
+    public record Text(String contentType, String body) {
     }
 
     private final HostPort address;
@@ -143,36 +152,39 @@ public final class HttpServer implements AutoCloseable {
 
     /** The answer to one request: status, content type, body. */
     record Reply(HttpResponseStatus status, String contentType, String body, Map<String, String> headers) {
+        private static final String JSON = "application/json; charset=utf-8";
+
         static Reply json(int status, String body) {
-            return new Reply(HttpResponseStatus.valueOf(status), "application/json", body, Map.of());
+            return new Reply(HttpResponseStatus.valueOf(status), JSON, body, Map.of());
         }
 
         static Reply error(HttpResponseStatus status, String message) {
-            return new Reply(status, "application/json", Json.object().put("error", message).toString(), Map.of());
+            return new Reply(status, JSON, Json.object().put("error", message).toString(), Map.of());
         }
     }
 
     /** Routes a request; package-private so the unit tier can ask it without a socket. */
     Reply reply(HttpMethod method, String uri, String authorization, String client) {
         if (!method.equals(HttpMethod.GET) && !method.equals(HttpMethod.HEAD) && !method.equals(HttpMethod.OPTIONS)) {
-            return new Reply(HttpResponseStatus.METHOD_NOT_ALLOWED, "application/json", Json.object()
+            return new Reply(HttpResponseStatus.METHOD_NOT_ALLOWED, Reply.JSON, Json.object()
                     .put("error", method + " is not served: these endpoints are read-only (GET, HEAD, OPTIONS)")
                     .toString(), Map.of("Allow", "GET, HEAD, OPTIONS"));
         }
         QueryStringDecoder q = new QueryStringDecoder(uri);
         String path = q.path().length() > 1 && q.path().endsWith("/") ? q.path().substring(0, q.path().length() - 1) : q.path();
         String group = HttpChecks.PATHS.contains(path) ? "health"
-                : path.equals("/cluster") || path.equals("/history") ? "cluster" : null;
+                : path.equals("/cluster") || path.equals("/history") ? "cluster"
+                : path.equals("/metrics") ? "metrics" : null;
         if (group == null) {
             return Reply.error(HttpResponseStatus.NOT_FOUND, "no endpoint " + path + "; there are "
-                    + String.join(", ", HttpChecks.PATHS) + ", /cluster, /history");
+                    + String.join(", ", HttpChecks.PATHS) + ", /cluster, /history, /metrics");
         }
         if (config.needsToken(group) && !authorized(authorization)) {
             if (client != null && refusedHosts.size() < 1024 && refusedHosts.add(client)) {
                 LOG.warn("HTTP request for {} from {} refused: {} bearer token (further refusals from this host are not"
                         + " logged)", path, client, authorization == null ? "no" : "a wrong");
             }
-            return new Reply(HttpResponseStatus.UNAUTHORIZED, "application/json", Json.object().put("error",
+            return new Reply(HttpResponseStatus.UNAUTHORIZED, Reply.JSON, Json.object().put("error",
                     (authorization == null ? "missing" : "wrong") + " bearer token: " + path + " needs"
                             + " 'Authorization: Bearer <read_token>' (http.auth is token)").toString(),
                     Map.of("WWW-Authenticate", "Bearer realm=\"metako\""));
@@ -181,6 +193,10 @@ public final class HttpServer implements AutoCloseable {
             Optional<HttpChecks.Answer> check = HttpChecks.answer(path, q.parameters(), backend.view());
             if (check.isPresent()) {
                 return Reply.json(check.get().status(), check.get().body());
+            }
+            if (group.equals("metrics")) {
+                Text m = backend.metrics();
+                return new Reply(HttpResponseStatus.OK, m.contentType(), m.body(), Map.of());
             }
             return Reply.json(200, path.equals("/cluster") ? backend.clusterJson() : backend.historyJson());
         } catch (RuntimeException e) {
@@ -220,7 +236,7 @@ public final class HttpServer implements AutoCloseable {
             boolean head = request.method().equals(HttpMethod.HEAD);
             ByteBuf content = head ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(body);
             FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, r.status(), content);
-            response.headers().set(HttpHeaderNames.CONTENT_TYPE, r.contentType() + "; charset=utf-8")
+            response.headers().set(HttpHeaderNames.CONTENT_TYPE, r.contentType())
                     .setInt(HttpHeaderNames.CONTENT_LENGTH, body.length)
                     .set(HttpHeaderNames.CACHE_CONTROL, "no-store");
             r.headers().forEach((k, v) -> response.headers().set(k, v));

@@ -272,6 +272,11 @@ public final class RaftNode implements AutoCloseable {
         return reply.getLogIndex();
     }
 
+    /** The index of the last log entry this peer knows committed. */
+    public long commitIndex() throws IOException {
+        return server.getDivision(group.getGroupId()).getRaftLog().getLastCommittedIndex();
+    }
+
     public DivisionInfo info() throws IOException {
         return server.getDivision(group.getGroupId()).getInfo();
     }

@@ -1,0 +1,229 @@
+package io.metako.server.metrics;
+
+import io.metako.proto.v1.ClusterState;
+import io.metako.proto.v1.ClusterStatus;
+import io.metako.proto.v1.EventKind;
+import io.metako.proto.v1.MajorityHealth;
+import io.metako.proto.v1.NodeStatus;
+import io.metako.proto.v1.TopologyEvent;
+import io.metako.proto.v1.Verdict;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.Unit;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.Supplier;
+
+/**
+ * One instance's Prometheus metrics, through the Prometheus Java client: the cluster as this instance sees it
+ * (read at scrape time from one status snapshot), the events it applied (failovers, switchovers, rejoins, their
+ * durations), its probes and verdicts, its Raft peer, its proxy, and the JVM. Names follow Prometheus' conventions:
+ * {@code metako_} prefix, base units, {@code _total} counters. docs/metrics.md lists them.
+ */
+public final class InstanceMetrics {
+    /** Seconds: from a fast switchover to a slow clone. */
+    private static final double[] OPERATION_BUCKETS = {0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300, 900};
+    private static final double[] PROBE_BUCKETS = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+
+    /** The Raft numbers the status does not carry. */
+    public interface RaftNumbers {
+        long commitIndex();
+
+        boolean isLeader();
+    }
+
+    private final PrometheusRegistry registry = new PrometheusRegistry();
+    private final Supplier<ClusterStatus> status;
+    private final RaftNumbers raft;
+    private final Counter failovers;
+    private final Counter switchovers;
+    private final Counter rejoins;
+    private final Histogram operationSeconds;
+    private final Counter verdictChanges;
+    private final Histogram probeSeconds;
+    private final PrometheusTextFormatWriter writer = PrometheusTextFormatWriter.create();
+    /** The last history event counted; null until the first state is seen (events before it are not counted). */
+    private TopologyEvent lastCounted;
+    private boolean baseline;
+    /** One status per scrape: every callback reads the same snapshot. */
+    private volatile ClusterStatus scraped = ClusterStatus.getDefaultInstance();
+
+    public InstanceMetrics(Supplier<ClusterStatus> status, RaftNumbers raft) {
+        this.status = status;
+        this.raft = raft;
+        JvmMetrics.builder().register(registry);
+        failovers = Counter.builder().name("metako_failovers_total").labelNames("reason")
+                .help("Failovers this instance applied, by reason: primary_failed (automatic), operator (metakoctl"
+                        + " failover), aborted").register(registry);
+        switchovers = Counter.builder().name("metako_switchovers_total").labelNames("reason")
+                .help("Switchovers this instance applied, by reason: operator, aborted").register(registry);
+        rejoins = Counter.builder().name("metako_rejoins_total").labelNames("kind")
+                .help("Nodes taken back as replicas that this instance applied: rejoin, adopted").register(registry);
+        operationSeconds = Histogram.builder().name("metako_operation_duration_seconds").unit(Unit.SECONDS)
+                .labelNames("kind").classicOnly().classicUpperBounds(OPERATION_BUCKETS)
+                .help("How long failovers, switchovers and rejoins took, from the command that started them to the"
+                        + " one that completed them").register(registry);
+        verdictChanges = Counter.builder().name("metako_verdict_changes_total").labelNames("node", "verdict")
+                .help("Changes of this instance's own verdict on a node (up, down)").register(registry);
+        probeSeconds = Histogram.builder().name("metako_probe_duration_seconds").unit(Unit.SECONDS)
+                .labelNames("node", "result").classicOnly().classicUpperBounds(PROBE_BUCKETS)
+                .help("Health probes of the nodes by this instance, by result (ok, failed)").register(registry);
+        clusterGauges();
+    }
+
+    private void clusterGauges() {
+        gauge("metako_node_healthy", "1 while a majority of instances see the node up", List.of("node"), (cb, s) -> {
+            for (NodeStatus n : s.getNodesList()) {
+                cb.call(n.getHealth() == MajorityHealth.HEALTHY ? 1 : 0, n.getNode().getName());
+            }
+        });
+        gauge("metako_node_role", "1 for the node's role in the replicated topology (primary, replica, quarantined)",
+                List.of("node", "role"), (cb, s) -> {
+                    for (NodeStatus n : s.getNodesList()) {
+                        cb.call(1, n.getNode().getName(), n.getNode().getRole().name().toLowerCase(Locale.ROOT));
+                    }
+                });
+        gauge("metako_node_replication_lag_bytes", "A replica's replay position behind the primary's current one, as"
+                + " this instance last saw it", List.of("node"), (cb, s) -> {
+                    for (NodeStatus n : s.getNodesList()) {
+                        if (n.getObservation().getReachable() && n.getObservation().getInRecovery()) {
+                            cb.call(n.getObservation().getLagBytes(), n.getNode().getName());
+                        }
+                    }
+                });
+        gauge("metako_node_replication_lag_seconds", "Time since a replica's last replayed transaction, 0 when caught"
+                + " up", List.of("node"), (cb, s) -> {
+                    for (NodeStatus n : s.getNodesList()) {
+                        if (n.getObservation().getReachable() && n.getObservation().getInRecovery()) {
+                            cb.call(n.getObservation().getLagSeconds(), n.getNode().getName());
+                        }
+                    }
+                });
+        gauge("metako_node_timeline", "The node's timeline, as this instance last saw it", List.of("node"), (cb, s) -> {
+            for (NodeStatus n : s.getNodesList()) {
+                if (n.getObservation().getTimeline() > 0) {
+                    cb.call(n.getObservation().getTimeline(), n.getNode().getName());
+                }
+            }
+        });
+        gauge("metako_epoch", "The topology epoch (one more at every change of primary)", List.of(),
+                (cb, s) -> cb.call(s.getEpoch()));
+        gauge("metako_raft_term", "This instance's Raft term", List.of(), (cb, s) -> cb.call(s.getTerm()));
+        gauge("metako_raft_applied_index", "The last Raft log index this instance applied", List.of(),
+                (cb, s) -> cb.call(s.getAppliedIndex()));
+        gauge("metako_raft_commit_index", "The last Raft log index this instance knows committed", List.of(),
+                (cb, s) -> cb.call(raft.commitIndex()));
+        gauge("metako_raft_leader", "1 on the Raft leader", List.of(), (cb, s) -> cb.call(raft.isLeader() ? 1 : 0));
+        gauge("metako_raft_members", "Instances in the Raft group", List.of(), (cb, s) -> cb.call(s.getInstances()));
+        gauge("metako_write_lease", "1 while this instance holds the write lease (its proxy routes writes)", List.of(),
+                (cb, s) -> cb.call(s.getHoldsLease() ? 1 : 0));
+        gauge("metako_paused", "1 while automatic failover is paused", List.of(), (cb, s) -> cb.call(s.getPaused() ? 1 : 0));
+        gauge("metako_proxy_client_sessions", "Client connections open on this instance's statement router", List.of(),
+                (cb, s) -> cb.call(s.getProxy().getClientSessions()));
+        gauge("metako_proxy_backend_connections", "The statement router's connections to each node: in_use (held by"
+                + " a session) or kept (idle, for the next session)", List.of("node", "state"), (cb, s) -> {
+                    for (var b : s.getProxy().getBackendsList()) {
+                        cb.call(b.getInUse(), b.getNode(), "in_use");
+                        cb.call(b.getKept(), b.getNode(), "kept");
+                    }
+                });
+    }
+
+    private interface StatusCallback {
+        void accept(GaugeWithCallback.Callback cb, ClusterStatus s);
+    }
+
+    private void gauge(String name, String help, List<String> labels, StatusCallback callback) {
+        GaugeWithCallback.builder().name(name).help(help).labelNames(labels.toArray(String[]::new))
+                .callback(cb -> callback.accept(cb, scraped)).register(registry);
+    }
+
+    /** The metrics in Prometheus' text format, with one status snapshot behind every cluster gauge. */
+    public synchronized byte[] scrape() {
+        scraped = status.get();
+        ByteArrayOutputStream out = new ByteArrayOutputStream(16_384);
+        try {
+            writer.write(out, registry.scrape());
+        } catch (IOException e) {
+            throw new IllegalStateException(e); // a ByteArrayOutputStream does not fail
+        }
+        return out.toByteArray();
+    }
+
+    public String contentType() {
+        return writer.getContentType();
+    }
+
+    /**
+     * Counts the history events {@code s} adds to what this instance saw last. The first state seen sets the
+     * baseline: events from before this process started are not counted again (a counter starts at 0).
+     */
+    public synchronized void onState(ClusterState s) {
+        List<TopologyEvent> history = s.getHistoryList();
+        if (!baseline) {
+            baseline = true;
+            lastCounted = history.isEmpty() ? null : history.get(history.size() - 1);
+            return;
+        }
+        int from = 0;
+        if (lastCounted != null) {
+            int i = history.lastIndexOf(lastCounted);
+            if (i < 0) {
+                // more than the kept history arrived at once: count what is newer than the last one counted
+                long after = lastCounted.getTimeMillis();
+                from = (int) history.stream().takeWhile(e -> e.getTimeMillis() <= after).count();
+            } else {
+                from = i + 1;
+            }
+        }
+        for (TopologyEvent e : history.subList(from, history.size())) {
+            count(e);
+        }
+        if (!history.isEmpty()) {
+            lastCounted = history.get(history.size() - 1);
+        }
+    }
+
+    private void count(TopologyEvent e) {
+        String kind = e.getKind().name().toLowerCase(Locale.ROOT);
+        switch (e.getKind()) {
+            case FAILOVER -> failovers.labelValues(reasonOf(e)).inc();
+            case SWITCHOVER -> switchovers.labelValues(reasonOf(e)).inc();
+            case REJOIN, ADOPTED -> rejoins.labelValues(kind).inc();
+            default -> {
+                return;
+            }
+        }
+        if (e.getStartedMillis() > 0 && e.getTimeMillis() >= e.getStartedMillis()) {
+            operationSeconds.labelValues(kind).observe((e.getTimeMillis() - e.getStartedMillis()) / 1000.0);
+        }
+    }
+
+    /** A bounded label from the event's free-text reason (the texts FailoverTransitions and OperatorActions write). */
+    static String reasonOf(TopologyEvent e) {
+        if (e.getReason().startsWith("aborted")) {
+            return "aborted";
+        }
+        if (e.getKind() == EventKind.SWITCHOVER || e.getReason().contains("asked by an operator")) {
+            return "operator";
+        }
+        return "primary_failed";
+    }
+
+    /** A probe of {@code node} by this instance. */
+    public void probed(String node, double seconds, boolean reachable) {
+        probeSeconds.labelValues(node, reachable ? "ok" : "failed").observe(seconds);
+    }
+
+    /** This instance's own verdict on {@code node} changed. */
+    public void verdictChanged(String node, Verdict verdict) {
+        verdictChanges.labelValues(node, verdict == Verdict.UP ? "up" : verdict == Verdict.DOWN ? "down"
+                : verdict.name().toLowerCase(Locale.ROOT)).inc();
+    }
+}
