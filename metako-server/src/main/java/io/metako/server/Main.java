@@ -55,6 +55,7 @@ public final class Main implements Callable<Integer> {
             spec.commandLine().getErr().println("metako: cannot create instance " + cfg.instance().id() + ": " + e);
             return 1;
         }
+        io.metako.server.logging.JsonLineLayout.context(instance::logContext);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             instance.close();

@@ -10,6 +10,7 @@ import io.metako.proto.v1.MemberRole;
 import io.metako.server.api.AdminException;
 import io.metako.server.api.AdminServer;
 import io.metako.server.api.StatusAssembler;
+import io.metako.server.api.StatusReport;
 import io.metako.server.api.AdminBackend;
 import io.metako.server.config.MetakoConfig;
 import io.metako.server.config.PeerConfig;
@@ -57,6 +58,8 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     /** The HTTP endpoints on instance.http_address; null when none is configured. */
     private io.metako.server.http.HttpServer http;
     private final io.metako.server.metrics.InstanceMetrics metrics;
+    /** The Raft term at the control loop's last tick, for log lines (asking Ratis on every line costs too much). */
+    private volatile long lastTerm;
     /** System.nanoTime() of the control loop's last tick: /liveness. */
     private volatile long lastTickNanos = System.nanoTime();
     private final ScheduledExecutorService control;
@@ -217,6 +220,10 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         control.scheduleWithFixedDelay(this::tick, 200, 200, TimeUnit.MILLISECONDS);
         control.scheduleWithFixedDelay(this::refreshRouting, 100, 100, TimeUnit.MILLISECONDS);
         failover.scheduleWithFixedDelay(this::controllerTick, 500, 200, TimeUnit.MILLISECONDS);
+        long reportMillis = config.logging().statusInterval().toMillis();
+        if (reportMillis > 0) {
+            control.scheduleWithFixedDelay(this::statusReport, reportMillis, reportMillis, TimeUnit.MILLISECONDS);
+        }
         stateMachine.addListener(s -> {
             control.execute(this::tick);
             control.execute(this::refreshRouting);
@@ -260,6 +267,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
      */
     private void tick() {
         lastTickNanos = System.nanoTime();
+        lastTerm = term();
         try {
             ClusterState s = stateMachine.state();
             long now = System.nanoTime();
@@ -290,6 +298,26 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         } catch (RuntimeException e) {
             LOG.warn("control tick failed: {}", e.toString());
         }
+    }
+
+    /** The periodic status report: one log line (logging.status_interval). */
+    private void statusReport() {
+        try {
+            StatusReport.Line line = StatusReport.of(status());
+            var event = LOG.atInfo();
+            for (var f : line.fields().entrySet()) {
+                event = event.addKeyValue(f.getKey(), f.getValue());
+            }
+            event.log(line.message());
+        } catch (RuntimeException e) {
+            LOG.warn("status report failed: {}", e.toString());
+        }
+    }
+
+    /** What every log line of this process carries (the JSON layout): the instance, its epoch and Raft term. */
+    public java.util.Map<String, String> logContext() {
+        return java.util.Map.of("instance", config.instance().id(), "epoch",
+                Long.toString(stateMachine.state().getEpoch()), "term", Long.toString(lastTerm));
     }
 
     private long leaseMillis() {

@@ -90,6 +90,7 @@ public final class ConfigLoader {
         SecurityConfig security = readSecurity(root.sectionOrEmpty("security"));
         RejoinConfig rejoin = readRejoin(root.sectionOrEmpty("rejoin"));
         HttpConfig http = readHttp(root.sectionOrEmpty("http"));
+        LoggingConfig logging = readLogging(root.sectionOrEmpty("logging"));
         if (security.httpTlsEnabled() && instance.httpAddress() == null) {
             problems.add("security.http_tls_enabled", "needs instance.http_address: there is no HTTP endpoint to secure");
         }
@@ -108,7 +109,7 @@ public final class ConfigLoader {
             }
         });
         return new MetakoConfig(clusterName, instance, peers, proxy, nodes, health, lb, failover, replication, security,
-                rejoin, http);
+                rejoin, http, logging);
     }
 
     private InstanceConfig readInstance(YamlSection s) {
@@ -167,6 +168,18 @@ public final class ConfigLoader {
         String osUser = m.string("os_user", "postgres");
         m.finish();
         return new ManagedNode(node, data, java.util.Optional.ofNullable(bin), osUser);
+    }
+
+    private static LoggingConfig readLogging(YamlSection s) {
+        java.time.Duration interval = LoggingConfig.DEFAULT.statusInterval();
+        String text = s.string("status_interval", null);
+        if (text != null && text.strip().matches("0+(ms|s|m|h)?")) {
+            interval = java.time.Duration.ZERO; // off
+        } else if (text != null) {
+            interval = s.duration("status_interval", interval);
+        }
+        s.finish();
+        return new LoggingConfig(interval);
     }
 
     private static HttpConfig readHttp(YamlSection s) {

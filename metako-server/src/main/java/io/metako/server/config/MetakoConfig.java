@@ -20,7 +20,8 @@ public record MetakoConfig(
         ReplicationConfig replication,
         SecurityConfig security,
         RejoinConfig rejoin,
-        HttpConfig http) {
+        HttpConfig http,
+        LoggingConfig logging) {
 
     public MetakoConfig {
         peers = List.copyOf(peers);

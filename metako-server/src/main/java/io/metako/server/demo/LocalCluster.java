@@ -214,6 +214,7 @@ public final class LocalCluster implements AutoCloseable {
         y.append("health_check:\n  interval: ").append(healthInterval).append("\n  timeout: ").append(healthInterval)
                 .append("\n  failure_threshold: 3\n  recovery_threshold: 2\n");
         y.append("load_balancer:\n  algorithm: round_robin\n");
+        y.append("logging:\n  status_interval: 10s   # a status report line in each instance's log\n");
         y.append("failover:\n  cooldown: ").append(failoverCooldown).append('\n');
         y.append("replication:\n  mode: ").append(replicationMode).append("\n  sync_standbys: 1\n  passfile: ")
                 .append(quoted(replicationPassfile())).append('\n');

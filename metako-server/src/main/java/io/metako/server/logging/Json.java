@@ -25,6 +25,13 @@ public final class Json {
         return this;
     }
 
+    /** {@code value} nested as an object. */
+    public Json put(String key, Json value) {
+        key(key);
+        sb.append(value);
+        return this;
+    }
+
     public Json put(String key, long value) {
         key(key);
         sb.append(value);

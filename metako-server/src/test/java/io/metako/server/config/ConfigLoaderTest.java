@@ -175,6 +175,19 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void theStatusReportComesEveryMinuteByDefaultAndZeroTurnsItOff() {
+        assertThat(parse(VALID).logging().statusInterval()).isEqualTo(java.time.Duration.ofSeconds(60));
+        assertThat(parse(VALID + "logging:\n  status_interval: 15s\n").logging().statusInterval())
+                .isEqualTo(java.time.Duration.ofSeconds(15));
+        assertThat(parse(VALID + "logging:\n  status_interval: 0\n").logging().statusInterval()).isZero();
+        assertThat(parse(VALID + "logging:\n  status_interval: 0s\n").logging().statusInterval()).isZero();
+        assertThatThrownBy(() -> parse(VALID + "logging:\n  status_interval: often\n  level: debug\n"))
+                .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).containsExactlyInAnyOrder(
+                        "logging.status_interval: must be a duration such as \"250ms\", \"5s\" or \"1m\", got 'often'",
+                        "logging.level: unknown key (known keys: status_interval)"));
+    }
+
+    @Test
     void badHttpSettingsAreNamed() {
         String yaml = VALID.replace("  http_address: 127.0.0.1:7201\n", "")
                 + "http:\n  auth: basic\n  open: [health, secrets]\nsecurity:\n  http_tls_enabled: true\n";

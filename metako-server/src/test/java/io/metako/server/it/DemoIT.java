@@ -99,6 +99,28 @@ class DemoIT {
                 assertThat(check.body()).contains("\"primary\":\"pg-1\"");
             }
 
+            // the instances' JSON logs: every line, from any thread, names its instance, epoch and term; the status
+            // report comes every logging.status_interval (10 s in the demo)
+            Path log1 = dir.resolve("metako-1.log");
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(40)).untilAsserted(() -> {
+                List<Struct> lines = new ArrayList<>();
+                for (String l : Files.readAllLines(log1)) {
+                    if (l.startsWith("{")) {
+                        lines.add(parseStruct(l));
+                    }
+                }
+                assertThat(lines).anySatisfy(l -> assertThat(l.getFieldsOrThrow("thread").getStringValue()).contains("health"));
+                assertThat(lines).allSatisfy(l -> assertThat(l.getFieldsOrThrow("instance").getStringValue())
+                        .as(l.toString()).isEqualTo("metako-1"));
+                Struct report = lines.stream().filter(l -> l.containsFields("report")).reduce((a, b) -> b).orElseThrow(
+                        () -> new AssertionError("no status report in " + log1 + " yet"));
+                assertThat(report.getFieldsOrThrow("msg").getStringValue()).startsWith("status: primary pg-1, epoch 1,");
+                assertThat(report.getFieldsOrThrow("epoch").getStringValue()).isEqualTo("1");
+                assertThat(Long.parseLong(report.getFieldsOrThrow("term").getStringValue())).isPositive();
+                assertThat(report.getFieldsOrThrow("nodes").getStructValue().getFieldsOrThrow("pg-2").getStructValue()
+                        .getFieldsOrThrow("health").getStringValue()).isEqualTo("healthy");
+            });
+
             // psql through the first instance's rw port reaches the primary
             String rw = instances.get(0).getStructValue().getFieldsOrThrow("rw").getStringValue();
             Process psql = new ProcessBuilder("psql", "host=127.0.0.1 port=" + rw.substring(rw.lastIndexOf(':') + 1)

@@ -100,6 +100,11 @@ class HaproxyIT extends QuorumScenario {
             }
             System.out.println("[haproxy] log:\n" + Files.readString(dir.resolve("haproxy.log")));
         }
+        if (dir != null) {
+            try (var walk = Files.walk(dir)) {
+                walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
     }
 
     /** HAProxy's view: proxy/server -> status (UP, DOWN, ...), from its stats page as CSV. */
