@@ -211,6 +211,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         lease.start();
         admin.start();
         proxyPorts = io.metako.server.routing.ProxyPorts.open(config, routing);
+        proxyPorts.router().observe(metrics.proxyObserver());
         if (config.instance().httpAddress() != null) {
             http = new io.metako.server.http.HttpServer(config.instance().httpAddress(), config.http(),
                     List.of(config.instance().readToken(), config.instance().authToken()), httpTls(), new HttpInputs(),
@@ -394,7 +395,8 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
                 .toBuilder().setHoldsLease(routing.current().writableNow());
         io.metako.server.routing.ProxyPorts ports = proxyPorts;
         if (ports != null) {
-            b.setProxy(StatusAssembler.proxy(ports.router().openSessions(), ports.router().backendConnections()));
+            b.setProxy(metrics.withStatements(StatusAssembler.proxy(ports.router().openSessions(),
+                    ports.router().backendConnections())));
         }
         return b.build();
     }

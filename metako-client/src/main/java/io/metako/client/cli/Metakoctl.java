@@ -4,6 +4,7 @@ import io.metako.client.MetakoClient;
 import io.metako.client.MetakoClientException;
 import java.io.PrintWriter;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -15,7 +16,7 @@ import picocli.CommandLine.ScopeType;
         description = "Operate a pg-metako cluster through the admin API of any of its instances.",
         subcommands = {StatusCommand.class, ListCommand.class, WatchCommand.class, MembersCommand.class,
                 HistoryCommand.class, SwitchoverCommand.class, FailoverCommand.class, AbortCommand.class, RejoinCommand.class, ReinitCommand.class,
-                PauseCommand.class, ResumeCommand.class, CommandLine.HelpCommand.class},
+                PauseCommand.class, ResumeCommand.class, StatsCommand.class, CommandLine.HelpCommand.class},
         footer = {"", "Exit codes: 0 ok, 2 bad usage, 3 no instance answered, 4 token refused, 5 call refused.",
                 "Environment: METAKO_ENDPOINTS (default for --endpoints), METAKO_TOKEN (default for --token),",
                 "METAKO_CACERT, METAKO_CERT, METAKO_KEY (defaults for --cacert, --cert, --key)."})
@@ -69,7 +70,17 @@ public final class Metakoctl {
     }
 
     MetakoClient client(Connection c) {
-        String endpoints = c.endpoints != null ? c.endpoints : env.getOrDefault("METAKO_ENDPOINTS", "127.0.0.1:7101");
+        return client(c, endpoints(c));
+    }
+
+    /** The endpoints asked: --endpoints, else METAKO_ENDPOINTS, else the local default. */
+    List<String> endpoints(Connection c) {
+        return MetakoClient.parseEndpoints(c.endpoints != null ? c.endpoints
+                : env.getOrDefault("METAKO_ENDPOINTS", "127.0.0.1:7101"));
+    }
+
+    /** A client of {@code endpoints} only, with the connection's token and TLS. */
+    MetakoClient client(Connection c, List<String> endpoints) {
         String token = c.token != null ? c.token : env.get("METAKO_TOKEN");
         java.nio.file.Path ca = c.cacert != null ? c.cacert : path(env.get("METAKO_CACERT"));
         java.nio.file.Path cert = c.cert != null ? c.cert : path(env.get("METAKO_CERT"));
@@ -77,7 +88,7 @@ public final class Metakoctl {
         if (ca == null && (cert != null || key != null)) {
             throw new IllegalArgumentException("--cert/--key need --cacert (or METAKO_CACERT): a client certificate is only sent over TLS");
         }
-        return new MetakoClient(MetakoClient.parseEndpoints(endpoints), token, Duration.ofMillis(c.timeoutMillis),
+        return new MetakoClient(endpoints, token, Duration.ofMillis(c.timeoutMillis),
                 ca == null ? null : new MetakoClient.Tls(ca, cert, key));
     }
 

@@ -63,6 +63,7 @@ final class StatusPrinter {
                 .append('\n');
         if (s.hasProxy()) {
             sb.append(proxy(s.getAnsweredBy(), s.getProxy())).append('\n');
+            sb.append(statements(s.getAnsweredBy(), s.getProxy())).append('\n');
         }
         sb.append("controller: ").append(s.getControllerSentence()).append("\n\n");
         sb.append(nodes(s)).append('\n');
@@ -81,6 +82,84 @@ final class StatusPrinter {
                 .collect(Collectors.joining(", "));
         return "proxy on " + instance + ": " + p.getClientSessions() + " client session" + (p.getClientSessions() == 1 ? "" : "s")
                 + "; backend connections: " + (backends.isEmpty() ? "none" : backends);
+    }
+
+    /** One line: the statements the answering instance's router carried, overall and by node. */
+    static String statements(String instance, ProxyStatus p) {
+        String nodes = p.getNodesList().stream().map(n -> n.getNode() + " " + n.getStatements() + " (" + n.getReads()
+                + " r, " + n.getWrites() + " w, " + n.getFailures() + " failed)").collect(Collectors.joining(", "));
+        return "statements on " + instance + ": " + p.getStatements() + " (reads " + p.getReads() + ", writes "
+                + p.getWrites() + ", other " + (p.getStatements() - p.getReads() - p.getWrites()) + "), failures "
+                + p.getFailures() + (nodes.isEmpty() ? "" : "; " + nodes);
+    }
+
+    /** One instance's answer to {@code metakoctl stats}: its proxy's counts, or why it did not answer. */
+    record InstanceStats(String endpoint, String instance, ProxyStatus proxy, String error) {
+    }
+
+    /** The statement counts of each instance and the cluster's totals, then the totals by node. */
+    static String stats(List<InstanceStats> answers) {
+        List<List<String>> rows = new ArrayList<>();
+        rows.add(List.of("INSTANCE", "ENDPOINT", "SESSIONS", "STATEMENTS", "READS", "WRITES", "OTHER", "FAILURES"));
+        long[] total = new long[5];
+        java.util.Map<String, long[]> byNode = new java.util.TreeMap<>();
+        for (InstanceStats a : answers) {
+            if (a.error() != null || a.proxy() == null) {
+                rows.add(List.of(a.instance().isEmpty() ? "?" : a.instance(), a.endpoint(), "-", "-", "-", "-", "-",
+                        a.error() != null ? "no answer: " + a.error().lines().findFirst().orElse("") : "no statement router"));
+                continue;
+            }
+            ProxyStatus p = a.proxy();
+            long other = p.getStatements() - p.getReads() - p.getWrites();
+            rows.add(List.of(a.instance(), a.endpoint(), Long.toString(p.getClientSessions()), Long.toString(p.getStatements()),
+                    Long.toString(p.getReads()), Long.toString(p.getWrites()), Long.toString(other),
+                    Long.toString(p.getFailures())));
+            long[] add = {p.getClientSessions(), p.getStatements(), p.getReads(), p.getWrites(), p.getFailures()};
+            for (int i = 0; i < add.length; i++) {
+                total[i] += add[i];
+            }
+            for (var n : p.getNodesList()) {
+                long[] t = byNode.computeIfAbsent(n.getNode(), k -> new long[4]);
+                t[0] += n.getStatements();
+                t[1] += n.getReads();
+                t[2] += n.getWrites();
+                t[3] += n.getFailures();
+            }
+        }
+        rows.add(List.of("total", "", Long.toString(total[0]), Long.toString(total[1]), Long.toString(total[2]),
+                Long.toString(total[3]), Long.toString(total[1] - total[2] - total[3]), Long.toString(total[4])));
+        StringBuilder sb = new StringBuilder(table(rows)).append('\n');
+        List<List<String>> nodes = new ArrayList<>();
+        nodes.add(List.of("NODE", "STATEMENTS", "READS", "WRITES", "FAILURES"));
+        byNode.forEach((node, t) -> nodes.add(List.of(node, Long.toString(t[0]), Long.toString(t[1]), Long.toString(t[2]),
+                Long.toString(t[3]))));
+        return sb.append(table(nodes)).toString();
+    }
+
+    /** {@code metakoctl stats -o json}: one object per instance, the proxy status as the admin API gives it. */
+    static String statsJson(List<InstanceStats> answers) {
+        StringBuilder sb = new StringBuilder("[");
+        for (InstanceStats a : answers) {
+            if (sb.length() > 1) {
+                sb.append(',');
+            }
+            sb.append("{\"endpoint\":").append(quote(a.endpoint())).append(",\"instance\":").append(quote(a.instance()));
+            if (a.error() != null) {
+                sb.append(",\"error\":").append(quote(a.error()));
+            } else if (a.proxy() != null) {
+                sb.append(",\"proxy\":").append(jsonLine(a.proxy()));
+            }
+            sb.append('}');
+        }
+        return sb.append(']').toString();
+    }
+
+    private static String quote(String s) {
+        try {
+            return JSON.print(com.google.protobuf.Value.newBuilder().setStringValue(s).build());
+        } catch (InvalidProtocolBufferException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     static String nodes(ClusterStatus s) {

@@ -23,6 +23,37 @@ class StatusPrinterTest {
         assertThat(StatusPrinter.json(s)).contains("\"client_sessions\": 8", "\"kept\": 5");
     }
 
+    private static ProxyStatus counted(int sessions, long reads, long writes, long other, long failures, String node) {
+        return ProxyStatus.newBuilder().setClientSessions(sessions).setStatements(reads + writes + other).setReads(reads)
+                .setWrites(writes).setFailures(failures).addNodes(io.metako.proto.v1.ProxyNodeStatements.newBuilder()
+                        .setNode(node).setStatements(reads + writes + other).setReads(reads).setWrites(writes)
+                        .setFailures(failures)).build();
+    }
+
+    @Test
+    void theStatementsTheProxyCarriedAreOneLineWithTheirNodes() {
+        ClusterStatus s = base().setProxy(counted(2, 90, 8, 2, 1, "pg-1")).build();
+        assertThat(StatusPrinter.status(s)).contains("statements on metako-2: 100 (reads 90, writes 8, other 2),"
+                + " failures 1; pg-1 100 (90 r, 8 w, 1 failed)\n");
+    }
+
+    @Test
+    void statsShowEachInstanceTheTotalsAndTheNodes() {
+        String t = StatusPrinter.stats(java.util.List.of(
+                new StatusPrinter.InstanceStats("10.0.0.11:7101", "metako-1", counted(2, 90, 8, 2, 1, "pg-1"), null),
+                new StatusPrinter.InstanceStats("10.0.0.12:7101", "metako-2", counted(1, 10, 2, 0, 0, "pg-1"), null),
+                new StatusPrinter.InstanceStats("10.0.0.13:7101", "", null, "no instance answered\nmore")));
+        assertThat(t.lines().toList()).anySatisfy(l -> assertThat(l).matches("metako-1 +10.0.0.11:7101 +2 +100 +90 +8 +2 +1"))
+                .anySatisfy(l -> assertThat(l).matches("total +3 +112 +100 +10 +2 +1"))
+                .anySatisfy(l -> assertThat(l).matches("\\? +10.0.0.13:7101 +- +- +- +- +- +no answer: no instance answered"))
+                .anySatisfy(l -> assertThat(l).matches("pg-1 +112 +100 +10 +1"));
+        String json = StatusPrinter.statsJson(java.util.List.of(
+                new StatusPrinter.InstanceStats("a:1", "metako-1", counted(2, 90, 8, 2, 1, "pg-1"), null),
+                new StatusPrinter.InstanceStats("b:1", "", null, "down \"quoted\"")));
+        assertThat(json).startsWith("[{\"endpoint\":\"a:1\",\"instance\":\"metako-1\",\"proxy\":{")
+                .contains("\"reads\":\"90\"", "{\"endpoint\":\"b:1\",\"instance\":\"\",\"error\":\"down \\\"quoted\\\"\"}");
+    }
+
     @Test
     void anIdleProxySaysSoAndAnInstanceWithoutOneShowsNoProxyLine() {
         ClusterStatus idle = base().setProxy(ProxyStatus.newBuilder().setClientSessions(1)).build();

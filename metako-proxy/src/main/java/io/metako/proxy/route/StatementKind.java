@@ -13,5 +13,12 @@ public enum StatementKind {
     /** COMMIT / END / ROLLBACK / ABORT (and PREPARE TRANSACTION's relatives). */
     END_TRANSACTION,
     /** SET / RESET / DISCARD: session state, to be applied on every backend the session uses. */
-    SESSION
+    SESSION;
+
+    private final String label = name().toLowerCase(java.util.Locale.ROOT);
+
+    /** The name in lower case: a metric label. */
+    public String label() {
+        return label;
+    }
 }

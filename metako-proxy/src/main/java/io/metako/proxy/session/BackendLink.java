@@ -110,6 +110,11 @@ final class BackendLink extends ChannelInboundHandlerAdapter {
         return answersNeedLease;
     }
 
+    /** The route ({@code primary}, {@code replica}) the session's next units here go by: for statistics. */
+    void route(String route) {
+        units.route(route);
+    }
+
     void leaseBound(boolean bound, boolean answers) {
         leaseBound = bound;
         answersNeedLease = answers;

@@ -122,6 +122,7 @@ final class BackendReplies implements BackendMessageScanner.Sink {
                     BackendMessages.describeError(payload));
             return false;
         }
+        link.owner().clientError(link, BackendMessages.fields(payload).getOrDefault('C', ""));
         return true;
     }
 
@@ -136,6 +137,7 @@ final class BackendReplies implements BackendMessageScanner.Sink {
         }
         link.sendDeferred();
         if (done.owner() == UnitTracker.Owner.CLIENT) {
+            link.owner().clientUnitTimed(link, done.route(), System.nanoTime() - done.sentNanos(), done.failed());
             link.owner().clientUnitDone(link, lastStatus, done.failed());
         } else if (done.failed()) {
             link.owner().internalUnitFailed(link);

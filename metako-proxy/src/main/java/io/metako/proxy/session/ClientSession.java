@@ -248,6 +248,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
     }
 
     @Override
+    public void clientUnitTimed(BackendLink link, String route, long nanos, boolean failed) {
+        router.observer().answered(link.backend.name(), route, nanos, failed);
+    }
+
+    @Override
+    public void clientError(BackendLink link, String sqlState) {
+        router.observer().error(link.backend.name(), sqlState);
+    }
+
+    @Override
     public void clientUnitDone(BackendLink link, char status, boolean failed) {
         state.txStatus(status);
         dispatcher.stopWaiting();
@@ -338,6 +348,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
         if (streamBroken) {
             client.close(); // part of a backend message went out: an ErrorResponse now would garble the stream
         } else if (client.isActive()) {
+            router.observer().error("", sqlState);
             client.writeAndFlush(BackendMessages.errorResponse(client.alloc(), "FATAL", sqlState, message))
                     .addListener(ChannelFutureListener.CLOSE);
         }

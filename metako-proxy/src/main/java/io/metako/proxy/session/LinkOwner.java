@@ -49,6 +49,14 @@ interface LinkOwner {
     /** A unit of the session's was answered by ReadyForQuery ({@code status}: I, T or E). */
     void clientUnitDone(BackendLink link, char status, boolean failed);
 
+    /** The session's unit done on {@code link} was sent by {@code route}, {@code nanos} ago: for statistics. */
+    default void clientUnitTimed(BackendLink link, String route, long nanos, boolean failed) {
+    }
+
+    /** An ErrorResponse of {@code link}'s backend goes to the client: for statistics. */
+    default void clientError(BackendLink link, String sqlState) {
+    }
+
     /** A query of the proxy's own (a replayed SET, the reset of a kept connection) failed. */
     void internalUnitFailed(BackendLink link);
 

@@ -159,6 +159,17 @@ public final class StatementRouter implements AutoCloseable {
     }
 
     /** Open client sessions, logged in or not. */
+    private volatile ProxyObserver observer = ProxyObserver.NONE;
+
+    /** Reports every routed unit, answer, error and wait to {@code o} from now on (statistics, metrics). */
+    public void observe(ProxyObserver o) {
+        observer = o;
+    }
+
+    ProxyObserver observer() {
+        return observer;
+    }
+
     public int openSessions() {
         return sessions.size();
     }

@@ -55,6 +55,8 @@ final class UnitDispatcher {
     private boolean drainAgain;
     /** When the unit waiting for a backend gives up (System.nanoTime); 0: none is waiting. */
     private long waitDeadline;
+    /** When the unit at the head began to wait (nanoTime), while {@link #waitDeadline} is set. */
+    private long waitStarted;
     private ScheduledFuture<?> retryTimer;
 
     UnitDispatcher(ClientSession session, StatementRouter router, SessionLinks links) {
@@ -202,6 +204,13 @@ final class UnitDispatcher {
             // reach the session's other backends (pgjdbc sends such a string as one Parse per statement)
             state.pending(StatementClassifier.sessionStatements(queue.unitSql(end)));
         }
+        if (c != null) {
+            // what the unit is and where it went, for the statistics; the route is the node's role in the table
+            RoutingTable seen = table != null ? table : router.table();
+            String route = seen.primary().filter(target.backend::equals).isPresent() ? "primary" : "replica";
+            target.route(route);
+            router.observer().routed(target.backend.name(), route, c.kind().label());
+        }
         links.current = target;
         // a unit forced to the primary (/* metako:primary */, for functions that write) may have side effects
         retry.start(end >= 0 && links.transaction == null && !target.busy()
@@ -301,9 +310,11 @@ final class UnitDispatcher {
         long now = System.nanoTime();
         if (waitDeadline == 0) {
             waitDeadline = now + router.settings().failoverWait().toNanos();
+            waitStarted = now;
         }
         if (now - waitDeadline >= 0) {
             waitDeadline = 0;
+            router.observer().waited(now - waitStarted, false);
             failUnit(w.sqlState(), w.reason() + "; gave up after proxy.failover_wait ("
                     + router.settings().failoverWait().toMillis() + " ms), retry the transaction");
             return true;
@@ -324,6 +335,9 @@ final class UnitDispatcher {
 
     /** The unit's wait is over: it was answered, or it ends otherwise. */
     void stopWaiting() {
+        if (waitDeadline != 0) {
+            router.observer().waited(System.nanoTime() - waitStarted, true);
+        }
         waitDeadline = 0;
     }
 
@@ -332,6 +346,7 @@ final class UnitDispatcher {
         statements.unitDropped();
         int end = queue.unitEnd();
         byte last = queue.dropUnit(end);
+        router.observer().error("", sqlState);
         client.write(BackendMessages.errorResponse(client.alloc(), "ERROR", sqlState, message));
         if (end >= 0 && last != FrontendMessages.FLUSH) {
             client.write(BackendMessages.readyForQuery(client.alloc(), state.txStatus()));

@@ -26,12 +26,14 @@ final class UnitTracker {
     record Internal(String sql, Owner owner) {
     }
 
-    /** A unit answered by ReadyForQuery. */
-    record Done(Owner owner, boolean failed) {
+    /** A unit answered by ReadyForQuery: whose, whether it failed, its route and when it was sent (nanoTime). */
+    record Done(Owner owner, boolean failed, String route, long sentNanos) {
     }
 
     private static final class Unit {
         final Owner owner;
+        String route;
+        long sentNanos;
         int suppressParse;
         int suppressClose;
         boolean failed;
@@ -47,6 +49,8 @@ final class UnitTracker {
     /** A session unit is being sent: its Sync (or Query, FunctionCall) has not gone yet. */
     private boolean unitOpen;
     private int clientUnits;
+    /** The route of the session's units sent from now on (the dispatcher sets it as it routes one). */
+    private String route = "primary";
 
     // ---- what is sent ---------------------------------------------------------------------------
 
@@ -72,9 +76,17 @@ final class UnitTracker {
         units.peekLast().suppressClose++;
     }
 
+    /** The route ({@code primary}, {@code replica}) the next session units sent here were routed by. */
+    void route(String route) {
+        this.route = route;
+    }
+
     private void openClientUnit() {
         if (!unitOpen) {
-            units.add(new Unit(Owner.CLIENT));
+            Unit u = new Unit(Owner.CLIENT);
+            u.route = route;
+            u.sentNanos = System.nanoTime();
+            units.add(u);
             clientUnits++;
             unitOpen = true;
         }
@@ -154,7 +166,7 @@ final class UnitTracker {
         if (done.owner == Owner.CLIENT) {
             clientUnits--;
         }
-        return new Done(done.owner, done.failed);
+        return new Done(done.owner, done.failed, done.route, done.sentNanos);
     }
 
     // ---- state ------------------------------------------------------------------------------------

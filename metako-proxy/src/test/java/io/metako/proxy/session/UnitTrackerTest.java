@@ -22,10 +22,23 @@ class UnitTrackerTest {
         assertThat(units.suppress((byte) '1')).as("the proxy's ParseComplete").isTrue();
         assertThat(units.suppress((byte) '2')).as("the client's BindComplete").isFalse();
         assertThat(units.busy()).isTrue();
-        assertThat(units.complete()).isEqualTo(new UnitTracker.Done(UnitTracker.Owner.CLIENT, false));
+        assertThat(units.complete()).extracting(UnitTracker.Done::owner, UnitTracker.Done::failed).containsExactly(UnitTracker.Owner.CLIENT, false);
         assertThat(units.busy()).isFalse();
         assertThat(units.answering()).isNull();
         assertThat(units.complete()).as("a ReadyForQuery nobody asked for").isNull();
+    }
+
+    @Test
+    void aSessionUnitCarriesTheRouteItWasSentByAndWhen() {
+        units.route("replica");
+        long before = System.nanoTime();
+        units.clientMessage(FrontendMessages.QUERY);
+        units.route("primary"); // the next unit's route
+        units.clientMessage(FrontendMessages.QUERY);
+        UnitTracker.Done first = units.complete();
+        assertThat(first.route()).isEqualTo("replica");
+        assertThat(first.sentNanos()).isBetween(before, System.nanoTime());
+        assertThat(units.complete().route()).isEqualTo("primary");
     }
 
     @Test
@@ -34,7 +47,7 @@ class UnitTrackerTest {
         units.clientMessage(FrontendMessages.SYNC);
         units.failed();
         assertThat(units.suppress((byte) '1')).as("PostgreSQL skipped the rest of the unit").isFalse();
-        assertThat(units.complete()).isEqualTo(new UnitTracker.Done(UnitTracker.Owner.CLIENT, true));
+        assertThat(units.complete()).extracting(UnitTracker.Done::owner, UnitTracker.Done::failed).containsExactly(UnitTracker.Owner.CLIENT, true);
     }
 
     @Test
@@ -54,9 +67,9 @@ class UnitTrackerTest {
         assertThat(units.busy()).isFalse();
         assertThat(units.answering()).isEqualTo(UnitTracker.Owner.SWALLOW);
         assertThat(units.markAnswered()).as("the proxy's own answers are never the client's").isFalse();
-        assertThat(units.complete()).isEqualTo(new UnitTracker.Done(UnitTracker.Owner.SWALLOW, false));
+        assertThat(units.complete()).extracting(UnitTracker.Done::owner, UnitTracker.Done::failed).containsExactly(UnitTracker.Owner.SWALLOW, false);
         assertThat(units.answering()).isEqualTo(UnitTracker.Owner.LSN);
-        assertThat(units.complete()).isEqualTo(new UnitTracker.Done(UnitTracker.Owner.LSN, false));
+        assertThat(units.complete()).extracting(UnitTracker.Done::owner, UnitTracker.Done::failed).containsExactly(UnitTracker.Owner.LSN, false);
         assertThat(units.empty()).isTrue();
     }
 }

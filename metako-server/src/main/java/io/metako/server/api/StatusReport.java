@@ -38,7 +38,10 @@ public final class StatusReport {
             msg.append(", failover PAUSED");
         }
         if (s.hasProxy()) {
-            msg.append(", ").append(s.getProxy().getClientSessions()).append(" client sessions");
+            msg.append(", ").append(s.getProxy().getClientSessions()).append(" client sessions, ")
+                    .append(s.getProxy().getStatements()).append(" statements (").append(s.getProxy().getReads())
+                    .append(" reads, ").append(s.getProxy().getWrites()).append(" writes, ")
+                    .append(s.getProxy().getFailures()).append(" failed)");
         }
         Map<String, Object> f = new LinkedHashMap<>();
         f.put("report", "status");
@@ -61,7 +64,9 @@ public final class StatusReport {
         }
         f.put("nodes", nodes);
         if (s.hasProxy()) {
-            Json proxy = Json.object().put("client_sessions", s.getProxy().getClientSessions());
+            var p = s.getProxy();
+            Json proxy = Json.object().put("client_sessions", p.getClientSessions()).put("statements", p.getStatements())
+                    .put("reads", p.getReads()).put("writes", p.getWrites()).put("failures", p.getFailures());
             for (var b : s.getProxy().getBackendsList()) {
                 proxy.put(b.getNode() + "_in_use", b.getInUse()).put(b.getNode() + "_kept", b.getKept());
             }

@@ -29,6 +29,8 @@ import java.util.function.Supplier;
 public final class InstanceMetrics {
     /** Seconds: from a fast switchover to a slow clone. */
     private static final double[] OPERATION_BUCKETS = {0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300, 900};
+    private static final double[] STATEMENT_BUCKETS = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+            0.5, 1, 2.5, 5, 10, 30};
     private static final double[] PROBE_BUCKETS = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
 
     /** The Raft numbers the status does not carry. */
@@ -47,6 +49,12 @@ public final class InstanceMetrics {
     private final Histogram operationSeconds;
     private final Counter verdictChanges;
     private final Histogram probeSeconds;
+    private final Counter statements;
+    private final Histogram statementSeconds;
+    private final Counter errors;
+    private final Histogram waitSeconds;
+    /** The statement counts by node, for the status (metakoctl status, the status report). */
+    private final java.util.concurrent.ConcurrentHashMap<String, NodeCounts> byNode = new java.util.concurrent.ConcurrentHashMap<>();
     private final PrometheusTextFormatWriter writer = PrometheusTextFormatWriter.create();
     /** The last history event counted; null until the first state is seen (events before it are not counted). */
     private TopologyEvent lastCounted;
@@ -74,7 +82,93 @@ public final class InstanceMetrics {
         probeSeconds = Histogram.builder().name("metako_probe_duration_seconds").unit(Unit.SECONDS)
                 .labelNames("node", "result").classicOnly().classicUpperBounds(PROBE_BUCKETS)
                 .help("Health probes of the nodes by this instance, by result (ok, failed)").register(registry);
+        statements = Counter.builder().name("metako_proxy_statements_total").labelNames("node", "route", "kind")
+                .help("Client statements (a Query, or Parse..Sync) the statement router routed, by node, route"
+                        + " (primary, replica: the node's role in the routing table) and kind (read, write, begin,"
+                        + " begin_read_only, end_transaction, session)").register(registry);
+        statementSeconds = Histogram.builder().name("metako_proxy_statement_duration_seconds").unit(Unit.SECONDS)
+                .labelNames("route").classicOnly().classicUpperBounds(STATEMENT_BUCKETS)
+                .help("From a client statement sent to its node to the node's ReadyForQuery, by route").register(registry);
+        errors = Counter.builder().name("metako_proxy_errors_total").labelNames("class")
+                .help("ErrorResponses sent to clients, by SQLSTATE class (its first two characters: 08 connection,"
+                        + " 23 integrity, 40 rollback, 57 operator intervention, ...), the nodes' and the proxy's own")
+                .register(registry);
+        waitSeconds = Histogram.builder().name("metako_proxy_wait_seconds").unit(Unit.SECONDS).labelNames("outcome")
+                .classicOnly().classicUpperBounds(OPERATION_BUCKETS)
+                .help("Statements held while there was no primary or no lease (a failover): how long, and whether they"
+                        + " then ran (routed) or got an error (gave_up, after proxy.failover_wait)").register(registry);
         clusterGauges();
+    }
+
+    /** The statement counts of one node. */
+    private static final class NodeCounts {
+        final java.util.concurrent.atomic.LongAdder statements = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder reads = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder writes = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder failures = new java.util.concurrent.atomic.LongAdder();
+    }
+
+    private NodeCounts counts(String node) {
+        NodeCounts c = byNode.get(node); // no lambda on the hot path once the node is known
+        return c != null ? c : byNode.computeIfAbsent(node, n -> new NodeCounts());
+    }
+
+    /** What the statement router reports, counted here (called on its event loops: counters only). */
+    public io.metako.proxy.session.ProxyObserver proxyObserver() {
+        return new io.metako.proxy.session.ProxyObserver() {
+            @Override
+            public void routed(String node, String route, String kind) {
+                statements.labelValues(node, route, kind).inc();
+                NodeCounts c = counts(node);
+                c.statements.increment();
+                if (kind.equals("read") || kind.equals("begin_read_only")) {
+                    c.reads.increment();
+                } else if (kind.equals("write")) {
+                    c.writes.increment();
+                }
+            }
+
+            @Override
+            public void answered(String node, String route, long nanos, boolean failed) {
+                statementSeconds.labelValues(route).observe(nanos / 1e9);
+            }
+
+            @Override
+            public void error(String node, String sqlState) {
+                errors.labelValues(sqlState.length() >= 2 ? sqlState.substring(0, 2) : "unknown").inc();
+                counts(node).failures.increment(); // "" counts the proxy's own
+            }
+
+            @Override
+            public void waited(long nanos, boolean routed) {
+                waitSeconds.labelValues(routed ? "routed" : "gave_up").observe(nanos / 1e9);
+            }
+        };
+    }
+
+    /** {@code proxy} with this instance's statement counts, overall and by node (the proxy's own errors under ""). */
+    public io.metako.proto.v1.ProxyStatus withStatements(io.metako.proto.v1.ProxyStatus proxy) {
+        io.metako.proto.v1.ProxyStatus.Builder b = proxy.toBuilder();
+        long total = 0;
+        long reads = 0;
+        long writes = 0;
+        long failures = 0;
+        for (var e : new java.util.TreeMap<>(byNode).entrySet()) {
+            NodeCounts c = e.getValue();
+            long st = c.statements.sum();
+            long r = c.reads.sum();
+            long w = c.writes.sum();
+            long f = c.failures.sum();
+            total += st;
+            reads += r;
+            writes += w;
+            failures += f;
+            if (!e.getKey().isEmpty()) {
+                b.addNodes(io.metako.proto.v1.ProxyNodeStatements.newBuilder().setNode(e.getKey()).setStatements(st)
+                        .setReads(r).setWrites(w).setFailures(f));
+            }
+        }
+        return b.setStatements(total).setReads(reads).setWrites(writes).setFailures(failures).build();
     }
 
     private void clusterGauges() {

@@ -26,10 +26,13 @@ class StatusReportTest {
                         .setReachable(true).setTimeline(3).build()))
                 .addNodes(node("pg-3", NodeRole.REPLICA, MajorityHealth.HEALTHY, NodeObservation.newBuilder()
                         .setReachable(true).setInRecovery(true).setLagBytes(512).setTimeline(3).build()))
-                .setProxy(ProxyStatus.newBuilder().setClientSessions(5)).build();
+                .setProxy(ProxyStatus.newBuilder().setClientSessions(5).setStatements(120).setReads(100).setWrites(15)
+                        .setFailures(2)).build();
         StatusReport.Line line = StatusReport.of(s);
         assertThat(line.message()).isEqualTo("status: primary pg-2, epoch 4, 2/3 nodes healthy, pg-1 failed, leader"
-                + " metako-1, 5 client sessions");
+                + " metako-1, 5 client sessions, 120 statements (100 reads, 15 writes, 2 failed)");
+        assertThat(line.fields().get("proxy").toString()).isEqualTo("{\"client_sessions\":5,\"statements\":120,"
+                + "\"reads\":100,\"writes\":15,\"failures\":2}");
         assertThat(line.fields()).containsEntry("primary", "pg-2").containsEntry("holds_lease", true)
                 .containsEntry("nodes_healthy", 2L).containsEntry("report", "status");
         assertThat(line.fields().get("nodes").toString()).isEqualTo("{\"pg-1\":{\"role\":\"quarantined\",\"health\":"

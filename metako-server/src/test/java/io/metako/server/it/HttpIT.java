@@ -108,6 +108,57 @@ class HttpIT extends QuorumScenario {
 
     @Test
     @Order(3)
+    void theStatementsThroughAnInstancesRouterAreCountedInStatusMetricsAndMetakoctlStats() throws Exception {
+        java.util.Properties p = new java.util.Properties();
+        p.setProperty("user", io.metako.server.demo.LocalCluster.PROXY_USER);
+        p.setProperty("password", q.cluster.password());
+        try (java.sql.Connection c = java.sql.DriverManager.getConnection("jdbc:postgresql://127.0.0.1:"
+                + q.cluster.instances().get(0).proxyPort() + "/postgres", p); java.sql.Statement st = c.createStatement()) {
+            st.execute("CREATE TABLE counted (x int)");
+            for (int i = 0; i < 3; i++) {
+                st.execute("INSERT INTO counted VALUES (" + i + ")");
+            }
+        }
+        // a session that wrote reads on the primary until the replicas caught up (read-your-writes): read in another
+        try (java.sql.Connection c = java.sql.DriverManager.getConnection("jdbc:postgresql://127.0.0.1:"
+                + q.cluster.instances().get(0).proxyPort() + "/postgres", p); java.sql.Statement st = c.createStatement()) {
+            for (int i = 0; i < 5; i++) {
+                st.execute("SELECT 1");
+            }
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> st.execute("SELECT 1/0"))
+                    .hasMessageContaining("division by zero");
+        }
+        io.metako.proto.v1.ProxyStatus proxy = q.status(0).getProxy();
+        assertThat(proxy.getStatements()).as(proxy.toString()).isGreaterThanOrEqualTo(10);
+        assertThat(proxy.getReads()).isGreaterThanOrEqualTo(6); // SELECT 1 x5 and SELECT 1/0, on replicas
+        assertThat(proxy.getWrites()).isGreaterThanOrEqualTo(4);
+        assertThat(proxy.getFailures()).isGreaterThanOrEqualTo(1);
+        assertThat(proxy.getNodesList()).anySatisfy(n -> {
+            assertThat(n.getNode()).isEqualTo("pg-1");
+            assertThat(n.getWrites()).isGreaterThanOrEqualTo(4);
+        });
+        assertThat(q.status(1).getProxy().getStatements()).as("metako-2's router carried none of them").isZero();
+
+        String metrics = get(0, "/metrics").body();
+        assertThat(metrics).contains("metako_proxy_statements_total{kind=\"write\",node=\"pg-1\",route=\"primary\"}",
+                "metako_proxy_errors_total{class=\"22\"} 1.0", "metako_proxy_statement_duration_seconds_count{route=\"replica\"}",
+                "metako_raft_leader", "jvm_threads_current");
+
+        java.io.StringWriter out = new java.io.StringWriter();
+        int code = io.metako.client.cli.Metakoctl.commandLine(java.util.Map.of("METAKO_TOKEN", q.cluster.token()))
+                .setOut(new java.io.PrintWriter(out)).setErr(new java.io.PrintWriter(out))
+                .execute("--endpoints", String.join(",", q.cluster.instances().stream()
+                        .map(io.metako.server.demo.LocalCluster.InstanceSpec::grpc).toList()), "stats");
+        assertThat(code).as(out.toString()).isZero();
+        assertThat(out.toString().lines().toList()).as(out.toString())
+                .anySatisfy(l -> assertThat(l).startsWith("metako-1 ").doesNotContain(" 0 0 0 0"))
+                .anySatisfy(l -> assertThat(l).startsWith("metako-3 "))
+                .anySatisfy(l -> assertThat(l).startsWith("total "))
+                .anySatisfy(l -> assertThat(l).startsWith("pg-1 "));
+    }
+
+    @Test
+    @Order(4)
     void aTokenIsAskedWhereHttpAuthIsTokenExceptForTheHealthChecks() throws Exception {
         assertThat(code(2, "/primary")).isEqualTo(200);
         HttpResponse<String> refused = get(2, "/cluster");
@@ -121,7 +172,7 @@ class HttpIT extends QuorumScenario {
     }
 
     @Test
-    @Order(4)
+    @Order(5)
     void afterAFailoverPrimaryAnswersForTheNewOneAndTheQuarantinedNodeTakesNoReads() throws Exception {
         q.cluster.nodes().get(0).kill();
         await().atMost(CONVERGE).untilAsserted(() -> {
@@ -136,7 +187,7 @@ class HttpIT extends QuorumScenario {
     }
 
     @Test
-    @Order(5)
+    @Order(6)
     void anInstanceCutOffFromItsGroupAnswers503() throws Exception {
         int survivor = 2;
         List<Integer> stopped = new ArrayList<>();
