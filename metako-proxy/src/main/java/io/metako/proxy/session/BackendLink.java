@@ -110,9 +110,9 @@ final class BackendLink extends ChannelInboundHandlerAdapter {
         return answersNeedLease;
     }
 
-    /** The route ({@code primary}, {@code replica}) the session's next units here go by: for statistics. */
-    void route(String route) {
-        units.route(route);
+    /** Whether the session's next units here were routed to the primary (else a replica): for statistics. */
+    void route(boolean primary) {
+        units.route(primary);
     }
 
     void leaseBound(boolean bound, boolean answers) {

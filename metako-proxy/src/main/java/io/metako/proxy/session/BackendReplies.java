@@ -137,7 +137,7 @@ final class BackendReplies implements BackendMessageScanner.Sink {
         }
         link.sendDeferred();
         if (done.owner() == UnitTracker.Owner.CLIENT) {
-            link.owner().clientUnitTimed(link, done.route(), System.nanoTime() - done.sentNanos(), done.failed());
+            link.owner().clientUnitTimed(link, done.primary(), System.nanoTime() - done.sentNanos(), done.failed());
             link.owner().clientUnitDone(link, lastStatus, done.failed());
         } else if (done.failed()) {
             link.owner().internalUnitFailed(link);

@@ -248,8 +248,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
     }
 
     @Override
-    public void clientUnitTimed(BackendLink link, String route, long nanos, boolean failed) {
-        router.observer().answered(link.backend.name(), route, nanos, failed);
+    public void clientUnitTimed(BackendLink link, boolean primary, long nanos, boolean failed) {
+        router.observer().answered(link.backend.name(), primary, nanos, failed);
     }
 
     @Override

@@ -49,8 +49,8 @@ interface LinkOwner {
     /** A unit of the session's was answered by ReadyForQuery ({@code status}: I, T or E). */
     void clientUnitDone(BackendLink link, char status, boolean failed);
 
-    /** The session's unit done on {@code link} was sent by {@code route}, {@code nanos} ago: for statistics. */
-    default void clientUnitTimed(BackendLink link, String route, long nanos, boolean failed) {
+    /** The session's unit done on {@code link} (routed to the primary or not) was sent {@code nanos} ago: statistics. */
+    default void clientUnitTimed(BackendLink link, boolean primary, long nanos, boolean failed) {
     }
 
     /** An ErrorResponse of {@code link}'s backend goes to the client: for statistics. */

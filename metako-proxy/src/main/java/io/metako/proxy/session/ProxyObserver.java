@@ -10,15 +10,14 @@ public interface ProxyObserver {
     ProxyObserver NONE = new ProxyObserver() { };
 
     /**
-     * A unit of a client's (one Query, or Parse..Sync) was routed to {@code node}: {@code route} is {@code primary}
-     * or {@code replica} (what the node was in the routing table), {@code kind} the classifier's ({@code read},
-     * {@code write}, {@code session}, ...).
+     * A unit of a client's (one Query, or Parse..Sync) was routed to {@code node}: {@code primary} tells whether the
+     * node was the primary in the routing table (else a replica), {@code kind} is the classifier's.
      */
-    default void routed(String node, String route, String kind) {
+    default void routed(String node, boolean primary, io.metako.proxy.route.StatementKind kind) {
     }
 
     /** A client's unit on {@code node} was answered by its ReadyForQuery {@code nanos} after it was sent. */
-    default void answered(String node, String route, long nanos, boolean failed) {
+    default void answered(String node, boolean primary, long nanos, boolean failed) {
     }
 
     /**

@@ -207,9 +207,9 @@ final class UnitDispatcher {
         if (c != null) {
             // what the unit is and where it went, for the statistics; the route is the node's role in the table
             RoutingTable seen = table != null ? table : router.table();
-            String route = seen.primary().filter(target.backend::equals).isPresent() ? "primary" : "replica";
-            target.route(route);
-            router.observer().routed(target.backend.name(), route, c.kind().label());
+            boolean primary = seen.primary().isPresent() && seen.primary().get().equals(target.backend);
+            target.route(primary);
+            router.observer().routed(target.backend.name(), primary, c.kind());
         }
         links.current = target;
         // a unit forced to the primary (/* metako:primary */, for functions that write) may have side effects

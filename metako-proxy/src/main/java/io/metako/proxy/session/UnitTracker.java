@@ -27,12 +27,12 @@ final class UnitTracker {
     }
 
     /** A unit answered by ReadyForQuery: whose, whether it failed, its route and when it was sent (nanoTime). */
-    record Done(Owner owner, boolean failed, String route, long sentNanos) {
+    record Done(Owner owner, boolean failed, boolean primary, long sentNanos) {
     }
 
     private static final class Unit {
         final Owner owner;
-        String route;
+        boolean primary;
         long sentNanos;
         int suppressParse;
         int suppressClose;
@@ -49,8 +49,8 @@ final class UnitTracker {
     /** A session unit is being sent: its Sync (or Query, FunctionCall) has not gone yet. */
     private boolean unitOpen;
     private int clientUnits;
-    /** The route of the session's units sent from now on (the dispatcher sets it as it routes one). */
-    private String route = "primary";
+    /** Whether the session's units sent from now on went to the primary (the dispatcher sets it as it routes one). */
+    private boolean primary = true;
 
     // ---- what is sent ---------------------------------------------------------------------------
 
@@ -76,15 +76,15 @@ final class UnitTracker {
         units.peekLast().suppressClose++;
     }
 
-    /** The route ({@code primary}, {@code replica}) the next session units sent here were routed by. */
-    void route(String route) {
-        this.route = route;
+    /** Whether the next session units sent here were routed to the primary (else to a replica). */
+    void route(boolean primary) {
+        this.primary = primary;
     }
 
     private void openClientUnit() {
         if (!unitOpen) {
             Unit u = new Unit(Owner.CLIENT);
-            u.route = route;
+            u.primary = primary;
             u.sentNanos = System.nanoTime();
             units.add(u);
             clientUnits++;
@@ -166,7 +166,7 @@ final class UnitTracker {
         if (done.owner == Owner.CLIENT) {
             clientUnits--;
         }
-        return new Done(done.owner, done.failed, done.route, done.sentNanos);
+        return new Done(done.owner, done.failed, done.primary, done.sentNanos);
     }
 
     // ---- state ------------------------------------------------------------------------------------

@@ -30,15 +30,15 @@ class UnitTrackerTest {
 
     @Test
     void aSessionUnitCarriesTheRouteItWasSentByAndWhen() {
-        units.route("replica");
+        units.route(false);
         long before = System.nanoTime();
         units.clientMessage(FrontendMessages.QUERY);
-        units.route("primary"); // the next unit's route
+        units.route(true); // the next unit's route
         units.clientMessage(FrontendMessages.QUERY);
         UnitTracker.Done first = units.complete();
-        assertThat(first.route()).isEqualTo("replica");
+        assertThat(first.primary()).isFalse();
         assertThat(first.sentNanos()).isBetween(before, System.nanoTime());
-        assertThat(units.complete().route()).isEqualTo("primary");
+        assertThat(units.complete().primary()).isTrue();
     }
 
     @Test

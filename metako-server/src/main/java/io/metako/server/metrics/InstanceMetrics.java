@@ -49,12 +49,16 @@ public final class InstanceMetrics {
     private final Histogram operationSeconds;
     private final Counter verdictChanges;
     private final Histogram probeSeconds;
-    private final Counter statements;
+    private final Counter statementsTotal;
     private final Histogram statementSeconds;
+    private final io.prometheus.metrics.core.datapoints.DistributionDataPoint primarySeconds;
+    private final io.prometheus.metrics.core.datapoints.DistributionDataPoint replicaSeconds;
     private final Counter errors;
     private final Histogram waitSeconds;
     /** The statement counts by node, for the status (metakoctl status, the status report). */
     private final java.util.concurrent.ConcurrentHashMap<String, NodeCounts> byNode = new java.util.concurrent.ConcurrentHashMap<>();
+    /** Errors the proxy itself sent (a wait given up, a lost backend, a session ended): no node to count them on. */
+    private final java.util.concurrent.atomic.LongAdder proxyOwnFailures = new java.util.concurrent.atomic.LongAdder();
     private final PrometheusTextFormatWriter writer = PrometheusTextFormatWriter.create();
     /** The last history event counted; null until the first state is seen (events before it are not counted). */
     private TopologyEvent lastCounted;
@@ -82,13 +86,15 @@ public final class InstanceMetrics {
         probeSeconds = Histogram.builder().name("metako_probe_duration_seconds").unit(Unit.SECONDS)
                 .labelNames("node", "result").classicOnly().classicUpperBounds(PROBE_BUCKETS)
                 .help("Health probes of the nodes by this instance, by result (ok, failed)").register(registry);
-        statements = Counter.builder().name("metako_proxy_statements_total").labelNames("node", "route", "kind")
+        statementsTotal = Counter.builder().name("metako_proxy_statements_total").labelNames("node", "route", "kind")
                 .help("Client statements (a Query, or Parse..Sync) the statement router routed, by node, route"
                         + " (primary, replica: the node's role in the routing table) and kind (read, write, begin,"
                         + " begin_read_only, end_transaction, session)").register(registry);
         statementSeconds = Histogram.builder().name("metako_proxy_statement_duration_seconds").unit(Unit.SECONDS)
                 .labelNames("route").classicOnly().classicUpperBounds(STATEMENT_BUCKETS)
                 .help("From a client statement sent to its node to the node's ReadyForQuery, by route").register(registry);
+        primarySeconds = statementSeconds.labelValues("primary");
+        replicaSeconds = statementSeconds.labelValues("replica");
         errors = Counter.builder().name("metako_proxy_errors_total").labelNames("class")
                 .help("ErrorResponses sent to clients, by SQLSTATE class (its first two characters: 08 connection,"
                         + " 23 integrity, 40 rollback, 57 operator intervention, ...), the nodes' and the proxy's own")
@@ -100,43 +106,69 @@ public final class InstanceMetrics {
         clusterGauges();
     }
 
-    /** The statement counts of one node. */
-    private static final class NodeCounts {
+    private static final io.metako.proxy.route.StatementKind[] KINDS = io.metako.proxy.route.StatementKind.values();
+
+    /**
+     * The statement counts of one node, and its counters' data points by route and kind: looked up once, so a
+     * statement costs a map lookup and two increments, no label array.
+     */
+    private final class NodeCounts {
+        final String node;
+        final io.prometheus.metrics.core.datapoints.CounterDataPoint[] points =
+                new io.prometheus.metrics.core.datapoints.CounterDataPoint[2 * KINDS.length];
         final java.util.concurrent.atomic.LongAdder statements = new java.util.concurrent.atomic.LongAdder();
         final java.util.concurrent.atomic.LongAdder reads = new java.util.concurrent.atomic.LongAdder();
         final java.util.concurrent.atomic.LongAdder writes = new java.util.concurrent.atomic.LongAdder();
         final java.util.concurrent.atomic.LongAdder failures = new java.util.concurrent.atomic.LongAdder();
+
+        NodeCounts(String node) {
+            this.node = node;
+            for (int r = 0; r < 2; r++) {
+                for (io.metako.proxy.route.StatementKind k : KINDS) {
+                    points[r * KINDS.length + k.ordinal()] = statements(node, r == 0 ? "primary" : "replica", k.label());
+                }
+            }
+        }
+    }
+
+    private io.prometheus.metrics.core.datapoints.CounterDataPoint statements(String node, String route, String kind) {
+        return statementsTotal.labelValues(node, route, kind);
     }
 
     private NodeCounts counts(String node) {
         NodeCounts c = byNode.get(node); // no lambda on the hot path once the node is known
-        return c != null ? c : byNode.computeIfAbsent(node, n -> new NodeCounts());
+        return c != null ? c : byNode.computeIfAbsent(node, NodeCounts::new);
     }
 
     /** What the statement router reports, counted here (called on its event loops: counters only). */
     public io.metako.proxy.session.ProxyObserver proxyObserver() {
         return new io.metako.proxy.session.ProxyObserver() {
             @Override
-            public void routed(String node, String route, String kind) {
-                statements.labelValues(node, route, kind).inc();
+            public void routed(String node, boolean primary, io.metako.proxy.route.StatementKind kind) {
                 NodeCounts c = counts(node);
+                c.points[(primary ? 0 : KINDS.length) + kind.ordinal()].inc();
                 c.statements.increment();
-                if (kind.equals("read") || kind.equals("begin_read_only")) {
+                if (kind == io.metako.proxy.route.StatementKind.READ
+                        || kind == io.metako.proxy.route.StatementKind.BEGIN_READ_ONLY) {
                     c.reads.increment();
-                } else if (kind.equals("write")) {
+                } else if (kind == io.metako.proxy.route.StatementKind.WRITE) {
                     c.writes.increment();
                 }
             }
 
             @Override
-            public void answered(String node, String route, long nanos, boolean failed) {
-                statementSeconds.labelValues(route).observe(nanos / 1e9);
+            public void answered(String node, boolean primary, long nanos, boolean failed) {
+                (primary ? primarySeconds : replicaSeconds).observe(nanos / 1e9);
             }
 
             @Override
             public void error(String node, String sqlState) {
                 errors.labelValues(sqlState.length() >= 2 ? sqlState.substring(0, 2) : "unknown").inc();
-                counts(node).failures.increment(); // "" counts the proxy's own
+                if (node.isEmpty()) {
+                    proxyOwnFailures.increment();
+                } else {
+                    counts(node).failures.increment();
+                }
             }
 
             @Override
@@ -146,13 +178,13 @@ public final class InstanceMetrics {
         };
     }
 
-    /** {@code proxy} with this instance's statement counts, overall and by node (the proxy's own errors under ""). */
+    /** {@code proxy} with this instance's statement counts, overall (the proxy's own errors too) and by node. */
     public io.metako.proto.v1.ProxyStatus withStatements(io.metako.proto.v1.ProxyStatus proxy) {
         io.metako.proto.v1.ProxyStatus.Builder b = proxy.toBuilder();
         long total = 0;
         long reads = 0;
         long writes = 0;
-        long failures = 0;
+        long failures = proxyOwnFailures.sum();
         for (var e : new java.util.TreeMap<>(byNode).entrySet()) {
             NodeCounts c = e.getValue();
             long st = c.statements.sum();
@@ -163,10 +195,8 @@ public final class InstanceMetrics {
             reads += r;
             writes += w;
             failures += f;
-            if (!e.getKey().isEmpty()) {
-                b.addNodes(io.metako.proto.v1.ProxyNodeStatements.newBuilder().setNode(e.getKey()).setStatements(st)
-                        .setReads(r).setWrites(w).setFailures(f));
-            }
+            b.addNodes(io.metako.proto.v1.ProxyNodeStatements.newBuilder().setNode(e.getKey()).setStatements(st)
+                    .setReads(r).setWrites(w).setFailures(f));
         }
         return b.setStatements(total).setReads(reads).setWrites(writes).setFailures(failures).build();
     }

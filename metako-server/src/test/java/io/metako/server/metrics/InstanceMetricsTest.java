@@ -101,6 +101,38 @@ class InstanceMetricsTest {
     }
 
     @Test
+    void theProxysStatementsErrorsAndWaits() {
+        var o = metrics.proxyObserver();
+        o.routed("pg-1", true, io.metako.proxy.route.StatementKind.WRITE);
+        o.routed("pg-1", true, io.metako.proxy.route.StatementKind.BEGIN);
+        o.routed("pg-2", false, io.metako.proxy.route.StatementKind.READ);
+        o.routed("pg-2", false, io.metako.proxy.route.StatementKind.READ);
+        o.answered("pg-2", false, 2_000_000, false);
+        o.error("pg-1", "23505");
+        o.error("", "57P03");
+        o.waited(1_500_000_000L, true);
+        o.waited(10_000_000_000L, false);
+        String t = text();
+        assertThat(t).contains("metako_proxy_statements_total{kind=\"write\",node=\"pg-1\",route=\"primary\"} 1.0",
+                "metako_proxy_statements_total{kind=\"read\",node=\"pg-2\",route=\"replica\"} 2.0",
+                "metako_proxy_statements_total{kind=\"read\",node=\"pg-1\",route=\"primary\"} 0.0",
+                "metako_proxy_statement_duration_seconds_bucket{route=\"replica\",le=\"0.0025\"} 1",
+                "metako_proxy_statement_duration_seconds_count{route=\"primary\"} 0",
+                "metako_proxy_errors_total{class=\"23\"} 1.0", "metako_proxy_errors_total{class=\"57\"} 1.0",
+                "metako_proxy_wait_seconds_count{outcome=\"routed\"} 1", "metako_proxy_wait_seconds_count{outcome=\"gave_up\"} 1");
+        assertThat(t).as("the proxy's own errors name no node").doesNotContain("node=\"\"");
+        io.metako.proto.v1.ProxyStatus p = metrics.withStatements(io.metako.proto.v1.ProxyStatus.newBuilder()
+                .setClientSessions(3).build());
+        assertThat(p.getClientSessions()).isEqualTo(3);
+        assertThat(p.getStatements()).isEqualTo(4);
+        assertThat(p.getReads()).isEqualTo(2);
+        assertThat(p.getWrites()).isEqualTo(1);
+        assertThat(p.getFailures()).isEqualTo(2);
+        assertThat(p.getNodesList()).extracting(n -> n.getNode() + " " + n.getStatements() + " " + n.getReads() + " "
+                + n.getWrites() + " " + n.getFailures()).containsExactly("pg-1 2 0 1 1", "pg-2 2 2 0 0");
+    }
+
+    @Test
     void probesAndVerdicts() {
         metrics.probed("pg-1", 0.003, true);
         metrics.probed("pg-1", 0.3, false);
