@@ -144,6 +144,11 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         }
 
         @Override
+        public AutoCloseable onChange(Runnable listener) {
+            return MetakoInstance.this.onChange(listener);
+        }
+
+        @Override
         public io.metako.server.http.HttpServer.Text metrics() {
             return new io.metako.server.http.HttpServer.Text(metrics.contentType(),
                     new String(metrics.scrape(), java.nio.charset.StandardCharsets.UTF_8));
@@ -207,6 +212,10 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     public void start() throws IOException {
         // first of all listeners: a new epoch ends the lease of the old one before anything else acts on it
         stateMachine.addListener(s -> lease.enterEpoch(s.getEpoch()));
+        // before Ratis replays anything: a restored snapshot's events and replayed ones are not counted again
+        long startedMillis = clock.millis();
+        metrics.baseline(stateMachine.state(), startedMillis);
+        stateMachine.addListener(metrics::onState);
         raft.start();
         lease.start();
         admin.start();
@@ -214,7 +223,9 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         proxyPorts.router().observe(metrics.proxyObserver());
         if (config.instance().httpAddress() != null) {
             http = new io.metako.server.http.HttpServer(config.instance().httpAddress(), config.http(),
-                    List.of(config.instance().readToken(), config.instance().authToken()), httpTls(), new HttpInputs(),
+                    // the admin token only over HTTPS: it can change the cluster, and plain HTTP would show it
+                    config.security().httpTlsEnabled() ? List.of(config.instance().readToken(), config.instance().authToken())
+                            : List.of(config.instance().readToken()), httpTls(), new HttpInputs(),
                     config.instance().id()).start();
         }
         health.start();
@@ -236,7 +247,6 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
                 agent.wake();
             }
             health.onState(s);
-            metrics.onState(s);
         });
         if (agent != null) {
             agent.start();

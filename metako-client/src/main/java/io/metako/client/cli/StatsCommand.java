@@ -22,6 +22,9 @@ final class StatsCommand extends SubCommand {
             for (String endpoint : endpoints) {
                 try (MetakoClient client = parent.client(parent.connection, List.of(endpoint))) {
                     ClusterStatus s = client.status();
+                    if (answers.stream().anyMatch(a -> a.instance().equals(s.getAnsweredBy()))) {
+                        continue; // two endpoints of one instance (a name and an address): count it once
+                    }
                     answers.add(new StatusPrinter.InstanceStats(endpoint, s.getAnsweredBy(), s.hasProxy() ? s.getProxy() : null,
                             null));
                 } catch (MetakoClientException e) {

@@ -55,7 +55,7 @@ final class UnitDispatcher {
     private boolean drainAgain;
     /** When the unit waiting for a backend gives up (System.nanoTime); 0: none is waiting. */
     private long waitDeadline;
-    /** When the unit at the head began to wait (nanoTime), while {@link #waitDeadline} is set. */
+    /** When the unit at the head began to wait for a table (nanoTime); 0 while none waits. */
     private long waitStarted;
     private ScheduledFuture<?> retryTimer;
 
@@ -211,6 +211,7 @@ final class UnitDispatcher {
             target.route(primary);
             router.observer().routed(target.backend.name(), primary, c.kind());
         }
+        waitOver(true);
         links.current = target;
         // a unit forced to the primary (/* metako:primary */, for functions that write) may have side effects
         retry.start(end >= 0 && links.transaction == null && !target.busy()
@@ -310,11 +311,13 @@ final class UnitDispatcher {
         long now = System.nanoTime();
         if (waitDeadline == 0) {
             waitDeadline = now + router.settings().failoverWait().toNanos();
+        }
+        if (waitStarted == 0) {
             waitStarted = now;
         }
         if (now - waitDeadline >= 0) {
             waitDeadline = 0;
-            router.observer().waited(now - waitStarted, false);
+            waitOver(false);
             failUnit(w.sqlState(), w.reason() + "; gave up after proxy.failover_wait ("
                     + router.settings().failoverWait().toMillis() + " ms), retry the transaction");
             return true;
@@ -335,10 +338,15 @@ final class UnitDispatcher {
 
     /** The unit's wait is over: it was answered, or it ends otherwise. */
     void stopWaiting() {
-        if (waitDeadline != 0) {
-            router.observer().waited(System.nanoTime() - waitStarted, true);
-        }
         waitDeadline = 0;
+    }
+
+    /** The unit that waited for a table is routed ({@code routed}), or answered with an error: for statistics. */
+    private void waitOver(boolean routed) {
+        if (waitStarted != 0) {
+            router.observer().waited(System.nanoTime() - waitStarted, routed);
+            waitStarted = 0;
+        }
     }
 
     /** Answers the unit at the head of the queue with an error instead of running it. */
@@ -392,6 +400,7 @@ final class UnitDispatcher {
         if (l == null && waiting()) {
             // still waiting for a primary: the statement has not started anywhere, so it ends here
             stopWaiting();
+            waitOver(false);
             failUnit(SqlState.QUERY_CANCELED, "canceling statement due to user request");
             drain();
         } else if (l != null && l.phase() == BackendLink.Phase.READY) {

@@ -91,6 +91,10 @@ public final class ConfigLoader {
         RejoinConfig rejoin = readRejoin(root.sectionOrEmpty("rejoin"));
         HttpConfig http = readHttp(root.sectionOrEmpty("http"));
         LoggingConfig logging = readLogging(root.sectionOrEmpty("logging"));
+        if (http.tokenAuth() && !instance.readToken().isPresent() && !security.httpTlsEnabled()) {
+            problems.add("http.auth", "token needs instance.read_token: the admin token (auth_token) is not accepted over"
+                    + " plain HTTP, where anyone on the path would read it (or set security.http_tls_enabled)");
+        }
         if (security.httpTlsEnabled() && instance.httpAddress() == null) {
             problems.add("security.http_tls_enabled", "needs instance.http_address: there is no HTTP endpoint to secure");
         }
@@ -173,10 +177,14 @@ public final class ConfigLoader {
     private static LoggingConfig readLogging(YamlSection s) {
         java.time.Duration interval = LoggingConfig.DEFAULT.statusInterval();
         String text = s.string("status_interval", null);
-        if (text != null && text.strip().matches("0+(ms|s|m|h)?")) {
+        if (text != null && text.strip().matches("0+(\\.0+)?\\s*(ms|s|m|h)?")) {
             interval = java.time.Duration.ZERO; // off
         } else if (text != null) {
             interval = s.duration("status_interval", interval);
+            if (interval.compareTo(java.time.Duration.ofSeconds(1)) < 0) {
+                s.problem("status_interval", "must be at least 1s (or 0 to turn the report off), got '" + text + "'");
+                interval = LoggingConfig.DEFAULT.statusInterval();
+            }
         }
         s.finish();
         return new LoggingConfig(interval);

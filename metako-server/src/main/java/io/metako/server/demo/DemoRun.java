@@ -157,6 +157,8 @@ final class DemoRun {
         out.println("  bin/metakoctl status");
         out.println("  bin/metakoctl watch      # then, in another shell, stop a node and see the verdicts change:");
         out.println("  runuser -u postgres -- " + "pg_ctl -D " + cluster.nodes().get(2).dataDir() + " stop -m immediate");
+        out.println("The live status page (what every instance sees, updated as it changes):");
+        out.println("  http://" + LocalCluster.HOST + ":" + first.httpPort() + "/");
         out.println("Health checks for load balancers (200 where writes / reads through that instance are routed; docs/http.md):");
         out.println("  curl -s http://" + LocalCluster.HOST + ":" + first.httpPort() + "/primary   # also /replica, /health,"
                 + " /leader, /cluster, /history");

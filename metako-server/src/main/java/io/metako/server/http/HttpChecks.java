@@ -43,7 +43,11 @@ public final class HttpChecks {
     }
 
     /** The answer of the health endpoint {@code path}, or empty when {@code path} is none of {@link #PATHS}. */
-    public static Optional<Answer> answer(String path, Map<String, List<String>> query, View v) {
+    public static Optional<Answer> answer(String path, Map<String, List<String>> query, View live) {
+        // the lease is asked once: the status code and the body's holds_lease must agree
+        RoutingTable t = live.routing();
+        View v = new View(live.instanceId(), live.raftRole(), live.leaderId(), live.term(), live.seeded(), live.epoch(),
+                new RoutingTable(t.epoch(), t.primary(), t.replicas(), t.writableNow()), live.controlLoopAgeMillis());
         return switch (path) {
             case "/health" -> Optional.of(health(v));
             case "/leader" -> Optional.of(check(v, "/leader", v.raftRole() == MemberRole.LEADER,
@@ -111,7 +115,8 @@ public final class HttpChecks {
     private static Answer readiness(View v) {
         RoutingTable t = v.routing();
         String notInGroup = groupProblem(v);
-        boolean serves = t.acceptsWrites() || (t.writableNow() && !t.replicas().isEmpty());
+        boolean serves = t.acceptsWrites()
+                || (t.writableNow() && t.replicas().stream().anyMatch(RoutingTable.Replica::loadBalanced));
         String why = notInGroup != null ? notInGroup
                 : !v.seeded() ? "the cluster state is not seeded yet"
                 : "this instance's proxy can route neither writes nor reads now";

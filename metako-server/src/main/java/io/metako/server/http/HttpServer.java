@@ -52,6 +52,8 @@ public final class HttpServer implements AutoCloseable {
     /** A request is a line and headers: anything larger is refused (431 / 413), and a body is never needed. */
     private static final int MAX_HEADER_BYTES = 8192;
     private static final int MAX_CONNECTIONS = 256;
+    /** One client address may not hold every connection: health checkers from elsewhere must still get in. */
+    private static final int MAX_CONNECTIONS_PER_CLIENT = 32;
     private static final int IDLE_SECONDS = 30;
 
     /** What the endpoints read from the running instance; each call is answered on the HTTP event loop. */
@@ -68,6 +70,11 @@ public final class HttpServer implements AutoCloseable {
         default Text metrics() {
             return new Text("text/plain; charset=utf-8", "");
         }
+
+        /** Runs {@code listener} after every applied change of the replicated state, until closed. */
+        default AutoCloseable onChange(Runnable listener) {
+            return () -> { };
+        }
     }
 
     /** A body and its content type. */
@@ -81,11 +88,35 @@ public final class HttpServer implements AutoCloseable {
     private final Backend backend;
     private final EventLoopGroup group;
     private final AtomicInteger open = new AtomicInteger();
+    private final java.util.concurrent.ConcurrentHashMap<java.net.InetAddress, AtomicInteger> perClient =
+            new java.util.concurrent.ConcurrentHashMap<>();
     /** Every accepted connection, closed by {@link #close}: a kept-alive one left open would hang its client. */
     private final io.netty.channel.group.ChannelGroup connections =
             new io.netty.channel.group.DefaultChannelGroup(io.netty.util.concurrent.GlobalEventExecutor.INSTANCE);
     private final java.util.Set<String> refusedHosts = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private Channel server;
+    private final StatusEvents events;
+    private AutoCloseable changes;
+    /** The status page's files, from the jar: path -> content type and text. */
+    private static final Map<String, Text> PAGE = Map.of(
+            "/", page("index.html", "text/html; charset=utf-8"),
+            "/status.js", page("status.js", "text/javascript; charset=utf-8"),
+            "/status.css", page("status.css", "text/css; charset=utf-8"));
+    /** The page loads nothing but its own files, and is never framed. */
+    private static final Map<String, String> PAGE_HEADERS = Map.of(
+            "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'",
+            "X-Content-Type-Options", "nosniff", "X-Frame-Options", "DENY", "Referrer-Policy", "no-referrer");
+
+    private static Text page(String file, String contentType) {
+        try (java.io.InputStream in = HttpServer.class.getResourceAsStream("page/" + file)) {
+            if (in == null) {
+                throw new IllegalStateException("the status page's " + file + " is missing from the jar");
+            }
+            return new Text(contentType, new String(in.readAllBytes(), StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
 
     /**
      * {@code tokens}: the ones accepted where {@code config} asks for a token (the read token and the admin token);
@@ -100,6 +131,7 @@ public final class HttpServer implements AutoCloseable {
         this.backend = backend;
         this.group = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory(threadPrefix + "/http", true),
                 NioIoHandler.newFactory());
+        this.events = new StatusEvents(group.next(), backend::clusterJson, backend::historyJson);
     }
 
     public HttpServer start() throws IOException {
@@ -107,12 +139,19 @@ public final class HttpServer implements AutoCloseable {
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
-                        if (open.incrementAndGet() > MAX_CONNECTIONS) {
+                        java.net.InetAddress from = ch.remoteAddress() == null ? null : ch.remoteAddress().getAddress();
+                        AtomicInteger mine = from == null ? new AtomicInteger()
+                                : perClient.computeIfAbsent(from, a -> new AtomicInteger());
+                        if (open.incrementAndGet() > MAX_CONNECTIONS || mine.incrementAndGet() > MAX_CONNECTIONS_PER_CLIENT) {
                             open.decrementAndGet();
+                            release(from, mine);
                             ch.close();
                             return;
                         }
-                        ch.closeFuture().addListener(f -> open.decrementAndGet());
+                        ch.closeFuture().addListener(f -> {
+                            open.decrementAndGet();
+                            release(from, mine);
+                        });
                         connections.add(ch);
                         if (ssl != null) {
                             ch.pipeline().addLast(ssl.newHandler(ch.alloc()));
@@ -127,14 +166,21 @@ public final class HttpServer implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while opening the HTTP endpoint on " + address, e);
-        } catch (RuntimeException e) {
+        } catch (Exception e) { // the bind's checked exceptions too (sync() rethrows them unchecked-typed)
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
-            throw new IOException("cannot listen for HTTP on " + address + " (instance.http_address): " + e.getMessage(), e);
+            throw new IOException("cannot listen for HTTP on " + address + " (instance.http_address): " + e, e);
         }
+        changes = backend.onChange(events::changed);
         LOG.info("HTTP endpoints on {}://{}:{} ({})", ssl != null ? "https" : "http", address.host(), port(),
                 config.tokenAuth() ? "token asked except for " + String.join(", ", new java.util.TreeSet<>(config.open()))
                         : "no token asked");
         return this;
+    }
+
+    private void release(java.net.InetAddress from, AtomicInteger count) {
+        if (count.decrementAndGet() <= 0 && from != null) {
+            perClient.remove(from, count);
+        }
     }
 
     public int port() {
@@ -143,6 +189,14 @@ public final class HttpServer implements AutoCloseable {
 
     @Override
     public void close() {
+        if (changes != null) {
+            try {
+                changes.close();
+            } catch (Exception e) {
+                LOG.debug("unsubscribing from state changes: {}", e.toString());
+            }
+        }
+        group.next().submit(events::close).awaitUninterruptibly(2, TimeUnit.SECONDS);
         if (server != null) {
             server.close().awaitUninterruptibly(2, TimeUnit.SECONDS);
         }
@@ -152,6 +206,9 @@ public final class HttpServer implements AutoCloseable {
 
     /** The answer to one request: status, content type, body. */
     record Reply(HttpResponseStatus status, String contentType, String body, Map<String, String> headers) {
+        /** {@code /events} granted: the handler starts the stream instead of answering once. */
+        static final Reply STREAM = new Reply(HttpResponseStatus.OK, "text/event-stream; charset=utf-8", "", Map.of());
+
         private static final String JSON = "application/json; charset=utf-8";
 
         static Reply json(int status, String body) {
@@ -171,18 +228,30 @@ public final class HttpServer implements AutoCloseable {
                     .toString(), Map.of("Allow", "GET, HEAD, OPTIONS"));
         }
         QueryStringDecoder q = new QueryStringDecoder(uri);
-        String path = q.path().length() > 1 && q.path().endsWith("/") ? q.path().substring(0, q.path().length() - 1) : q.path();
+        String path;
+        Map<String, List<String>> parameters;
+        try {
+            path = q.path().length() > 1 && q.path().endsWith("/") ? q.path().substring(0, q.path().length() - 1) : q.path();
+            parameters = q.parameters();
+        } catch (IllegalArgumentException e) {
+            return Reply.error(HttpResponseStatus.BAD_REQUEST, "the request's path or query is not valid"
+                    + " percent-encoding: " + io.metako.server.logging.Failures.firstLine(e));
+        }
+        Text file = PAGE.get(path.equals("/index.html") ? "/" : path);
+        if (file != null) {
+            return new Reply(HttpResponseStatus.OK, file.contentType(), file.body(), PAGE_HEADERS); // no data in it
+        }
         String group = HttpChecks.PATHS.contains(path) ? "health"
-                : path.equals("/cluster") || path.equals("/history") ? "cluster"
+                : path.equals("/cluster") || path.equals("/history") || path.equals("/events") ? "cluster"
                 : path.equals("/metrics") ? "metrics" : null;
         if (group == null) {
-            return Reply.error(HttpResponseStatus.NOT_FOUND, "no endpoint " + path + "; there are "
-                    + String.join(", ", HttpChecks.PATHS) + ", /cluster, /history, /metrics");
+            return Reply.error(HttpResponseStatus.NOT_FOUND, "no endpoint " + path + "; there are / (the status page), "
+                    + String.join(", ", HttpChecks.PATHS) + ", /cluster, /history, /events, /metrics");
         }
         if (config.needsToken(group) && !authorized(authorization)) {
             if (client != null && refusedHosts.size() < 1024 && refusedHosts.add(client)) {
                 LOG.warn("HTTP request for {} from {} refused: {} bearer token (further refusals from this host are not"
-                        + " logged)", path, client, authorization == null ? "no" : "a wrong");
+                        + " logged)", printable(path), client, authorization == null ? "no" : "a wrong");
             }
             return new Reply(HttpResponseStatus.UNAUTHORIZED, Reply.JSON, Json.object().put("error",
                     (authorization == null ? "missing" : "wrong") + " bearer token: " + path + " needs"
@@ -190,9 +259,13 @@ public final class HttpServer implements AutoCloseable {
                     Map.of("WWW-Authenticate", "Bearer realm=\"metako\""));
         }
         try {
-            Optional<HttpChecks.Answer> check = HttpChecks.answer(path, q.parameters(), backend.view());
+            Optional<HttpChecks.Answer> check = HttpChecks.answer(path, parameters, backend.view());
             if (check.isPresent()) {
                 return Reply.json(check.get().status(), check.get().body());
+            }
+            if (path.equals("/events")) {
+                return method.equals(HttpMethod.GET) ? Reply.STREAM
+                        : new Reply(HttpResponseStatus.OK, Reply.STREAM.contentType(), "", Map.of());
             }
             if (group.equals("metrics")) {
                 Text m = backend.metrics();
@@ -200,14 +273,25 @@ public final class HttpServer implements AutoCloseable {
             }
             return Reply.json(200, path.equals("/cluster") ? backend.clusterJson() : backend.historyJson());
         } catch (RuntimeException e) {
-            LOG.warn("HTTP {} failed: {}", path, e.toString());
+            LOG.warn("HTTP {} failed: {}", printable(path), e.toString());
             return Reply.error(HttpResponseStatus.INTERNAL_SERVER_ERROR, path + " failed on this instance: "
                     + io.metako.server.logging.Failures.firstLine(e));
         }
     }
 
+    /** A client's text as a log line may show it: control characters (a decoded %0a) become '?'. */
+    private static String printable(String s) {
+        StringBuilder sb = new StringBuilder(Math.min(s.length(), 200));
+        for (int i = 0; i < s.length() && i < 200; i++) {
+            char c = s.charAt(i);
+            sb.append(c < 0x20 || c == 0x7f ? '?' : c);
+        }
+        return s.length() > 200 ? sb + "..." : sb.toString();
+    }
+
     private boolean authorized(String header) {
-        if (header == null || !header.startsWith("Bearer ")) {
+        // the scheme is case-insensitive (RFC 7235)
+        if (header == null || header.length() < 7 || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
             return false;
         }
         String presented = header.substring("Bearer ".length()).trim();
@@ -231,6 +315,10 @@ public final class HttpServer implements AutoCloseable {
                 String client = ctx.channel().remoteAddress() instanceof java.net.InetSocketAddress a
                         ? a.getAddress().getHostAddress() : null;
                 r = reply(request.method(), request.uri(), request.headers().get(HttpHeaderNames.AUTHORIZATION), client);
+                if (r == Reply.STREAM) {
+                    events.subscribe(ctx);
+                    return;
+                }
             }
             byte[] body = r.body().getBytes(StandardCharsets.UTF_8);
             boolean head = request.method().equals(HttpMethod.HEAD);
@@ -243,10 +331,22 @@ public final class HttpServer implements AutoCloseable {
             if (keepAlive) {
                 response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
                 ctx.writeAndFlush(response);
+                if (!ctx.channel().isWritable()) {
+                    // a client that pipelines requests without reading the answers: read no more until it does
+                    ctx.channel().config().setAutoRead(false);
+                }
             } else {
                 response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
                 ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
             }
+        }
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) throws Exception {
+            if (ctx.channel().isWritable()) {
+                ctx.channel().config().setAutoRead(true);
+            }
+            super.channelWritabilityChanged(ctx);
         }
 
         @Override

@@ -60,9 +60,13 @@ public final class InstanceMetrics {
     /** Errors the proxy itself sent (a wait given up, a lost backend, a session ended): no node to count them on. */
     private final java.util.concurrent.atomic.LongAdder proxyOwnFailures = new java.util.concurrent.atomic.LongAdder();
     private final PrometheusTextFormatWriter writer = PrometheusTextFormatWriter.create();
-    /** The last history event counted; null until the first state is seen (events before it are not counted). */
+    /** The last history event counted (or seen at the baseline); null while the history was empty. */
     private TopologyEvent lastCounted;
-    private boolean baseline;
+    /** Events that happened before this (the instance's start, its command's clock) are never counted. */
+    private long countFromMillis = Long.MIN_VALUE;
+    /** Guards the history bookkeeping; apart from the scrape's lock, so a scrape never holds up the apply thread. */
+    private final Object historyLock = new Object();
+    private final Object scrapeLock = new Object();
     /** One status per scrape: every callback reads the same snapshot. */
     private volatile ClusterStatus scraped = ClusterStatus.getDefaultInstance();
 
@@ -187,9 +191,9 @@ public final class InstanceMetrics {
         long failures = proxyOwnFailures.sum();
         for (var e : new java.util.TreeMap<>(byNode).entrySet()) {
             NodeCounts c = e.getValue();
-            long st = c.statements.sum();
-            long r = c.reads.sum();
+            long r = c.reads.sum(); // before the total: routed() adds to the total first, so other is never < 0
             long w = c.writes.sum();
+            long st = c.statements.sum();
             long f = c.failures.sum();
             total += st;
             reads += r;
@@ -269,13 +273,16 @@ public final class InstanceMetrics {
     }
 
     /** The metrics in Prometheus' text format, with one status snapshot behind every cluster gauge. */
-    public synchronized byte[] scrape() {
-        scraped = status.get();
+    public byte[] scrape() {
+        ClusterStatus snapshot = status.get(); // outside the lock: concurrent scrapes wait for the writing only
         ByteArrayOutputStream out = new ByteArrayOutputStream(16_384);
-        try {
-            writer.write(out, registry.scrape());
-        } catch (IOException e) {
-            throw new IllegalStateException(e); // a ByteArrayOutputStream does not fail
+        synchronized (scrapeLock) {
+            scraped = snapshot;
+            try {
+                writer.write(out, registry.scrape());
+            } catch (IOException e) {
+                throw new IllegalStateException(e); // a ByteArrayOutputStream does not fail
+            }
         }
         return out.toByteArray();
     }
@@ -285,16 +292,26 @@ public final class InstanceMetrics {
     }
 
     /**
-     * Counts the history events {@code s} adds to what this instance saw last. The first state seen sets the
-     * baseline: events from before this process started are not counted again (a counter starts at 0).
+     * Sets what is already known before the instance listens to changes: events in {@code s} (restored from a
+     * snapshot), and any event that happened before {@code startedMillis} (replayed from the log later), are not
+     * counted. Counters count what this instance applied while it ran; they start at 0.
      */
-    public synchronized void onState(ClusterState s) {
-        List<TopologyEvent> history = s.getHistoryList();
-        if (!baseline) {
-            baseline = true;
+    public void baseline(ClusterState s, long startedMillis) {
+        synchronized (historyLock) {
+            List<TopologyEvent> history = s.getHistoryList();
             lastCounted = history.isEmpty() ? null : history.get(history.size() - 1);
-            return;
+            countFromMillis = startedMillis;
         }
+    }
+
+    /** Counts the history events {@code s} adds to what this instance saw last (on the Ratis apply thread). */
+    public void onState(ClusterState s) {
+        synchronized (historyLock) {
+            count(s.getHistoryList());
+        }
+    }
+
+    private void count(List<TopologyEvent> history) {
         int from = 0;
         if (lastCounted != null) {
             int i = history.lastIndexOf(lastCounted);
@@ -307,7 +324,9 @@ public final class InstanceMetrics {
             }
         }
         for (TopologyEvent e : history.subList(from, history.size())) {
-            count(e);
+            if (e.getTimeMillis() >= countFromMillis) {
+                count(e);
+            }
         }
         if (!history.isEmpty()) {
             lastCounted = history.get(history.size() - 1);

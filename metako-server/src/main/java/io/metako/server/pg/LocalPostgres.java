@@ -293,7 +293,10 @@ public final class LocalPostgres {
             sleep(20);
         }
         family.stream().filter(LocalPostgres::running).forEach(ProcessHandle::destroyForcibly);
-        releaseLocksOfDeadPostmaster();
+        if (family.stream().noneMatch(LocalPostgres::running)) {
+            // a child still running (stuck in I/O past the SIGKILL) may hold the shared memory: the lock stays
+            releaseLocksOfDeadPostmaster();
+        }
     }
 
     /**

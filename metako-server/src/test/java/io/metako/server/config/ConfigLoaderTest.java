@@ -164,13 +164,14 @@ class ConfigLoaderTest {
         assertThat(plain.http().needsToken("cluster")).isFalse();
         assertThat(plain.security().httpTlsEnabled()).isFalse();
 
-        MetakoConfig token = parse(VALID + "http:\n  auth: token\n");
+        String withRead = VALID.replace("  auth_token: ${METAKO_TOKEN}\n", "  auth_token: ${METAKO_TOKEN}\n  read_token: read-token-0123456789\n");
+        MetakoConfig token = parse(withRead + "http:\n  auth: token\n");
         assertThat(token.http().needsToken("cluster")).isTrue();
         assertThat(token.http().needsToken("health")).isFalse();
         assertThat(token.http().needsToken("metrics")).isFalse();
-        MetakoConfig closed = parse(VALID + "http:\n  auth: token\n  open: []\n");
+        MetakoConfig closed = parse(withRead + "http:\n  auth: token\n  open: []\n");
         assertThat(closed.http().needsToken("health")).isTrue();
-        assertThat(parse(VALID + "http:\n  auth: token\n  open: [health, cluster]\n").http().needsToken("metrics"))
+        assertThat(parse(withRead + "http:\n  auth: token\n  open: [health, cluster]\n").http().needsToken("metrics"))
                 .isTrue();
     }
 
@@ -181,6 +182,10 @@ class ConfigLoaderTest {
                 .isEqualTo(java.time.Duration.ofSeconds(15));
         assertThat(parse(VALID + "logging:\n  status_interval: 0\n").logging().statusInterval()).isZero();
         assertThat(parse(VALID + "logging:\n  status_interval: 0s\n").logging().statusInterval()).isZero();
+        assertThat(parse(VALID + "logging:\n  status_interval: 0.0s\n").logging().statusInterval()).isZero();
+        assertThatThrownBy(() -> parse(VALID + "logging:\n  status_interval: 10ms\n")).isInstanceOfSatisfying(
+                ConfigException.class, e -> assertThat(e.problems()).containsExactly(
+                        "logging.status_interval: must be at least 1s (or 0 to turn the report off), got '10ms'"));
         assertThatThrownBy(() -> parse(VALID + "logging:\n  status_interval: often\n  level: debug\n"))
                 .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).containsExactlyInAnyOrder(
                         "logging.status_interval: must be a duration such as \"250ms\", \"5s\" or \"1m\", got 'often'",
@@ -198,6 +203,10 @@ class ConfigLoaderTest {
                         "security.http_tls_enabled: needs instance.http_address: there is no HTTP endpoint to secure",
                         "security.cert_file: is required when http_tls_enabled is true",
                         "security.key_file: is required when http_tls_enabled is true"));
+        assertThatThrownBy(() -> parse(VALID + "http:\n  auth: token\n")).isInstanceOfSatisfying(ConfigException.class,
+                e -> assertThat(e.problems()).containsExactly("http.auth: token needs instance.read_token: the admin token"
+                        + " (auth_token) is not accepted over plain HTTP, where anyone on the path would read it (or set"
+                        + " security.http_tls_enabled)"));
         assertThatThrownBy(() -> parse(VALID + "http:\n  open: health\n")).isInstanceOfSatisfying(
                 ConfigException.class, e -> assertThat(e.problems()).containsExactly(
                         "http.open: must be a list (e.g. [health, metrics]), got 'health'"));

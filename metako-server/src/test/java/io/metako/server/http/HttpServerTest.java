@@ -44,6 +44,74 @@ class HttpServerTest {
         }
     };
     private final HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3)).build();
+    private volatile String statusJson = "{\n  \"epoch\": \"1\"\n}";
+    private volatile Runnable changeListener;
+
+    /** A backend whose status changes when the test says so, and tells its listener. */
+    private final HttpServer.Backend changing = new HttpServer.Backend() {
+        @Override
+        public HttpChecks.View view() {
+            return backend.view();
+        }
+
+        @Override
+        public String clusterJson() {
+            return statusJson;
+        }
+
+        @Override
+        public String historyJson() {
+            return "{\"events\": []}";
+        }
+
+        @Override
+        public AutoCloseable onChange(Runnable listener) {
+            changeListener = listener;
+            return () -> changeListener = null;
+        }
+    };
+
+    @Test
+    void theStatusPageIsServedFromTheJarAndEventsFollowTheState() throws Exception {
+        try (HttpServer s = new HttpServer(new HostPort("127.0.0.1", 0), HttpConfig.DEFAULT, List.of(), null, changing,
+                "test").start()) {
+            HttpResponse<String> page = get(s.port(), "/");
+            assertThat(page.statusCode()).isEqualTo(200);
+            assertThat(page.headers().firstValue("Content-Type")).contains("text/html; charset=utf-8");
+            assertThat(page.headers().firstValue("Content-Security-Policy")).hasValueSatisfying(v -> assertThat(v)
+                    .contains("default-src 'self'"));
+            assertThat(page.body()).contains("<script src=\"status.js\">").doesNotContain("http://", "https://");
+            assertThat(get(s.port(), "/status.js").body()).contains("fetch(\"events\"");
+            assertThat(get(s.port(), "/status.css").headers().firstValue("Content-Type")).contains("text/css; charset=utf-8");
+
+            try (Socket socket = new Socket("127.0.0.1", s.port())) {
+                socket.setSoTimeout(5000);
+                socket.getOutputStream().write("GET /events HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+                java.io.BufferedReader in = new java.io.BufferedReader(new java.io.InputStreamReader(socket.getInputStream(),
+                        StandardCharsets.UTF_8));
+                StringBuilder seen = new StringBuilder();
+                readUntil(in, seen, "data: {\"events\": []}");
+                assertThat(seen.toString()).startsWith("HTTP/1.1 200 OK").contains("text/event-stream", "event: status",
+                        "data: {  \"epoch\": \"1\"}", "event: history");
+                statusJson = "{\"epoch\": \"2\"}";
+                changeListener.run(); // an applied change: pushed at once, not at the next tick
+                seen.setLength(0);
+                readUntil(in, seen, "data: {\"epoch\": \"2\"}");
+                assertThat(seen.toString()).as("unchanged: not sent again").doesNotContain("event: history");
+            }
+        }
+    }
+
+    private static void readUntil(java.io.BufferedReader in, StringBuilder seen, String wanted) throws Exception {
+        String line;
+        while ((line = in.readLine()) != null) {
+            seen.append(line).append('\n');
+            if (line.contains(wanted)) {
+                return;
+            }
+        }
+        throw new AssertionError("the stream ended before '" + wanted + "': " + seen);
+    }
 
     private HttpServer start(int port, HttpConfig config) throws Exception {
         return new HttpServer(new HostPort("127.0.0.1", port), config, List.of(Secret.of("read-token-0123456789")),
@@ -96,6 +164,57 @@ class HttpServerTest {
                     + "/cluster")).header("Authorization", "Bearer read-token-0123456789").build(),
                     HttpResponse.BodyHandlers.ofString());
             assertThat(ok.statusCode()).isEqualTo(200);
+        }
+    }
+
+    @Test
+    void badPercentEncodingIsABadRequestAndTheBearerSchemeIsCaseInsensitive() throws Exception {
+        try (HttpServer s = start(0, new HttpConfig(true, Set.of("health")))) {
+            for (String path : List.of("/%zz", "/replica?lag=%zz", "/health%")) {
+                try (Socket socket = new Socket("127.0.0.1", s.port())) {
+                    socket.setSoTimeout(5000);
+                    socket.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                            .getBytes(StandardCharsets.US_ASCII));
+                    String answer = new String(socket.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+                    assertThat(answer).as(path).startsWith("HTTP/1.1 400").contains("percent-encoding");
+                }
+            }
+            HttpResponse<String> lower = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s.port()
+                    + "/cluster")).header("Authorization", "bearer read-token-0123456789").build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(lower.statusCode()).isEqualTo(200);
+        }
+    }
+
+    @Test
+    void oneClientCannotHoldEveryConnection() throws Exception {
+        try (HttpServer s = start(0, HttpConfig.DEFAULT)) {
+            List<Socket> held = new java.util.ArrayList<>();
+            try {
+                for (int i = 0; i < 32; i++) {
+                    held.add(new Socket("127.0.0.1", s.port()));
+                }
+                try (Socket extra = new Socket("127.0.0.1", s.port())) {
+                    extra.setSoTimeout(5000);
+                    assertThat(extra.getInputStream().read()).as("the 33rd from one address is closed").isEqualTo(-1);
+                }
+                // from another loopback address: served
+                try (Socket other = new Socket()) {
+                    other.bind(new java.net.InetSocketAddress("127.0.0.2", 0));
+                    other.connect(new java.net.InetSocketAddress("127.0.0.1", s.port()));
+                    other.setSoTimeout(5000);
+                    other.getOutputStream().write("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                            .getBytes(StandardCharsets.US_ASCII));
+                    assertThat(new String(other.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1))
+                            .startsWith("HTTP/1.1 200");
+                }
+            } finally {
+                for (Socket h : held) {
+                    h.close();
+                }
+            }
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
+                    assertThat(get(s.port(), "/health").statusCode()).isEqualTo(200));
         }
     }
 

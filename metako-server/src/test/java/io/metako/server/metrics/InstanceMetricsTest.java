@@ -79,7 +79,10 @@ class InstanceMetricsTest {
     void eventsAreCountedOnceFromTheFirstStateSeen() {
         List<TopologyEvent> history = new ArrayList<>(List.of(event(EventKind.BOOTSTRAPPED, 0, 1, "seeded"),
                 event(EventKind.FAILOVER, 1_000, 2_500, "pg-1 failed for 2/3 instances")));
-        metrics.onState(ClusterState.newBuilder().addAllHistory(history).build()); // the baseline: not counted
+        // the baseline: what the instance knew when it started (5 s into this history's clock) is not counted
+        metrics.baseline(ClusterState.newBuilder().addAllHistory(history).build(), 5_000);
+        history.add(event(EventKind.FAILOVER, 3_000, 4_000, "replayed from the log: before the instance started"));
+        metrics.onState(ClusterState.newBuilder().addAllHistory(history).build());
         history.add(event(EventKind.FAILOVER, 10_000, 11_200, "pg-2 failed for 3/3 instances"));
         history.add(event(EventKind.SWITCHOVER, 20_000, 20_400, "switchover to pg-1 asked by an operator"));
         metrics.onState(ClusterState.newBuilder().addAllHistory(history).build());
