@@ -104,6 +104,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
                         return raft.isLeader();
                     }
                 });
+        this.controller.onPromotion(metrics::promoted);
         this.health.setObserver(new HealthMonitor.Observer() {
             @Override
             public void probed(String node, double seconds, boolean reachable) {

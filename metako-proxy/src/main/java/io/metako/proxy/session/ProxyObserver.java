@@ -27,6 +27,10 @@ public interface ProxyObserver {
     default void error(String node, String sqlState) {
     }
 
+    /** Protocol bytes from a client ({@code in}) or to one ({@code out}), after TLS. */
+    default void clientBytes(long in, long out) {
+    }
+
     /** A unit waited {@code nanos} for a primary or the lease; {@code routed}: it then ran, else it gave up. */
     default void waited(long nanos, boolean routed) {
     }

@@ -110,6 +110,7 @@ public final class StatementRouter implements AutoCloseable {
                                 + ")", () -> sessionEnded(s)));
                 return;
             }
+            ch.pipeline().addLast("bytes", clientBytes);
             ch.pipeline().addLast("frames", new FrontendFrameDecoder(settings.maxMessageSize(), buffered));
             ch.pipeline().addLast("login", new ClientLogin(StatementRouter.this, s));
         });
@@ -160,6 +161,7 @@ public final class StatementRouter implements AutoCloseable {
 
     /** Open client sessions, logged in or not. */
     private volatile ProxyObserver observer = ProxyObserver.NONE;
+    private final ClientBytes clientBytes = new ClientBytes(() -> observer);
 
     /** Reports every routed unit, answer, error and wait to {@code o} from now on (statistics, metrics). */
     public void observe(ProxyObserver o) {

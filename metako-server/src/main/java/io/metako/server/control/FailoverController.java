@@ -71,6 +71,13 @@ public final class FailoverController {
         this.clock = clock;
     }
 
+    /** Told how long each pg_promote this controller ran took, in seconds (the metrics). */
+    private volatile java.util.function.DoubleConsumer promotions = seconds -> { };
+
+    public void onPromotion(java.util.function.DoubleConsumer listener) {
+        promotions = listener;
+    }
+
     public String sentence() {
         return sentence;
     }
@@ -196,7 +203,9 @@ public final class FailoverController {
                             now.getEpoch(), s.getEpoch());
                     return false;
                 }
+                long promoteStarted = System.nanoTime();
                 long timeline = operations.promote(node(s, a.node()), a.synchronousStandbyNames());
+                promotions.accept((System.nanoTime() - promoteStarted) / 1e9);
                 LOG.info("promoted {} to timeline {} at epoch {}", a.node(), timeline, s.getEpoch());
                 ClusterState after = inputs.state();
                 if (!inputs.isLeader() || inputs.term() != term || after.getEpoch() != s.getEpoch() || !after.hasOperation()

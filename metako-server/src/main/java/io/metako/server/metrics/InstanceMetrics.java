@@ -55,6 +55,9 @@ public final class InstanceMetrics {
     private final io.prometheus.metrics.core.datapoints.DistributionDataPoint replicaSeconds;
     private final Counter errors;
     private final Histogram waitSeconds;
+    private final io.prometheus.metrics.core.datapoints.CounterDataPoint bytesIn;
+    private final io.prometheus.metrics.core.datapoints.CounterDataPoint bytesOut;
+    private final Histogram phaseSeconds;
     /** The statement counts by node, for the status (metakoctl status, the status report). */
     private final java.util.concurrent.ConcurrentHashMap<String, NodeCounts> byNode = new java.util.concurrent.ConcurrentHashMap<>();
     /** Errors the proxy itself sent (a wait given up, a lost backend, a session ended): no node to count them on. */
@@ -107,6 +110,16 @@ public final class InstanceMetrics {
                 .classicOnly().classicUpperBounds(OPERATION_BUCKETS)
                 .help("Statements held while there was no primary or no lease (a failover): how long, and whether they"
                         + " then ran (routed) or got an error (gave_up, after proxy.failover_wait)").register(registry);
+        Counter bytes = Counter.builder().name("metako_proxy_client_bytes_total").unit(Unit.BYTES).labelNames("direction")
+                .help("PostgreSQL protocol bytes between clients and the statement router (after TLS): in from"
+                        + " clients, out to them").register(registry);
+        bytesIn = bytes.labelValues("in");
+        bytesOut = bytes.labelValues("out");
+        phaseSeconds = Histogram.builder().name("metako_failover_phase_seconds").unit(Unit.SECONDS).labelNames("phase")
+                .classicOnly().classicUpperBounds(OPERATION_BUCKETS)
+                .help("Phases of a failover: detection (the first instance's DOWN verdict on the old primary to"
+                        + " FailoverStarted) and promotion (pg_promote on the new primary, timed by the leader that ran"
+                        + " it)").register(registry);
         clusterGauges();
     }
 
@@ -172,6 +185,16 @@ public final class InstanceMetrics {
                     proxyOwnFailures.increment();
                 } else {
                     counts(node).failures.increment();
+                }
+            }
+
+            @Override
+            public void clientBytes(long in, long out) {
+                if (in > 0) {
+                    bytesIn.inc(in);
+                }
+                if (out > 0) {
+                    bytesOut.inc(out);
                 }
             }
 
@@ -307,11 +330,16 @@ public final class InstanceMetrics {
     /** Counts the history events {@code s} adds to what this instance saw last (on the Ratis apply thread). */
     public void onState(ClusterState s) {
         synchronized (historyLock) {
-            count(s.getHistoryList());
+            count(s, s.getHistoryList());
         }
     }
 
-    private void count(List<TopologyEvent> history) {
+    /** This instance, as leader, ran pg_promote for a failover or switchover: how long it took. */
+    public void promoted(double seconds) {
+        phaseSeconds.labelValues("promotion").observe(seconds);
+    }
+
+    private void count(ClusterState s, List<TopologyEvent> history) {
         int from = 0;
         if (lastCounted != null) {
             int i = history.lastIndexOf(lastCounted);
@@ -326,6 +354,9 @@ public final class InstanceMetrics {
         for (TopologyEvent e : history.subList(from, history.size())) {
             if (e.getTimeMillis() >= countFromMillis) {
                 count(e);
+                if (e.getKind() == EventKind.FAILOVER && !e.getReason().startsWith("aborted")) {
+                    detection(s, e);
+                }
             }
         }
         if (!history.isEmpty()) {
@@ -345,6 +376,17 @@ public final class InstanceMetrics {
         }
         if (e.getStartedMillis() > 0 && e.getTimeMillis() >= e.getStartedMillis()) {
             operationSeconds.labelValues(kind).observe((e.getTimeMillis() - e.getStartedMillis()) / 1000.0);
+        }
+    }
+
+    /** From the first DOWN verdict on the old primary (still in the state) to the failover's start. */
+    private void detection(ClusterState s, TopologyEvent e) {
+        long firstDown = s.getVerdictsList().stream()
+                .filter(v -> v.getNode().equals(e.getOldPrimary()) && v.getVerdict() == Verdict.DOWN)
+                .mapToLong(io.metako.proto.v1.VerdictRecord::getSinceMillis)
+                .filter(since -> since > 0 && since <= e.getStartedMillis()).min().orElse(-1);
+        if (firstDown > 0) {
+            phaseSeconds.labelValues("detection").observe((e.getStartedMillis() - firstDown) / 1000.0);
         }
     }
 

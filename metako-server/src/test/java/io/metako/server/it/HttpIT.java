@@ -145,6 +145,8 @@ class HttpIT extends QuorumScenario {
         assertThat(metrics).contains("metako_proxy_statements_total{kind=\"write\",node=\"pg-1\",route=\"primary\"}",
                 "metako_proxy_errors_total{class=\"22\"} 1.0", "metako_proxy_statement_duration_seconds_count{route=\"replica\"}",
                 "metako_raft_leader", "jvm_threads_current");
+        assertThat(metrics).containsPattern("metako_proxy_client_bytes_total\\{direction=\"in\"} [1-9]")
+                .containsPattern("metako_proxy_client_bytes_total\\{direction=\"out\"} [1-9]");
 
         java.io.StringWriter out = new java.io.StringWriter();
         int code = io.metako.client.cli.Metakoctl.commandLine(java.util.Map.of("METAKO_TOKEN", q.cluster.token()))

@@ -119,5 +119,9 @@ class PrometheusIT extends QuorumScenario {
         assertThat(query("sum by (instance) (metako_operation_duration_seconds_count{kind=\"failover\"})")).hasSize(3);
         assertThat(query("sum by (instance) (metako_verdict_changes_total{node=\"pg-1\",verdict=\"down\"})"))
                 .as("each instance saw pg-1 go down").hasSize(3);
+        assertThat(query("sum by (instance) (metako_failover_phase_seconds_count{phase=\"detection\"})"))
+                .as("detection timed on every instance").hasSize(3).allSatisfy((k, v) -> assertThat(v).isEqualTo(1.0));
+        assertThat(query("sum(metako_failover_phase_seconds_count{phase=\"promotion\"})"))
+                .as("pg_promote timed by the leader that ran it").containsValue(1.0);
     }
 }

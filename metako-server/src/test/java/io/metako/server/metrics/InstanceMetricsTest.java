@@ -136,6 +136,30 @@ class InstanceMetricsTest {
     }
 
     @Test
+    void detectionIsFromTheFirstDownVerdictToTheStartAndPromotionIsTimedByTheLeader() {
+        metrics.baseline(ClusterState.getDefaultInstance(), 0);
+        ClusterState s = ClusterState.newBuilder()
+                .addVerdicts(io.metako.proto.v1.VerdictRecord.newBuilder().setInstanceId("m1").setNode("pg-1")
+                        .setVerdict(Verdict.DOWN).setSinceMillis(8_800))
+                .addVerdicts(io.metako.proto.v1.VerdictRecord.newBuilder().setInstanceId("m2").setNode("pg-1")
+                        .setVerdict(Verdict.DOWN).setSinceMillis(9_100))
+                .addVerdicts(io.metako.proto.v1.VerdictRecord.newBuilder().setInstanceId("m1").setNode("pg-2")
+                        .setVerdict(Verdict.DOWN).setSinceMillis(1_000))
+                .addHistory(event(EventKind.FAILOVER, 10_000, 10_300, "pg-1 failed for 2/3 instances").toBuilder()
+                        .setOldPrimary("pg-1")).build();
+        metrics.onState(s);
+        metrics.promoted(0.12);
+        metrics.proxyObserver().clientBytes(100, 0);
+        metrics.proxyObserver().clientBytes(0, 2_000);
+        assertThat(text()).contains("metako_failover_phase_seconds_bucket{phase=\"detection\",le=\"1.0\"} 0",
+                "metako_failover_phase_seconds_bucket{phase=\"detection\",le=\"2.0\"} 1",
+                "metako_failover_phase_seconds_sum{phase=\"detection\"} 1.2",
+                "metako_failover_phase_seconds_bucket{phase=\"promotion\",le=\"0.25\"} 1",
+                "metako_proxy_client_bytes_total{direction=\"in\"} 100.0",
+                "metako_proxy_client_bytes_total{direction=\"out\"} 2000.0");
+    }
+
+    @Test
     void probesAndVerdicts() {
         metrics.probed("pg-1", 0.003, true);
         metrics.probed("pg-1", 0.3, false);
