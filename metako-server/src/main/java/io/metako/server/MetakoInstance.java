@@ -166,14 +166,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
 
     private io.netty.handler.ssl.SslContext httpTls() throws IOException {
         var sec = config.security();
-        if (!sec.httpTlsEnabled()) {
-            return null;
-        }
-        try {
-            return io.netty.handler.ssl.SslContextBuilder.forServer(sec.certFile().toFile(), sec.keyFile().toFile()).build();
-        } catch (javax.net.ssl.SSLException | IllegalArgumentException e) {
-            throw new IOException("the HTTP endpoints cannot use security.cert_file / key_file: " + e.getMessage(), e);
-        }
+        return sec.httpTlsEnabled() ? io.metako.server.http.HttpServer.tls(sec.certFile(), sec.keyFile()) : null;
     }
 
     /** The controller's window on this instance. */

@@ -134,6 +134,15 @@ public final class HttpServer implements AutoCloseable {
         this.events = new StatusEvents(group.next(), backend::clusterJson, backend::historyJson);
     }
 
+    /** HTTPS with {@code security.cert_file} / {@code key_file} (PEM; the key PKCS#8). */
+    public static SslContext tls(java.nio.file.Path cert, java.nio.file.Path key) throws IOException {
+        try {
+            return io.netty.handler.ssl.SslContextBuilder.forServer(cert.toFile(), key.toFile()).build();
+        } catch (javax.net.ssl.SSLException | IllegalArgumentException e) {
+            throw new IOException("the HTTP endpoints cannot use security.cert_file / key_file: " + e.getMessage(), e);
+        }
+    }
+
     public HttpServer start() throws IOException {
         ServerBootstrap b = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
                 .childHandler(new ChannelInitializer<SocketChannel>() {

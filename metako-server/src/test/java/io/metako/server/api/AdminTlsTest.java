@@ -112,4 +112,52 @@ class AdminTlsTest {
         assertThatThrownBy(() -> new MetakoClient.Tls(ca, clientCert, null))
                 .hasMessageContaining("a client certificate needs its key");
     }
+
+    @org.junit.jupiter.api.Test
+    void theHttpEndpointsSpeakHttpsWithTheSameCertificateAndRefusePlainHttp() throws Exception {
+        io.metako.server.http.HttpServer.Backend backend = new io.metako.server.http.HttpServer.Backend() {
+            @Override
+            public io.metako.server.http.HttpChecks.View view() {
+                return new io.metako.server.http.HttpChecks.View("metako-1", io.metako.proto.v1.MemberRole.LEADER,
+                        "metako-1", 1, true, 1, io.metako.proxy.routing.RoutingTable.unknown(), 1);
+            }
+
+            @Override
+            public String clusterJson() {
+                return "{}";
+            }
+
+            @Override
+            public String historyJson() {
+                return "{}";
+            }
+        };
+        try (io.metako.server.http.HttpServer s = new io.metako.server.http.HttpServer(
+                new io.metako.server.config.HostPort("127.0.0.1", 0), io.metako.server.config.HttpConfig.DEFAULT,
+                List.of(), io.metako.server.http.HttpServer.tls(serverCert, serverKey), backend, "test").start()) {
+            java.security.KeyStore trust = java.security.KeyStore.getInstance(java.security.KeyStore.getDefaultType());
+            trust.load(null, null);
+            try (java.io.InputStream in = java.nio.file.Files.newInputStream(ca)) {
+                trust.setCertificateEntry("ca", java.security.cert.CertificateFactory.getInstance("X.509")
+                        .generateCertificate(in));
+            }
+            javax.net.ssl.TrustManagerFactory tmf = javax.net.ssl.TrustManagerFactory.getInstance(
+                    javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
+            tmf.init(trust);
+            javax.net.ssl.SSLContext ssl = javax.net.ssl.SSLContext.getInstance("TLS");
+            ssl.init(null, tmf.getTrustManagers(), null);
+            java.net.http.HttpClient https = java.net.http.HttpClient.newBuilder().sslContext(ssl).build();
+            java.net.http.HttpResponse<String> r = https.send(java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create("https://127.0.0.1:" + s.port() + "/leader")).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertThat(r.statusCode()).isEqualTo(200);
+            assertThat(r.body()).contains("\"raft_role\":\"leader\"");
+            assertThatThrownBy(() -> java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create("http://127.0.0.1:" + s.port() + "/leader")).timeout(java.time.Duration.ofSeconds(5))
+                    .build(), java.net.http.HttpResponse.BodyHandlers.ofString()))
+                    .as("plain HTTP to the HTTPS port gets no answer").isInstanceOf(java.io.IOException.class);
+        }
+        assertThatThrownBy(() -> io.metako.server.http.HttpServer.tls(serverKey, serverCert))
+                .hasMessageContaining("security.cert_file / key_file");
+    }
 }
