@@ -1,5 +1,6 @@
 package io.metako.server.api;
 
+import io.metako.server.health.HealthByMajority;
 import io.metako.proto.v1.ClusterState;
 import io.metako.proto.v1.ClusterStatus;
 import io.metako.proto.v1.MajorityHealth;
@@ -45,9 +46,9 @@ public final class StatusAssembler {
         long primaryLsn = Optional.ofNullable(observations.get(state.getPrimary()))
                 .filter(o -> o.getReachable() && !o.getInRecovery()).map(o -> Lsn.parse(o.getCurrentLsn())).orElse(-1L);
         for (Node n : state.getNodesList()) {
-            List<VerdictRecord> verdicts = verdictsOn(state, n.getName(), instanceIds);
+            List<VerdictRecord> verdicts = HealthByMajority.verdictsOn(state, n.getName(), instanceIds);
             NodeStatus.Builder ns = NodeStatus.newBuilder().setNode(n).addAllVerdicts(verdicts)
-                    .setHealth(majorityHealth(verdicts, raft.peers().size()));
+                    .setHealth(HealthByMajority.of(verdicts, raft.peers().size()));
             NodeObservation obs = observations.get(n.getName());
             if (obs != null) {
                 ns.setObservation(withLag(obs, primaryLsn));
@@ -64,28 +65,6 @@ public final class StatusAssembler {
             p.addBackends(ProxyBackendConnections.newBuilder().setNode(c.node()).setInUse(c.inUse()).setKept(c.kept()));
         }
         return p.build();
-    }
-
-    /** The verdicts on {@code node} of the instances in {@code members} (others no longer count). */
-    public static List<VerdictRecord> verdictsOn(ClusterState s, String node, java.util.Collection<String> members) {
-        return s.getVerdictsList().stream()
-                .filter(v -> v.getNode().equals(node) && members.contains(v.getInstanceId())).toList();
-    }
-
-    /** {@code node}'s health by majority of the group {@code members}. */
-    public static MajorityHealth healthOf(ClusterState s, String node, java.util.Collection<String> members) {
-        return majorityHealth(verdictsOn(s, node, members), members.size());
-    }
-
-    /** HEALTHY or FAILED when a majority of {@code instances} agree, UNDECIDED otherwise. */
-    public static MajorityHealth majorityHealth(List<VerdictRecord> verdicts, int instances) {
-        int majority = instances / 2 + 1;
-        long up = verdicts.stream().filter(v -> v.getVerdict() == Verdict.UP).count();
-        long down = verdicts.stream().filter(v -> v.getVerdict() == Verdict.DOWN).count();
-        if (up >= majority) {
-            return MajorityHealth.HEALTHY;
-        }
-        return down >= majority ? MajorityHealth.FAILED : MajorityHealth.UNDECIDED;
     }
 
     private static NodeObservation withLag(NodeObservation obs, long primaryLsn) {

@@ -1,5 +1,6 @@
 package io.metako.server.control;
 
+import io.metako.server.health.HealthByMajority;
 import io.metako.proto.v1.ClusterState;
 import io.metako.proto.v1.NodeObservation;
 import java.util.List;
@@ -33,8 +34,8 @@ public record ControllerView(ClusterState state, Map<String, NodeObservation> ob
 
     /** {@code node}'s health by majority of the members. */
     public io.metako.proto.v1.MajorityHealth health(String node) {
-        return io.metako.server.api.StatusAssembler.majorityHealth(
-                io.metako.server.api.StatusAssembler.verdictsOn(state, node, voters()), members.size());
+        return HealthByMajority.of(
+                HealthByMajority.verdictsOn(state, node, voters()), members.size());
     }
 
     public ControllerView {

@@ -1,5 +1,6 @@
 package io.metako.server.control;
 
+import io.metako.server.health.HealthByMajority;
 import io.metako.server.state.Nodes;
 import io.metako.proto.v1.ClusterState;
 import io.metako.proto.v1.EventKind;
@@ -11,7 +12,6 @@ import io.metako.proto.v1.Operation;
 import io.metako.proto.v1.TopologyEvent;
 import io.metako.proto.v1.Verdict;
 import io.metako.proto.v1.VerdictRecord;
-import io.metako.server.api.StatusAssembler;
 import io.metako.server.health.Lsn;
 import java.util.ArrayList;
 import java.util.List;
@@ -46,7 +46,7 @@ public final class FailoverDecider {
         }
         List<VerdictRecord> verdicts = verdictsOf(view, primary);
         long down = verdicts.stream().filter(v -> v.getVerdict() == Verdict.DOWN).count();
-        if (StatusAssembler.majorityHealth(verdicts, view.members().size()) != MajorityHealth.FAILED) {
+        if (HealthByMajority.of(verdicts, view.members().size()) != MajorityHealth.FAILED) {
             List<ControllerAction> repoints = repoints(view);
             actions.addAll(repoints);
             Optional<Node> primaryNode = Nodes.named(s, primary);
@@ -303,7 +303,7 @@ public final class FailoverDecider {
     }
 
     private static List<VerdictRecord> verdictsOf(ControllerView view, String node) {
-        return StatusAssembler.verdictsOn(view.state(), node, view.voters());
+        return HealthByMajority.verdictsOn(view.state(), node, view.voters());
     }
 
     private static Optional<TopologyEvent> lastChangeOfPrimary(ClusterState s) {

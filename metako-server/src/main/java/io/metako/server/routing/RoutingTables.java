@@ -1,5 +1,6 @@
 package io.metako.server.routing;
 
+import io.metako.server.health.HealthByMajority;
 import io.metako.proto.v1.ClusterState;
 import io.metako.proto.v1.MajorityHealth;
 import io.metako.proto.v1.Node;
@@ -7,7 +8,6 @@ import io.metako.proto.v1.NodeObservation;
 import io.metako.proto.v1.NodeRole;
 import io.metako.proxy.routing.RoutingTable;
 import io.metako.proxy.routing.WriteLease;
-import io.metako.server.api.StatusAssembler;
 import io.metako.server.health.Lsn;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -41,7 +41,7 @@ public final class RoutingTables {
         for (Node n : s.getNodesList()) {
             NodeObservation o = observations.get(n.getName());
             if (n.getRole() != NodeRole.REPLICA || o == null || !o.getReachable() || !o.getInRecovery()
-                    || StatusAssembler.healthOf(s, n.getName(), members) != MajorityHealth.HEALTHY) {
+                    || HealthByMajority.healthOf(s, n.getName(), members) != MajorityHealth.HEALTHY) {
                 continue;
             }
             long lag = primaryLsn < 0 || o.getReplayLsn().isEmpty() ? 0 : Math.max(0, primaryLsn - Lsn.parse(o.getReplayLsn()));

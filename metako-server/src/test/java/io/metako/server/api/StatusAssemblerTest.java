@@ -25,14 +25,14 @@ class StatusAssemblerTest {
 
     @Test
     void majorityNeedsMoreThanHalfOfTheGroup() {
-        assertThat(StatusAssembler.majorityHealth(List.of(v("m1", "n", Verdict.DOWN)), 3)).isEqualTo(MajorityHealth.UNDECIDED);
-        assertThat(StatusAssembler.majorityHealth(List.of(v("m1", "n", Verdict.DOWN), v("m2", "n", Verdict.DOWN)), 3))
+        assertThat(io.metako.server.health.HealthByMajority.of(List.of(v("m1", "n", Verdict.DOWN)), 3)).isEqualTo(MajorityHealth.UNDECIDED);
+        assertThat(io.metako.server.health.HealthByMajority.of(List.of(v("m1", "n", Verdict.DOWN), v("m2", "n", Verdict.DOWN)), 3))
                 .isEqualTo(MajorityHealth.FAILED);
-        assertThat(StatusAssembler.majorityHealth(List.of(v("m1", "n", Verdict.UP), v("m2", "n", Verdict.DOWN),
+        assertThat(io.metako.server.health.HealthByMajority.of(List.of(v("m1", "n", Verdict.UP), v("m2", "n", Verdict.DOWN),
                 v("m3", "n", Verdict.UP)), 3)).isEqualTo(MajorityHealth.HEALTHY);
-        assertThat(StatusAssembler.majorityHealth(List.of(v("m1", "n", Verdict.DOWN), v("m2", "n", Verdict.DOWN)), 5))
+        assertThat(io.metako.server.health.HealthByMajority.of(List.of(v("m1", "n", Verdict.DOWN), v("m2", "n", Verdict.DOWN)), 5))
                 .isEqualTo(MajorityHealth.UNDECIDED);
-        assertThat(StatusAssembler.majorityHealth(List.of(), 1)).isEqualTo(MajorityHealth.UNDECIDED);
+        assertThat(io.metako.server.health.HealthByMajority.of(List.of(), 1)).isEqualTo(MajorityHealth.UNDECIDED);
     }
 
     @Test
