@@ -420,32 +420,32 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
 
     @Override
     public io.metako.proto.v1.MutationResponse setPaused(boolean paused, String reason) {
-        return mutate(OperatorActions.pause(stateMachine.state(), paused, reason));
+        return mutate(() -> OperatorActions.pause(stateMachine.state(), paused, reason));
     }
 
     @Override
     public io.metako.proto.v1.MutationResponse switchover(String target) {
-        return mutate(OperatorActions.switchover(operatorView(), target));
+        return mutate(() -> OperatorActions.switchover(operatorView(), target));
     }
 
     @Override
     public io.metako.proto.v1.MutationResponse failover(String target, boolean force) {
-        return mutate(OperatorActions.failover(operatorView(), target, force));
+        return mutate(() -> OperatorActions.failover(operatorView(), target, force));
     }
 
     @Override
     public io.metako.proto.v1.MutationResponse abort(String reason) {
-        return mutate(OperatorActions.abort(operatorView(), reason));
+        return mutate(() -> OperatorActions.abort(operatorView(), reason));
     }
 
     @Override
     public io.metako.proto.v1.MutationResponse rejoin(String node) {
-        return mutate(OperatorActions.rejoin(operatorView(), node));
+        return mutate(() -> OperatorActions.rejoin(operatorView(), node));
     }
 
     @Override
     public io.metako.proto.v1.MutationResponse reinit(String node) {
-        return mutate(OperatorActions.reinit(operatorView(), node));
+        return mutate(() -> OperatorActions.reinit(operatorView(), node));
     }
 
     private ControllerView operatorView() {
@@ -454,7 +454,14 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     }
 
     /** Sends an operator's command through the log (the Raft client finds the leader) and waits for it. */
-    private io.metako.proto.v1.MutationResponse mutate(Command.Builder command) {
+    private io.metako.proto.v1.MutationResponse mutate(java.util.function.Supplier<Command.Builder> decide) {
+        Command.Builder command;
+        try {
+            command = decide.get();
+        } catch (io.metako.server.control.Refusal r) {
+            throw new AdminException(r.kind() == io.metako.server.control.Refusal.Kind.BAD_REQUEST
+                    ? AdminException.Kind.INVALID_ARGUMENT : AdminException.Kind.FAILED_PRECONDITION, r.getMessage());
+        }
         Command c = command.setTimeMillis(clock.millis()).setProposer(config.instance().id()).build();
         CommandResult r;
         try {

@@ -8,7 +8,6 @@ import io.metako.proto.v1.MajorityHealth;
 import io.metako.proto.v1.Node;
 import io.metako.proto.v1.NodeRole;
 import io.metako.proto.v1.SetPaused;
-import io.metako.server.api.AdminException;
 import java.util.List;
 import java.util.Optional;
 
@@ -33,17 +32,17 @@ public final class OperatorActions {
         requireIdle(s);
         String primary = s.getPrimary();
         if (view.health(primary) != MajorityHealth.HEALTHY) {
-            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "the primary " + primary
+            throw new Refusal(Refusal.Kind.NOT_NOW, "the primary " + primary
                     + " is not healthy by majority: a switchover needs it to hand over; use failover --to NODE");
         }
         Candidates.Choice choice = Candidates.choose(view, primary);
         String chosen = target.isEmpty() ? choice.eligible().stream().map(c -> c.node().getName()).findFirst()
-                .orElseThrow(() -> new AdminException(AdminException.Kind.FAILED_PRECONDITION,
+                .orElseThrow(() -> new Refusal(Refusal.Kind.NOT_NOW,
                         "no replica can take over: " + choice.whyNone()))
                 : target;
         requireReplica(s, chosen);
         if (choice.eligible().stream().noneMatch(c -> c.node().getName().equals(chosen))) {
-            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, chosen + " cannot take over now: "
+            throw new Refusal(Refusal.Kind.NOT_NOW, chosen + " cannot take over now: "
                     + choice.excluded().stream().filter(x -> x.startsWith(chosen + " ")).findFirst().orElse(choice.whyNone()));
         }
         Command.Builder c = start(s, EventKind.SWITCHOVER, chosen, false, "switchover to " + chosen + " asked by an operator",
@@ -60,13 +59,13 @@ public final class OperatorActions {
     public static Command.Builder failover(ControllerView view, String target, boolean force) {
         ClusterState s = view.state();
         if (target.isEmpty()) {
-            throw new AdminException(AdminException.Kind.INVALID_ARGUMENT, "failover needs a target: --to NODE");
+            throw new Refusal(Refusal.Kind.BAD_REQUEST, "failover needs a target: --to NODE");
         }
         requireIdle(s);
         requireReplica(s, target);
         MajorityHealth h = view.health(target);
         if (h != MajorityHealth.HEALTHY && !force) {
-            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, target + " is " + h
+            throw new Refusal(Refusal.Kind.NOT_NOW, target + " is " + h
                     + " by majority; promote it anyway with --force (it may lack acknowledged writes)");
         }
         if (!force && view.health(s.getPrimary()) == MajorityHealth.HEALTHY) {
@@ -94,13 +93,13 @@ public final class OperatorActions {
         ClusterState s = view.state();
         requireSeeded(s);
         if (!s.hasOperation()) {
-            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "no failover or switchover is in progress"
+            throw new Refusal(Refusal.Kind.NOT_NOW, "no failover or switchover is in progress"
                     + " (epoch " + s.getEpoch() + ", primary " + (s.getPrimary().isEmpty() ? "none" : s.getPrimary()) + ")");
         }
         io.metako.proto.v1.Operation op = s.getOperation();
         io.metako.proto.v1.NodeObservation target = view.observations().get(op.getTarget());
         if (target != null && target.getReachable() && !target.getInRecovery()) {
-            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, op.getTarget() + " has left recovery: it was"
+            throw new Refusal(Refusal.Kind.NOT_NOW, op.getTarget() + " has left recovery: it was"
                     + " promoted, and the " + op.getKind() + " completes on its own; an abort now would leave two primaries");
         }
         String why = "asked by an operator" + (reason.isBlank() ? "" : ": " + reason.strip());
@@ -117,7 +116,7 @@ public final class OperatorActions {
         requireIdle(s);
         Node n = requireNode(s, node);
         if (n.getRole() != NodeRole.QUARANTINED) {
-            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, node + " is " + n.getRole()
+            throw new Refusal(Refusal.Kind.NOT_NOW, node + " is " + n.getRole()
                     + ": only a quarantined node rejoins" + (n.getRole() == NodeRole.REPLICA
                             ? " (metakoctl reinit " + node + " rebuilds a replica)" : ""));
         }
@@ -136,11 +135,11 @@ public final class OperatorActions {
         requireIdle(s);
         Node n = requireNode(s, node);
         if (n.getName().equals(s.getPrimary())) {
-            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, node + " is the primary: it cannot be"
+            throw new Refusal(Refusal.Kind.NOT_NOW, node + " is the primary: it cannot be"
                     + " cloned from itself (switch over first, then reinit it)");
         }
         if (n.getRole() != NodeRole.REPLICA && n.getRole() != NodeRole.QUARANTINED) {
-            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, node + " is " + n.getRole()
+            throw new Refusal(Refusal.Kind.NOT_NOW, node + " is " + n.getRole()
                     + ": only a replica or a quarantined node is rebuilt");
         }
         int required = s.getSettings().getReplication().getSyncStandbys();
@@ -154,7 +153,7 @@ public final class OperatorActions {
                             view.observations().getOrDefault(primary.getName(), io.metako.proto.v1.NodeObservation.getDefaultInstance())))
                     .toList();
             if (able.size() < required) {
-                throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, node + " is one of the synchronous"
+                throw new Refusal(Refusal.Kind.NOT_NOW, node + " is one of the synchronous"
                         + " standbys " + s.getSynchronousStandbysList() + " that commits wait for (ANY " + required
                         + "), and without it " + (able.isEmpty() ? "none" : "only " + able) + " healthy and streaming"
                         + " would take them: commits would block; add or repair a replica first");
@@ -168,28 +167,28 @@ public final class OperatorActions {
     private static void requireRebuildable(ControllerView view, Node n) {
         ClusterState s = view.state();
         if (n.getManagingInstance().isEmpty()) {
-            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "no instance manages " + n.getName()
+            throw new Refusal(Refusal.Kind.NOT_NOW, "no instance manages " + n.getName()
                     + ": set instance.manages on the instance beside it, or repair it by hand (it is taken back once it"
                     + " streams from " + s.getPrimary() + ")");
         }
         if (view.health(s.getPrimary()) != MajorityHealth.HEALTHY) {
-            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "the primary " + s.getPrimary()
+            throw new Refusal(Refusal.Kind.NOT_NOW, "the primary " + s.getPrimary()
                     + " is not healthy by majority: a node is rebuilt only from a primary that stays");
         }
         io.metako.proto.v1.NodeRejoin r = n.getRejoin();
         if (r.getAttempt() > 0 && r.getEpoch() == s.getEpoch() && r.getFinishedMillis() == 0) {
-            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "attempt " + r.getAttempt() + " to rejoin "
+            throw new Refusal(Refusal.Kind.NOT_NOW, "attempt " + r.getAttempt() + " to rejoin "
                     + n.getName() + " is still running on " + n.getManagingInstance());
         }
     }
 
     private static Node requireNode(ClusterState s, String name) {
         if (name.isEmpty()) {
-            throw new AdminException(AdminException.Kind.INVALID_ARGUMENT, "name a node; nodes: "
+            throw new Refusal(Refusal.Kind.BAD_REQUEST, "name a node; nodes: "
                     + s.getNodesList().stream().map(Node::getName).toList());
         }
         return s.getNodesList().stream().filter(x -> x.getName().equals(name)).findFirst()
-                .orElseThrow(() -> new AdminException(AdminException.Kind.INVALID_ARGUMENT, "unknown node '" + name
+                .orElseThrow(() -> new Refusal(Refusal.Kind.BAD_REQUEST, "unknown node '" + name
                         + "'; nodes: " + s.getNodesList().stream().map(Node::getName).toList()));
     }
 
@@ -202,29 +201,29 @@ public final class OperatorActions {
 
     private static void requireSeeded(ClusterState s) {
         if (!s.getSeeded()) {
-            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "the cluster is not seeded yet");
+            throw new Refusal(Refusal.Kind.NOT_NOW, "the cluster is not seeded yet");
         }
     }
 
     private static void requireIdle(ClusterState s) {
         requireSeeded(s);
         if (s.hasOperation()) {
-            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "a " + s.getOperation().getKind()
+            throw new Refusal(Refusal.Kind.NOT_NOW, "a " + s.getOperation().getKind()
                     + " to " + s.getOperation().getTarget() + " is in progress at epoch " + s.getEpoch());
         }
         if (s.getPrimary().isEmpty()) {
-            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "there is no primary to take over from");
+            throw new Refusal(Refusal.Kind.NOT_NOW, "there is no primary to take over from");
         }
     }
 
     private static void requireReplica(ClusterState s, String name) {
         Optional<Node> n = s.getNodesList().stream().filter(x -> x.getName().equals(name)).findFirst();
         if (n.isEmpty()) {
-            throw new AdminException(AdminException.Kind.INVALID_ARGUMENT, "unknown node '" + name + "'; nodes: "
+            throw new Refusal(Refusal.Kind.BAD_REQUEST, "unknown node '" + name + "'; nodes: "
                     + s.getNodesList().stream().map(Node::getName).toList());
         }
         if (n.get().getRole() != NodeRole.REPLICA) {
-            throw new AdminException(AdminException.Kind.INVALID_ARGUMENT, name + " is " + n.get().getRole()
+            throw new Refusal(Refusal.Kind.BAD_REQUEST, name + " is " + n.get().getRole()
                     + ", not a replica");
         }
     }

@@ -149,10 +149,30 @@ final class RegisterClients implements AutoCloseable {
             if (!r.linearizable()) {
                 linearizable = false;
                 decided &= r.decided();
-                problems.add("key " + e.getKey() + ": " + r.explanation());
+                problems.add("key " + e.getKey() + ": " + r.explanation() + dump(e.getKey(), history));
             }
         }
         return new Verdict(operations, unknown, refused.get(), linearizable, decided, String.join("; ", problems));
+    }
+
+    /**
+     * The key's whole history, by start time, into the round's folder (kept when the round is unsafe): what the
+     * checker could not place is found by reading it. Returns where it went, for the report.
+     */
+    private String dump(int key, List<Linearizability.Call> history) {
+        java.nio.file.Path file = cluster.dir().resolve("register-key-" + key + ".txt");
+        long origin = history.stream().mapToLong(Linearizability.Call::startNanos).min().orElse(0);
+        StringBuilder sb = new StringBuilder("# start_ms end_ms kind expected value label (ms from the first call)\n");
+        history.stream().sorted(java.util.Comparator.comparingLong(Linearizability.Call::startNanos)).forEach(c ->
+                sb.append(String.format("%10.3f %10s %-11s %6d %6d %s%n", (c.startNanos() - origin) / 1e6,
+                        c.required() ? String.format("%.3f", (c.endNanos() - origin) / 1e6) : "-", c.kind(), c.expected(),
+                        c.value(), c.label())));
+        try {
+            java.nio.file.Files.writeString(file, sb.toString());
+            return " (history in " + file + ")";
+        } catch (java.io.IOException e) {
+            return " (history not written: " + e.getMessage() + ")";
+        }
     }
 
     @Override

@@ -8,7 +8,6 @@ import io.metako.proto.v1.EventKind;
 import io.metako.proto.v1.FailoverStarted;
 import io.metako.proto.v1.NodeObservation;
 import io.metako.proto.v1.Operation;
-import io.metako.server.api.AdminException;
 import org.junit.jupiter.api.Test;
 
 class OperatorActionsTest {
@@ -29,14 +28,14 @@ class OperatorActionsTest {
     @Test
     void switchoverNeedsAHealthyPrimaryAndAFitTarget() {
         assertThatThrownBy(() -> OperatorActions.switchover(view(new FailoverDeciderTest.World().primaryDead()), ""))
-                .isInstanceOfSatisfying(AdminException.class, e -> assertThat(e.kind()).isEqualTo(AdminException.Kind.FAILED_PRECONDITION))
+                .isInstanceOfSatisfying(Refusal.class, e -> assertThat(e.kind()).isEqualTo(Refusal.Kind.NOT_NOW))
                 .hasMessageContaining("not healthy by majority").hasMessageContaining("failover --to NODE");
         FailoverDeciderTest.World lagging = new FailoverDeciderTest.World();
         lagging.obs.put("pg-2", NodeObservation.newBuilder().setReachable(false).build());
         assertThatThrownBy(() -> OperatorActions.switchover(view(lagging), "pg-2"))
                 .hasMessageContaining("pg-2 cannot take over now: pg-2 is not seen in recovery by the leader");
         assertThatThrownBy(() -> OperatorActions.switchover(view(new FailoverDeciderTest.World()), "pg-1"))
-                .isInstanceOfSatisfying(AdminException.class, e -> assertThat(e.kind()).isEqualTo(AdminException.Kind.INVALID_ARGUMENT))
+                .isInstanceOfSatisfying(Refusal.class, e -> assertThat(e.kind()).isEqualTo(Refusal.Kind.BAD_REQUEST))
                 .hasMessageContaining("pg-1 is PRIMARY, not a replica");
         assertThatThrownBy(() -> OperatorActions.switchover(view(new FailoverDeciderTest.World()), "pg-9"))
                 .hasMessageContaining("unknown node 'pg-9'; nodes: [pg-1, pg-2, pg-3]");
@@ -51,7 +50,7 @@ class OperatorActionsTest {
         assertThat(forced.getFailoverStarted().getForced()).isTrue();
         assertThat(forced.getFailoverStarted().getReason()).contains("(forced)");
         assertThatThrownBy(() -> OperatorActions.failover(view(w), "", false))
-                .isInstanceOfSatisfying(AdminException.class, e -> assertThat(e.kind()).isEqualTo(AdminException.Kind.INVALID_ARGUMENT));
+                .isInstanceOfSatisfying(Refusal.class, e -> assertThat(e.kind()).isEqualTo(Refusal.Kind.BAD_REQUEST));
     }
 
     @Test
@@ -82,7 +81,7 @@ class OperatorActionsTest {
     void abortEndsAStuckOperationButNotOneWhoseTargetWasPromoted() {
         FailoverDeciderTest.World idle = new FailoverDeciderTest.World();
         assertThatThrownBy(() -> OperatorActions.abort(view(idle), ""))
-                .isInstanceOfSatisfying(AdminException.class, e -> assertThat(e.kind()).isEqualTo(AdminException.Kind.FAILED_PRECONDITION))
+                .isInstanceOfSatisfying(Refusal.class, e -> assertThat(e.kind()).isEqualTo(Refusal.Kind.NOT_NOW))
                 .hasMessageContaining("no failover or switchover is in progress (epoch 4, primary pg-1)");
         FailoverDeciderTest.World stuck = new FailoverDeciderTest.World().started("m1");
         Command c = OperatorActions.abort(view(stuck), " pg-2 never catches up ").build();
