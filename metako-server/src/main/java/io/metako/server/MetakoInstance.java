@@ -215,6 +215,11 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         admin.start();
         proxyPorts = io.metako.server.routing.ProxyPorts.open(config, routing);
         proxyPorts.router().observe(metrics.proxyObserver());
+        // the replicated values, as every instance's router must agree on them (not this instance's file)
+        proxyPorts.router().limits(() -> {
+            var lb = stateMachine.state().getSettings().getLoadBalancer();
+            return new io.metako.proxy.session.StatementLimits(lb.getReadTimeoutMillis(), lb.getWriteTimeoutMillis());
+        });
         if (config.instance().httpAddress() != null) {
             http = new io.metako.server.http.HttpServer(config.instance().httpAddress(), config.http(),
                     // the admin token only over HTTPS: it can change the cluster, and plain HTTP would show it

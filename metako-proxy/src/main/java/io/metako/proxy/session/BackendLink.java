@@ -110,6 +110,10 @@ final class BackendLink extends ChannelInboundHandlerAdapter {
         return answersNeedLease;
     }
 
+    io.netty.buffer.ByteBufAllocator alloc() {
+        return channel != null ? channel.alloc() : io.netty.buffer.ByteBufAllocator.DEFAULT;
+    }
+
     /** Whether the session's next units here were routed to the primary (else a replica): for statistics. */
     void route(boolean primary) {
         units.route(primary);

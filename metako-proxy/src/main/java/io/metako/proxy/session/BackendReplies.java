@@ -21,6 +21,8 @@ final class BackendReplies implements BackendMessageScanner.Sink {
     private final UnitTracker units;
     /** The backend said FATAL before answering a unit that will run elsewhere: the rest is noise. */
     private boolean dying;
+    /** An ErrorResponse of the proxy's own to relay in place of the backend's, once what came before has gone. */
+    private ByteBuf replacement;
     /** The transaction status of the last ReadyForQuery. */
     private char lastStatus = 'I';
 
@@ -122,12 +124,24 @@ final class BackendReplies implements BackendMessageScanner.Sink {
                     BackendMessages.describeError(payload));
             return false;
         }
-        link.owner().clientError(link, BackendMessages.fields(payload).getOrDefault('C', ""));
+        String code = BackendMessages.fields(payload).getOrDefault('C', "");
+        link.owner().clientError(link, code);
+        String instead = link.owner().errorInstead(link, code);
+        if (instead != null) {
+            // relayed in afterInspect: the messages before this one leave first
+            replacement = BackendMessages.errorResponse(link.alloc(), "ERROR", code, instead);
+            return false;
+        }
         return true;
     }
 
     @Override
     public void afterInspect(byte type) {
+        if (replacement != null) {
+            ByteBuf r = replacement;
+            replacement = null;
+            link.owner().relay(r);
+        }
         if (type != 'Z') {
             return;
         }

@@ -257,8 +257,73 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
         router.observer().error(link.backend.name(), sqlState);
     }
 
+    // ---- statement time limits (load_balancer.read_timeout / write_timeout) -----------------------
+
+    /** The timer of the one unit being timed, its link, its setting and limit; fired: its cancel has gone out. */
+    private java.util.concurrent.ScheduledFuture<?> limitTimer;
+    private BackendLink limitedLink;
+    private String limitedSetting;
+    private long limitedMillis;
+    private boolean limitFired;
+
+    /**
+     * A unit of {@code kind} was just routed to {@code link}: time it against its limit, if it has one. One unit is
+     * timed at a time; a unit pipelined behind a timed one is not timed itself.
+     */
+    void limitUnit(BackendLink link, io.metako.proxy.route.StatementKind kind) {
+        if (limitTimer != null || limitFired) {
+            return;
+        }
+        StatementLimits limits = router.limits();
+        boolean read = kind == io.metako.proxy.route.StatementKind.READ
+                || kind == io.metako.proxy.route.StatementKind.BEGIN_READ_ONLY;
+        long millis = read ? limits.readMillis() : kind == io.metako.proxy.route.StatementKind.WRITE ? limits.writeMillis() : 0;
+        if (millis <= 0) {
+            return;
+        }
+        limitedLink = link;
+        limitedSetting = read ? "read_timeout" : "write_timeout";
+        limitedMillis = millis;
+        limitTimer = client.eventLoop().schedule(this::limitReached, millis, java.util.concurrent.TimeUnit.MILLISECONDS);
+    }
+
+    private void limitReached() {
+        limitTimer = null;
+        BackendLink l = limitedLink;
+        if (phase != Phase.CLOSED && l != null && l.phase() == BackendLink.Phase.READY && l.busy()) {
+            limitFired = true;
+            LOG.info("proxy session {}: a statement on {} ran longer than load_balancer.{} ({} ms); cancelling it there",
+                    processId, l.backend.name(), limitedSetting, limitedMillis);
+            router.forwardCancel(client.eventLoop(), l.backend, l.processId(), l.secretKey());
+        } else {
+            limitedLink = null;
+        }
+    }
+
+    private void unitLimitOver(BackendLink link) {
+        if (link == limitedLink) {
+            if (limitTimer != null) {
+                limitTimer.cancel(false);
+                limitTimer = null;
+            }
+            limitedLink = null;
+            limitFired = false;
+        }
+    }
+
+    @Override
+    public String errorInstead(BackendLink link, String sqlState) {
+        if (limitFired && link == limitedLink && SqlState.QUERY_CANCELED.equals(sqlState)) {
+            limitFired = false;
+            return "canceling statement: it ran longer than load_balancer." + limitedSetting + " (" + limitedMillis
+                    + " ms) on " + link.backend.name() + ", so the proxy cancelled it there (0 turns the limit off)";
+        }
+        return null;
+    }
+
     @Override
     public void clientUnitDone(BackendLink link, char status, boolean failed) {
+        unitLimitOver(link);
         state.txStatus(status);
         dispatcher.stopWaiting();
         links.last = link;
@@ -356,6 +421,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
     }
 
     private void cleanup() {
+        if (limitTimer != null) {
+            limitTimer.cancel(false);
+            limitTimer = null;
+        }
         queue.releaseAll();
         retry.drop();
         held.release();

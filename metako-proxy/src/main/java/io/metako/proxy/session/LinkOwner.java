@@ -57,6 +57,14 @@ interface LinkOwner {
     default void clientError(BackendLink link, String sqlState) {
     }
 
+    /**
+     * The error the client gets instead of {@code link}'s backend's {@code sqlState} one, or null for that one: the
+     * proxy's own words for a cancel it sent itself (a statement over its time limit).
+     */
+    default String errorInstead(BackendLink link, String sqlState) {
+        return null;
+    }
+
     /** A query of the proxy's own (a replayed SET, the reset of a kept connection) failed. */
     void internalUnitFailed(BackendLink link);
 

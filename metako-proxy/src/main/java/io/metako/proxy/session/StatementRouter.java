@@ -161,6 +161,16 @@ public final class StatementRouter implements AutoCloseable {
 
     /** Open client sessions, logged in or not. */
     private volatile ProxyObserver observer = ProxyObserver.NONE;
+    private volatile java.util.function.Supplier<StatementLimits> limits = () -> StatementLimits.NONE;
+
+    /** Where the statement time limits come from (the replicated load_balancer settings); asked at every unit. */
+    public void limits(java.util.function.Supplier<StatementLimits> source) {
+        limits = source;
+    }
+
+    StatementLimits limits() {
+        return limits.get();
+    }
     private final ClientBytes clientBytes = new ClientBytes(() -> observer);
 
     /** Reports every routed unit, answer, error and wait to {@code o} from now on (statistics, metrics). */

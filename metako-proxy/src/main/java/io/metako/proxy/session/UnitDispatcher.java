@@ -210,6 +210,7 @@ final class UnitDispatcher {
             boolean primary = seen.primary().isPresent() && seen.primary().get().equals(target.backend);
             target.route(primary);
             router.observer().routed(target.backend.name(), primary, c.kind());
+            session.limitUnit(target, c.kind());
         }
         waitOver(true);
         links.current = target;

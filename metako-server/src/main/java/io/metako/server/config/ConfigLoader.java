@@ -449,11 +449,20 @@ public final class ConfigLoader {
                 yield LoadBalancerConfig.Algorithm.ROUND_ROBIN;
             }
         };
-        Duration read = s.duration("read_timeout", Duration.ofSeconds(10));
-        Duration write = s.duration("write_timeout", Duration.ofSeconds(10));
+        Duration read = durationOrOff(s, "read_timeout");
+        Duration write = durationOrOff(s, "write_timeout");
         long lag = s.size("max_replica_lag", LoadBalancerConfig.DEFAULT_MAX_REPLICA_LAG_BYTES);
         s.finish();
         return new LoadBalancerConfig(algorithm, read, write, lag);
+    }
+
+    /** A duration where 0 (or absent) means "no limit". */
+    private static Duration durationOrOff(YamlSection s, String key) {
+        String text = s.string(key, null);
+        if (text == null || text.strip().matches("0+(\\.0+)?\\s*(ms|s|m|h)?")) {
+            return Duration.ZERO;
+        }
+        return s.duration(key, Duration.ZERO);
     }
 
     private static FailoverConfig readFailover(YamlSection s) {

@@ -193,6 +193,20 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void statementTimeLimitsAreOffUnlessSet() {
+        assertThat(parse(VALID).loadBalancer().readTimeout()).isZero();
+        assertThat(parse(VALID).loadBalancer().writeTimeout()).isZero();
+        String yaml = VALID.replace("algorithm: least_connected", "algorithm: least_connected\n  read_timeout: 30s\n"
+                + "  write_timeout: 0");
+        assertThat(yaml).contains("read_timeout: 30s");
+        assertThat(parse(yaml).loadBalancer().readTimeout()).isEqualTo(java.time.Duration.ofSeconds(30));
+        assertThat(parse(yaml).loadBalancer().writeTimeout()).isZero();
+        assertThatThrownBy(() -> parse(yaml.replace("read_timeout: 30s", "read_timeout: forever")))
+                .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).containsExactly(
+                        "load_balancer.read_timeout: must be a duration such as \"250ms\", \"5s\" or \"1m\", got 'forever'"));
+    }
+
+    @Test
     void badHttpSettingsAreNamed() {
         String yaml = VALID.replace("  http_address: 127.0.0.1:7201\n", "")
                 + "http:\n  auth: basic\n  open: [health, secrets]\nsecurity:\n  http_tls_enabled: true\n";
