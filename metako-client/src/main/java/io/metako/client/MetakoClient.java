@@ -126,6 +126,11 @@ public final class MetakoClient implements AutoCloseable {
         return call(stub -> stub.listMembers(ListMembersRequest.getDefaultInstance()));
     }
 
+    /** The cluster-wide settings in force (the replicated ones), by their configuration keys. */
+    public io.metako.proto.v1.GetSettingsResponse settings() {
+        return call(stub -> stub.getSettings(io.metako.proto.v1.GetSettingsRequest.getDefaultInstance()));
+    }
+
     public GetHistoryResponse history() {
         return call(stub -> stub.getHistory(GetHistoryRequest.getDefaultInstance()));
     }

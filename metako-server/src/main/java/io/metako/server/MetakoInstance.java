@@ -419,6 +419,12 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     }
 
     @Override
+    public io.metako.proto.v1.GetSettingsResponse settings() {
+        return io.metako.proto.v1.GetSettingsResponse.newBuilder().addAllSettings(
+                io.metako.server.config.ClusterSettingsKeys.of(stateMachine.state().getSettings())).build();
+    }
+
+    @Override
     public io.metako.proto.v1.GetHistoryResponse history() {
         return io.metako.proto.v1.GetHistoryResponse.newBuilder().addAllEvents(stateMachine.state().getHistoryList()).build();
     }

@@ -14,11 +14,11 @@ import io.metako.server.config.NodeConfig;
 import java.util.Locale;
 
 /** The {@link SeedCluster} command an instance proposes from its configuration file. */
-final class SeedFactory {
+public final class SeedFactory {
     private SeedFactory() {
     }
 
-    static SeedCluster seedOf(MetakoConfig c) {
+    public static SeedCluster seedOf(MetakoConfig c) {
         SeedCluster.Builder b = SeedCluster.newBuilder().setClusterName(c.clusterName()).setSettings(settingsOf(c));
         for (NodeConfig n : c.nodes()) {
             b.addNodes(Node.newBuilder().setName(n.name()).setHost(n.host()).setPort(n.port())

@@ -14,6 +14,10 @@ public interface AdminBackend {
     /** Runs {@code listener} after every applied change of the replicated state, until closed. */
     AutoCloseable onChange(Runnable listener);
 
+    default io.metako.proto.v1.GetSettingsResponse settings() {
+        throw new AdminException(AdminException.Kind.UNAVAILABLE, "settings are not served here");
+    }
+
     default GetHistoryResponse history() {
         throw new AdminException(AdminException.Kind.UNAVAILABLE, "history is not served here");
     }

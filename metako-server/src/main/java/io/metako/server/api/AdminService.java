@@ -55,6 +55,12 @@ final class AdminService extends MetakoAdminGrpc.MetakoAdminImplBase {
     }
 
     @Override
+    public void getSettings(io.metako.proto.v1.GetSettingsRequest request,
+                            StreamObserver<io.metako.proto.v1.GetSettingsResponse> response) {
+        answer(response, source::settings);
+    }
+
+    @Override
     public void pause(PauseRequest request, StreamObserver<MutationResponse> response) {
         answer(response, () -> source.setPaused(true, request.getReason()));
     }

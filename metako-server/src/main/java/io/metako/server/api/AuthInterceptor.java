@@ -21,7 +21,7 @@ final class AuthInterceptor implements ServerInterceptor {
 
     /** The methods a read-only token may call; everything else changes the cluster and needs the admin token. */
     private static final java.util.Set<String> READ_METHODS = java.util.Set.of("GetStatus", "WatchStatus", "ListMembers",
-            "GetHistory");
+            "GetHistory", "GetSettings");
 
     private final Secret token;
     private final Secret readToken;
@@ -44,7 +44,7 @@ final class AuthInterceptor implements ServerInterceptor {
         boolean admin = presented != null && token.matches(presented);
         boolean reader = !admin && presented != null && readToken.isPresent() && readToken.matches(presented);
         if (reader && !READ_METHODS.contains(call.getMethodDescriptor().getBareMethodName())) {
-            call.close(Status.PERMISSION_DENIED.withDescription("this token may only read (status, watch, members, history): "
+            call.close(Status.PERMISSION_DENIED.withDescription("this token may only read (status, watch, members, history, settings): "
                     + call.getMethodDescriptor().getBareMethodName() + " needs the admin token (auth_token)"), new Metadata());
             return new ServerCall.Listener<>() { };
         }

@@ -58,7 +58,7 @@ class ConfigLoaderTest {
               algorithm: least_connected
             """;
 
-    private static MetakoConfig parse(String yaml) {
+    static MetakoConfig parse(String yaml) {
         return LOADER.parse(yaml, "test.yaml", Path.of("/tmp"));
     }
 

@@ -92,4 +92,25 @@ class StatementLimitIT extends QuorumScenario {
             }
         }
     }
+
+    private String metakoctl(int expectedCode, String... args) {
+        java.io.StringWriter out = new java.io.StringWriter();
+        java.util.List<String> all = new java.util.ArrayList<>(java.util.List.of("--endpoints",
+                q.cluster.instances().get(1).grpc()));
+        all.addAll(java.util.List.of(args));
+        int code = io.metako.client.cli.Metakoctl.commandLine(java.util.Map.of("METAKO_TOKEN", q.cluster.token()))
+                .setOut(new java.io.PrintWriter(out)).setErr(new java.io.PrintWriter(out)).execute(all.toArray(String[]::new));
+        assertThat(code).as(out.toString()).isEqualTo(expectedCode);
+        return out.toString();
+    }
+
+    @Test
+    @Order(3)
+    void metakoctlConfigShowsTheReplicatedSettings() {
+        assertThat(metakoctl(0, "config", "get", "load_balancer.read_timeout").strip()).isEqualTo("1s");
+        assertThat(metakoctl(0, "config", "show")).contains("load_balancer:\n  algorithm: round_robin\n  read_timeout: 1s\n"
+                + "  write_timeout: 2s\n", "health_check:\n  interval: 500ms\n", "replication:\n  mode: async\n");
+        assertThat(metakoctl(2, "config", "get", "load_balancer.read_timout"))
+                .contains("no cluster-wide setting 'load_balancer.read_timout'; did you mean 'load_balancer.read_timeout'?");
+    }
 }
