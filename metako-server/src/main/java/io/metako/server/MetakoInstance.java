@@ -58,6 +58,8 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     /** The HTTP endpoints on instance.http_address; null when none is configured. */
     private io.metako.server.http.HttpServer http;
     private final io.metako.server.metrics.InstanceMetrics metrics;
+    /** The replicated statement time limits, kept here so the router reads a field per statement. */
+    private volatile io.metako.proxy.session.StatementLimits statementLimits = io.metako.proxy.session.StatementLimits.NONE;
     /** The Raft term at the control loop's last tick, for log lines (asking Ratis on every line costs too much). */
     private volatile long lastTerm;
     /** System.nanoTime() of the control loop's last tick: /liveness. */
@@ -210,16 +212,15 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         long startedMillis = clock.millis();
         metrics.baseline(stateMachine.state(), startedMillis);
         stateMachine.addListener(metrics::onState);
+        stateMachine.addListener(this::refreshLimits);
         raft.start();
+        refreshLimits(stateMachine.state()); // a state restored from a snapshot calls no listener
         lease.start();
         admin.start();
         proxyPorts = io.metako.server.routing.ProxyPorts.open(config, routing);
         proxyPorts.router().observe(metrics.proxyObserver());
         // the replicated values, as every instance's router must agree on them (not this instance's file)
-        proxyPorts.router().limits(() -> {
-            var lb = stateMachine.state().getSettings().getLoadBalancer();
-            return new io.metako.proxy.session.StatementLimits(lb.getReadTimeoutMillis(), lb.getWriteTimeoutMillis());
-        });
+        proxyPorts.router().limits(() -> statementLimits);
         if (config.instance().httpAddress() != null) {
             http = new io.metako.server.http.HttpServer(config.instance().httpAddress(), config.http(),
                     // the admin token only over HTTPS: it can change the cluster, and plain HTTP would show it
@@ -308,6 +309,12 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         } catch (RuntimeException e) {
             LOG.warn("control tick failed: {}", e.toString());
         }
+    }
+
+    private void refreshLimits(ClusterState s) {
+        var lb = s.getSettings().getLoadBalancer();
+        statementLimits = new io.metako.proxy.session.StatementLimits(lb.getStatementReadTimeoutMillis(),
+                lb.getStatementWriteTimeoutMillis());
     }
 
     /** The periodic status report: one log line (logging.status_interval). */
@@ -420,6 +427,10 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
 
     @Override
     public io.metako.proto.v1.GetSettingsResponse settings() {
+        if (!stateMachine.state().getSeeded()) {
+            throw new AdminException(AdminException.Kind.UNAVAILABLE, "the cluster is not seeded yet: no settings are in"
+                    + " force (the first leader seeds them from its file)");
+        }
         return io.metako.proto.v1.GetSettingsResponse.newBuilder().addAllSettings(
                 io.metako.server.config.ClusterSettingsKeys.of(stateMachine.state().getSettings())).build();
     }

@@ -110,6 +110,11 @@ final class BackendLink extends ChannelInboundHandlerAdapter {
         return answersNeedLease;
     }
 
+    /** Whether the session's own unit is what the backend runs now (not the proxy's, not still connecting). */
+    boolean clientUnitRunning() {
+        return phase == Phase.READY && units.answering() == UnitTracker.Owner.CLIENT;
+    }
+
     io.netty.buffer.ByteBufAllocator alloc() {
         return channel != null ? channel.alloc() : io.netty.buffer.ByteBufAllocator.DEFAULT;
     }

@@ -181,6 +181,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
 
     @Override
     public void linkClosed(BackendLink link, BackendLink.Phase was) {
+        unitLimitOver(link); // a unit routed again elsewhere is timed again there
         links.closed(link);
         if (phase != Phase.CLOSED) {
             loss.linkClosed(link, was);
@@ -275,8 +276,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
             return;
         }
         StatementLimits limits = router.limits();
-        boolean read = kind == io.metako.proxy.route.StatementKind.READ
-                || kind == io.metako.proxy.route.StatementKind.BEGIN_READ_ONLY;
+        boolean read = kind == io.metako.proxy.route.StatementKind.READ;
         long millis = read ? limits.readMillis() : kind == io.metako.proxy.route.StatementKind.WRITE ? limits.writeMillis() : 0;
         if (millis <= 0) {
             return;
@@ -290,6 +290,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
     private void limitReached() {
         limitTimer = null;
         BackendLink l = limitedLink;
+        if (phase != Phase.CLOSED && l != null && l.busy() && !l.clientUnitRunning()) {
+            // still connecting, or the proxy's own statement (a replayed SET) runs before it: a cancel now would end
+            // that one; the client's statement is timed from when it runs, a little later
+            limitTimer = client.eventLoop().schedule(this::limitReached, 50, java.util.concurrent.TimeUnit.MILLISECONDS);
+            return;
+        }
         if (phase != Phase.CLOSED && l != null && l.phase() == BackendLink.Phase.READY && l.busy()) {
             limitFired = true;
             LOG.info("proxy session {}: a statement on {} ran longer than load_balancer.{} ({} ms); cancelling it there",
@@ -300,7 +306,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
         }
     }
 
-    private void unitLimitOver(BackendLink link) {
+    /** The client's own cancel: its 57014 is PostgreSQL's, and the proxy's limit on that unit is over. */
+    void clientCancelled() {
+        unitLimitOver(limitedLink);
+    }
+
+    void unitLimitOver(BackendLink link) {
         if (link == limitedLink) {
             if (limitTimer != null) {
                 limitTimer.cancel(false);
@@ -424,6 +435,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter implements LinkOw
         if (limitTimer != null) {
             limitTimer.cancel(false);
             limitTimer = null;
+        }
+        if (limitFired && limitedLink != null) {
+            // the proxy's cancel may still be on its way: that connection is not kept for the next session
+            limitedLink.close();
         }
         queue.releaseAll();
         retry.drop();

@@ -370,6 +370,7 @@ final class UnitDispatcher {
      * changes nothing and was not answered) go back to the head of the queue, rewound, to be routed again.
      */
     void routeAgain(BackendLink link) {
+        session.unitLimitOver(link);
         retry.moveTo(queue);
         links.current = null;
         if (link == links.last) {
@@ -405,6 +406,7 @@ final class UnitDispatcher {
             failUnit(SqlState.QUERY_CANCELED, "canceling statement due to user request");
             drain();
         } else if (l != null && l.phase() == BackendLink.Phase.READY) {
+            session.clientCancelled();
             router.forwardCancel(client.eventLoop(), l.backend, l.processId(), l.secretKey());
         }
     }

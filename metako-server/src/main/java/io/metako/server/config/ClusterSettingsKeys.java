@@ -23,8 +23,8 @@ public final class ClusterSettingsKeys {
         add(out, "health_check.recovery_threshold", Integer.toString(hc.getRecoveryThreshold()));
         var lb = s.getLoadBalancer();
         add(out, "load_balancer.algorithm", lb.getAlgorithm());
-        add(out, "load_balancer.read_timeout", duration(lb.getReadTimeoutMillis()));
-        add(out, "load_balancer.write_timeout", duration(lb.getWriteTimeoutMillis()));
+        add(out, "load_balancer.read_timeout", duration(lb.getStatementReadTimeoutMillis()));
+        add(out, "load_balancer.write_timeout", duration(lb.getStatementWriteTimeoutMillis()));
         add(out, "load_balancer.max_replica_lag", Units.formatSize(lb.getMaxReplicaLagBytes()));
         var f = s.getFailover();
         add(out, "failover.maximum_lag_on_failover", Units.formatSize(f.getMaximumLagOnFailoverBytes()));

@@ -48,7 +48,7 @@ class StatementLimitIT extends QuorumScenario {
     @Order(1)
     void aReadOverReadTimeoutIsCancelledOnItsNodeAndTheSessionGoesOn() throws Exception {
         org.awaitility.Awaitility.await().atMost(CONVERGE).untilAsserted(() ->
-                assertThat(q.status(0).getSettings().getLoadBalancer().getReadTimeoutMillis()).isEqualTo(1000));
+                assertThat(q.status(0).getSettings().getLoadBalancer().getStatementReadTimeoutMillis()).isEqualTo(1000));
         try (Connection c = router(); Statement st = c.createStatement()) {
             org.awaitility.Awaitility.await().atMost(CONVERGE).untilAsserted(() -> {
                 try (ResultSet rs = st.executeQuery("SELECT 1")) {
@@ -66,6 +66,11 @@ class StatementLimitIT extends QuorumScenario {
                 assertThat(rs.next()).isTrue();
                 assertThat(rs.getInt(1)).as("the session and its backend go on").isEqualTo(2);
             }
+            // and the limit holds again for the session's next statement
+            long again = System.nanoTime();
+            assertThatThrownBy(() -> st.executeQuery("SELECT pg_sleep(5)")).isInstanceOfSatisfying(SQLException.class,
+                    e -> assertThat(e.getMessage()).contains("load_balancer.read_timeout (1000 ms)"));
+            assertThat(millisSince(again)).isBetween(900L, 4000L);
             // a quick read is not touched
             try (ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_sleep(0.2)")) {
                 assertThat(rs.next()).isTrue();
@@ -110,6 +115,8 @@ class StatementLimitIT extends QuorumScenario {
         assertThat(metakoctl(0, "config", "get", "load_balancer.read_timeout").strip()).isEqualTo("1s");
         assertThat(metakoctl(0, "config", "show")).contains("load_balancer:\n  algorithm: round_robin\n  read_timeout: 1s\n"
                 + "  write_timeout: 2s\n", "health_check:\n  interval: 500ms\n", "replication:\n  mode: async\n");
+        assertThat(metakoctl(0, "config", "get", "-o", "json", "health_check.interval"))
+                .contains("\"key\": \"health_check.interval\"", "\"value\": \"500ms\"");
         assertThat(metakoctl(2, "config", "get", "load_balancer.read_timout"))
                 .contains("no cluster-wide setting 'load_balancer.read_timout'; did you mean 'load_balancer.read_timeout'?");
     }
