@@ -35,6 +35,9 @@ else secs="${1:-20}"; fi
 command -v haproxy >/dev/null || { echo "haproxy is missing: apt-get install -y haproxy" >&2; exit 1; }
 command -v pgbouncer >/dev/null || { echo "pgbouncer is missing: apt-get install -y pgbouncer" >&2; exit 1; }
 command -v pgbench >/dev/null || { echo "pgbench is missing: apt-get install -y postgresql-client" >&2; exit 1; }
+# The demo's statement router offers TLS (since 6d4df8c) and pgbench's libpq takes it when offered, while PgBouncer
+# and HAProxy here run plaintext: compare like with like unless told otherwise (PGSSLMODE=require measures TLS).
+export PGSSLMODE="${PGSSLMODE:-disable}"
 dir="$(mktemp -d /tmp/metako-proxy-bench-XXXX)"
 chmod 755 "$dir"
 rmdir "$dir"
