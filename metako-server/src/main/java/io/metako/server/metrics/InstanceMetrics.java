@@ -133,9 +133,6 @@ public final class InstanceMetrics {
         final String node;
         final io.prometheus.metrics.core.datapoints.CounterDataPoint[] points =
                 new io.prometheus.metrics.core.datapoints.CounterDataPoint[2 * KINDS.length];
-        final java.util.concurrent.atomic.LongAdder statements = new java.util.concurrent.atomic.LongAdder();
-        final java.util.concurrent.atomic.LongAdder reads = new java.util.concurrent.atomic.LongAdder();
-        final java.util.concurrent.atomic.LongAdder writes = new java.util.concurrent.atomic.LongAdder();
         final java.util.concurrent.atomic.LongAdder failures = new java.util.concurrent.atomic.LongAdder();
 
         NodeCounts(String node) {
@@ -162,15 +159,8 @@ public final class InstanceMetrics {
         return new io.metako.proxy.session.ProxyObserver() {
             @Override
             public void routed(String node, boolean primary, io.metako.proxy.route.StatementKind kind) {
-                NodeCounts c = counts(node);
-                c.points[(primary ? 0 : KINDS.length) + kind.ordinal()].inc();
-                c.statements.increment();
-                if (kind == io.metako.proxy.route.StatementKind.READ
-                        || kind == io.metako.proxy.route.StatementKind.BEGIN_READ_ONLY) {
-                    c.reads.increment();
-                } else if (kind == io.metako.proxy.route.StatementKind.WRITE) {
-                    c.writes.increment();
-                }
+                // the one count: the status's totals are read back from these data points
+                counts(node).points[(primary ? 0 : KINDS.length) + kind.ordinal()].inc();
             }
 
             @Override
@@ -214,9 +204,19 @@ public final class InstanceMetrics {
         long failures = proxyOwnFailures.sum();
         for (var e : new java.util.TreeMap<>(byNode).entrySet()) {
             NodeCounts c = e.getValue();
-            long r = c.reads.sum(); // before the total: routed() adds to the total first, so other is never < 0
-            long w = c.writes.sum();
-            long st = c.statements.sum();
+            long st = 0;
+            long r = 0;
+            long w = 0;
+            for (int i = 0; i < c.points.length; i++) {
+                long v = c.points[i].getLongValue();
+                io.metako.proxy.route.StatementKind k = KINDS[i % KINDS.length];
+                st += v;
+                if (k == io.metako.proxy.route.StatementKind.READ || k == io.metako.proxy.route.StatementKind.BEGIN_READ_ONLY) {
+                    r += v;
+                } else if (k == io.metako.proxy.route.StatementKind.WRITE) {
+                    w += v;
+                }
+            }
             long f = c.failures.sum();
             total += st;
             reads += r;

@@ -42,22 +42,14 @@ import org.junit.jupiter.api.Test;
 class HaproxyIT extends QuorumScenario {
     private static final Path EXAMPLE = Path.of("..", "deploy", "haproxy.cfg");
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3)).build();
-    private Process haproxy;
-    private Path dir;
+    private ExternalTool haproxy;
     private int statsPort;
     private int writePort;
     private int readPort;
 
     @Override
     Quorum startQuorum() throws IOException {
-        Quorum quorum = Quorum.start("500ms", "2s");
-        try {
-            startHaproxy(quorum.cluster);
-        } catch (IOException | RuntimeException e) {
-            quorum.close();
-            throw e;
-        }
-        return quorum;
+        return ExternalTool.quorumWith(() -> Quorum.start("500ms", "2s"), q -> startHaproxy(q.cluster));
     }
 
     /** deploy/haproxy.cfg with the test's ports; fails if the example no longer has the lines it swaps. */
@@ -84,26 +76,15 @@ class HaproxyIT extends QuorumScenario {
         }
         m.appendTail(out);
         assertThat(servers).as("server lines in deploy/haproxy.cfg").isEqualTo(6);
-        dir = Files.createTempDirectory(Path.of("/tmp"), "metako-haproxy-");
-        Path config = dir.resolve("haproxy.cfg");
-        Files.writeString(config, out.toString());
-        haproxy = new ProcessBuilder("haproxy", "-f", config.toString(), "-db").redirectErrorStream(true)
-                .redirectOutput(dir.resolve("haproxy.log").toFile()).start();
+        haproxy = new ExternalTool("haproxy");
+        haproxy.start(List.of("haproxy", "-f", haproxy.write("haproxy.cfg", out.toString()).toString(), "-db"));
     }
 
     @AfterAll
     void stopHaproxy() throws Exception {
         if (haproxy != null) {
-            haproxy.destroy();
-            if (!haproxy.waitFor(5, java.util.concurrent.TimeUnit.SECONDS)) {
-                haproxy.destroyForcibly().waitFor();
-            }
-            System.out.println("[haproxy] log:\n" + Files.readString(dir.resolve("haproxy.log")));
-        }
-        if (dir != null) {
-            try (var walk = Files.walk(dir)) {
-                walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
+            System.out.println("[haproxy] log:\n" + haproxy.log());
+            haproxy.close();
         }
     }
 

@@ -21,6 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterAll;
@@ -35,20 +36,12 @@ import org.junit.jupiter.api.Test;
 class PrometheusIT extends QuorumScenario {
     private static final Path EXAMPLE = Path.of("..", "deploy", "prometheus.yml");
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3)).build();
-    private Process prometheus;
-    private Path dir;
+    private ExternalTool prometheus;
     private int port;
 
     @Override
     Quorum startQuorum() throws IOException {
-        Quorum quorum = Quorum.start("500ms", "2s");
-        try {
-            startPrometheus(quorum.cluster);
-        } catch (IOException | RuntimeException e) {
-            quorum.close();
-            throw e;
-        }
-        return quorum;
+        return ExternalTool.quorumWith(() -> Quorum.start("500ms", "2s"), q -> startPrometheus(q.cluster));
     }
 
     private void startPrometheus(LocalCluster cluster) throws IOException {
@@ -57,24 +50,16 @@ class PrometheusIT extends QuorumScenario {
         assertThat(cfg).as("deploy/prometheus.yml").contains(targets).contains("scrape_interval: 15s");
         cfg = cfg.replace(targets, cluster.instances().stream().map(i -> "'127.0.0.1:" + i.httpPort() + "'")
                 .collect(Collectors.joining(", ", "[", "]"))).replace("scrape_interval: 15s", "scrape_interval: 1s");
-        dir = Files.createTempDirectory(Path.of("/tmp"), "metako-prometheus-");
-        Files.writeString(dir.resolve("prometheus.yml"), cfg);
+        prometheus = new ExternalTool("prometheus");
         port = FreePorts.take(1).get(0);
-        prometheus = new ProcessBuilder("prometheus", "--config.file=" + dir.resolve("prometheus.yml"),
-                "--storage.tsdb.path=" + dir.resolve("data"), "--web.listen-address=127.0.0.1:" + port)
-                .redirectErrorStream(true).redirectOutput(dir.resolve("prometheus.log").toFile()).start();
+        prometheus.start(List.of("prometheus", "--config.file=" + prometheus.write("prometheus.yml", cfg),
+                "--storage.tsdb.path=" + prometheus.dir.resolve("data"), "--web.listen-address=127.0.0.1:" + port));
     }
 
     @AfterAll
     void stopPrometheus() throws Exception {
         if (prometheus != null) {
-            prometheus.destroy();
-            if (!prometheus.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {
-                prometheus.destroyForcibly().waitFor();
-            }
-            try (var walk = Files.walk(dir)) {
-                walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
+            prometheus.close();
         }
     }
 
