@@ -131,6 +131,14 @@ public final class MetakoClient implements AutoCloseable {
         return call(stub -> stub.getSettings(io.metako.proto.v1.GetSettingsRequest.getDefaultInstance()));
     }
 
+    /**
+     * Changes cluster-wide settings through the log ({@code dry_run}: only checks and answers the changes). Not
+     * retried after a timeout.
+     */
+    public io.metako.proto.v1.SetSettingsResponse setSettings(io.metako.proto.v1.SetSettingsRequest request) {
+        return request.getDryRun() ? call(stub -> stub.setSettings(request)) : mutate(stub -> stub.setSettings(request));
+    }
+
     public GetHistoryResponse history() {
         return call(stub -> stub.getHistory(GetHistoryRequest.getDefaultInstance()));
     }

@@ -436,6 +436,23 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     }
 
     @Override
+    public io.metako.proto.v1.SetSettingsResponse setSettings(io.metako.proto.v1.SetSettingsRequest request) {
+        ClusterState s = stateMachine.state();
+        io.metako.server.config.SettingsChange change;
+        try {
+            change = OperatorActions.settingsChange(s, request);
+        } catch (io.metako.server.control.Refusal r) {
+            throw adminError(r);
+        }
+        var answer = io.metako.proto.v1.SetSettingsResponse.newBuilder().addAllChanges(change.changes())
+                .addAllSettings(io.metako.server.config.ClusterSettingsKeys.of(change.settings()));
+        if (request.getDryRun() || change.changes().isEmpty()) {
+            return answer.build();
+        }
+        return answer.setResult(mutate(() -> OperatorActions.setSettings(s, change, request.getRequestedBy()))).build();
+    }
+
+    @Override
     public io.metako.proto.v1.GetHistoryResponse history() {
         return io.metako.proto.v1.GetHistoryResponse.newBuilder().addAllEvents(stateMachine.state().getHistoryList()).build();
     }
@@ -481,8 +498,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         try {
             command = decide.get();
         } catch (io.metako.server.control.Refusal r) {
-            throw new AdminException(r.kind() == io.metako.server.control.Refusal.Kind.BAD_REQUEST
-                    ? AdminException.Kind.INVALID_ARGUMENT : AdminException.Kind.FAILED_PRECONDITION, r.getMessage());
+            throw adminError(r);
         }
         Command c = command.setTimeMillis(clock.millis()).setProposer(config.instance().id()).build();
         CommandResult r;
@@ -504,6 +520,11 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
                         + r.getLogIndex() + ", epoch " + r.getEpoch()).build();
     }
 
+    private static AdminException adminError(io.metako.server.control.Refusal r) {
+        return new AdminException(r.kind() == io.metako.server.control.Refusal.Kind.BAD_REQUEST
+                ? AdminException.Kind.INVALID_ARGUMENT : AdminException.Kind.FAILED_PRECONDITION, r.getMessage());
+    }
+
     private static String describe(Command c) {
         return switch (c.getKindCase()) {
             case SET_PAUSED -> c.getSetPaused().getPaused() ? "pause" : "resume";
@@ -514,6 +535,8 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
             case REJOIN_STARTED -> (c.getRejoinStarted().getReinit() ? "reinit (a fresh clone) of "
                     : "rejoin (" + c.getRejoinStarted().getMethod() + ") of ") + c.getRejoinStarted().getNode()
                     + "; follow it with metakoctl watch";
+            case SET_CLUSTER_SETTINGS -> "settings change (" + c.getSetClusterSettings().getChangesList().stream()
+                    .map(x -> x.getKey() + "=" + x.getNewValue()).collect(java.util.stream.Collectors.joining(", ")) + ")";
             default -> c.getKindCase().name();
         };
     }

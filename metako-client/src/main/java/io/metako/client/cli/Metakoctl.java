@@ -69,6 +69,11 @@ public final class Metakoctl {
         this.env = env;
     }
 
+    /** An environment variable as this command line sees it (tests pass their own). */
+    String env(String name) {
+        return env.get(name);
+    }
+
     MetakoClient client(Connection c) {
         return client(c, endpoints(c));
     }

@@ -29,7 +29,7 @@ public final class ForwardingProxy implements AutoCloseable {
 
     private final Role role;
     private final Supplier<RoutingTable> table;
-    private final ReplicaSelector selector;
+    private final java.util.function.Function<RoutingTable, ReplicaSelector> selector;
     private final java.util.Map<String, java.util.concurrent.atomic.AtomicInteger> perBackend = new ConcurrentHashMap<>();
     private final Duration failoverWait;
     private final ProxyEventLoops loops;
@@ -39,7 +39,10 @@ public final class ForwardingProxy implements AutoCloseable {
     private final java.util.concurrent.atomic.LongAdder refusedForRate = new java.util.concurrent.atomic.LongAdder();
     private Channel server;
 
-    /** {@code leastConnections}: balance replicas by this port's open connections, else round robin. */
+    /**
+     * {@code leastConnections}: balance replicas by this port's open connections, else round robin, where the routing
+     * table leaves it to the port ({@link RoutingTable.Balance#CONFIGURED}).
+     */
     public ForwardingProxy(Role role, Supplier<RoutingTable> table, boolean leastConnections, Duration failoverWait,
                            ProxyEventLoops loops) {
         this(role, table, leastConnections, failoverWait, loops, Integer.MAX_VALUE);
@@ -58,7 +61,7 @@ public final class ForwardingProxy implements AutoCloseable {
         this.acceptRate = new io.metako.proxy.net.AcceptRate(maxNewPerSecond);
         this.role = role;
         this.table = table;
-        this.selector = leastConnections ? ReplicaSelector.leastConnections(this::connectionsTo) : ReplicaSelector.roundRobin();
+        this.selector = ReplicaSelector.byTable(leastConnections, this::connectionsTo);
         this.failoverWait = failoverWait;
         this.loops = loops;
     }
@@ -114,7 +117,7 @@ public final class ForwardingProxy implements AutoCloseable {
         if (!t.writableNow()) {
             return Optional.empty();
         }
-        return selector.select(t.replicas().stream().filter(RoutingTable.Replica::loadBalanced).toList())
+        return selector.apply(t).select(t.replicas().stream().filter(RoutingTable.Replica::loadBalanced).toList())
                 .map(RoutingTable.Replica::backend);
     }
 

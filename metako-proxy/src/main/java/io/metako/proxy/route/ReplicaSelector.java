@@ -25,4 +25,19 @@ public interface ReplicaSelector {
                 .thenComparingLong(RoutingTable.Replica::lagBytes)
                 .thenComparing(r -> r.backend().name()));
     }
+
+    /**
+     * The selector a routing table asks for: its {@link RoutingTable.Balance}, or {@code configured} when the
+     * table leaves it to the port. One instance of each kind per port, so round robin keeps its turn across tables.
+     */
+    static java.util.function.Function<RoutingTable, ReplicaSelector> byTable(boolean configuredLeastConnections,
+                                                                              ToIntFunction<String> activeConnections) {
+        ReplicaSelector roundRobin = roundRobin();
+        ReplicaSelector least = leastConnections(activeConnections);
+        return table -> switch (table.balance()) {
+            case ROUND_ROBIN -> roundRobin;
+            case LEAST_CONNECTIONS -> least;
+            case CONFIGURED -> configuredLeastConnections ? least : roundRobin;
+        };
+    }
 }

@@ -13,16 +13,35 @@ import java.util.Optional;
  * @param replicas  replicas fit for reads (healthy by majority, within the lag bound), best first
  * @param writable  this instance held the write lease when the table was made: without it, writes must fail closed
  * @param lease     the lease itself, asked again at every use ({@link #writableNow}): a table can outlive its lease
+ * @param balance   how reads are spread over the replicas: the cluster's replicated {@code load_balancer.algorithm},
+ *                  so every proxy changes it with the table that carries the change
  */
-public record RoutingTable(long epoch, Optional<Backend> primary, List<Replica> replicas, boolean writable, WriteLease lease) {
+public record RoutingTable(long epoch, Optional<Backend> primary, List<Replica> replicas, boolean writable, WriteLease lease,
+                           Balance balance) {
 
     public RoutingTable {
         replicas = List.copyOf(replicas);
+        java.util.Objects.requireNonNull(balance, "balance");
+    }
+
+    /** A table that leaves the read balancing to the port's own setting. */
+    public RoutingTable(long epoch, Optional<Backend> primary, List<Replica> replicas, boolean writable, WriteLease lease) {
+        this(epoch, primary, replicas, writable, lease, Balance.CONFIGURED);
     }
 
     /** A table whose writability never lapses by itself (tests of the proxy alone). */
     public RoutingTable(long epoch, Optional<Backend> primary, List<Replica> replicas, boolean writable) {
         this(epoch, primary, replicas, writable, WriteLease.always());
+    }
+
+    /** How reads are spread over the replicas fit for them. */
+    public enum Balance {
+        /** the port's own setting (a proxy started without a replicated one: tests, standalone use) */
+        CONFIGURED,
+        /** each replica in turn */
+        ROUND_ROBIN,
+        /** the replica with the fewest connections of this port */
+        LEAST_CONNECTIONS
     }
 
     /** A PostgreSQL server the proxy can connect to. */

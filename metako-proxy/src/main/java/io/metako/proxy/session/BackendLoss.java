@@ -50,7 +50,7 @@ final class BackendLoss {
         RoutingTable t = router.table();
         Optional<RoutingTable.Backend> b = t.acceptsWrites() ? t.primary() : Optional.empty();
         if (b.isEmpty() && (t.writableNow() || router.settings().staleReads())) {
-            b = router.selector().select(t.replicas()).map(RoutingTable.Replica::backend);
+            b = router.selector(t).select(t.replicas()).map(RoutingTable.Replica::backend);
         }
         if (b.isPresent()) {
             links.home = links.open(b.get());

@@ -16,7 +16,8 @@ import java.util.function.Function;
  * @param startupTimeout       a client that has not finished logging in by then is disconnected
  * @param failoverWait         how long a statement waits for a primary (or a lease) before a retryable error
  * @param staleReads           reads may be served while this instance holds no lease
- * @param leastConnections     balance reads by open backend connections, else round robin
+ * @param leastConnections     balance reads by open backend connections, else round robin (where the routing table
+ *                             leaves it to the port: {@link io.metako.proxy.routing.RoutingTable.Balance#CONFIGURED})
  * @param clientAuth           how clients prove who they are
  * @param users                the users the proxy accepts, by name
  * @param backendLogin         the credentials for a backend, by node name

@@ -43,7 +43,7 @@ public final class StatementRouter implements AutoCloseable {
     private final RouterSettings settings;
     private final Supplier<RoutingTable> table;
     private final ProxyEventLoops loops;
-    private final ReplicaSelector selector;
+    private final java.util.function.Function<RoutingTable, ReplicaSelector> selector;
     private final Map<Integer, ClientSession> sessions = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> backendConnections = new ConcurrentHashMap<>();
     private final AtomicInteger admitted = new AtomicInteger();
@@ -82,8 +82,7 @@ public final class StatementRouter implements AutoCloseable {
         this.buffered = new io.metako.proxy.protocol.BufferBudget(settings.maxBufferedBytes());
         this.table = table;
         this.loops = loops;
-        this.selector = settings.leastConnections() ? ReplicaSelector.leastConnections(this::connectionsTo)
-                : ReplicaSelector.roundRobin();
+        this.selector = ReplicaSelector.byTable(settings.leastConnections(), this::connectionsTo);
     }
 
     public StatementRouter start(String host, int port) throws InterruptedException {
@@ -139,8 +138,9 @@ public final class StatementRouter implements AutoCloseable {
         return table.get();
     }
 
-    ReplicaSelector selector() {
-        return selector;
+    /** The replica selector {@code t} asks for (load_balancer.algorithm). */
+    ReplicaSelector selector(RoutingTable t) {
+        return selector.apply(t);
     }
 
     /**

@@ -161,7 +161,7 @@ final class UnitDispatcher {
         if (target == null) {
             Classification routed = c != null ? c : new Classification(StatementKind.READ, false, 0);
             RouteTarget t = Router.route(routed, state.routing(links.transaction == null ? null : links.transaction.backend),
-                    table, eligible -> state.selectReadReplica(eligible, router.selector()), router.settings().staleReads());
+                    table, eligible -> state.selectReadReplica(eligible, router.selector(table)), router.settings().staleReads());
             if (t instanceof RouteTarget.Wait w) {
                 return waitOrFail(w);
             }
@@ -230,7 +230,7 @@ final class UnitDispatcher {
         if (table.acceptsWrites()) {
             return table.primary().orElse(null);
         }
-        return router.selector().select(table.replicas()).map(RoutingTable.Replica::backend).orElse(null);
+        return router.selector(table).select(table.replicas()).map(RoutingTable.Replica::backend).orElse(null);
     }
 
     /**

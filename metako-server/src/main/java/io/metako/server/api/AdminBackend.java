@@ -18,6 +18,10 @@ public interface AdminBackend {
         throw new AdminException(AdminException.Kind.UNAVAILABLE, "settings are not served here");
     }
 
+    default io.metako.proto.v1.SetSettingsResponse setSettings(io.metako.proto.v1.SetSettingsRequest request) {
+        throw new AdminException(AdminException.Kind.UNAVAILABLE, "settings changes are not served here");
+    }
+
     default GetHistoryResponse history() {
         throw new AdminException(AdminException.Kind.UNAVAILABLE, "history is not served here");
     }

@@ -61,6 +61,12 @@ final class AdminService extends MetakoAdminGrpc.MetakoAdminImplBase {
     }
 
     @Override
+    public void setSettings(io.metako.proto.v1.SetSettingsRequest request,
+                            StreamObserver<io.metako.proto.v1.SetSettingsResponse> response) {
+        answer(response, () -> source.setSettings(request));
+    }
+
+    @Override
     public void pause(PauseRequest request, StreamObserver<MutationResponse> response) {
         answer(response, () -> source.setPaused(true, request.getReason()));
     }

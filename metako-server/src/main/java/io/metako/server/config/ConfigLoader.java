@@ -50,22 +50,7 @@ public final class ConfigLoader {
 
     /** Parses {@code text}; relative file paths in it are resolved against {@code baseDir}. */
     public MetakoConfig parse(String text, String source, Path baseDir) {
-        Object doc;
-        try {
-            LoaderOptions options = new LoaderOptions();
-            options.setAllowDuplicateKeys(false);
-            options.setMaxAliasesForCollections(20);
-            doc = new Yaml(new SafeConstructor(options)).load(text);
-        } catch (MarkedYAMLException e) {
-            throw new ConfigException(source, List.of("not valid YAML at line " + (e.getProblemMark().getLine() + 1)
-                    + ", column " + (e.getProblemMark().getColumn() + 1) + ": " + e.getProblem()));
-        } catch (YAMLException e) {
-            throw new ConfigException(source, List.of("not valid YAML: " + e.getMessage()));
-        }
-        if (!(doc instanceof Map<?, ?> map)) {
-            throw new ConfigException(source, List.of("the file must be a YAML mapping (key: value lines), got "
-                    + (doc == null ? "an empty document" : "a " + doc.getClass().getSimpleName())));
-        }
+        Map<?, ?> map = mapping(text, source);
         ConfigProblems problems = new ConfigProblems();
         YamlSection root = new YamlSection("", map, problems, env, baseDir);
         MetakoConfig config = read(root, problems);
@@ -73,6 +58,70 @@ public final class ConfigLoader {
         problems.throwIfAny(source);
         return config;
     }
+
+    /** {@code text} as a YAML mapping, read as the configuration file is (no duplicate keys, few aliases). */
+    static Map<?, ?> mapping(String text, String source) {
+        Object doc = yamlValue(text, source);
+        if (!(doc instanceof Map<?, ?> map)) {
+            throw new ConfigException(source, List.of("the file must be a YAML mapping (key: value lines), got "
+                    + (doc == null ? "an empty document" : "a " + doc.getClass().getSimpleName())));
+        }
+        return map;
+    }
+
+    /** One YAML document as SnakeYAML's safe constructor reads it: a map, list, number, boolean or string. */
+    static Object yamlValue(String text, String source) {
+        try {
+            LoaderOptions options = new LoaderOptions();
+            options.setAllowDuplicateKeys(false);
+            options.setMaxAliasesForCollections(20);
+            return new Yaml(new SafeConstructor(options)).load(text);
+        } catch (MarkedYAMLException e) {
+            throw new ConfigException(source, List.of("not valid YAML at line " + (e.getProblemMark().getLine() + 1)
+                    + ", column " + (e.getProblemMark().getColumn() + 1) + ": " + e.getProblem()));
+        } catch (YAMLException e) {
+            throw new ConfigException(source, List.of("not valid YAML: " + e.getMessage()));
+        }
+    }
+
+    /**
+     * The cluster-wide sections alone ({@code health_check}, {@code load_balancer}, {@code failover},
+     * {@code replication}, {@code rejoin}), by the file's rules: what {@code metakoctl config set / edit} change.
+     * A key of the instance's own file, or an unknown one, is a problem here; so is a section that is not a mapping.
+     * {@code nodeCount} bounds {@code replication.sync_standbys}.
+     */
+    public ClusterWide readClusterWide(Map<?, ?> doc, int nodeCount, ConfigProblems problems) {
+        Map<Object, Object> rest = new java.util.LinkedHashMap<>(doc);
+        for (Object k : doc.keySet()) {
+            String key = String.valueOf(k);
+            if (!ClusterWide.SECTIONS.contains(key)) {
+                rest.remove(k);
+                problems.add(key, INSTANCE_LOCAL.contains(key)
+                        ? "is instance-local: it lives in each instance's file; change it there and run metakoctl reload"
+                        + " against that instance (docs/configuration.md says which keys are which)"
+                        : "is not a cluster-wide setting" + java.util.Optional.ofNullable(Suggest.nearest(key,
+                        ClusterWide.SECTIONS)).map(n -> "; did you mean '" + n + "'?").orElse("")
+                        + " (the cluster-wide sections: " + String.join(", ", ClusterWide.SECTIONS) + ")");
+            }
+        }
+        YamlSection root = new YamlSection("", rest, problems, env, Path.of("."));
+        YamlSection replicationSection = root.sectionOrEmpty("replication");
+        if (replicationSection.has("passfile")) {
+            replicationSection.problem("passfile", "is instance-local: it lives in each instance's file; change it"
+                    + " there and run metakoctl reload against that instance");
+        }
+        ClusterWide c = new ClusterWide(readHealth(root.sectionOrEmpty("health_check")),
+                readLoadBalancer(root.sectionOrEmpty("load_balancer")),
+                readFailover(root.sectionOrEmpty("failover")),
+                readReplication(replicationSection, nodeCount),
+                readRejoin(root.sectionOrEmpty("rejoin")));
+        root.finish();
+        return c;
+    }
+
+    /** Top-level keys of an instance's file that are not replicated. */
+    private static final List<String> INSTANCE_LOCAL = List.of("cluster_name", "instance", "peers", "proxy", "nodes",
+            "security", "http", "logging");
 
     private MetakoConfig read(YamlSection root, ConfigProblems problems) {
         String clusterName = root.string("cluster_name", "metako");

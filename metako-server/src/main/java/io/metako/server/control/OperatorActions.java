@@ -26,6 +26,45 @@ public final class OperatorActions {
                 .setSetPaused(SetPaused.newBuilder().setPaused(paused).setReason(reason));
     }
 
+    /**
+     * The change {@code r} asks of the cluster-wide settings ({@code config set}: its assignments; {@code config
+     * edit}: its YAML), checked by the file's rules and by what a running cluster can take.
+     */
+    public static io.metako.server.config.SettingsChange settingsChange(ClusterState s,
+                                                                        io.metako.proto.v1.SetSettingsRequest r) {
+        requireSeeded(s);
+        if (r.getYaml().length() > 65_536 || r.getSetCount() > 100) {
+            throw new Refusal(Refusal.Kind.BAD_REQUEST, "a settings change is at most 100 assignments or 64 KiB of"
+                    + " YAML; there are " + io.metako.server.config.ClusterSettingsKeys.of(s.getSettings()).size()
+                    + " cluster-wide settings");
+        }
+        if (r.getSetCount() > 0 && !r.getYaml().isEmpty()) {
+            throw new Refusal(Refusal.Kind.BAD_REQUEST, "give assignments (config set) or a YAML document (config"
+                    + " edit), not both");
+        }
+        if (r.getExpectedCount() > 0
+                && !r.getExpectedList().equals(io.metako.server.config.ClusterSettingsKeys.of(s.getSettings()))) {
+            throw new Refusal(Refusal.Kind.NOT_NOW, "the cluster-wide settings changed since they were read (another"
+                    + " change landed first); look at metakoctl config show and make the change again");
+        }
+        try {
+            return r.getYaml().isEmpty()
+                    ? io.metako.server.config.SettingsChange.set(s.getSettings(), r.getSetList(), s.getNodesCount())
+                    : io.metako.server.config.SettingsChange.replace(s.getSettings(), r.getYaml(), s.getNodesCount());
+        } catch (io.metako.server.config.ConfigException e) {
+            throw new Refusal(Refusal.Kind.BAD_REQUEST, e.getMessage());
+        }
+    }
+
+    /** The log entry of {@code change}: applied only while the settings in force are still those of {@code s}. */
+    public static Command.Builder setSettings(ClusterState s, io.metako.server.config.SettingsChange change,
+                                              String requestedBy) {
+        return Command.newBuilder().setEpoch(s.getEpoch()).setSetClusterSettings(
+                io.metako.proto.v1.SetClusterSettings.newBuilder().setSettings(change.settings())
+                        .setExpected(s.getSettings()).addAllChanges(change.changes())
+                        .setRequestedBy(requestedBy.length() > 64 ? requestedBy.substring(0, 64) : requestedBy));
+    }
+
     /** A planned switchover to {@code target}, or to the best candidate when it is empty. */
     public static Command.Builder switchover(ControllerView view, String target) {
         ClusterState s = view.state();

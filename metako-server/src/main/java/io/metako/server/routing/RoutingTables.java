@@ -52,7 +52,16 @@ public final class RoutingTables {
                     o.getReplayLsn().isEmpty() ? -1 : Lsn.parse(o.getReplayLsn())));
         }
         replicas.sort(Comparator.comparingLong(RoutingTable.Replica::lagBytes).thenComparing(r -> r.backend().name()));
-        return new RoutingTable(s.getEpoch(), primary, replicas, lease.validFor(s.getEpoch()), lease);
+        return new RoutingTable(s.getEpoch(), primary, replicas, lease.validFor(s.getEpoch()), lease,
+                balance(s.getSettings().getLoadBalancer().getAlgorithm()));
+    }
+
+    /** The replicated load_balancer.algorithm (both spellings the file accepts); unknown or unset: round robin. */
+    static RoutingTable.Balance balance(String algorithm) {
+        return switch (algorithm) {
+            case "least_connections", "least_connected" -> RoutingTable.Balance.LEAST_CONNECTIONS;
+            default -> RoutingTable.Balance.ROUND_ROBIN;
+        };
     }
 
     private static RoutingTable.Backend backend(Node n) {

@@ -77,6 +77,7 @@ public final class ClusterTransitions {
                     command.getTimeMillis());
             case REJOIN_COMPLETED -> RejoinTransitions.completed(state, command.getRejoinCompleted(),
                     command.getTimeMillis(), term);
+            case SET_CLUSTER_SETTINGS -> setSettings(state, command, term);
             case KIND_NOT_SET -> Outcome.rejected(state, "empty command: no kind is set");
         };
     }
@@ -106,6 +107,35 @@ public final class ClusterTransitions {
             return Outcome.applied(state);
         }
         return Outcome.applied(state.toBuilder().setPaused(p.getPaused()).setLastChangeMillis(time).build());
+    }
+
+    /**
+     * New cluster-wide settings, checked by the proposer against the file's rules; refused when the settings in
+     * force are no longer the ones it changed (another change landed first: applying this one would undo it).
+     */
+    private static Outcome setSettings(ClusterState state, Command command, long term) {
+        io.metako.proto.v1.SetClusterSettings c = command.getSetClusterSettings();
+        if (!state.getSeeded()) {
+            return Outcome.rejected(state, "not seeded yet");
+        }
+        if (!c.hasSettings() || !c.hasExpected()) {
+            return Outcome.rejected(state, "a settings change names the settings it replaces and the new ones");
+        }
+        if (!state.getSettings().equals(c.getExpected())) {
+            return Outcome.rejected(state, "the cluster-wide settings changed since this change was computed (another"
+                    + " change landed first); look at metakoctl config show and run it again");
+        }
+        List<String> what = c.getChangesList().stream()
+                .map(x -> x.getKey() + " " + x.getOldValue() + " -> " + x.getNewValue()).toList();
+        TopologyEvent event = TopologyEvent.newBuilder().setKind(EventKind.SETTINGS_CHANGED)
+                .setTimeMillis(command.getTimeMillis()).setTerm(term).setEpoch(state.getEpoch())
+                .addAllChanges(c.getChangesList()).setRequestedBy(c.getRequestedBy()).setInstance(command.getProposer())
+                .setReason("settings changed" + (c.getRequestedBy().isEmpty() ? "" : " by " + c.getRequestedBy())
+                        + " through " + command.getProposer() + ": " + String.join(", ", what))
+                .build();
+        return Outcome.applied(state.toBuilder().setSettings(c.getSettings()).clearHistory()
+                .addAllHistory(FailoverTransitions.appended(state, event)).setLastChangeMillis(command.getTimeMillis())
+                .build());
     }
 
     private static Outcome seed(ClusterState state, SeedCluster seed, long time, long term) {

@@ -106,4 +106,17 @@ class RoutingTablesTest {
         assertThat(seen).extracting(RoutingTable::writable).containsExactly(false, true, false);
         assertThat(seen.get(0)).isEqualTo(RoutingTable.unknown());
     }
+
+    @Test
+    void theTableCarriesTheReplicatedBalancingSoEveryProxyChangesItAtTheSameIndex() {
+        ClusterState.Builder s = state();
+        s.getSettingsBuilder().getLoadBalancerBuilder().setAlgorithm("least_connections");
+        assertThat(RoutingTables.of(s.build(), observations(), MEMBERS, WriteLease.always()).balance())
+                .isEqualTo(RoutingTable.Balance.LEAST_CONNECTIONS);
+        s.getSettingsBuilder().getLoadBalancerBuilder().setAlgorithm("round_robin");
+        assertThat(RoutingTables.of(s.build(), observations(), MEMBERS, WriteLease.always()).balance())
+                .isEqualTo(RoutingTable.Balance.ROUND_ROBIN);
+        assertThat(RoutingTables.balance("least_connected")).isEqualTo(RoutingTable.Balance.LEAST_CONNECTIONS);
+        assertThat(RoutingTables.balance("")).isEqualTo(RoutingTable.Balance.ROUND_ROBIN);
+    }
 }

@@ -143,4 +143,33 @@ class ClusterTransitionsTest {
         assertThat(o.rejection()).contains(why);
         assertThat(o.state()).isSameAs(state);
     }
+
+    @Test
+    void newSettingsApplyOnlyOverTheOnesTheyWereComputedFromAndAreRecorded() {
+        ClusterState s = seeded();
+        ClusterSettings next = s.getSettings().toBuilder().setHealthCheck(s.getSettings().getHealthCheck().toBuilder()
+                .setIntervalMillis(250)).build();
+        io.metako.proto.v1.SettingChange change = io.metako.proto.v1.SettingChange.newBuilder()
+                .setKey("health_check.interval").setOldValue("1s").setNewValue("250ms").build();
+        Command set = Command.newBuilder().setEpoch(1).setTimeMillis(5000).setProposer("metako-2")
+                .setSetClusterSettings(io.metako.proto.v1.SetClusterSettings.newBuilder().setSettings(next)
+                        .setExpected(s.getSettings()).addChanges(change).setRequestedBy("ops@host")).build();
+        ClusterTransitions.Outcome o = ClusterTransitions.apply(s, set, 2);
+        assertThat(o.applied()).isTrue();
+        assertThat(o.state().getSettings()).isEqualTo(next);
+        assertThat(o.state().getHistory(o.state().getHistoryCount() - 1)).satisfies(e -> {
+            assertThat(e.getKind()).isEqualTo(EventKind.SETTINGS_CHANGED);
+            assertThat(e.getChangesList()).containsExactly(change);
+            assertThat(e.getRequestedBy()).isEqualTo("ops@host");
+            assertThat(e.getInstance()).isEqualTo("metako-2");
+            assertThat(e.getReason()).isEqualTo("settings changed by ops@host through metako-2: health_check.interval"
+                    + " 1s -> 250ms");
+        });
+        // the same change again: computed on settings no longer in force, so it would undo nothing but still refused
+        ClusterTransitions.Outcome again = ClusterTransitions.apply(o.state(), set, 2);
+        assertThat(again.applied()).isFalse();
+        assertThat(again.rejection()).contains("changed since this change was computed");
+        assertThat(ClusterTransitions.apply(EMPTY, set.toBuilder().setEpoch(0).build(), 2).rejection())
+                .isEqualTo("not seeded yet");
+    }
 }
