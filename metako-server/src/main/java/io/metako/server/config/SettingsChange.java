@@ -80,9 +80,7 @@ public record SettingsChange(ClusterSettings settings, List<SettingChange> chang
     private static SettingsChange checked(ClusterSettings current, Map<?, ?> doc, int nodeCount,
                                           ConfigProblems problems, String source) {
         ClusterSettings next = new ConfigLoader(name -> null).readClusterWide(doc, nodeCount, problems).toProto();
-        if (problems.isEmpty()) {
-            liveRules(current, next, problems);
-        }
+        liveRules(current, next, problems);
         problems.throwIfAny(source);
         return new SettingsChange(next, diff(current, next));
     }
@@ -94,9 +92,12 @@ public record SettingsChange(ClusterSettings settings, List<SettingChange> chang
      * acknowledged by fewer standbys than the new count assumes could be missed by a failover.
      */
     private static void liveRules(ClusterSettings current, ClusterSettings next, ConfigProblems problems) {
+        // a key with a problem of its own holds its default in next: comparing it would report a change nobody asked for
+        java.util.function.Predicate<String> valid = key -> problems.list().stream()
+                .noneMatch(p -> p.startsWith(key + ":") || p.startsWith(key.substring(0, key.indexOf('.')) + ":"));
         long oldLease = current.getFailover().getLeaseMillis();
         long newLease = next.getFailover().getLeaseMillis();
-        if (oldLease > 0 && newLease < oldLease) {
+        if (oldLease > 0 && newLease < oldLease && valid.test("failover.lease")) {
             problems.add("failover.lease", "cannot be shortened on a running cluster (" + Units.formatDuration(
                     java.time.Duration.ofMillis(oldLease)) + " now): an instance cut off before the change would keep"
                     + " routing writes for the old lease while the leader waits only the new one before it promotes."
@@ -105,7 +106,8 @@ public record SettingsChange(ClusterSettings settings, List<SettingChange> chang
         }
         boolean wasSync = "sync".equals(current.getReplication().getMode());
         boolean isSync = "sync".equals(next.getReplication().getMode());
-        if (wasSync && isSync && next.getReplication().getSyncStandbys() > current.getReplication().getSyncStandbys()) {
+        if (wasSync && isSync && next.getReplication().getSyncStandbys() > current.getReplication().getSyncStandbys()
+                && valid.test("replication.sync_standbys") && valid.test("replication.mode")) {
             problems.add("replication.sync_standbys", "cannot be raised while replication.mode is sync ("
                     + current.getReplication().getSyncStandbys() + " now): until the primary waits for the larger"
                     + " quorum, a failover counting on it could miss an acknowledged commit. Lowering it is live; to"

@@ -59,8 +59,9 @@ class SettingsChangeTest {
     void everyProblemIsReportedAtOnceWithItsKey() {
         assertThatThrownBy(() -> SettingsChange.set(current(), set("health_check.interval=abc",
                 "health_check.failure_threshold=0", "load_balancer.algorithm=random", "healthcheck.interval=1s",
-                "proxy.port=6432", "load_balancer.max_replica_lag=[1, 2]"), 3))
-                .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).hasSize(6).anySatisfy(p ->
+                "proxy.port=6432", "load_balancer.max_replica_lag=[1, 2]", "failover.lease=1s"), 3))
+                .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).hasSize(7).anySatisfy(p ->
+                        assertThat(p).startsWith("failover.lease: cannot be shortened")).anySatisfy(p ->
                         assertThat(p).startsWith("health_check.interval:")).anySatisfy(p ->
                         assertThat(p).startsWith("health_check.failure_threshold:")).anySatisfy(p ->
                         assertThat(p).startsWith("load_balancer.algorithm:").contains("got 'random'")).anySatisfy(p ->
@@ -87,6 +88,14 @@ class SettingsChangeTest {
         assertThatThrownBy(() -> SettingsChange.set(current(), set("failover.lease=1s"), 3))
                 .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).singleElement().asString()
                         .startsWith("failover.lease: cannot be shortened on a running cluster"));
+    }
+
+    @Test
+    void aValueThatDoesNotReadIsReportedAsSuchNotAsAChangeOfItsDefault() {
+        ClusterSettings longLease = SettingsChange.set(current(), set("failover.lease=10s"), 3).settings();
+        assertThatThrownBy(() -> SettingsChange.set(longLease, set("failover.lease=abc"), 3))
+                .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).singleElement().asString()
+                        .startsWith("failover.lease: must be a duration").doesNotContain("shortened"));
     }
 
     @Test
