@@ -139,6 +139,11 @@ public final class MetakoClient implements AutoCloseable {
         return request.getDryRun() ? call(stub -> stub.setSettings(request)) : mutate(stub -> stub.setSettings(request));
     }
 
+    /** The answering instance reads its configuration file again (as SIGHUP does); not retried after a timeout. */
+    public io.metako.proto.v1.ReloadResponse reload() {
+        return mutate(stub -> stub.reload(io.metako.proto.v1.ReloadRequest.getDefaultInstance()));
+    }
+
     public GetHistoryResponse history() {
         return call(stub -> stub.getHistory(GetHistoryRequest.getDefaultInstance()));
     }

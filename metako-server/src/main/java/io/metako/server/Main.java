@@ -50,7 +50,7 @@ public final class Main implements Callable<Integer> {
         org.slf4j.MDC.put("instance", cfg.instance().id());
         MetakoInstance instance;
         try {
-            instance = new MetakoInstance(cfg, Clock.systemUTC());
+            instance = new MetakoInstance(cfg, config, Clock.systemUTC());
         } catch (IOException | RuntimeException e) {
             spec.commandLine().getErr().println("metako: cannot create instance " + cfg.instance().id() + ": " + e);
             return 1;
@@ -68,8 +68,26 @@ public final class Main implements Callable<Integer> {
                     + "); is another process using " + cfg.instance().raftAddress() + " or " + cfg.instance().grpcAddress() + "?");
             return 1;
         }
+        onHangup(instance);
         stopped.await();
         return 0;
+    }
+
+    /**
+     * SIGHUP (systemctl reload, kill -HUP) reads the file again, as {@code metakoctl reload} does; the outcome is
+     * logged. Not every JVM lets a program handle signals: then only metakoctl reload does it, and the log says so.
+     */
+    private static void onHangup(MetakoInstance instance) {
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal("HUP"), sig -> {
+                Thread t = new Thread(instance::reload, "reload");
+                t.setDaemon(true);
+                t.start(); // off the signal dispatcher: a reload may wait on the proxy's event loops
+            });
+        } catch (IllegalArgumentException | UnsupportedOperationException e) {
+            org.slf4j.LoggerFactory.getLogger(Main.class).warn("SIGHUP cannot be handled here ({}): reload with"
+                    + " metakoctl reload", e.toString());
+        }
     }
 
     public static void main(String[] args) {

@@ -45,7 +45,10 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(MetakoInstance.class);
     private static final long RESEND_NANOS = TimeUnit.SECONDS.toNanos(2);
 
-    private final MetakoConfig config;
+    /** The configuration in force: the file's, with a reload's live changes (see {@link ConfigReload}). */
+    private volatile MetakoConfig config;
+    /** The file a reload reads again; null when the instance was built from a configuration alone. */
+    private final java.nio.file.Path configFile;
     private final Clock clock;
     private final MetakoStateMachine stateMachine = new MetakoStateMachine();
     private final RaftNode raft;
@@ -75,16 +78,22 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     private final java.util.concurrent.atomic.AtomicBoolean controllerQueued = new java.util.concurrent.atomic.AtomicBoolean();
 
     public MetakoInstance(MetakoConfig config, Clock clock) throws IOException {
+        this(config, null, clock);
+    }
+
+    /** {@code configFile}: where {@code config} was read from, read again by {@link #reload()} (SIGHUP). */
+    public MetakoInstance(MetakoConfig config, java.nio.file.Path configFile, Clock clock) throws IOException {
         this.config = config;
+        this.configFile = configFile;
         this.clock = clock;
         this.raft = new RaftNode(config, stateMachine);
-        this.health = new HealthMonitor(config.instance().id(), config, stateMachine::state, this::submit, clock);
+        this.health = new HealthMonitor(config.instance().id(), () -> this.config, stateMachine::state, this::submit, clock);
         var sec = config.security();
         this.admin = new AdminServer(config.instance().grpcAddress(), config.instance().authToken(),
                 config.instance().readToken(), this,
                 sec.apiTlsEnabled() ? new AdminServer.Tls(sec.certFile(), sec.keyFile(), sec.apiClientCa()) : null);
         this.controller = new FailoverController(config.instance().id(), new ControllerInputs(),
-                new NodeOperations(config), this::submit, clock);
+                new NodeOperations(() -> this.config), this::submit, clock);
         this.lease = new io.metako.server.routing.LeaseKeeper(raft, this::leaseMillis, config.instance().id());
         this.routing = new RoutingPublisher(() -> RoutingTables.of(stateMachine.state(), health.observations(),
                 config.peers().stream().map(PeerConfig::id).toList(), lease.lease()));
@@ -119,7 +128,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
             }
         });
         this.agent = config.instance().manages().isPresent()
-                ? new io.metako.server.agent.NodeAgent(config, stateMachine::state, this::submit, clock) : null;
+                ? new io.metako.server.agent.NodeAgent(() -> this.config, stateMachine::state, this::submit, clock) : null;
     }
 
     /** The HTTP endpoints' window on this instance. */
@@ -164,6 +173,60 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
                 throw new IllegalStateException(e);
             }
         }
+    }
+
+    /** The tokens HTTP accepts: the admin token only over HTTPS (it can change the cluster; plain HTTP would show it). */
+    private static List<io.metako.server.config.Secret> httpTokens(MetakoConfig c) {
+        return c.security().httpTlsEnabled() ? List.of(c.instance().readToken(), c.instance().authToken())
+                : List.of(c.instance().readToken());
+    }
+
+    /**
+     * Reads the configuration file again (SIGHUP, {@code metakoctl reload}). The keys that can change live do (tokens,
+     * the proxy's users, node credentials, the proxy's TLS certificate, the log level); an invalid file changes
+     * nothing and says why; cluster-wide keys are never applied from a file (drift).
+     */
+    @Override
+    public synchronized io.metako.proto.v1.ReloadResponse reload() {
+        String id = config.instance().id();
+        var answer = io.metako.proto.v1.ReloadResponse.newBuilder().setInstance(id);
+        if (configFile == null) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "instance " + id
+                    + " was started without a configuration file to read again");
+        }
+        answer.setFile(configFile.toString());
+        MetakoConfig file;
+        try {
+            file = io.metako.server.config.ConfigLoader.withSystemEnv().load(configFile);
+            if (!file.instance().id().equals(id)) {
+                throw new io.metako.server.config.ConfigException(configFile.toString(), List.of("instance.id: is '"
+                        + file.instance().id() + "' in the file, but this instance is '" + id + "'"));
+            }
+        } catch (io.metako.server.config.ConfigException e) {
+            LOG.warn("reload refused, the running configuration stays: {}", e.getMessage());
+            return answer.setReloaded(false).addAllProblems(e.problems()).build();
+        }
+        io.metako.server.config.ConfigReload plan = io.metako.server.config.ConfigReload.of(config, file);
+        try {
+            if (proxyPorts != null) {
+                proxyPorts.reload(plan.config());
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("reload refused, the running configuration stays: the proxy cannot use it: {}", e.getMessage());
+            return answer.setReloaded(false).addProblems("proxy: " + e.getMessage()).build();
+        }
+        config = plan.config();
+        admin.tokens(config.instance().authToken(), config.instance().readToken());
+        if (http != null) {
+            http.tokens(httpTokens(config));
+        }
+        io.metako.server.logging.LogLevel.set(config.logging().level());
+        List<String> drift = io.metako.server.config.ConfigDrift.of(config, stateMachine.state());
+        LOG.atInfo().addKeyValue("applied", plan.applied()).addKeyValue("restart_needed", plan.restart())
+                .addKeyValue("drift", drift).log("configuration reloaded from {}: {} applied, {} need a restart, {} differ"
+                        + " from the cluster's", configFile, plan.applied().size(), plan.restart().size(), drift.size());
+        return answer.setReloaded(true).addAllApplied(plan.applied()).addAllRestartNeeded(plan.restart())
+                .addAllDrift(drift).build();
     }
 
     private io.netty.handler.ssl.SslContext httpTls() throws IOException {
@@ -216,6 +279,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         raft.start();
         refreshLimits(stateMachine.state()); // a state restored from a snapshot calls no listener
         lease.start();
+        io.metako.server.logging.LogLevel.set(config.logging().level());
         admin.start();
         proxyPorts = io.metako.server.routing.ProxyPorts.open(config, routing);
         proxyPorts.router().observe(metrics.proxyObserver());
@@ -223,10 +287,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         proxyPorts.router().limits(() -> statementLimits);
         if (config.instance().httpAddress() != null) {
             http = new io.metako.server.http.HttpServer(config.instance().httpAddress(), config.http(),
-                    // the admin token only over HTTPS: it can change the cluster, and plain HTTP would show it
-                    config.security().httpTlsEnabled() ? List.of(config.instance().readToken(), config.instance().authToken())
-                            : List.of(config.instance().readToken()), httpTls(), new HttpInputs(),
-                    config.instance().id()).start();
+                    httpTokens(config), httpTls(), new HttpInputs(), config.instance().id()).start();
         }
         health.start();
         control.scheduleWithFixedDelay(this::tick, 200, 200, TimeUnit.MILLISECONDS);
@@ -408,7 +469,8 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         String sentence = raft.leaderId().isPresent() ? controller.sentence()
                 : "waiting: no Raft leader known to this instance";
         ClusterStatus.Builder b = StatusAssembler.assemble(stateMachine.state(), raftView(), health.observations(), sentence)
-                .toBuilder().setHoldsLease(routing.current().writableNow());
+                .toBuilder().setHoldsLease(routing.current().writableNow())
+                .addAllConfigDrift(io.metako.server.config.ConfigDrift.of(config, stateMachine.state()));
         io.metako.server.routing.ProxyPorts ports = proxyPorts;
         if (ports != null) {
             b.setProxy(metrics.withStatements(StatusAssembler.proxy(ports.router().openSessions(),

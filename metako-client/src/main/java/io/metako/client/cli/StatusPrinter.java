@@ -66,6 +66,12 @@ final class StatusPrinter {
             sb.append(statements(s.getAnsweredBy(), s.getProxy())).append('\n');
         }
         sb.append("controller: ").append(s.getControllerSentence()).append("\n\n");
+        if (s.getConfigDriftCount() > 0) {
+            sb.append("config drift: ").append(s.getAnsweredBy()).append("'s file disagrees with the cluster (the cluster's"
+                    + " values count):\n");
+            s.getConfigDriftList().forEach(d -> sb.append("  ").append(d).append('\n'));
+            sb.append('\n');
+        }
         sb.append(nodes(s)).append('\n');
         String rejoins = rejoins(s, System.currentTimeMillis());
         if (!rejoins.isEmpty()) {
@@ -226,6 +232,23 @@ final class StatusPrinter {
         io.metako.proto.v1.NodeRejoin r = n.getNode().getRejoin();
         return n.getNode().getRole() == io.metako.proto.v1.NodeRole.QUARANTINED && r.getAttempt() > 0
                 && r.getEpoch() == s.getEpoch() && r.getError().isEmpty();
+    }
+
+    static String reload(io.metako.proto.v1.ReloadResponse r) {
+        StringBuilder sb = new StringBuilder();
+        if (!r.getReloaded()) {
+            sb.append(r.getInstance()).append(": ").append(r.getFile()).append(" refused, the running configuration stays:\n");
+            r.getProblemsList().forEach(p -> sb.append("  - ").append(p).append('\n'));
+            return sb.toString();
+        }
+        sb.append(r.getInstance()).append(": reloaded ").append(r.getFile()).append('\n');
+        sb.append("  applied: ").append(r.getAppliedCount() == 0 ? "nothing changed" : String.join(", ", r.getAppliedList()))
+                .append('\n');
+        if (r.getRestartNeededCount() > 0) {
+            sb.append("  take effect at the next start: ").append(String.join(", ", r.getRestartNeededList())).append('\n');
+        }
+        r.getDriftList().forEach(d -> sb.append("  drift (not applied): ").append(d).append('\n'));
+        return sb.toString();
     }
 
     static String mutation(MutationResponse m) {

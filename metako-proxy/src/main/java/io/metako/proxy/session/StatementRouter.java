@@ -40,7 +40,8 @@ public final class StatementRouter implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(StatementRouter.class);
     private static final SecureRandom RANDOM = new SecureRandom();
 
-    private final RouterSettings settings;
+    /** Replaced by {@link #reload}; each use reads the current one. */
+    private volatile RouterSettings settings;
     private final Supplier<RoutingTable> table;
     private final ProxyEventLoops loops;
     private final java.util.function.Function<RoutingTable, ReplicaSelector> selector;
@@ -414,6 +415,23 @@ public final class StatementRouter implements AutoCloseable {
                 LOG.warn("{}: {}", what, e.toString());
             }
         }
+    }
+
+    /**
+     * New settings from a reload of the instance's file: clients log in against the new users from now on (sessions
+     * logged in stay), and the idle backend connections, logged in to the nodes with the old credentials, are closed
+     * so the next ones log in with the new. The listening socket, the event loops and the budget of buffered bytes
+     * stay as they were started.
+     */
+    public void reload(RouterSettings next) {
+        this.settings = next;
+        List<Future<?>> closed = new ArrayList<>();
+        pools.forEach((loop, pool) -> {
+            if (!loop.isShuttingDown()) {
+                closed.add(loop.submit(pool::closeAll));
+            }
+        });
+        awaitAll(closed, "the idle backend connections of an event loop did not close on a reload in time");
     }
 
     @Override

@@ -47,7 +47,7 @@ public final class NodeAgent implements AutoCloseable {
     static final java.time.Duration REJOIN_STEP_TIMEOUT = java.time.Duration.ofHours(6);
 
     private final String instanceId;
-    private final MetakoConfig config;
+    private final Supplier<MetakoConfig> config;
     private final ManagedNode managed;
     private final LocalPostgres pg;
     private final OsCommand os;
@@ -69,13 +69,20 @@ public final class NodeAgent implements AutoCloseable {
 
     public NodeAgent(MetakoConfig config, Supplier<ClusterState> state,
                      Function<Command, CompletableFuture<CommandResult>> submit, Clock clock) {
+        this(() -> config, state, submit, clock);
+    }
+
+    /** {@code live}: the instance's configuration as reloads leave it (node credentials, replication.passfile). */
+    public NodeAgent(Supplier<MetakoConfig> live, Supplier<ClusterState> state,
+                     Function<Command, CompletableFuture<CommandResult>> submit, Clock clock) {
+        MetakoConfig config = live.get();
         this.instanceId = config.instance().id();
-        this.config = config;
+        this.config = live;
         this.managed = config.instance().manages().orElseThrow();
         this.state = state;
         this.submit = submit;
         this.clock = clock;
-        this.operations = new io.metako.server.control.NodeOperations(config);
+        this.operations = new io.metako.server.control.NodeOperations(live);
         NodeConfig node = config.node(managed.node()).orElseThrow();
         PgBinaries bin = managed.binDir().map(PgBinaries::at).orElseGet(() -> PgBinaries.locate(System.getenv()));
         this.os = new OsCommand(managed.osUser());
@@ -215,7 +222,7 @@ public final class NodeAgent implements AutoCloseable {
         // the cluster-wide address, as every re-pointed replica has it: the leader knows the node has rejoined by
         // seeing its WAL receiver stream from exactly that address
         HostPort address = new HostPort(source.getHost(), source.getPort());
-        String user = config.node(source.getName()).map(NodeConfig::username).orElse("postgres");
+        String user = config.get().node(source.getName()).map(NodeConfig::username).orElse("postgres");
         Path passfile = passfile(source.getName(), user);
         boolean halfWritten = Files.exists(marker());
         boolean rewind = !r.getMethod().equals("clone") && !halfWritten;
@@ -313,12 +320,12 @@ public final class NodeAgent implements AutoCloseable {
      * must exist on this host), else one this agent writes beside the data directory from the configured password.
      */
     private Path passfile(String sourceNode, String user) throws IOException {
-        Optional<String> configured = config.replication().passfile();
+        Optional<String> configured = config.get().replication().passfile();
         if (configured.isPresent()) {
             return Path.of(configured.get());
         }
         Path file = pg.nodeDir().resolve("metako-replication.pgpass");
-        var password = config.node(sourceNode).map(NodeConfig::password).orElseThrow();
+        var password = config.get().node(sourceNode).map(NodeConfig::password).orElseThrow();
         LocalPostgres.writePassfile(os, file, user, password.isPresent() ? password.reveal() : "");
         return file;
     }

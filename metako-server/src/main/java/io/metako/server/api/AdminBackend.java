@@ -22,6 +22,10 @@ public interface AdminBackend {
         throw new AdminException(AdminException.Kind.UNAVAILABLE, "settings changes are not served here");
     }
 
+    default io.metako.proto.v1.ReloadResponse reload() {
+        throw new AdminException(AdminException.Kind.UNAVAILABLE, "reload is not served here");
+    }
+
     default GetHistoryResponse history() {
         throw new AdminException(AdminException.Kind.UNAVAILABLE, "history is not served here");
     }

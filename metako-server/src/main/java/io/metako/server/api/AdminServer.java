@@ -17,6 +17,8 @@ public final class AdminServer implements AutoCloseable {
     private final Server server;
     private final ExecutorService watchExecutor;
 
+    private final AuthInterceptor auth;
+
     public AdminServer(HostPort address, Secret token, AdminBackend source) {
         this(address, token, Secret.none(), source);
     }
@@ -40,8 +42,9 @@ public final class AdminServer implements AutoCloseable {
         if (tls != null) {
             b.sslContext(serverContext(tls));
         }
+        this.auth = new AuthInterceptor(token, readToken);
         this.server = b
-                .addService(ServerInterceptors.intercept(service, new AuthInterceptor(token, readToken)))
+                .addService(ServerInterceptors.intercept(service, auth))
                 .permitKeepAliveWithoutCalls(true)
                 .permitKeepAliveTime(10, TimeUnit.SECONDS)
                 .build();
@@ -63,6 +66,11 @@ public final class AdminServer implements AutoCloseable {
 
     public void start() throws IOException {
         server.start();
+    }
+
+    /** New admin and read tokens (a reload of the instance's file): every call from now on needs them. */
+    public void tokens(Secret token, Secret readToken) {
+        auth.tokens(token, readToken);
     }
 
     public int port() {

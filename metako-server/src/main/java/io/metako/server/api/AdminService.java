@@ -67,6 +67,12 @@ final class AdminService extends MetakoAdminGrpc.MetakoAdminImplBase {
     }
 
     @Override
+    public void reload(io.metako.proto.v1.ReloadRequest request,
+                       StreamObserver<io.metako.proto.v1.ReloadResponse> response) {
+        answer(response, source::reload);
+    }
+
+    @Override
     public void pause(PauseRequest request, StreamObserver<MutationResponse> response) {
         answer(response, () -> source.setPaused(true, request.getReason()));
     }

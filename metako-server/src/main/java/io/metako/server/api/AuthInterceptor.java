@@ -23,8 +23,8 @@ final class AuthInterceptor implements ServerInterceptor {
     private static final java.util.Set<String> READ_METHODS = java.util.Set.of("GetStatus", "WatchStatus", "ListMembers",
             "GetHistory", "GetSettings");
 
-    private final Secret token;
-    private final Secret readToken;
+    private volatile Secret token;
+    private volatile Secret readToken;
 
     AuthInterceptor(Secret token) {
         this(token, Secret.none());
@@ -32,6 +32,12 @@ final class AuthInterceptor implements ServerInterceptor {
 
     /** {@code token} may call everything; {@code readToken} (if present) only {@link #READ_METHODS}. */
     AuthInterceptor(Secret token, Secret readToken) {
+        this.token = token;
+        this.readToken = readToken;
+    }
+
+    /** New tokens from a reload: calls from now on need them; calls already running go on. */
+    void tokens(Secret token, Secret readToken) {
         this.token = token;
         this.readToken = readToken;
     }

@@ -235,8 +235,13 @@ public final class ConfigLoader {
                 interval = LoggingConfig.DEFAULT.statusInterval();
             }
         }
+        String level = s.string("level", LoggingConfig.DEFAULT.level()).strip().toLowerCase(Locale.ROOT);
+        if (!level.isEmpty() && !LoggingConfig.LEVELS.contains(level)) {
+            s.problem("level", "must be one of " + String.join(", ", LoggingConfig.LEVELS) + ", got '" + level + "'");
+            level = LoggingConfig.DEFAULT.level();
+        }
         s.finish();
-        return new LoggingConfig(interval);
+        return new LoggingConfig(interval, level);
     }
 
     private static HttpConfig readHttp(YamlSection s) {

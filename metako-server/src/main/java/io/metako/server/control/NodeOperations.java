@@ -19,9 +19,14 @@ import java.util.Properties;
 public final class NodeOperations {
     private static final int PROMOTE_WAIT_SECONDS = 30;
 
-    private final MetakoConfig config;
+    /** The instance's configuration: node credentials and replication.passfile change with a reload. */
+    private final java.util.function.Supplier<MetakoConfig> config;
 
     public NodeOperations(MetakoConfig config) {
+        this(() -> config);
+    }
+
+    public NodeOperations(java.util.function.Supplier<MetakoConfig> config) {
         this.config = config;
     }
 
@@ -111,7 +116,7 @@ public final class NodeOperations {
 
     /** Points {@code replica} at {@code primary}; PostgreSQL 13+ applies it on reload. */
     public void repoint(Node replica, Node primary) throws SQLException {
-        NodeConfig login = config.node(primary.getName()).orElse(null);
+        NodeConfig login = config.get().node(primary.getName()).orElse(null);
         String user = login == null ? "postgres" : login.username();
         Secret password = login == null ? Secret.none() : login.password();
         StringBuilder conninfo = new StringBuilder()
@@ -119,7 +124,7 @@ public final class NodeOperations {
                 .append(" port=").append(primary.getPort())
                 .append(" user=").append(io.metako.server.pg.Conninfo.value(user))
                 .append(" application_name=").append(io.metako.server.pg.Conninfo.value(replica.getName()));
-        java.util.Optional<String> passfile = config.replication().passfile();
+        java.util.Optional<String> passfile = config.get().replication().passfile();
         if (passfile.isPresent()) {
             conninfo.append(" passfile=").append(io.metako.server.pg.Conninfo.value(passfile.get())); // the password stays out of the node's config
         } else if (password.isPresent()) {
@@ -139,7 +144,7 @@ public final class NodeOperations {
     }
 
     private Connection connect(Node node, int socketTimeoutSeconds) throws SQLException {
-        NodeConfig login = config.node(node.getName()).orElse(null);
+        NodeConfig login = config.get().node(node.getName()).orElse(null);
         Properties p = new Properties();
         p.setProperty("user", login == null ? "postgres" : login.username());
         if (login != null && login.password().isPresent()) {
@@ -149,9 +154,9 @@ public final class NodeOperations {
         p.setProperty("socketTimeout", Integer.toString(socketTimeoutSeconds));
         p.setProperty("ApplicationName", "pg-metako controller");
         p.setProperty("preferQueryMode", "simple");
-        config.security().jdbcProperties().forEach(p::setProperty);
+        config.get().security().jdbcProperties().forEach(p::setProperty);
         String db = login == null ? "postgres" : login.database();
-        io.metako.server.config.HostPort address = config.nodeAddressOverride(node.getName())
+        io.metako.server.config.HostPort address = config.get().nodeAddressOverride(node.getName())
                 .orElse(new io.metako.server.config.HostPort(node.getHost(), node.getPort()));
         return DriverManager.getConnection("jdbc:postgresql://" + address + "/" + db, p);
     }

@@ -38,7 +38,8 @@ public final class HealthMonitor implements AutoCloseable {
     private static final long RESEND_NANOS = TimeUnit.SECONDS.toNanos(2);
 
     private final String instanceId;
-    private final MetakoConfig config;
+    /** The instance's configuration: node credentials and TLS settings change with a reload. */
+    private final Supplier<MetakoConfig> config;
     private final Supplier<ClusterState> state;
     private final Function<Command, CompletableFuture<CommandResult>> submit;
     private final Clock clock;
@@ -48,6 +49,11 @@ public final class HealthMonitor implements AutoCloseable {
     private final Map<String, NodeObservation> observations = new ConcurrentHashMap<>();
 
     public HealthMonitor(String instanceId, MetakoConfig config, Supplier<ClusterState> state,
+                         Function<Command, CompletableFuture<CommandResult>> submit, Clock clock) {
+        this(instanceId, () -> config, state, submit, clock);
+    }
+
+    public HealthMonitor(String instanceId, Supplier<MetakoConfig> config, Supplier<ClusterState> state,
                          Function<Command, CompletableFuture<CommandResult>> submit, Clock clock) {
         this.instanceId = instanceId;
         this.config = config;
@@ -143,7 +149,7 @@ public final class HealthMonitor implements AutoCloseable {
                 return !keep;
             });
             for (Node n : wanted.values()) {
-                loops.computeIfAbsent(n.getName(), k -> new NodeLoop(n, hc));
+                loops.computeIfAbsent(n.getName(), k -> new NodeLoop(n, hc)).retarget(targetFor(n));
             }
         } catch (RuntimeException e) {
             LOG.warn("health reconcile failed: {}", e.toString());
@@ -151,6 +157,7 @@ public final class HealthMonitor implements AutoCloseable {
     }
 
     private ProbeTarget targetFor(Node n) {
+        MetakoConfig config = this.config.get();
         NodeConfig local = config.node(n.getName()).orElse(null);
         String user = local == null ? "postgres" : local.username();
         Secret password = local == null ? Secret.none() : local.password();
@@ -164,7 +171,9 @@ public final class HealthMonitor implements AutoCloseable {
     private final class NodeLoop {
         private final Node node;
         private final HealthCheckSettings settings;
-        private final NodeProber prober;
+        /** Replaced when the target's credentials change (a reload): the loop, its counts and observation go on. */
+        private volatile NodeProber prober;
+        private ProbeTarget target; // the reconciler's (under the monitor's lock)
         private final VerdictCounter counter = new VerdictCounter();
         private final ScheduledExecutorService loop;
         private volatile long reportSentAt; // System.nanoTime() of the report in flight, 0 when none
@@ -175,7 +184,8 @@ public final class HealthMonitor implements AutoCloseable {
         NodeLoop(Node node, HealthCheckSettings settings) {
             this.node = node;
             this.settings = settings;
-            this.prober = new NodeProber(targetFor(node));
+            this.target = targetFor(node);
+            this.prober = new NodeProber(target);
             this.loop = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(instanceId + "/health-" + node.getName()));
             loop.scheduleAtFixedRate(this::tick, 0, Math.max(50, settings.getIntervalMillis()), TimeUnit.MILLISECONDS);
         }
@@ -216,6 +226,23 @@ public final class HealthMonitor implements AutoCloseable {
                 } catch (java.util.concurrent.RejectedExecutionException e) {
                     return; // closing
                 }
+            }
+        }
+
+        /** Probes {@code t} from the next probe on, if it differs from the current target. */
+        void retarget(ProbeTarget t) {
+            if (t.equals(target)) {
+                return;
+            }
+            target = t;
+            try {
+                loop.execute(() -> { // between two probes, on the loop's own thread
+                    NodeProber old = prober;
+                    prober = new NodeProber(t);
+                    old.close();
+                });
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                // closing
             }
         }
 

@@ -83,7 +83,7 @@ public final class HttpServer implements AutoCloseable {
 
     private final HostPort address;
     private final HttpConfig config;
-    private final List<Secret> tokens;
+    private volatile List<Secret> tokens;
     private final SslContext ssl;
     private final Backend backend;
     private final EventLoopGroup group;
@@ -132,6 +132,11 @@ public final class HttpServer implements AutoCloseable {
         this.group = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory(threadPrefix + "/http", true),
                 NioIoHandler.newFactory());
         this.events = new StatusEvents(group.next(), backend::clusterJson, backend::historyJson);
+    }
+
+    /** The tokens accepted from now on (a reload of the instance's file). */
+    public void tokens(List<Secret> tokens) {
+        this.tokens = tokens.stream().filter(Secret::isPresent).toList();
     }
 
     /** HTTPS with {@code security.cert_file} / {@code key_file} (PEM; the key PKCS#8). */

@@ -77,6 +77,15 @@ public final class ProxyPorts implements AutoCloseable {
         }
     }
 
+    /**
+     * Applies a reloaded configuration to the statement router: its users, client authentication, node credentials
+     * and TLS certificates (read again from their files). Throws, changing nothing, when the files cannot be used.
+     */
+    public void reload(MetakoConfig config) throws IOException {
+        router.reload(routerSettings(config,
+                config.loadBalancer().algorithm() == LoadBalancerConfig.Algorithm.LEAST_CONNECTIONS));
+    }
+
     /** The statement router's settings from the configuration (public for tests that start a router of their own). */
     public static RouterSettings routerSettings(MetakoConfig config, boolean leastConnections) throws IOException {
         ProxyConfig p = config.proxy();

@@ -186,10 +186,10 @@ class ConfigLoaderTest {
         assertThatThrownBy(() -> parse(VALID + "logging:\n  status_interval: 10ms\n")).isInstanceOfSatisfying(
                 ConfigException.class, e -> assertThat(e.problems()).containsExactly(
                         "logging.status_interval: must be at least 1s (or 0 to turn the report off), got '10ms'"));
-        assertThatThrownBy(() -> parse(VALID + "logging:\n  status_interval: often\n  level: debug\n"))
+        assertThatThrownBy(() -> parse(VALID + "logging:\n  status_interval: often\n  verbosity: debug\n"))
                 .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).containsExactlyInAnyOrder(
                         "logging.status_interval: must be a duration such as \"250ms\", \"5s\" or \"1m\", got 'often'",
-                        "logging.level: unknown key (known keys: status_interval)"));
+                        "logging.verbosity: unknown key (known keys: status_interval, level)"));
     }
 
     @Test

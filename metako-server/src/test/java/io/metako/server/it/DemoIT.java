@@ -121,6 +121,28 @@ class DemoIT {
                         .getFieldsOrThrow("health").getStringValue()).isEqualTo("healthy");
             });
 
+            // SIGHUP makes an instance process read its file again: a valid change applies, a broken file is refused
+            // and the process goes on
+            Path config1 = dir.resolve("metako-1.yaml");
+            String yaml1 = Files.readString(config1);
+            String logging = "logging:\n  status_interval: 10s";
+            assertThat(yaml1).contains(logging);
+            ProcessHandle instance1 = demo.descendants().filter(p -> commandLine(p).contains(config1.getFileName().toString()))
+                    .findFirst().orElseThrow(() -> new AssertionError("no metako-1 process among "
+                            + demo.descendants().map(DemoIT::commandLine).toList()));
+            Files.writeString(config1, yaml1.replace(logging, logging + "\n  level: debug"));
+            new ProcessBuilder("kill", "-HUP", Long.toString(instance1.pid())).start().waitFor(10, TimeUnit.SECONDS);
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(20)).untilAsserted(() ->
+                    assertThat(Files.readString(log1)).contains("configuration reloaded from ", "metako-1.yaml: 1 applied",
+                            "\"applied\":\"[logging.level]\"", "\"msg\":\"log level DEBUG\""));
+            Files.writeString(config1, yaml1.replace(logging, logging + "\n  level: loud"));
+            new ProcessBuilder("kill", "-HUP", Long.toString(instance1.pid())).start().waitFor(10, TimeUnit.SECONDS);
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(20)).untilAsserted(() ->
+                    assertThat(Files.readString(log1)).contains("reload refused, the running configuration stays",
+                            "logging.level: must be one of error, warn, info, debug, trace, got 'loud'"));
+            Files.writeString(config1, yaml1);
+            assertThat(instance1.isAlive()).as("metako-1 after a refused reload").isTrue();
+
             // psql through the first instance's rw port reaches the primary
             String rw = instances.get(0).getStructValue().getFieldsOrThrow("rw").getStringValue();
             Process psql = new ProcessBuilder("psql", "host=127.0.0.1 port=" + rw.substring(rw.lastIndexOf(':') + 1)
@@ -189,6 +211,15 @@ class DemoIT {
                 .as("no process mentions the demo folder").isEmpty();
         try (var walk = Files.walk(dir)) {
             walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+    }
+
+    /** A process's whole command line, from /proc (ProcessHandle.Info may leave it out). */
+    private static String commandLine(ProcessHandle p) {
+        try {
+            return Files.readString(Path.of("/proc/" + p.pid() + "/cmdline")).replace('\0', ' ');
+        } catch (IOException e) {
+            return "";
         }
     }
 

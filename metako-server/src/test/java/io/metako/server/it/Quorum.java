@@ -91,7 +91,7 @@ final class Quorum implements AutoCloseable {
     }
 
     void startInstance(int i) throws IOException {
-        MetakoInstance instance = new MetakoInstance(config(i), Clock.systemUTC());
+        MetakoInstance instance = new MetakoInstance(config(i), configs.get(i), Clock.systemUTC());
         instance.start();
         instances[i] = instance;
     }
