@@ -144,6 +144,17 @@ public final class MetakoClient implements AutoCloseable {
         return mutate(stub -> stub.reload(io.metako.proto.v1.ReloadRequest.getDefaultInstance()));
     }
 
+    /** Adds a node to the topology (it takes traffic once it streams from the primary). Not retried after a timeout. */
+    public MutationResponse addNode(io.metako.proto.v1.AddNodeRequest request) {
+        return mutate(stub -> stub.addNode(request));
+    }
+
+    /** Takes a node out of the topology. Not retried after a timeout. */
+    public MutationResponse removeNode(String name, String requestedBy) {
+        return mutate(stub -> stub.removeNode(io.metako.proto.v1.RemoveNodeRequest.newBuilder().setName(name)
+                .setRequestedBy(requestedBy).build()));
+    }
+
     public GetHistoryResponse history() {
         return call(stub -> stub.getHistory(GetHistoryRequest.getDefaultInstance()));
     }

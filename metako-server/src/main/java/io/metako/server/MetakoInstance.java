@@ -47,6 +47,8 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
 
     /** The configuration in force: the file's, with a reload's live changes (see {@link ConfigReload}). */
     private volatile MetakoConfig config;
+    /** What every TLS port presents and Raft commands are signed with; null when no TLS is on. A reload renews it. */
+    private final io.metako.server.tls.InstanceCertificate certificate;
     /** The file a reload reads again; null when the instance was built from a configuration alone. */
     private final java.nio.file.Path configFile;
     private final Clock clock;
@@ -86,12 +88,16 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         this.config = config;
         this.configFile = configFile;
         this.clock = clock;
-        this.raft = new RaftNode(config, stateMachine);
+        var tlsConfig = config.security();
+        this.certificate = tlsConfig.tlsEnabled() || tlsConfig.apiTlsEnabled() || tlsConfig.raftTlsEnabled()
+                || tlsConfig.httpTlsEnabled() ? io.metako.server.tls.InstanceCertificate.load(tlsConfig.certFile(),
+                tlsConfig.keyFile()) : null;
+        this.raft = new RaftNode(config, stateMachine, tlsConfig.raftTlsEnabled() ? certificate : null);
         this.health = new HealthMonitor(config.instance().id(), () -> this.config, stateMachine::state, this::submit, clock);
         var sec = config.security();
         this.admin = new AdminServer(config.instance().grpcAddress(), config.instance().authToken(),
                 config.instance().readToken(), this,
-                sec.apiTlsEnabled() ? new AdminServer.Tls(sec.certFile(), sec.keyFile(), sec.apiClientCa()) : null);
+                sec.apiTlsEnabled() ? new AdminServer.Tls(certificate, sec.apiClientCa()) : null);
         this.controller = new FailoverController(config.instance().id(), new ControllerInputs(),
                 new NodeOperations(() -> this.config), this::submit, clock);
         this.lease = new io.metako.server.routing.LeaseKeeper(raft, this::leaseMillis, config.instance().id());
@@ -207,6 +213,26 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
             return answer.setReloaded(false).addAllProblems(e.problems()).build();
         }
         io.metako.server.config.ConfigReload plan = io.metako.server.config.ConfigReload.of(config, file);
+        List<String> applied = new java.util.ArrayList<>(plan.applied());
+        io.metako.server.tls.InstanceCertificate.Identity renewed = null;
+        try {
+            if (certificate != null) {
+                var next = certificate.read(); // the files again: a renewed certificate
+                if (!next.certificate().equals(certificate.certificate())) {
+                    String refusal = raft.refusalOf(next.certificate());
+                    if (refusal != null) {
+                        throw new IOException("the other instances would refuse the certificate in "
+                                + certificate.certFile() + " on the Raft links: " + refusal);
+                    }
+                    renewed = next;
+                    applied.add("security.cert_file (a new certificate, valid until "
+                            + next.certificate().getNotAfter().toInstant() + ")");
+                }
+            }
+        } catch (IOException e) {
+            LOG.warn("reload refused, the running configuration stays: {}", e.getMessage());
+            return answer.setReloaded(false).addProblems(e.getMessage()).build();
+        }
         try {
             if (proxyPorts != null) {
                 proxyPorts.reload(plan.config());
@@ -215,6 +241,9 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
             LOG.warn("reload refused, the running configuration stays: the proxy cannot use it: {}", e.getMessage());
             return answer.setReloaded(false).addProblems("proxy: " + e.getMessage()).build();
         }
+        if (renewed != null) {
+            certificate.use(renewed); // one key manager behind every TLS port: the next handshakes present it
+        }
         config = plan.config();
         admin.tokens(config.instance().authToken(), config.instance().readToken());
         if (http != null) {
@@ -222,16 +251,16 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         }
         io.metako.server.logging.LogLevel.set(config.logging().level());
         List<String> drift = io.metako.server.config.ConfigDrift.of(config, stateMachine.state());
-        LOG.atInfo().addKeyValue("applied", plan.applied()).addKeyValue("restart_needed", plan.restart())
+        LOG.atInfo().addKeyValue("applied", applied).addKeyValue("restart_needed", plan.restart())
                 .addKeyValue("drift", drift).log("configuration reloaded from {}: {} applied, {} need a restart, {} differ"
-                        + " from the cluster's", configFile, plan.applied().size(), plan.restart().size(), drift.size());
-        return answer.setReloaded(true).addAllApplied(plan.applied()).addAllRestartNeeded(plan.restart())
+                        + " from the cluster's", configFile, applied.size(), plan.restart().size(), drift.size());
+        return answer.setReloaded(true).addAllApplied(applied).addAllRestartNeeded(plan.restart())
                 .addAllDrift(drift).build();
     }
 
     private io.netty.handler.ssl.SslContext httpTls() throws IOException {
         var sec = config.security();
-        return sec.httpTlsEnabled() ? io.metako.server.http.HttpServer.tls(sec.certFile(), sec.keyFile()) : null;
+        return sec.httpTlsEnabled() ? io.metako.server.http.HttpServer.tls(certificate) : null;
     }
 
     /** The controller's window on this instance. */
@@ -281,7 +310,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         lease.start();
         io.metako.server.logging.LogLevel.set(config.logging().level());
         admin.start();
-        proxyPorts = io.metako.server.routing.ProxyPorts.open(config, routing);
+        proxyPorts = io.metako.server.routing.ProxyPorts.open(config, routing, certificate);
         proxyPorts.router().observe(metrics.proxyObserver());
         // the replicated values, as every instance's router must agree on them (not this instance's file)
         proxyPorts.router().limits(() -> statementLimits);
@@ -545,6 +574,16 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     }
 
     @Override
+    public io.metako.proto.v1.MutationResponse addNode(io.metako.proto.v1.AddNodeRequest request) {
+        return mutate(() -> OperatorActions.addNode(stateMachine.state(), request));
+    }
+
+    @Override
+    public io.metako.proto.v1.MutationResponse removeNode(io.metako.proto.v1.RemoveNodeRequest request) {
+        return mutate(() -> OperatorActions.removeNode(stateMachine.state(), request));
+    }
+
+    @Override
     public io.metako.proto.v1.MutationResponse reinit(String node) {
         return mutate(() -> OperatorActions.reinit(operatorView(), node));
     }
@@ -597,6 +636,9 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
             case REJOIN_STARTED -> (c.getRejoinStarted().getReinit() ? "reinit (a fresh clone) of "
                     : "rejoin (" + c.getRejoinStarted().getMethod() + ") of ") + c.getRejoinStarted().getNode()
                     + "; follow it with metakoctl watch";
+            case ADD_NODE -> "node add of " + c.getAddNode().getNode().getName() + " (it takes traffic once it streams"
+                    + " from the primary; follow it with metakoctl watch)";
+            case REMOVE_NODE -> "node remove of " + c.getRemoveNode().getNode();
             case SET_CLUSTER_SETTINGS -> "settings change (" + c.getSetClusterSettings().getChangesList().stream()
                     .map(x -> x.getKey() + "=" + x.getNewValue()).collect(java.util.stream.Collectors.joining(", ")) + ")";
             default -> c.getKindCase().name();

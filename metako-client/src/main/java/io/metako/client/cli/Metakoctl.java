@@ -16,7 +16,7 @@ import picocli.CommandLine.ScopeType;
         description = "Operate a pg-metako cluster through the admin API of any of its instances.",
         subcommands = {StatusCommand.class, ListCommand.class, WatchCommand.class, MembersCommand.class,
                 HistoryCommand.class, SwitchoverCommand.class, FailoverCommand.class, AbortCommand.class, RejoinCommand.class, ReinitCommand.class,
-                PauseCommand.class, ResumeCommand.class, StatsCommand.class, ConfigCommand.class, ReloadCommand.class,
+                PauseCommand.class, ResumeCommand.class, StatsCommand.class, ConfigCommand.class, ReloadCommand.class, NodeCommand.class,
                 CommandLine.HelpCommand.class},
         footer = {"", "Exit codes: 0 ok, 2 bad usage, 3 no instance answered, 4 token refused, 5 call refused.",
                 "Environment: METAKO_ENDPOINTS (default for --endpoints), METAKO_TOKEN (default for --token),",

@@ -26,6 +26,14 @@ public interface AdminBackend {
         throw new AdminException(AdminException.Kind.UNAVAILABLE, "reload is not served here");
     }
 
+    default MutationResponse addNode(io.metako.proto.v1.AddNodeRequest request) {
+        throw new AdminException(AdminException.Kind.UNAVAILABLE, "node add is not served here");
+    }
+
+    default MutationResponse removeNode(io.metako.proto.v1.RemoveNodeRequest request) {
+        throw new AdminException(AdminException.Kind.UNAVAILABLE, "node remove is not served here");
+    }
+
     default GetHistoryResponse history() {
         throw new AdminException(AdminException.Kind.UNAVAILABLE, "history is not served here");
     }

@@ -32,7 +32,19 @@ public final class AdminServer implements AutoCloseable {
      * {@code tls} null: plaintext. Else the server's certificate and key, and, when {@code tls.clientCa()} is set,
      * clients must present a certificate signed by it.
      */
-    public record Tls(java.nio.file.Path cert, java.nio.file.Path key, java.nio.file.Path clientCa) {
+    public record Tls(io.metako.server.tls.InstanceCertificate certificate, java.nio.file.Path clientCa) {
+        /** The certificate and key read from their files. */
+        public Tls(java.nio.file.Path cert, java.nio.file.Path key, java.nio.file.Path clientCa) {
+            this(load(cert, key), clientCa);
+        }
+
+        private static io.metako.server.tls.InstanceCertificate load(java.nio.file.Path cert, java.nio.file.Path key) {
+            try {
+                return io.metako.server.tls.InstanceCertificate.load(cert, key);
+            } catch (IOException e) {
+                throw new IllegalStateException("the admin API cannot use " + e.getMessage(), e);
+            }
+        }
     }
 
     public AdminServer(HostPort address, Secret token, Secret readToken, AdminBackend source, Tls tls) {
@@ -52,7 +64,8 @@ public final class AdminServer implements AutoCloseable {
 
     private static io.grpc.netty.shaded.io.netty.handler.ssl.SslContext serverContext(Tls tls) {
         try {
-            var ctx = io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts.forServer(tls.cert().toFile(), tls.key().toFile());
+            var ctx = io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts.configure(
+                    io.grpc.netty.shaded.io.netty.handler.ssl.SslContextBuilder.forServer(tls.certificate().keyManager()));
             if (tls.clientCa() != null) {
                 ctx.trustManager(tls.clientCa().toFile())
                         .clientAuth(io.grpc.netty.shaded.io.netty.handler.ssl.ClientAuth.REQUIRE);

@@ -73,6 +73,16 @@ final class AdminService extends MetakoAdminGrpc.MetakoAdminImplBase {
     }
 
     @Override
+    public void addNode(io.metako.proto.v1.AddNodeRequest request, StreamObserver<MutationResponse> response) {
+        answer(response, () -> source.addNode(request));
+    }
+
+    @Override
+    public void removeNode(io.metako.proto.v1.RemoveNodeRequest request, StreamObserver<MutationResponse> response) {
+        answer(response, () -> source.removeNode(request));
+    }
+
+    @Override
     public void pause(PauseRequest request, StreamObserver<MutationResponse> response) {
         answer(response, () -> source.setPaused(true, request.getReason()));
     }

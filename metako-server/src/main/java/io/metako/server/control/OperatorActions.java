@@ -8,6 +8,7 @@ import io.metako.proto.v1.MajorityHealth;
 import io.metako.proto.v1.Node;
 import io.metako.proto.v1.NodeRole;
 import io.metako.proto.v1.SetPaused;
+import io.metako.server.state.Nodes;
 import java.util.List;
 import java.util.Optional;
 
@@ -62,7 +63,34 @@ public final class OperatorActions {
         return Command.newBuilder().setEpoch(s.getEpoch()).setSetClusterSettings(
                 io.metako.proto.v1.SetClusterSettings.newBuilder().setSettings(change.settings())
                         .setExpected(s.getSettings()).addAllChanges(change.changes())
-                        .setRequestedBy(requestedBy.length() > 64 ? requestedBy.substring(0, 64) : requestedBy));
+                        .setRequestedBy(shortened(requestedBy)));
+    }
+
+    /** A node into the topology, QUARANTINED until it streams from the primary (or its manager has cloned it). */
+    public static Command.Builder addNode(ClusterState s, io.metako.proto.v1.AddNodeRequest r) {
+        requireSeeded(s);
+        if (r.getName().isBlank() || r.getHost().isBlank() || r.getPort() < 1 || r.getPort() > 65_535) {
+            throw new Refusal(Refusal.Kind.BAD_REQUEST, "node add needs NAME and HOST:PORT (a port from 1 to 65535),"
+                    + " e.g. metakoctl node add pg-4 10.0.0.14:5432");
+        }
+        return Command.newBuilder().setEpoch(s.getEpoch()).setAddNode(io.metako.proto.v1.AddNode.newBuilder()
+                .setNode(Node.newBuilder().setName(r.getName().strip()).setHost(r.getHost().strip()).setPort(r.getPort())
+                        .setDatabase(r.getDatabase()).setTags(r.getTags()))
+                .setClone(r.getClone()).setRequestedBy(shortened(r.getRequestedBy())));
+    }
+
+    /** A node out of the topology (the state machine refuses the primary and nodes an operation involves). */
+    public static Command.Builder removeNode(ClusterState s, io.metako.proto.v1.RemoveNodeRequest r) {
+        requireSeeded(s);
+        if (Nodes.named(s, r.getName()).isEmpty()) {
+            throw new Refusal(Refusal.Kind.BAD_REQUEST, "there is no node '" + r.getName() + "' (metakoctl list names them)");
+        }
+        return Command.newBuilder().setEpoch(s.getEpoch()).setRemoveNode(io.metako.proto.v1.RemoveNode.newBuilder()
+                .setNode(r.getName()).setRequestedBy(shortened(r.getRequestedBy())));
+    }
+
+    private static String shortened(String requestedBy) {
+        return requestedBy.length() > 64 ? requestedBy.substring(0, 64) : requestedBy;
     }
 
     /** A planned switchover to {@code target}, or to the best candidate when it is empty. */

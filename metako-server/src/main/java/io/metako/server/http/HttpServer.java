@@ -142,7 +142,16 @@ public final class HttpServer implements AutoCloseable {
     /** HTTPS with {@code security.cert_file} / {@code key_file} (PEM; the key PKCS#8). */
     public static SslContext tls(java.nio.file.Path cert, java.nio.file.Path key) throws IOException {
         try {
-            return io.netty.handler.ssl.SslContextBuilder.forServer(cert.toFile(), key.toFile()).build();
+            return tls(io.metako.server.tls.InstanceCertificate.load(cert, key));
+        } catch (IOException e) {
+            throw new IOException("the HTTP endpoints cannot use " + e.getMessage(), e);
+        }
+    }
+
+    /** HTTPS presenting {@code certificate}, renewed by a reload from the next handshake on. */
+    public static SslContext tls(io.metako.server.tls.InstanceCertificate certificate) throws IOException {
+        try {
+            return io.netty.handler.ssl.SslContextBuilder.forServer(certificate.keyManager()).build();
         } catch (javax.net.ssl.SSLException | IllegalArgumentException e) {
             throw new IOException("the HTTP endpoints cannot use security.cert_file / key_file: " + e.getMessage(), e);
         }

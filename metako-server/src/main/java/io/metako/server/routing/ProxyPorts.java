@@ -27,23 +27,32 @@ public final class ProxyPorts implements AutoCloseable {
     private final ProxyEventLoops loops;
     private final StatementRouter router;
     private final List<ForwardingProxy> forwarding = new ArrayList<>();
+    /** What the router presents to TLS clients (null: TLS off); a reload may renew it. */
+    private final io.metako.server.tls.InstanceCertificate certificate;
 
-    private ProxyPorts(ProxyEventLoops loops, StatementRouter router) {
+    private ProxyPorts(ProxyEventLoops loops, StatementRouter router, io.metako.server.tls.InstanceCertificate certificate) {
         this.loops = loops;
         this.router = router;
+        this.certificate = certificate;
     }
 
     /** Opens the ports {@code config.proxy()} names; the listener it adds keeps them on {@code routing}'s table. */
     public static ProxyPorts open(MetakoConfig config, RoutingPublisher routing) throws IOException {
+        return open(config, routing, null);
+    }
+
+    /** Likewise, presenting {@code certificate} to TLS clients (null: read from security.cert_file / key_file). */
+    public static ProxyPorts open(MetakoConfig config, RoutingPublisher routing,
+                                  io.metako.server.tls.InstanceCertificate certificate) throws IOException {
         ProxyConfig p = config.proxy();
         boolean leastConnections = config.loadBalancer().algorithm() == LoadBalancerConfig.Algorithm.LEAST_CONNECTIONS;
         ProxyEventLoops loops = ProxyEventLoops.create(p.eventLoopThreads(Runtime.getRuntime().availableProcessors()),
                 p.transport());
         ProxyPorts ports = null;
         try {
-            StatementRouter router = new StatementRouter(routerSettings(config, leastConnections), routing::current, loops)
-                    .start(p.listenHost(), p.port());
-            ports = new ProxyPorts(loops, router);
+            StatementRouter router = new StatementRouter(routerSettings(config, leastConnections, certificate),
+                    routing::current, loops).start(p.listenHost(), p.port());
+            ports = new ProxyPorts(loops, router, certificate);
             if (p.rwPort() != 0) {
                 ports.forwarding.add(new ForwardingProxy(ForwardingProxy.Role.PRIMARY, routing::current, leastConnections,
                         p.failoverWait(), loops, p.maxClientConnections(), p.maxNewConnectionsPerSecond())
@@ -83,11 +92,16 @@ public final class ProxyPorts implements AutoCloseable {
      */
     public void reload(MetakoConfig config) throws IOException {
         router.reload(routerSettings(config,
-                config.loadBalancer().algorithm() == LoadBalancerConfig.Algorithm.LEAST_CONNECTIONS));
+                config.loadBalancer().algorithm() == LoadBalancerConfig.Algorithm.LEAST_CONNECTIONS, certificate));
     }
 
     /** The statement router's settings from the configuration (public for tests that start a router of their own). */
     public static RouterSettings routerSettings(MetakoConfig config, boolean leastConnections) throws IOException {
+        return routerSettings(config, leastConnections, null);
+    }
+
+    private static RouterSettings routerSettings(MetakoConfig config, boolean leastConnections,
+                                                 io.metako.server.tls.InstanceCertificate certificate) throws IOException {
         ProxyConfig p = config.proxy();
         Map<String, RouterSettings.ClientUser> users = new LinkedHashMap<>();
         for (ProxyConfig.ProxyUser u : p.users()) {
@@ -106,7 +120,7 @@ public final class ProxyPorts implements AutoCloseable {
         return new RouterSettings((int) Math.min(p.maxMessageSize(), Integer.MAX_VALUE), p.maxClientConnections(),
                 p.startupTimeout(), p.failoverWait(), p.staleReads(), leastConnections,
                 RouterSettings.ClientAuth.valueOf(p.clientAuth().name()), users,
-                name -> logins.getOrDefault(name, fallback), tls(config), p.backendIdleMax(), p.backendIdleTimeout(),
+                name -> logins.getOrDefault(name, fallback), tls(config, certificate), p.backendIdleMax(), p.backendIdleTimeout(),
                 p.requireTls(), p.maxBufferedBytes());
     }
 
@@ -133,13 +147,16 @@ public final class ProxyPorts implements AutoCloseable {
         }
     }
 
-    private static Optional<SslContext> tls(MetakoConfig config) throws IOException {
+    private static Optional<SslContext> tls(MetakoConfig config, io.metako.server.tls.InstanceCertificate certificate)
+            throws IOException {
         var s = config.security();
         if (!s.tlsEnabled()) {
             return Optional.empty();
         }
         try {
-            return Optional.of(SslContextBuilder.forServer(s.certFile().toFile(), s.keyFile().toFile()).build());
+            io.metako.server.tls.InstanceCertificate c = certificate != null ? certificate
+                    : io.metako.server.tls.InstanceCertificate.load(s.certFile(), s.keyFile());
+            return Optional.of(SslContextBuilder.forServer(c.keyManager()).build());
         } catch (IOException | RuntimeException e) {
             throw new IOException("security.cert_file / key_file: cannot load the TLS certificate and key ("
                     + e.getMessage() + "); the key must be PEM (PKCS#8)", e);

@@ -78,6 +78,8 @@ public final class ClusterTransitions {
             case REJOIN_COMPLETED -> RejoinTransitions.completed(state, command.getRejoinCompleted(),
                     command.getTimeMillis(), term);
             case SET_CLUSTER_SETTINGS -> setSettings(state, command, term);
+            case ADD_NODE -> NodeTransitions.add(state, command, term);
+            case REMOVE_NODE -> NodeTransitions.remove(state, command, term);
             case KIND_NOT_SET -> Outcome.rejected(state, "empty command: no kind is set");
         };
     }

@@ -6,17 +6,12 @@ import io.metako.server.config.SecurityConfig;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.security.GeneralSecurityException;
-import java.security.KeyFactory;
 import java.security.PrivateKey;
 import java.security.PublicKey;
 import java.security.Signature;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
-import java.security.spec.PKCS8EncodedKeySpec;
-import java.util.Base64;
 import javax.naming.InvalidNameException;
 import javax.naming.ldap.LdapName;
 import javax.naming.ldap.Rdn;
@@ -31,27 +26,33 @@ public final class CommandSigner {
     private static final String SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
     private static final String CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
 
-    private final PrivateKey key;
-    private final X509Certificate certificate;
+    /** This instance's key and certificate; a reload may renew them. */
+    private final io.metako.server.tls.InstanceCertificate own;
     private final X509Certificate ca;
     /** The instance ids of the Raft group: only their certificates may sign. */
     private final java.util.Set<String> peers;
 
-    CommandSigner(PrivateKey key, X509Certificate certificate, X509Certificate ca, java.util.Set<String> peers) {
-        this.key = key;
-        this.certificate = certificate;
+    CommandSigner(io.metako.server.tls.InstanceCertificate own, X509Certificate ca, java.util.Set<String> peers) {
+        this.own = own;
         this.ca = ca;
         this.peers = java.util.Set.copyOf(peers);
     }
 
     /** The instance's signer when {@code security.raft_tls_enabled}; null otherwise. {@code peers}: the group's ids. */
     public static CommandSigner of(SecurityConfig security, java.util.Collection<String> peers) throws IOException {
+        return security.raftTlsEnabled() ? of(security, io.metako.server.tls.InstanceCertificate.load(security.certFile(),
+                security.keyFile()), peers) : null;
+    }
+
+    /** Likewise, signing with {@code own} (the instance's certificate every TLS port presents). */
+    public static CommandSigner of(SecurityConfig security, io.metako.server.tls.InstanceCertificate own,
+                                   java.util.Collection<String> peers) throws IOException {
         if (!security.raftTlsEnabled()) {
             return null;
         }
         try {
-            return new CommandSigner(privateKey(security.keyFile()), certificate(security.certFile()),
-                    certificate(security.raftCa()), java.util.Set.copyOf(peers));
+            return new CommandSigner(own, io.metako.server.tls.InstanceCertificate.certificates(security.raftCa())[0],
+                    java.util.Set.copyOf(peers));
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot sign Raft commands with security.cert_file / key_file / raft_ca_file: "
                     + e.getMessage(), e);
@@ -61,6 +62,8 @@ public final class CommandSigner {
     /** {@code command} wrapped with this instance's certificate and signature. */
     public byte[] sign(Command command) {
         byte[] bytes = command.toByteArray();
+        java.security.PrivateKey key = own.key();
+        X509Certificate certificate = own.certificate();
         try {
             Signature s = Signature.getInstance(algorithm(key.getAlgorithm()));
             s.initSign(key);
@@ -152,42 +155,11 @@ public final class CommandSigner {
     }
 
     private static String algorithm(String keyAlgorithm) {
-        return switch (keyAlgorithm) {
-            case "EC" -> "SHA256withECDSA";
-            case "Ed25519", "EdDSA" -> "Ed25519";
-            default -> "SHA256with" + keyAlgorithm;
-        };
-    }
-
-    private static X509Certificate certificate(Path file) throws IOException, GeneralSecurityException {
-        try (InputStream in = Files.newInputStream(file)) {
-            return (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
-        }
-    }
-
-    /** A PKCS#8 PEM key ({@code BEGIN PRIVATE KEY}), RSA, EC or Ed25519. */
-    private static PrivateKey privateKey(Path file) throws IOException, GeneralSecurityException {
-        String pem = Files.readString(file);
-        int begin = pem.indexOf("-----BEGIN PRIVATE KEY-----");
-        int end = pem.indexOf("-----END PRIVATE KEY-----");
-        if (begin < 0 || end < 0) {
-            throw new GeneralSecurityException(file + " is not a PKCS#8 PEM key (BEGIN PRIVATE KEY): convert it with "
-                    + "openssl pkcs8 -topk8 -nocrypt");
-        }
-        byte[] der = Base64.getMimeDecoder().decode(pem.substring(begin + 27, end));
-        GeneralSecurityException last = null;
-        for (String alg : new String[] {"RSA", "EC", "Ed25519"}) {
-            try {
-                return KeyFactory.getInstance(alg).generatePrivate(new PKCS8EncodedKeySpec(der));
-            } catch (GeneralSecurityException e) {
-                last = e;
-            }
-        }
-        throw last;
+        return io.metako.server.tls.InstanceCertificate.signatureAlgorithm(keyAlgorithm);
     }
 
     /** This instance's public key (tests). */
     PublicKey publicKey() {
-        return certificate.getPublicKey();
+        return own.certificate().getPublicKey();
     }
 }

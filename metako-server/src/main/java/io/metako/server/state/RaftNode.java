@@ -65,14 +65,22 @@ public final class RaftNode implements AutoCloseable {
             java.util.concurrent.Executors.newCachedThreadPool(io.metako.server.DaemonThreads.named("raft-submit"));
 
     public RaftNode(MetakoConfig config, MetakoStateMachine stateMachine) throws IOException {
+        this(config, stateMachine, config.security().raftTlsEnabled() ? io.metako.server.tls.InstanceCertificate.load(
+                config.security().certFile(), config.security().keyFile()) : null);
+    }
+
+    /** {@code certificate}: what the Raft links present and commands are signed with (null: Raft TLS off). */
+    public RaftNode(MetakoConfig config, MetakoStateMachine stateMachine,
+                    io.metako.server.tls.InstanceCertificate certificate) throws IOException {
         this.stateMachine = stateMachine;
         this.selfId = RaftPeerId.valueOf(config.instance().id());
         this.group = groupOf(config);
         Path storage = config.instance().storageDir().resolve("raft");
         Files.createDirectories(storage);
         RaftProperties props = properties(config, storage);
-        this.tls = tlsParameters(config);
-        this.signer = CommandSigner.of(config.security(), config.peers().stream().map(p -> p.id()).toList());
+        this.tls = tlsParameters(config, certificate);
+        this.signer = certificate == null ? null
+                : CommandSigner.of(config.security(), certificate, config.peers().stream().map(p -> p.id()).toList());
         if (signer != null) {
             stateMachine.requireSignedCommands(signer);
             GrpcConfigKeys.Server.setServicesCustomizer(tls, new RaftPeerGate(signer));
@@ -137,17 +145,37 @@ public final class RaftNode implements AutoCloseable {
      * Raft port can submit nothing; {@link RaftPeerGate} then admits only the group's members among those.
      * Empty parameters (plaintext) when off.
      */
-    static org.apache.ratis.conf.Parameters tlsParameters(MetakoConfig config) {
+    static org.apache.ratis.conf.Parameters tlsParameters(MetakoConfig config,
+                                                          io.metako.server.tls.InstanceCertificate certificate)
+            throws IOException {
         org.apache.ratis.conf.Parameters p = new org.apache.ratis.conf.Parameters();
         var sec = config.security();
         if (sec.raftTlsEnabled()) {
-            org.apache.ratis.grpc.GrpcTlsConfig tls = new org.apache.ratis.grpc.GrpcTlsConfig(sec.keyFile().toFile(),
-                    sec.certFile().toFile(), sec.raftCa().toFile(), true);
+            // the key manager, not the files: a reload that renews the certificate reaches the next handshake
+            org.apache.ratis.grpc.GrpcTlsConfig tls = new org.apache.ratis.grpc.GrpcTlsConfig(certificate.keyManager(),
+                    io.metako.server.tls.InstanceCertificate.trusting(sec.raftCa()), true);
             GrpcConfigKeys.Server.setTlsConf(p, tls);
             GrpcConfigKeys.Client.setTlsConf(p, tls);
             GrpcConfigKeys.Admin.setTlsConf(p, tls);
         }
         return p;
+    }
+
+    /**
+     * Why the other instances would refuse {@code certificate} on the Raft links and in command signatures (not the
+     * cluster CA's, not named for this instance, not an instance certificate, expired), or null when they would accept
+     * it or Raft TLS is off: a reload checks a renewed certificate with it before using it.
+     */
+    public String refusalOf(java.security.cert.X509Certificate certificate) {
+        if (signer == null) {
+            return null;
+        }
+        try {
+            String member = signer.member(certificate);
+            return member.equals(selfId.toString()) ? null : "it names instance '" + member + "', not " + selfId;
+        } catch (java.security.GeneralSecurityException e) {
+            return e.getMessage();
+        }
     }
 
     private static boolean isEmpty(Path dir) throws IOException {
@@ -183,6 +211,12 @@ public final class RaftNode implements AutoCloseable {
         return CompletableFuture.supplyAsync(() -> {
             try {
                 return resultOf(c.io().send(msg));
+            } catch (org.apache.ratis.protocol.exceptions.StateMachineException e) {
+                // the leader's check refused the command before it entered the log: an answer, not a failure
+                String why = e.getMessage() == null ? "refused" : e.getMessage();
+                int at = why.indexOf("rejected: ");
+                return CommandResult.newBuilder().setApplied(false)
+                        .setRejection(at >= 0 ? why.substring(at + "rejected: ".length()) : why).build();
             } catch (IOException e) {
                 throw new java.util.concurrent.CompletionException(e);
             }

@@ -39,6 +39,7 @@ class AdminTlsTest {
         certs("init", dir.resolve("pki").toString());
         certs("instance", dir.resolve("pki").toString(), "metako-1", "127.0.0.1,localhost");
         certs("client", dir.resolve("pki").toString(), "operator");
+        certs("instance", dir.resolve("pki").toString(), "metako-9", "127.0.0.1,localhost");
         certs("init", dir.resolve("other").toString());
         ca = dir.resolve("pki/ca.crt");
         otherCa = dir.resolve("other/ca.crt");
@@ -159,5 +160,63 @@ class AdminTlsTest {
         }
         assertThatThrownBy(() -> io.metako.server.http.HttpServer.tls(serverKey, serverCert))
                 .hasMessageContaining("security.cert_file / key_file");
+    }
+
+    /** The subject of the certificate an HTTPS handshake with a fresh client shows. */
+    private static String presented(int port) throws Exception {
+        java.security.KeyStore trust = java.security.KeyStore.getInstance(java.security.KeyStore.getDefaultType());
+        trust.load(null, null);
+        try (java.io.InputStream in = java.nio.file.Files.newInputStream(ca)) {
+            trust.setCertificateEntry("ca", java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in));
+        }
+        javax.net.ssl.TrustManagerFactory tmf = javax.net.ssl.TrustManagerFactory.getInstance(
+                javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
+        tmf.init(trust);
+        javax.net.ssl.SSLContext ssl = javax.net.ssl.SSLContext.getInstance("TLS");
+        ssl.init(null, tmf.getTrustManagers(), null);
+        java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newBuilder().sslContext(ssl).build().send(
+                java.net.http.HttpRequest.newBuilder(java.net.URI.create("https://127.0.0.1:" + port + "/liveness")).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+        return ((java.security.cert.X509Certificate) r.sslSession().orElseThrow().getPeerCertificates()[0])
+                .getSubjectX500Principal().getName();
+    }
+
+    @Test
+    void aRenewedCertificateIsPresentedFromTheNextHandshakeAndAMismatchedPairIsRefused() throws Exception {
+        Path cert = dir.resolve("renew.crt");
+        Path key = dir.resolve("renew.key");
+        java.nio.file.Files.copy(serverCert, cert, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        java.nio.file.Files.copy(serverKey, key, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        io.metako.server.tls.InstanceCertificate certificate = io.metako.server.tls.InstanceCertificate.load(cert, key);
+        io.metako.server.http.HttpServer.Backend backend = new io.metako.server.http.HttpServer.Backend() {
+            @Override
+            public io.metako.server.http.HttpChecks.View view() {
+                return new io.metako.server.http.HttpChecks.View("metako-1", io.metako.proto.v1.MemberRole.LEADER,
+                        "metako-1", 1, true, 1, io.metako.proxy.routing.RoutingTable.unknown(), 1);
+            }
+
+            @Override
+            public String clusterJson() {
+                return "{}";
+            }
+
+            @Override
+            public String historyJson() {
+                return "{}";
+            }
+        };
+        try (io.metako.server.http.HttpServer s = new io.metako.server.http.HttpServer(
+                new io.metako.server.config.HostPort("127.0.0.1", 0), io.metako.server.config.HttpConfig.DEFAULT,
+                List.of(), io.metako.server.http.HttpServer.tls(certificate), backend, "test").start()) {
+            assertThat(presented(s.port())).isEqualTo("CN=metako-1");
+            // a pair that does not go together is refused, and the certificate in use stays
+            java.nio.file.Files.copy(dir.resolve("pki/metako-9.crt"), cert, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            assertThatThrownBy(certificate::read).hasMessageContaining("is not the key of the certificate");
+            assertThat(presented(s.port())).isEqualTo("CN=metako-1");
+            // the renewed pair, at the same paths
+            java.nio.file.Files.copy(dir.resolve("pki/metako-9.key"), key, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            certificate.use(certificate.read());
+            assertThat(presented(s.port())).isEqualTo("CN=metako-9");
+        }
     }
 }
