@@ -11,12 +11,10 @@ import io.metako.server.api.AdminException;
 import io.metako.server.api.AdminServer;
 import io.metako.server.api.StatusAssembler;
 import io.metako.server.api.StatusReport;
-import io.metako.server.api.AdminBackend;
 import io.metako.server.config.MetakoConfig;
 import io.metako.server.config.PeerConfig;
 import io.metako.server.control.ControllerView;
 import io.metako.server.control.FailoverController;
-import io.metako.server.control.OperatorActions;
 import io.metako.server.control.NodeOperations;
 import io.metako.server.health.HealthMonitor;
 import io.metako.server.routing.RoutingPublisher;
@@ -41,7 +39,7 @@ import org.slf4j.LoggerFactory;
  * monitor and the admin API from one configuration. The first leader of a fresh group seeds
  * the replicated state from its configuration; a seeded state is never seeded again.
  */
-public final class MetakoInstance implements AdminBackend, AutoCloseable {
+public final class MetakoInstance implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(MetakoInstance.class);
     private static final long RESEND_NANOS = TimeUnit.SECONDS.toNanos(2);
 
@@ -70,13 +68,13 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
     /** System.nanoTime() of the control loop's last tick: /liveness. */
     private volatile long lastTickNanos = System.nanoTime();
     private final ScheduledExecutorService control;
+    /** Acknowledges a new epoch once this instance's proxy routes nothing under the old one. */
+    private final io.metako.server.routing.EpochAcknowledger acknowledger;
     private final ScheduledExecutorService failover;
     /** The hands on the node this instance manages (instance.manages); null when it manages none. */
     private final io.metako.server.agent.NodeAgent agent;
-    // when the last seed / acknowledgement went out: re-sent after RESEND_MILLIS, since both are
-    // idempotent and an answer that never comes must not stall the failover
+    /** When the last seed went out: sent again after RESEND_NANOS (it is idempotent). */
     private volatile long seedSentAt;
-    private volatile long ackSentAt;
     private final java.util.concurrent.atomic.AtomicBoolean controllerQueued = new java.util.concurrent.atomic.AtomicBoolean();
 
     public MetakoInstance(MetakoConfig config, Clock clock) throws IOException {
@@ -96,13 +94,15 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         this.health = new HealthMonitor(config.instance().id(), () -> this.config, stateMachine::state, this::submit, clock);
         var sec = config.security();
         this.admin = new AdminServer(config.instance().grpcAddress(), config.instance().authToken(),
-                config.instance().readToken(), this,
+                config.instance().readToken(), new InstanceAdmin(this, config.instance().id(), clock),
                 sec.apiTlsEnabled() ? new AdminServer.Tls(certificate, sec.apiClientCa()) : null);
         this.controller = new FailoverController(config.instance().id(), new ControllerInputs(),
                 new NodeOperations(() -> this.config), this::submit, clock);
         this.lease = new io.metako.server.routing.LeaseKeeper(raft, this::leaseMillis, config.instance().id());
         this.routing = new RoutingPublisher(() -> RoutingTables.of(stateMachine.state(), health.observations(),
                 config.peers().stream().map(PeerConfig::id).toList(), lease.lease()));
+        this.acknowledger = new io.metako.server.routing.EpochAcknowledger(config.instance().id(), stateMachine::state,
+                this::submit, clock, this::refreshRouting, () -> proxyPorts);
         this.control = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(config.instance().id() + "/control-loop"));
         this.failover = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(config.instance().id() + "/failover-controller"));
         this.metrics = new io.metako.server.metrics.InstanceMetrics(this::status,
@@ -158,7 +158,8 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
 
         @Override
         public String historyJson() {
-            return print(history());
+            return print(io.metako.proto.v1.GetHistoryResponse.newBuilder()
+                    .addAllEvents(stateMachine.state().getHistoryList()).build());
         }
 
         @Override
@@ -192,7 +193,6 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
      * the proxy's users, node credentials, the proxy's TLS certificate, the log level); an invalid file changes
      * nothing and says why; cluster-wide keys are never applied from a file (drift).
      */
-    @Override
     public synchronized io.metako.proto.v1.ReloadResponse reload() {
         String id = config.instance().id();
         var answer = io.metako.proto.v1.ReloadResponse.newBuilder().setInstance(id);
@@ -363,8 +363,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
 
     /**
      * One control-loop tick: seed a fresh group if this instance leads it, and acknowledge a new
-     * epoch once this instance has applied it (its proxy, when there is one, has then dropped
-     * the old primary's sessions).
+     * epoch once this instance has applied it ({@link io.metako.server.routing.EpochAcknowledger}).
      */
     private void tick() {
         lastTickNanos = System.nanoTime();
@@ -376,26 +375,7 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
                 seedSentAt = now;
                 seed(s);
             }
-            if (s.hasOperation() && !s.getOperation().getAckedInstancesList().contains(config.instance().id())
-                    && now - ackSentAt > RESEND_NANOS) {
-                if (ackSentAt != 0) {
-                    LOG.warn("acknowledgement of epoch {} unanswered for 2 s; sending it again", s.getEpoch());
-                }
-                ackSentAt = now;
-                refreshRouting();
-                // The lease of the old epoch ended when this one was applied, and the proxy asks it for every
-                // unit and every answer. Once each event loop has finished what it was doing, nothing routed
-                // under the old epoch can go out any more: only then is the acknowledgement true.
-                io.metako.server.routing.ProxyPorts ports = proxyPorts;
-                CompletableFuture<Void> drained = ports == null ? CompletableFuture.completedFuture(null) : ports.barrier();
-                drained.orTimeout(RESEND_NANOS / 1_000_000, TimeUnit.MILLISECONDS).whenComplete((v, e) -> {
-                    if (e != null) {
-                        LOG.warn("epoch {} not acknowledged: the proxy's event loops did not drain within 2 s", s.getEpoch());
-                    } else {
-                        ack(s);
-                    }
-                });
-            }
+            acknowledger.tick();
         } catch (RuntimeException e) {
             LOG.warn("control tick failed: {}", e.toString());
         }
@@ -459,18 +439,6 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         }
     }
 
-    private void ack(ClusterState s) {
-        Command cmd = Command.newBuilder().setEpoch(s.getEpoch()).setTimeMillis(clock.millis())
-                .setProposer(config.instance().id())
-                .setEpochAck(io.metako.proto.v1.EpochAck.newBuilder().setInstanceId(config.instance().id())).build();
-        submit(cmd).whenComplete((r, e) -> {
-            ackSentAt = 0; // answered: the next tick may send again at once if it still is not in the state
-            if (e != null || !r.getApplied()) {
-                LOG.info("epoch {} not acknowledged yet: {}", s.getEpoch(), e != null ? e : r.getRejection());
-            }
-        });
-    }
-
     private void seed(ClusterState s) {
         Command cmd = Command.newBuilder().setEpoch(s.getEpoch()).setTimeMillis(clock.millis())
                 .setProposer(config.instance().id()).setSeed(SeedFactory.seedOf(config)).build();
@@ -493,7 +461,6 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         }
     }
 
-    @Override
     public ClusterStatus status() {
         String sentence = raft.leaderId().isPresent() ? controller.sentence()
                 : "waiting: no Raft leader known to this instance";
@@ -508,7 +475,6 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
         return b.build();
     }
 
-    @Override
     public ListMembersResponse members() {
         StatusAssembler.RaftView view = raftView();
         return ListMembersResponse.newBuilder().setAnsweredBy(view.selfId())
@@ -516,136 +482,12 @@ public final class MetakoInstance implements AdminBackend, AutoCloseable {
                 .setTerm(view.term()).addAllMembers(StatusAssembler.members(view)).build();
     }
 
-    @Override
-    public io.metako.proto.v1.GetSettingsResponse settings() {
-        if (!stateMachine.state().getSeeded()) {
-            throw new AdminException(AdminException.Kind.UNAVAILABLE, "the cluster is not seeded yet: no settings are in"
-                    + " force (the first leader seeds them from its file)");
-        }
-        return io.metako.proto.v1.GetSettingsResponse.newBuilder().addAllSettings(
-                io.metako.server.config.ClusterSettingsKeys.of(stateMachine.state().getSettings())).build();
-    }
-
-    @Override
-    public io.metako.proto.v1.SetSettingsResponse setSettings(io.metako.proto.v1.SetSettingsRequest request) {
-        ClusterState s = stateMachine.state();
-        io.metako.server.config.SettingsChange change;
-        try {
-            change = OperatorActions.settingsChange(s, request);
-        } catch (io.metako.server.control.Refusal r) {
-            throw adminError(r);
-        }
-        var answer = io.metako.proto.v1.SetSettingsResponse.newBuilder().addAllChanges(change.changes())
-                .addAllSettings(io.metako.server.config.ClusterSettingsKeys.of(change.settings()));
-        if (request.getDryRun() || change.changes().isEmpty()) {
-            return answer.build();
-        }
-        return answer.setResult(mutate(() -> OperatorActions.setSettings(s, change, request.getRequestedBy()))).build();
-    }
-
-    @Override
-    public io.metako.proto.v1.GetHistoryResponse history() {
-        return io.metako.proto.v1.GetHistoryResponse.newBuilder().addAllEvents(stateMachine.state().getHistoryList()).build();
-    }
-
-    @Override
-    public io.metako.proto.v1.MutationResponse setPaused(boolean paused, String reason) {
-        return mutate(() -> OperatorActions.pause(stateMachine.state(), paused, reason));
-    }
-
-    @Override
-    public io.metako.proto.v1.MutationResponse switchover(String target) {
-        return mutate(() -> OperatorActions.switchover(operatorView(), target));
-    }
-
-    @Override
-    public io.metako.proto.v1.MutationResponse failover(String target, boolean force) {
-        return mutate(() -> OperatorActions.failover(operatorView(), target, force));
-    }
-
-    @Override
-    public io.metako.proto.v1.MutationResponse abort(String reason) {
-        return mutate(() -> OperatorActions.abort(operatorView(), reason));
-    }
-
-    @Override
-    public io.metako.proto.v1.MutationResponse rejoin(String node) {
-        return mutate(() -> OperatorActions.rejoin(operatorView(), node));
-    }
-
-    @Override
-    public io.metako.proto.v1.MutationResponse addNode(io.metako.proto.v1.AddNodeRequest request) {
-        return mutate(() -> OperatorActions.addNode(stateMachine.state(), request));
-    }
-
-    @Override
-    public io.metako.proto.v1.MutationResponse removeNode(io.metako.proto.v1.RemoveNodeRequest request) {
-        return mutate(() -> OperatorActions.removeNode(stateMachine.state(), request));
-    }
-
-    @Override
-    public io.metako.proto.v1.MutationResponse reinit(String node) {
-        return mutate(() -> OperatorActions.reinit(operatorView(), node));
-    }
-
-    private ControllerView operatorView() {
+    /** The controller's view for an operator's request: this instance's state, observations and members now. */
+    ControllerView operatorView() {
         ControllerInputs in = new ControllerInputs();
         return new ControllerView(in.state(), in.observations(), in.members(), java.util.Set.of(), clock.millis());
     }
 
-    /** Sends an operator's command through the log (the Raft client finds the leader) and waits for it. */
-    private io.metako.proto.v1.MutationResponse mutate(java.util.function.Supplier<Command.Builder> decide) {
-        Command.Builder command;
-        try {
-            command = decide.get();
-        } catch (io.metako.server.control.Refusal r) {
-            throw adminError(r);
-        }
-        Command c = command.setTimeMillis(clock.millis()).setProposer(config.instance().id()).build();
-        CommandResult r;
-        try {
-            r = submit(c).get(10, TimeUnit.SECONDS);
-        } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
-            throw new AdminException(AdminException.Kind.UNAVAILABLE, "the Raft group did not commit it within 10s"
-                    + raft.leaderId().map(l -> " (leader " + l + ")").orElse(" (no leader known)"));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AdminException(AdminException.Kind.UNAVAILABLE, "interrupted");
-        }
-        if (!r.getApplied()) {
-            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, r.getRejection());
-        }
-        LOG.info("operator request {} applied at index {} (epoch {})", c.getKindCase(), r.getLogIndex(), r.getEpoch());
-        return io.metako.proto.v1.MutationResponse.newBuilder().setApplied(true).setEpoch(r.getEpoch())
-                .setLeaderId(raft.leaderId().orElse("")).setMessage(describe(c) + " accepted at log index "
-                        + r.getLogIndex() + ", epoch " + r.getEpoch()).build();
-    }
-
-    private static AdminException adminError(io.metako.server.control.Refusal r) {
-        return new AdminException(r.kind() == io.metako.server.control.Refusal.Kind.BAD_REQUEST
-                ? AdminException.Kind.INVALID_ARGUMENT : AdminException.Kind.FAILED_PRECONDITION, r.getMessage());
-    }
-
-    private static String describe(Command c) {
-        return switch (c.getKindCase()) {
-            case SET_PAUSED -> c.getSetPaused().getPaused() ? "pause" : "resume";
-            case FAILOVER_STARTED -> c.getFailoverStarted().getKind().name().toLowerCase(java.util.Locale.ROOT)
-                    + " to " + c.getFailoverStarted().getTarget();
-            case FAILOVER_ABORTED -> "abort of the operation to " + c.getFailoverAborted().getTarget()
-                    + " (the old primary is primary again)";
-            case REJOIN_STARTED -> (c.getRejoinStarted().getReinit() ? "reinit (a fresh clone) of "
-                    : "rejoin (" + c.getRejoinStarted().getMethod() + ") of ") + c.getRejoinStarted().getNode()
-                    + "; follow it with metakoctl watch";
-            case ADD_NODE -> "node add of " + c.getAddNode().getNode().getName() + " (it takes traffic once it streams"
-                    + " from the primary; follow it with metakoctl watch)";
-            case REMOVE_NODE -> "node remove of " + c.getRemoveNode().getNode();
-            case SET_CLUSTER_SETTINGS -> "settings change (" + c.getSetClusterSettings().getChangesList().stream()
-                    .map(x -> x.getKey() + "=" + x.getNewValue()).collect(java.util.stream.Collectors.joining(", ")) + ")";
-            default -> c.getKindCase().name();
-        };
-    }
-
-    @Override
     public AutoCloseable onChange(Runnable listener) {
         Consumer<ClusterState> l = s -> listener.run();
         stateMachine.addListener(l);
