@@ -61,6 +61,7 @@ public final class Main implements Callable<Integer> {
             instance.close();
             stopped.countDown();
         }, "shutdown"));
+        onHangup(instance); // before start: the JVM's default for SIGHUP would end the process
         try {
             instance.start();
         } catch (IOException | RuntimeException e) {
@@ -68,7 +69,6 @@ public final class Main implements Callable<Integer> {
                     + "); is another process using " + cfg.instance().raftAddress() + " or " + cfg.instance().grpcAddress() + "?");
             return 1;
         }
-        onHangup(instance);
         stopped.await();
         return 0;
     }

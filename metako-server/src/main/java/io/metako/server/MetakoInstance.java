@@ -47,6 +47,8 @@ public final class MetakoInstance implements AutoCloseable {
     private volatile MetakoConfig config;
     /** What every TLS port presents and Raft commands are signed with; null when no TLS is on. A reload renews it. */
     private final io.metako.server.tls.InstanceCertificate certificate;
+    /** start() has finished: a reload before that is refused (what it would touch is not there yet). */
+    private volatile boolean started;
     /** The file a reload reads again; null when the instance was built from a configuration alone. */
     private final java.nio.file.Path configFile;
     private final Clock clock;
@@ -201,6 +203,11 @@ public final class MetakoInstance implements AutoCloseable {
                     + " was started without a configuration file to read again");
         }
         answer.setFile(configFile.toString());
+        if (!started) {
+            LOG.warn("reload ignored: instance {} is still starting; send it again once it has started", id);
+            return answer.setReloaded(false).addProblems("the instance is still starting: reload it again once it"
+                    + " has started").build();
+        }
         MetakoConfig file;
         try {
             file = io.metako.server.config.ConfigLoader.withSystemEnv().load(configFile);
@@ -213,6 +220,11 @@ public final class MetakoInstance implements AutoCloseable {
             return answer.setReloaded(false).addAllProblems(e.problems()).build();
         }
         io.metako.server.config.ConfigReload plan = io.metako.server.config.ConfigReload.of(config, file);
+        List<String> loginProblems = nodeLoginProblems(config, plan.config());
+        if (!loginProblems.isEmpty()) {
+            LOG.warn("reload refused, the running configuration stays: {}", loginProblems);
+            return answer.setReloaded(false).addAllProblems(loginProblems).build();
+        }
         List<String> applied = new java.util.ArrayList<>(plan.applied());
         io.metako.server.tls.InstanceCertificate.Identity renewed = null;
         try {
@@ -256,6 +268,32 @@ public final class MetakoInstance implements AutoCloseable {
                         + " from the cluster's", configFile, applied.size(), plan.restart().size(), drift.size());
         return answer.setReloaded(true).addAllApplied(applied).addAllRestartNeeded(plan.restart())
                 .addAllDrift(drift).build();
+    }
+
+    /**
+     * New node credentials are tried before they are used: a wrong password pushed to a majority of instances would
+     * otherwise make their probes fail and fail over a healthy primary. A node of the cluster left out of the file
+     * would be probed with no credentials at all: refused too.
+     */
+    private List<String> nodeLoginProblems(MetakoConfig running, MetakoConfig next) {
+        List<String> problems = new java.util.ArrayList<>();
+        NodeOperations trial = new NodeOperations(next);
+        for (io.metako.proto.v1.Node n : stateMachine.state().getNodesList()) {
+            var before = running.node(n.getName());
+            var after = next.node(n.getName());
+            if (before.isPresent() && after.isEmpty()) {
+                problems.add("nodes." + n.getName() + ": the cluster has this node, and without its entry this instance"
+                        + " could not log in to it (metakoctl node remove " + n.getName() + " first)");
+            } else if (after.isPresent() && (before.isEmpty() || !before.get().username().equals(after.get().username())
+                    || !before.get().password().equals(after.get().password())
+                    || !before.get().database().equals(after.get().database()))) {
+                String why = trial.loginRefusal(n);
+                if (why != null) {
+                    problems.add("nodes." + n.getName() + ": the node refuses the new login: " + why);
+                }
+            }
+        }
+        return problems;
     }
 
     private io.netty.handler.ssl.SslContext httpTls() throws IOException {
@@ -341,6 +379,7 @@ public final class MetakoInstance implements AutoCloseable {
         if (agent != null) {
             agent.start();
         }
+        started = true;
         LOG.info("instance {} started: raft {}, admin API {}", config.instance().id(),
                 config.instance().raftAddress(), config.instance().grpcAddress());
     }

@@ -129,7 +129,8 @@ public final class NodeAgent implements AutoCloseable {
             NodeRejoin r = node.get().getRejoin();
             boolean running = node.get().getRole() == NodeRole.QUARANTINED && r.getAttempt() > 0
                     && r.getEpoch() == s.getEpoch() && r.getFinishedMillis() == 0;
-            String key = r.getEpoch() + "/" + r.getAttempt();
+            // the start time too: a node removed and added again in one epoch counts its attempts from 1 again
+            String key = r.getEpoch() + "/" + r.getAttempt() + "/" + r.getStartedMillis();
             if (running && !key.equals(done)) {
                 done = key;
                 unreported = null;
@@ -344,6 +345,9 @@ public final class NodeAgent implements AutoCloseable {
                 if (!result.getApplied()) {
                     LOG.info("rejoin of {} (attempt {}) not recorded as finished: {}", managed.node(), attempt,
                             result.getRejection());
+                    // the leader may have checked it against a state behind its log (a new leader): sent again
+                    // while the log still shows the attempt running
+                    unreported = c;
                 }
                 return;
             } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {

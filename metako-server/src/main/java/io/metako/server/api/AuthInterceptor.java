@@ -23,8 +23,11 @@ final class AuthInterceptor implements ServerInterceptor {
     private static final java.util.Set<String> READ_METHODS = java.util.Set.of("GetStatus", "WatchStatus", "ListMembers",
             "GetHistory", "GetSettings");
 
-    private volatile Secret token;
-    private volatile Secret readToken;
+    /** Both tokens, swapped as one by a reload. */
+    private record Tokens(Secret admin, Secret read) {
+    }
+
+    private volatile Tokens tokens;
 
     AuthInterceptor(Secret token) {
         this(token, Secret.none());
@@ -32,14 +35,12 @@ final class AuthInterceptor implements ServerInterceptor {
 
     /** {@code token} may call everything; {@code readToken} (if present) only {@link #READ_METHODS}. */
     AuthInterceptor(Secret token, Secret readToken) {
-        this.token = token;
-        this.readToken = readToken;
+        this.tokens = new Tokens(token, readToken);
     }
 
     /** New tokens from a reload: calls from now on need them; calls already running go on. */
     void tokens(Secret token, Secret readToken) {
-        this.token = token;
-        this.readToken = readToken;
+        this.tokens = new Tokens(token, readToken);
     }
 
     @Override
@@ -47,6 +48,9 @@ final class AuthInterceptor implements ServerInterceptor {
                                                       ServerCallHandler<Q, R> next) {
         String header = headers.get(AUTHORIZATION);
         String presented = header != null && header.startsWith(PREFIX) ? header.substring(PREFIX.length()) : null;
+        Tokens t = tokens;
+        Secret token = t.admin();
+        Secret readToken = t.read();
         boolean admin = presented != null && token.matches(presented);
         boolean reader = !admin && presented != null && readToken.isPresent() && readToken.matches(presented);
         if (reader && !READ_METHODS.contains(call.getMethodDescriptor().getBareMethodName())) {

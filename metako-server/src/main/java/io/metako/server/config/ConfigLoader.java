@@ -96,7 +96,9 @@ public final class ConfigLoader {
             String key = String.valueOf(k);
             if (!ClusterWide.SECTIONS.contains(key)) {
                 rest.remove(k);
-                problems.add(key, INSTANCE_LOCAL.contains(key)
+                problems.add(key, key.equals("nodes") ? "is not changed here: metakoctl node add / node remove change the"
+                        + " topology (each node's credentials live in each instance's file)"
+                        : INSTANCE_LOCAL.contains(key)
                         ? "is instance-local: it lives in each instance's file; change it there and run metakoctl reload"
                         + " against that instance (docs/configuration.md says which keys are which)"
                         : "is not a cluster-wide setting" + java.util.Optional.ofNullable(Suggest.nearest(key,
@@ -120,7 +122,7 @@ public final class ConfigLoader {
     }
 
     /** Top-level keys of an instance's file that are not replicated. */
-    private static final List<String> INSTANCE_LOCAL = List.of("cluster_name", "instance", "peers", "proxy", "nodes",
+    private static final List<String> INSTANCE_LOCAL = List.of("cluster_name", "instance", "peers", "proxy",
             "security", "http", "logging");
 
     private MetakoConfig read(YamlSection root, ConfigProblems problems) {

@@ -22,6 +22,15 @@ public record SettingsChange(ClusterSettings settings, List<SettingChange> chang
 
     /** {@code current} with each {@code section.key = value} of {@code assignments}; other keys keep their value. */
     public static SettingsChange set(ClusterSettings current, List<Setting> assignments, int nodeCount) {
+        return set(current, List.of(), assignments, nodeCount);
+    }
+
+    /**
+     * Likewise, on a cluster whose replicated synchronous set is {@code synchronousSet} (what the primary may still
+     * wait for: see {@link #liveRules}).
+     */
+    public static SettingsChange set(ClusterSettings current, List<String> synchronousSet, List<Setting> assignments,
+                                     int nodeCount) {
         ConfigProblems problems = new ConfigProblems();
         if (assignments.isEmpty()) {
             problems.add("", "nothing to set: give KEY=VALUE, e.g. health_check.interval=500ms");
@@ -54,7 +63,7 @@ public record SettingsChange(ClusterSettings settings, List<SettingChange> chang
             }
             doc.get(key.substring(0, dot)).put(key.substring(dot + 1), value);
         }
-        return checked(current, doc, nodeCount, problems, SET);
+        return checked(current, synchronousSet, doc, nodeCount, problems, SET);
     }
 
     /**
@@ -62,8 +71,13 @@ public record SettingsChange(ClusterSettings settings, List<SettingChange> chang
      * key left out takes its default (the diff shown before applying says so).
      */
     public static SettingsChange replace(ClusterSettings current, String yaml, int nodeCount) {
+        return replace(current, List.of(), yaml, nodeCount);
+    }
+
+    /** Likewise, on a cluster whose replicated synchronous set is {@code synchronousSet}. */
+    public static SettingsChange replace(ClusterSettings current, List<String> synchronousSet, String yaml, int nodeCount) {
         Map<?, ?> doc = yaml.isBlank() ? Map.of() : ConfigLoader.mapping(yaml, EDIT);
-        return checked(current, doc, nodeCount, new ConfigProblems(), EDIT);
+        return checked(current, synchronousSet, doc, nodeCount, new ConfigProblems(), EDIT);
     }
 
     /** The settings as the file's sections, each value as YAML reads it ({@code 1s}, {@code 3}, {@code true}). */
@@ -77,10 +91,10 @@ public record SettingsChange(ClusterSettings settings, List<SettingChange> chang
         return doc;
     }
 
-    private static SettingsChange checked(ClusterSettings current, Map<?, ?> doc, int nodeCount,
-                                          ConfigProblems problems, String source) {
+    private static SettingsChange checked(ClusterSettings current, List<String> synchronousSet, Map<?, ?> doc,
+                                          int nodeCount, ConfigProblems problems, String source) {
         ClusterSettings next = new ConfigLoader(name -> null).readClusterWide(doc, nodeCount, problems).toProto();
-        liveRules(current, next, problems);
+        liveRules(current, synchronousSet, next, problems);
         problems.throwIfAny(source);
         return new SettingsChange(next, diff(current, next));
     }
@@ -89,9 +103,12 @@ public record SettingsChange(ClusterSettings settings, List<SettingChange> chang
      * What a running cluster cannot take. A shorter {@code failover.lease}: an instance cut off before the change
      * would keep routing writes for the old, longer lease while the leader waits only the new one before it promotes.
      * A higher {@code replication.sync_standbys} in sync mode: until the primary names the larger quorum, a commit
-     * acknowledged by fewer standbys than the new count assumes could be missed by a failover.
+     * acknowledged by fewer standbys than the new count assumes could be missed by a failover. And sync mode again
+     * while the synchronous set of the last sync period is still replicated: the primary may still wait for its old
+     * count over that set, and a failover would count on the new one.
      */
-    private static void liveRules(ClusterSettings current, ClusterSettings next, ConfigProblems problems) {
+    private static void liveRules(ClusterSettings current, List<String> synchronousSet, ClusterSettings next,
+                                  ConfigProblems problems) {
         // a key with a problem of its own holds its default in next: comparing it would report a change nobody asked for
         java.util.function.Predicate<String> valid = key -> problems.list().stream()
                 .noneMatch(p -> p.startsWith(key + ":") || p.startsWith(key.substring(0, key.indexOf('.')) + ":"));
@@ -113,6 +130,11 @@ public record SettingsChange(ClusterSettings settings, List<SettingChange> chang
                     + " quorum, a failover counting on it could miss an acknowledged commit. Lowering it is live; to"
                     + " raise it, set replication.mode=async, then replication.mode=sync with the new"
                     + " replication.sync_standbys (commits are not synchronous in between)");
+        }
+        if (!wasSync && isSync && !synchronousSet.isEmpty() && valid.test("replication.mode")) {
+            problems.add("replication.mode", "cannot return to sync while the synchronous set of the last sync period "
+                    + synchronousSet + " is still being cleared (the primary may still wait for it): try again once"
+                    + " metakoctl status shows no synchronous standbys");
         }
     }
 

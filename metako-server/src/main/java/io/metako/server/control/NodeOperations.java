@@ -143,6 +143,20 @@ public final class NodeOperations {
         }
     }
 
+    /**
+     * Logs in to {@code node} with this configuration's credentials for it and logs out: null when that worked or the
+     * node could not be reached at all, else why the node refused the login (a reload checks new credentials so).
+     */
+    public String loginRefusal(Node node) {
+        try (Connection c = connect(node, 5)) {
+            return null;
+        } catch (SQLException e) {
+            String state = e.getSQLState() == null ? "" : e.getSQLState();
+            // 28xxx: invalid authorization; 3D000: no such database
+            return state.startsWith("28") || state.equals("3D000") ? io.metako.server.logging.Failures.firstLine(e) : null;
+        }
+    }
+
     private Connection connect(Node node, int socketTimeoutSeconds) throws SQLException {
         NodeConfig login = config.get().node(node.getName()).orElse(null);
         Properties p = new Properties();

@@ -50,8 +50,10 @@ public final class OperatorActions {
         }
         try {
             return r.getYaml().isEmpty()
-                    ? io.metako.server.config.SettingsChange.set(s.getSettings(), r.getSetList(), s.getNodesCount())
-                    : io.metako.server.config.SettingsChange.replace(s.getSettings(), r.getYaml(), s.getNodesCount());
+                    ? io.metako.server.config.SettingsChange.set(s.getSettings(), s.getSynchronousStandbysList(),
+                    r.getSetList(), s.getNodesCount())
+                    : io.metako.server.config.SettingsChange.replace(s.getSettings(), s.getSynchronousStandbysList(),
+                    r.getYaml(), s.getNodesCount());
         } catch (io.metako.server.config.ConfigException e) {
             throw new Refusal(Refusal.Kind.BAD_REQUEST, e.getMessage());
         }
@@ -69,13 +71,14 @@ public final class OperatorActions {
     /** A node into the topology, QUARANTINED until it streams from the primary (or its manager has cloned it). */
     public static Command.Builder addNode(ClusterState s, io.metako.proto.v1.AddNodeRequest r) {
         requireSeeded(s);
-        if (r.getName().isBlank() || r.getHost().isBlank() || r.getPort() < 1 || r.getPort() > 65_535) {
-            throw new Refusal(Refusal.Kind.BAD_REQUEST, "node add needs NAME and HOST:PORT (a port from 1 to 65535),"
-                    + " e.g. metakoctl node add pg-4 10.0.0.14:5432");
+        Node node = Node.newBuilder().setName(r.getName().strip()).setHost(r.getHost().strip()).setPort(r.getPort())
+                .setDatabase(r.getDatabase().strip()).setTags(r.getTags()).build();
+        String problem = Nodes.problemOf(node);
+        if (problem != null) {
+            throw new Refusal(Refusal.Kind.BAD_REQUEST, problem + " (e.g. metakoctl node add pg-4 10.0.0.14:5432)");
         }
         return Command.newBuilder().setEpoch(s.getEpoch()).setAddNode(io.metako.proto.v1.AddNode.newBuilder()
-                .setNode(Node.newBuilder().setName(r.getName().strip()).setHost(r.getHost().strip()).setPort(r.getPort())
-                        .setDatabase(r.getDatabase()).setTags(r.getTags()))
+                .setNode(node)
                 .setClone(r.getClone()).setRequestedBy(shortened(r.getRequestedBy())));
     }
 
@@ -89,8 +92,10 @@ public final class OperatorActions {
                 .setNode(r.getName()).setRequestedBy(shortened(r.getRequestedBy())));
     }
 
+    /** What a client says of itself, for the history: at most 64 printable characters. */
     private static String shortened(String requestedBy) {
-        return requestedBy.length() > 64 ? requestedBy.substring(0, 64) : requestedBy;
+        String printable = requestedBy.replaceAll("[^\\x20-\\x7e]", "?");
+        return printable.length() > 64 ? printable.substring(0, 64) : printable;
     }
 
     /** A planned switchover to {@code target}, or to the best candidate when it is empty. */

@@ -52,7 +52,9 @@ final class Rejoins {
             boolean restarted = current && r.getFinishedMillis() > 0 && r.getError().isEmpty()
                     && r.getPostmasterStartMicros() != 0 && o != null
                     && o.getPostmasterStartMicros() == r.getPostmasterStartMicros();
-            if ((restarted || !current) && streamsFrom(o, primary, seenPrimary)) {
+            // an added node asked to be cloned (node add --clone) is cloned, streaming or not
+            boolean cloneFirst = r.getReinit() && r.getAttempt() == 0;
+            if ((restarted || !current) && !cloneFirst && streamsFrom(o, primary, seenPrimary)) {
                 actions.add(new ControllerAction.CompleteRejoin(name, !current, current ? r.getAttempt() : 0));
                 notes.add(name + " streams from " + primary.getName() + " on timeline " + seenPrimary.getTimeline()
                         + ": taking it back as a replica");

@@ -144,7 +144,11 @@ public final class HealthMonitor implements AutoCloseable {
                 boolean keep = n != null && loop.matches(n, hc);
                 if (!keep) {
                     loop.close();
-                    observations.remove(e.getKey());
+                    // new health-check settings only: what the last probe saw still holds until the next one (at
+                    // once), so routing does not lose the node meanwhile; a node gone or moved loses it
+                    if (n == null || !loop.sameAddress(n)) {
+                        observations.remove(e.getKey());
+                    }
                 }
                 return !keep;
             });
@@ -247,7 +251,11 @@ public final class HealthMonitor implements AutoCloseable {
         }
 
         boolean matches(Node n, HealthCheckSettings hc) {
-            return n.getHost().equals(node.getHost()) && n.getPort() == node.getPort() && hc.equals(settings);
+            return sameAddress(n) && hc.equals(settings);
+        }
+
+        boolean sameAddress(Node n) {
+            return n.getHost().equals(node.getHost()) && n.getPort() == node.getPort();
         }
 
         private void tick() {

@@ -127,11 +127,22 @@ public final class ClusterTransitions {
             return Outcome.rejected(state, "the cluster-wide settings changed since this change was computed (another"
                     + " change landed first); look at metakoctl config show and run it again");
         }
-        List<String> what = c.getChangesList().stream()
+        // checked again here, on every instance, by the same pure rules: the proposer's word is not taken for it
+        io.metako.server.config.SettingsChange checked;
+        try {
+            checked = io.metako.server.config.SettingsChange.set(state.getSettings(), state.getSynchronousStandbysList(),
+                    io.metako.server.config.ClusterSettingsKeys.of(c.getSettings()), state.getNodesCount());
+        } catch (io.metako.server.config.ConfigException e) {
+            return Outcome.rejected(state, "the new settings do not hold: " + String.join("; ", e.problems()));
+        }
+        if (!checked.settings().equals(c.getSettings())) {
+            return Outcome.rejected(state, "the new settings are not in the form this version writes");
+        }
+        List<String> what = checked.changes().stream()
                 .map(x -> x.getKey() + " " + x.getOldValue() + " -> " + x.getNewValue()).toList();
         TopologyEvent event = TopologyEvent.newBuilder().setKind(EventKind.SETTINGS_CHANGED)
                 .setTimeMillis(command.getTimeMillis()).setTerm(term).setEpoch(state.getEpoch())
-                .addAllChanges(c.getChangesList()).setRequestedBy(c.getRequestedBy()).setInstance(command.getProposer())
+                .addAllChanges(checked.changes()).setRequestedBy(c.getRequestedBy()).setInstance(command.getProposer())
                 .setReason("settings changed" + (c.getRequestedBy().isEmpty() ? "" : " by " + c.getRequestedBy())
                         + " through " + command.getProposer() + ": " + String.join(", ", what))
                 .build();

@@ -62,8 +62,9 @@ public final class CommandSigner {
     /** {@code command} wrapped with this instance's certificate and signature. */
     public byte[] sign(Command command) {
         byte[] bytes = command.toByteArray();
-        java.security.PrivateKey key = own.key();
-        X509Certificate certificate = own.certificate();
+        io.metako.server.tls.InstanceCertificate.Identity id = own.identity(); // one pair, even during a renewal
+        java.security.PrivateKey key = id.key();
+        X509Certificate certificate = id.certificate();
         try {
             Signature s = Signature.getInstance(algorithm(key.getAlgorithm()));
             s.initSign(key);

@@ -13,7 +13,6 @@ import io.metako.server.state.ClusterTransitions.Outcome;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.regex.Pattern;
 
 /**
  * Nodes entering and leaving the topology ({@code metakoctl node add / remove}). Pure, as every transition. A new
@@ -22,8 +21,6 @@ import java.util.regex.Pattern;
  * unknown history never serves before it is proven to hold nothing the primary lacks.
  */
 final class NodeTransitions {
-    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,62}");
-
     private NodeTransitions() {
     }
 
@@ -33,12 +30,9 @@ final class NodeTransitions {
         if (!state.getSeeded()) {
             return Outcome.rejected(state, "not seeded yet");
         }
-        if (!NAME.matcher(n.getName()).matches()) {
-            return Outcome.rejected(state, "a node name is letters, digits, '.', '_' or '-' (at most 63), got '"
-                    + n.getName() + "'");
-        }
-        if (n.getHost().isBlank() || n.getPort() < 1 || n.getPort() > 65_535) {
-            return Outcome.rejected(state, "node " + n.getName() + " needs a host and a port from 1 to 65535");
+        String problem = Nodes.problemOf(n);
+        if (problem != null) {
+            return Outcome.rejected(state, problem);
         }
         for (Node other : state.getNodesList()) {
             if (other.getName().equals(n.getName())) {
@@ -88,8 +82,10 @@ final class NodeTransitions {
         }
         if ("sync".equals(state.getSettings().getReplication().getMode()) && state.getSynchronousStandbysList().contains(name)) {
             return Outcome.rejected(state, name + " is in the synchronous set " + state.getSynchronousStandbysList()
-                    + ": the primary may count on it for acknowledged commits. Stop it first (it leaves the set once it"
-                    + " no longer streams), then remove it");
+                    + ": the primary may count on it for acknowledged commits. Stop it, and remove it once the set no"
+                    + " longer names it: it leaves the set only while enough other replicas stream (the set never"
+                    + " shrinks below replication.sync_standbys), so add another replica or lower sync_standbys first"
+                    + " where there is none");
         }
         List<Node> nodes = state.getNodesList().stream().filter(n -> !n.getName().equals(name)).toList();
         TopologyEvent event = TopologyEvent.newBuilder().setKind(EventKind.NODE_REMOVED).setTimeMillis(command.getTimeMillis())

@@ -81,6 +81,11 @@ public final class InstanceCertificate {
         return keyManager;
     }
 
+    /** The key and certificate in use, read together (a renewal swaps both at once). */
+    public Identity identity() {
+        return identity;
+    }
+
     public PrivateKey key() {
         return identity.key();
     }

@@ -40,6 +40,12 @@ class AdminTlsTest {
         certs("instance", dir.resolve("pki").toString(), "metako-1", "127.0.0.1,localhost");
         certs("client", dir.resolve("pki").toString(), "operator");
         certs("instance", dir.resolve("pki").toString(), "metako-9", "127.0.0.1,localhost");
+        // metako-1's certificate renewed: a new key and certificate from the same CA
+        java.nio.file.Files.createDirectories(dir.resolve("renewed"));
+        for (String f : List.of("ca.crt", "ca.key")) {
+            java.nio.file.Files.copy(dir.resolve("pki").resolve(f), dir.resolve("renewed").resolve(f));
+        }
+        certs("instance", dir.resolve("renewed").toString(), "metako-1", "127.0.0.1,localhost");
         certs("init", dir.resolve("other").toString());
         ca = dir.resolve("pki/ca.crt");
         otherCa = dir.resolve("other/ca.crt");
@@ -162,7 +168,7 @@ class AdminTlsTest {
                 .hasMessageContaining("security.cert_file / key_file");
     }
 
-    /** The subject of the certificate an HTTPS handshake with a fresh client shows. */
+    /** The serial number of the certificate an HTTPS handshake with a fresh client shows, with its subject. */
     private static String presented(int port) throws Exception {
         java.security.KeyStore trust = java.security.KeyStore.getInstance(java.security.KeyStore.getDefaultType());
         trust.load(null, null);
@@ -177,8 +183,16 @@ class AdminTlsTest {
         java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newBuilder().sslContext(ssl).build().send(
                 java.net.http.HttpRequest.newBuilder(java.net.URI.create("https://127.0.0.1:" + port + "/liveness")).build(),
                 java.net.http.HttpResponse.BodyHandlers.ofString());
-        return ((java.security.cert.X509Certificate) r.sslSession().orElseThrow().getPeerCertificates()[0])
-                .getSubjectX500Principal().getName();
+        var c = (java.security.cert.X509Certificate) r.sslSession().orElseThrow().getPeerCertificates()[0];
+        return c.getSubjectX500Principal().getName() + " #" + c.getSerialNumber().toString(16);
+    }
+
+    private static String serialOf(Path cert) throws Exception {
+        try (java.io.InputStream in = java.nio.file.Files.newInputStream(cert)) {
+            var c = (java.security.cert.X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509")
+                    .generateCertificate(in);
+            return c.getSubjectX500Principal().getName() + " #" + c.getSerialNumber().toString(16);
+        }
     }
 
     @Test
@@ -205,18 +219,21 @@ class AdminTlsTest {
                 return "{}";
             }
         };
+        Path renewedCert = dir.resolve("renewed/metako-1.crt");
+        assertThat(serialOf(renewedCert)).as("a new serial for the same name").isNotEqualTo(serialOf(serverCert))
+                .startsWith("CN=metako-1 #");
         try (io.metako.server.http.HttpServer s = new io.metako.server.http.HttpServer(
                 new io.metako.server.config.HostPort("127.0.0.1", 0), io.metako.server.config.HttpConfig.DEFAULT,
                 List.of(), io.metako.server.http.HttpServer.tls(certificate), backend, "test").start()) {
-            assertThat(presented(s.port())).isEqualTo("CN=metako-1");
-            // a pair that does not go together is refused, and the certificate in use stays
-            java.nio.file.Files.copy(dir.resolve("pki/metako-9.crt"), cert, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            assertThat(presented(s.port())).isEqualTo(serialOf(serverCert));
+            // the new certificate is written before its key: that pair does not go together, and changes nothing
+            java.nio.file.Files.copy(renewedCert, cert, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
             assertThatThrownBy(certificate::read).hasMessageContaining("is not the key of the certificate");
-            assertThat(presented(s.port())).isEqualTo("CN=metako-1");
-            // the renewed pair, at the same paths
-            java.nio.file.Files.copy(dir.resolve("pki/metako-9.key"), key, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            assertThat(presented(s.port())).isEqualTo(serialOf(serverCert));
+            // then the key: the renewed pair, at the same paths, presented from the next handshake on
+            java.nio.file.Files.copy(dir.resolve("renewed/metako-1.key"), key, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
             certificate.use(certificate.read());
-            assertThat(presented(s.port())).isEqualTo("CN=metako-9");
+            assertThat(presented(s.port())).isEqualTo(serialOf(renewedCert));
         }
     }
 }

@@ -126,11 +126,30 @@ class SettingsChangeTest {
                 .doesNotContain("load_balancer.algorithm");
         assertThatThrownBy(() -> SettingsChange.replace(current(), "nodes: []\nhealth_check: {interval: 1s}\n"
                 + "replication: {passfile: /x}\n", 3)).isInstanceOfSatisfying(ConfigException.class, e ->
-                assertThat(e.problems()).anySatisfy(p -> assertThat(p).startsWith("nodes: is instance-local"))
+                assertThat(e.problems()).anySatisfy(p -> assertThat(p).startsWith("nodes: is not changed here: metakoctl node add"))
                         .anySatisfy(p -> assertThat(p).startsWith("replication.passfile: is instance-local")));
         assertThatThrownBy(() -> SettingsChange.replace(current(), "health_check: [1]\n", 3))
                 .isInstanceOf(ConfigException.class);
         assertThatThrownBy(() -> SettingsChange.replace(current(), "health_check:\n  interval: 1s\n interval: 2s", 3))
                 .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.getMessage()).contains("YAML"));
+    }
+
+    @Test
+    void oddValuesReadBackAsTheyWereSetSoEveryInstanceRecomputesTheSameSettings() {
+        SettingsChange c = SettingsChange.set(current(), set("health_check.interval=1234ms", "health_check.timeout=1001ms",
+                "load_balancer.max_replica_lag=1000", "failover.maximum_lag_on_failover=1500kB", "failover.cooldown=90s",
+                "failover.lease=2500ms", "load_balancer.read_timeout=1500ms"), 3);
+        SettingsChange again = SettingsChange.set(c.settings(), ClusterSettingsKeys.of(c.settings()), 3);
+        assertThat(again.settings()).isEqualTo(c.settings());
+        assertThat(again.changes()).isEmpty();
+    }
+
+    @Test
+    void syncModeWaitsUntilTheLastSynchronousSetIsCleared() {
+        assertThatThrownBy(() -> SettingsChange.set(current(), List.of("pg-2"), set("replication.mode=sync",
+                "replication.sync_standbys=2"), 4)).isInstanceOfSatisfying(ConfigException.class, e ->
+                assertThat(e.problems()).singleElement().asString().startsWith("replication.mode: cannot return to sync"));
+        assertThat(SettingsChange.set(current(), List.of(), set("replication.mode=sync", "replication.sync_standbys=2"), 4)
+                .settings().getReplication().getSyncStandbys()).isEqualTo(2);
     }
 }

@@ -142,6 +142,9 @@ class DemoIT {
                             "logging.level: must be one of error, warn, info, debug, trace, got 'loud'"));
             Files.writeString(config1, yaml1);
             assertThat(instance1.isAlive()).as("metako-1 after a refused reload").isTrue();
+            new ProcessBuilder("kill", "-HUP", Long.toString(instance1.pid())).start().waitFor(10, TimeUnit.SECONDS);
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(20)).untilAsserted(() ->
+                    assertThat(Files.readString(log1)).as("back to the configured level").contains("\"msg\":\"log level INFO\""));
 
             // psql through the first instance's rw port reaches the primary
             String rw = instances.get(0).getStructValue().getFieldsOrThrow("rw").getStringValue();

@@ -42,6 +42,7 @@ import org.junit.jupiter.api.Test;
  */
 class NodeIT extends QuorumScenario {
     private LocalPostgres pg4;
+    private LocalPostgres pg5;
     private final Set<Integer> acked = new ConcurrentSkipListSet<>();
     private final AtomicBoolean stop = new AtomicBoolean();
     private Thread writer;
@@ -52,11 +53,29 @@ class NodeIT extends QuorumScenario {
     }
 
     @AfterAll
-    void stopPg4() throws IOException {
+    void stopAddedNodes() throws IOException {
         stop.set(true);
-        if (pg4 != null) {
-            pg4.stop(LocalPostgres.StopMode.FAST);
-            pg4.kill();
+        for (LocalPostgres n : java.util.Arrays.asList(pg4, pg5)) {
+            if (n != null) {
+                n.stop(LocalPostgres.StopMode.FAST);
+                n.kill();
+            }
+        }
+    }
+
+    /** Every instance's file gets {@code n}'s credentials, and is reloaded. */
+    private void giveCredentials(LocalPostgres n) throws IOException {
+        for (int i = 0; i < 3; i++) {
+            Path file = q.cluster.dir().resolve("metako-" + (i + 1) + ".yaml");
+            String yaml = Files.readString(file);
+            String nodes = "nodes:\n";
+            assertThat(yaml).contains(nodes);
+            Files.writeString(file, yaml.replace(nodes, nodes + "  - name: " + n.name() + "\n    host: 127.0.0.1\n    port: "
+                    + n.port() + "\n    username: " + LocalCluster.SUPERUSER + "\n    password_file: '"
+                    + q.cluster.dir().resolve("pg-password") + "'\n    database: postgres\n"));
+            // before the add they are drift: in the file, not in the cluster
+            assertThat(metakoctl(0, i, "reload")).contains("drift (not applied): nodes." + n.name()
+                    + ": in this instance's file, not in the cluster");
         }
     }
 
@@ -124,18 +143,7 @@ class NodeIT extends QuorumScenario {
         pg4.initReplica("127.0.0.1", primary.port(), LocalCluster.SUPERUSER, q.cluster.password(),
                 q.cluster.replicationPassfile());
         pg4.start();
-        // every instance gets pg-4's credentials: before the add they are drift (in the file, not in the cluster)
-        for (int i = 0; i < 3; i++) {
-            Path file = q.cluster.dir().resolve("metako-" + (i + 1) + ".yaml");
-            String yaml = Files.readString(file);
-            String nodes = "nodes:\n";
-            assertThat(yaml).contains(nodes);
-            Files.writeString(file, yaml.replace(nodes, nodes + "  - name: pg-4\n    host: 127.0.0.1\n    port: " + pg4.port()
-                    + "\n    username: " + LocalCluster.SUPERUSER + "\n    password_file: '"
-                    + q.cluster.dir().resolve("pg-password") + "'\n    database: postgres\n"));
-            assertThat(metakoctl(0, i, "reload")).contains("drift (not applied): nodes.pg-4: in this instance's file,"
-                    + " not in the cluster");
-        }
+        giveCredentials(pg4);
         assertThat(metakoctl(2, 0, "node", "add", "pg-4", "nowhere")).contains("is not HOST:PORT");
         assertThat(metakoctl(0, 1, "node", "add", "pg-4", "127.0.0.1:" + pg4.port()))
                 .contains("node add of pg-4", "accepted at log index");
@@ -159,6 +167,27 @@ class NodeIT extends QuorumScenario {
 
     @Test
     @Order(2)
+    void aNodeThatDoesNotStreamFromThePrimaryStaysQuarantinedAndGetsNothing() throws Exception {
+        // a PostgreSQL server of its own, healthy and reachable, but no replica of this cluster's primary
+        pg5 = new LocalPostgres(PgBinaries.locate(System.getenv()), new OsCommand("postgres"), "pg-5",
+                q.cluster.dir().resolve("pg-5"), "127.0.0.1", FreePorts.take(1).get(0));
+        pg5.initPrimary(LocalCluster.SUPERUSER, q.cluster.password());
+        pg5.start();
+        giveCredentials(pg5);
+        assertThat(metakoctl(0, 0, "node", "add", "pg-5", "127.0.0.1:" + pg5.port())).contains("node add of pg-5");
+        await().atMost(CONVERGE).untilAsserted(() ->
+                assertThat(Quorum.node(q.status(1), "pg-5").getHealth()).isEqualTo(MajorityHealth.HEALTHY));
+        long until = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(4); // 8 probe intervals
+        while (System.nanoTime() < until) {
+            assertThat(Quorum.node(q.status(2), "pg-5").getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
+            assertThat(readPorts(1)).as("reads through metako-2's router").doesNotContain(pg5.port());
+        }
+        assertThat(q.status(0).getControllerSentence()).contains("pg-5");
+        assertThat(metakoctl(0, 0, "node", "remove", "pg-5")).contains("node remove of pg-5");
+    }
+
+    @Test
+    @Order(3)
     void theRemovedNodeGetsNothingAndThePrimaryCannotBeRemoved() throws Exception {
         assertThat(metakoctl(5, 0, "node", "remove", "pg-1")).contains("pg-1 is the primary");
         assertThat(metakoctl(5, 0, "node", "remove", "pg-9")).contains("there is no node 'pg-9'");

@@ -136,6 +136,14 @@ class ReloadIT extends QuorumScenario {
                 "proxy.failover_wait:");
         Files.writeString(file(), "proxy: [");
         assertThat(metakoctl(5, NEW_TOKEN, "reload")).contains("not valid YAML");
+        // a node login the nodes refuse is not taken: the probes would fail and fail over a healthy primary
+        Files.writeString(file(), good.replace("    password: reloaded-node-secret\n", "    password: not-the-password\n"));
+        assertThat(metakoctl(5, NEW_TOKEN, "reload")).contains("nodes.pg-1: the node refuses the new login",
+                "password authentication failed").doesNotContain("not-the-password");
+        // nor a file without a node the cluster has
+        String withoutPg3 = good.substring(0, good.indexOf("  - name: pg-3")) + good.substring(good.indexOf("health_check:"));
+        Files.writeString(file(), withoutPg3);
+        assertThat(metakoctl(5, NEW_TOKEN, "reload")).contains("nodes.pg-3: the cluster has this node");
         try (Connection c = router(0, NEW_PROXY_PASSWORD)) {
             assertThat(one(c, "SELECT 1")).isEqualTo("1");
         }

@@ -144,32 +144,69 @@ class ClusterTransitionsTest {
         assertThat(o.state()).isSameAs(state);
     }
 
+    /** Settings as a seed from a file writes them: every section. */
+    static ClusterSettings fullSettings() {
+        return new io.metako.server.config.ClusterWide(new io.metako.server.config.HealthCheckConfig(
+                java.time.Duration.ofSeconds(1), java.time.Duration.ofSeconds(1), 3, 2),
+                new io.metako.server.config.LoadBalancerConfig(io.metako.server.config.LoadBalancerConfig.Algorithm.ROUND_ROBIN,
+                        java.time.Duration.ZERO, java.time.Duration.ZERO, 16L << 20),
+                new io.metako.server.config.FailoverConfig(16L << 20, java.time.Duration.ofSeconds(30),
+                        java.time.Duration.ofSeconds(2)),
+                new io.metako.server.config.ReplicationConfig(io.metako.server.config.ReplicationConfig.Mode.ASYNC, 1,
+                        java.util.Optional.empty()),
+                io.metako.server.config.RejoinConfig.DEFAULT).toProto();
+    }
+
+    static Command settingsCommand(ClusterState s, ClusterSettings next, String changeKey, String old, String now) {
+        return Command.newBuilder().setEpoch(1).setTimeMillis(5000).setProposer("metako-2")
+                .setSetClusterSettings(io.metako.proto.v1.SetClusterSettings.newBuilder().setSettings(next)
+                        .setExpected(s.getSettings()).addChanges(io.metako.proto.v1.SettingChange.newBuilder()
+                                .setKey(changeKey).setOldValue(old).setNewValue(now)).setRequestedBy("ops@host")).build();
+    }
+
     @Test
     void newSettingsApplyOnlyOverTheOnesTheyWereComputedFromAndAreRecorded() {
-        ClusterState s = seeded();
+        ClusterState s = seeded().toBuilder().setSettings(fullSettings()).build();
         ClusterSettings next = s.getSettings().toBuilder().setHealthCheck(s.getSettings().getHealthCheck().toBuilder()
-                .setIntervalMillis(250)).build();
-        io.metako.proto.v1.SettingChange change = io.metako.proto.v1.SettingChange.newBuilder()
-                .setKey("health_check.interval").setOldValue("1s").setNewValue("250ms").build();
-        Command set = Command.newBuilder().setEpoch(1).setTimeMillis(5000).setProposer("metako-2")
-                .setSetClusterSettings(io.metako.proto.v1.SetClusterSettings.newBuilder().setSettings(next)
-                        .setExpected(s.getSettings()).addChanges(change).setRequestedBy("ops@host")).build();
+                .setIntervalMillis(250).setTimeoutMillis(250)).build();
+        Command set = settingsCommand(s, next, "health_check.interval", "1s", "250ms");
         ClusterTransitions.Outcome o = ClusterTransitions.apply(s, set, 2);
-        assertThat(o.applied()).isTrue();
+        assertThat(o.applied()).as(o.rejection()).isTrue();
         assertThat(o.state().getSettings()).isEqualTo(next);
         assertThat(o.state().getHistory(o.state().getHistoryCount() - 1)).satisfies(e -> {
             assertThat(e.getKind()).isEqualTo(EventKind.SETTINGS_CHANGED);
-            assertThat(e.getChangesList()).containsExactly(change);
+            assertThat(e.getChangesList()).as("recomputed here, not the proposer's list").extracting(
+                    io.metako.proto.v1.SettingChange::getKey).containsExactly("health_check.interval", "health_check.timeout");
             assertThat(e.getRequestedBy()).isEqualTo("ops@host");
             assertThat(e.getInstance()).isEqualTo("metako-2");
             assertThat(e.getReason()).isEqualTo("settings changed by ops@host through metako-2: health_check.interval"
-                    + " 1s -> 250ms");
+                    + " 1s -> 250ms, health_check.timeout 1s -> 250ms");
         });
-        // the same change again: computed on settings no longer in force, so it would undo nothing but still refused
+        // the same change again: computed on settings no longer in force
         ClusterTransitions.Outcome again = ClusterTransitions.apply(o.state(), set, 2);
         assertThat(again.applied()).isFalse();
         assertThat(again.rejection()).contains("changed since this change was computed");
         assertThat(ClusterTransitions.apply(EMPTY, set.toBuilder().setEpoch(0).build(), 2).rejection())
                 .isEqualTo("not seeded yet");
+    }
+
+    @Test
+    void everyInstanceChecksTheLiveRulesAgainNotTrustingTheProposer() {
+        ClusterState s = seeded().toBuilder().setSettings(fullSettings()).build();
+        ClusterSettings shorter = s.getSettings().toBuilder().setFailover(s.getSettings().getFailover().toBuilder()
+                .setLeaseMillis(500)).build();
+        assertThat(ClusterTransitions.apply(s, settingsCommand(s, shorter, "failover.lease", "2s", "500ms"), 2).rejection())
+                .contains("failover.lease: cannot be shortened");
+        ClusterSettings overlapping = s.getSettings().toBuilder().setHealthCheck(s.getSettings().getHealthCheck()
+                .toBuilder().setIntervalMillis(100)).build();
+        assertThat(ClusterTransitions.apply(s, settingsCommand(s, overlapping, "x", "", ""), 2).rejection())
+                .contains("health_check.timeout: must not exceed interval");
+        ClusterSettings sync = s.getSettings().toBuilder().setReplication(s.getSettings().getReplication().toBuilder()
+                .setMode("sync").setSyncStandbys(2)).build();
+        ClusterState clearing = s.toBuilder().addSynchronousStandbys("pg-2").build();
+        assertThat(ClusterTransitions.apply(clearing, settingsCommand(clearing, sync, "replication.mode", "async", "sync"), 2)
+                .rejection()).contains("cannot return to sync while the synchronous set of the last sync period [pg-2]");
+        assertThat(ClusterTransitions.apply(s, settingsCommand(s, sync, "replication.mode", "async", "sync"), 2).applied())
+                .isTrue();
     }
 }

@@ -76,4 +76,19 @@ class NodeTransitionsTest {
         assertThat(ClusterTransitions.apply(sync, remove("pg-2"), 2).rejection()).contains("is in the synchronous set [pg-2]");
         assertThat(ClusterTransitions.apply(sync, remove("pg-3"), 2).applied()).isTrue();
     }
+
+    @Test
+    void aNodeCanComeBackAfterItsRemovalAndNothingButAnAddressIsTakenAsAHost() {
+        ClusterState s = ClusterTransitions.apply(ClusterTransitionsTest.seeded(), remove("pg-3"), 2).state();
+        ClusterTransitions.Outcome back = ClusterTransitions.apply(s, add("pg-3", "10.0.0.3", 5432, false), 2);
+        assertThat(back.applied()).isTrue();
+        assertThat(Nodes.named(back.state(), "pg-3").orElseThrow().getRole()).isEqualTo(NodeRole.QUARANTINED);
+        assertThat(ClusterTransitions.apply(s, add("pg-9", "h/postgres?sslmode=disable&x=", 5432, false), 2).rejection())
+                .startsWith("node pg-9 needs a host name or an IP address");
+        Command badDatabase = add("pg-9", "10.0.0.9", 5432, false).toBuilder().setAddNode(add("pg-9", "10.0.0.9", 5432, false)
+                .getAddNode().toBuilder().setNode(Node.newBuilder().setName("pg-9").setHost("10.0.0.9").setPort(5432)
+                        .setDatabase("db?socketFactory=x"))).build();
+        assertThat(ClusterTransitions.apply(s, badDatabase, 2).rejection()).contains("needs a database name");
+        assertThat(ClusterTransitions.apply(s, add("pg-9", "fd00::9", 5432, false), 2).applied()).as("IPv6").isTrue();
+    }
 }
