@@ -221,6 +221,12 @@ public final class MetakoInstance implements AutoCloseable {
         }
         io.metako.server.config.ConfigReload plan = io.metako.server.config.ConfigReload.of(config, file);
         List<String> loginProblems = nodeLoginProblems(config, plan.config());
+        MetakoConfig merged = plan.config();
+        if (merged.http().tokenAuth() && !merged.instance().readToken().isPresent() && !merged.security().httpTlsEnabled()) {
+            // http.auth: token stays until a restart, and plain HTTP accepts only the read token
+            loginProblems.add("instance.read_token: http.auth is token on this running instance, and plain HTTP accepts"
+                    + " only the read token: keep one (or restart with the new http settings)");
+        }
         if (!loginProblems.isEmpty()) {
             LOG.warn("reload refused, the running configuration stays: {}", loginProblems);
             return answer.setReloaded(false).addAllProblems(loginProblems).build();
