@@ -4,6 +4,7 @@
 # and worst detection time, promotion time, kill-to-first-successful-write, kill to the old primary
 # rejoined as a replica, and kill to all three nodes healthy. Asserts nothing.
 #   scripts/failover-bench.sh [DRILLS]        (default 5 per profile)
+#   METAKO_BENCH_SET=250ms scripts/failover-bench.sh 5   (each profile seeded, then changed live with config set)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 drills="${1:-5}"
@@ -13,6 +14,6 @@ for interval in ${METAKO_BENCH_INTERVALS:-1s 250ms}; do
   echo "== health_check.interval=$interval (timeout=$interval, failure_threshold=3), $drills drills =="
   mvn -B -q -pl metako-server -am verify -Dtest=none -Dsurefire.failIfNoSpecifiedTests=false \
       -Dit.test=FailoverBench -Dfailsafe.failIfNoSpecifiedTests=false \
-      -Dbench.drills="$drills" -Dbench.interval="$interval" >/dev/null
+      -Dbench.drills="$drills" -Dbench.interval="$interval" -Dbench.set="${METAKO_BENCH_SET:-}" >/dev/null
   grep '^\[bench\]' "$report"
 done

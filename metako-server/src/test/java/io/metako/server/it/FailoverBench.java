@@ -33,15 +33,18 @@ class FailoverBench {
     void killDrills() throws Exception {
         int drills = Integer.getInteger("bench.drills", 5);
         String interval = System.getProperty("bench.interval", "1s");
+        // bench.set: seeded with bench.interval, then changed on the running cluster by metakoctl config set
+        String live = System.getProperty("bench.set", "");
         List<Drill> results = new ArrayList<>();
         for (int d = 1; d <= drills; d++) {
-            Drill drill = oneDrill(interval);
+            Drill drill = oneDrill(interval, live);
             System.out.printf(Locale.ROOT, "[bench] drill %d/%d interval %s: detection %d ms, promotion %d ms, kill-to-write %d ms,"
                     + " kill-to-rejoin %d ms, kill-to-all-healthy %d ms%n", d, drills, interval, drill.detection(),
                     drill.promotion(), drill.killToWrite(), drill.killToRejoin(), drill.killToAllHealthy());
             results.add(drill);
         }
-        System.out.printf(Locale.ROOT, "[bench] interval %s, timeout %s, failure_threshold 3, %d drills%n", interval, interval, drills);
+        System.out.printf(Locale.ROOT, "[bench] interval %s, timeout %s, failure_threshold 3, %d drills%s%n", interval, interval,
+                drills, live.isEmpty() ? "" : ", then metakoctl config set health_check.interval=" + live + " timeout=" + live);
         summary("detection", results.stream().mapToLong(Drill::detection).sorted().toArray());
         summary("promotion", results.stream().mapToLong(Drill::promotion).sorted().toArray());
         summary("kill-to-write", results.stream().mapToLong(Drill::killToWrite).sorted().toArray());
@@ -55,13 +58,24 @@ class FailoverBench {
         System.out.printf(Locale.ROOT, "[bench] %-14s median %5d ms   worst %5d ms%n", what, median, sorted[sorted.length - 1]);
     }
 
-    private static Drill oneDrill(String interval) throws Exception {
+    private static Drill oneDrill(String interval, String live) throws Exception {
         try (Quorum q = Quorum.start(interval, "2s", "async", true, (i, config) -> { })) {
             await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> {
                 try (MetakoClient c = q.client(0)) {
                     assertThat(c.status().getNodesList()).extracting(NodeStatus::getHealth).containsOnly(MajorityHealth.HEALTHY);
                 }
             });
+            if (!live.isEmpty()) {
+                java.io.StringWriter out = new java.io.StringWriter();
+                int code = io.metako.client.cli.Metakoctl.commandLine(java.util.Map.of("METAKO_TOKEN", q.cluster.token()))
+                        .setOut(new java.io.PrintWriter(out)).setErr(new java.io.PrintWriter(out))
+                        .execute("--endpoints", q.cluster.instances().get(1).grpc(), "config", "set",
+                                "health_check.interval=" + live, "health_check.timeout=" + live);
+                assertThat(code).as(out.toString()).isZero();
+                await().atMost(Duration.ofSeconds(30)).until(() -> java.util.Arrays.stream(q.instances)
+                        .allMatch(i -> i.state().getSettings().getHealthCheck().getTimeoutMillis()
+                                == io.metako.server.config.Units.parseDuration(live).toMillis()));
+            }
             try (Connection c = q.connect(0); Statement st = c.createStatement()) {
                 st.execute("CREATE TABLE bench (id int)");
             }
