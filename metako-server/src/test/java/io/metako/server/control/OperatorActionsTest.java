@@ -146,4 +146,31 @@ class OperatorActionsTest {
                 .as("listed in the set is not enough: the other must take the commits now")
                 .hasMessageContaining("without it none healthy and streaming would take them");
     }
+
+    @Test
+    void anEditIsRefusedWhenTheSettingsChangedWhileItWasOpenAndBadRequestsSayWhy() {
+        io.metako.proto.v1.ClusterState s = new FailoverDeciderTest.World().state.build().toBuilder()
+                .setSettings(io.metako.server.state.ClusterTransitionsTest.fullSettings()).build();
+        java.util.List<io.metako.proto.v1.Setting> seen = io.metako.server.config.ClusterSettingsKeys.of(s.getSettings());
+        var edit = io.metako.proto.v1.SetSettingsRequest.newBuilder().setYaml("health_check:\n  interval: 2s\n"
+                + "  timeout: 1s\n").addAllExpected(seen);
+        assertThat(OperatorActions.settingsChange(s, edit.build()).changes()).extracting(
+                io.metako.proto.v1.SettingChange::getKey).containsExactly("health_check.interval");
+        io.metako.proto.v1.ClusterState changedMeanwhile = s.toBuilder().setSettings(s.getSettings().toBuilder()
+                .setFailover(s.getSettings().getFailover().toBuilder().setCooldownMillis(60_000))).build();
+        assertThatThrownBy(() -> OperatorActions.settingsChange(changedMeanwhile, edit.build()))
+                .isInstanceOfSatisfying(Refusal.class, r -> {
+                    assertThat(r.kind()).isEqualTo(Refusal.Kind.NOT_NOW);
+                    assertThat(r.getMessage()).contains("changed since they were read");
+                });
+        assertThatThrownBy(() -> OperatorActions.settingsChange(s, edit.clone().addSet(io.metako.proto.v1.Setting
+                .newBuilder().setKey("failover.cooldown").setValue("1m")).build()))
+                .isInstanceOfSatisfying(Refusal.class, r -> assertThat(r.getMessage()).contains("not both"));
+        assertThatThrownBy(() -> OperatorActions.settingsChange(s, io.metako.proto.v1.SetSettingsRequest.newBuilder()
+                .setYaml("x".repeat(70_000)).build())).isInstanceOfSatisfying(Refusal.class, r ->
+                assertThat(r.kind()).isEqualTo(Refusal.Kind.BAD_REQUEST));
+        assertThatThrownBy(() -> OperatorActions.addNode(s, io.metako.proto.v1.AddNodeRequest.newBuilder()
+                .setName("pg-9").setHost("10.0.0.9;x").setPort(5432).build())).isInstanceOfSatisfying(Refusal.class,
+                r -> assertThat(r.getMessage()).startsWith("node pg-9 needs a host name or an IP address"));
+    }
 }

@@ -18,7 +18,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
-class ClusterTransitionsTest {
+public class ClusterTransitionsTest {
     static final ClusterState EMPTY = ClusterState.getDefaultInstance();
 
     static SeedCluster seed() {
@@ -145,7 +145,7 @@ class ClusterTransitionsTest {
     }
 
     /** Settings as a seed from a file writes them: every section. */
-    static ClusterSettings fullSettings() {
+    public static ClusterSettings fullSettings() {
         return new io.metako.server.config.ClusterWide(new io.metako.server.config.HealthCheckConfig(
                 java.time.Duration.ofSeconds(1), java.time.Duration.ofSeconds(1), 3, 2),
                 new io.metako.server.config.LoadBalancerConfig(io.metako.server.config.LoadBalancerConfig.Algorithm.ROUND_ROBIN,
