@@ -567,6 +567,7 @@ public final class MetakoInstance implements AutoCloseable {
 
     @Override
     public void close() {
+        started = false; // a reload from now on touches nothing that is closing
         if (agent != null) {
             agent.close();
         }

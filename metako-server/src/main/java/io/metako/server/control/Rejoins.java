@@ -52,8 +52,9 @@ final class Rejoins {
             boolean restarted = current && r.getFinishedMillis() > 0 && r.getError().isEmpty()
                     && r.getPostmasterStartMicros() != 0 && o != null
                     && o.getPostmasterStartMicros() == r.getPostmasterStartMicros();
-            // an added node asked to be cloned (node add --clone) is cloned, streaming or not
-            boolean cloneFirst = r.getReinit() && r.getAttempt() == 0;
+            // an added node asked to be cloned (node add --clone) is cloned, streaming or not, where something can
+            // clone it: without a managing instance or automatic rejoins it is taken in once it streams, as any other
+            boolean cloneFirst = r.getReinit() && r.getAttempt() == 0 && !n.getManagingInstance().isEmpty() && auto;
             if ((restarted || !current) && !cloneFirst && streamsFrom(o, primary, seenPrimary)) {
                 actions.add(new ControllerAction.CompleteRejoin(name, !current, current ? r.getAttempt() : 0));
                 notes.add(name + " streams from " + primary.getName() + " on timeline " + seenPrimary.getTimeline()

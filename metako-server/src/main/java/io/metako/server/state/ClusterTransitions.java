@@ -127,22 +127,17 @@ public final class ClusterTransitions {
             return Outcome.rejected(state, "the cluster-wide settings changed since this change was computed (another"
                     + " change landed first); look at metakoctl config show and run it again");
         }
-        // checked again here, on every instance, by the same pure rules: the proposer's word is not taken for it
-        io.metako.server.config.SettingsChange checked;
-        try {
-            checked = io.metako.server.config.SettingsChange.set(state.getSettings(), state.getSynchronousStandbysList(),
-                    io.metako.server.config.ClusterSettingsKeys.of(c.getSettings()), state.getNodesCount());
-        } catch (io.metako.server.config.ConfigException e) {
-            return Outcome.rejected(state, "the new settings do not hold: " + String.join("; ", e.problems()));
+        // the rules safety rests on, checked by every instance whoever proposed the change (stable across versions)
+        List<String> problems = SettingsInvariants.problems(state, c.getSettings());
+        if (!problems.isEmpty()) {
+            return Outcome.rejected(state, "the new settings do not hold: " + String.join("; ", problems));
         }
-        if (!checked.settings().equals(c.getSettings())) {
-            return Outcome.rejected(state, "the new settings are not in the form this version writes");
-        }
-        List<String> what = checked.changes().stream()
+        // the changes as the proposer listed them (text for people: formatting is the proposer's version's)
+        List<String> what = c.getChangesList().stream()
                 .map(x -> x.getKey() + " " + x.getOldValue() + " -> " + x.getNewValue()).toList();
         TopologyEvent event = TopologyEvent.newBuilder().setKind(EventKind.SETTINGS_CHANGED)
                 .setTimeMillis(command.getTimeMillis()).setTerm(term).setEpoch(state.getEpoch())
-                .addAllChanges(checked.changes()).setRequestedBy(c.getRequestedBy()).setInstance(command.getProposer())
+                .addAllChanges(c.getChangesList()).setRequestedBy(c.getRequestedBy()).setInstance(command.getProposer())
                 .setReason("settings changed" + (c.getRequestedBy().isEmpty() ? "" : " by " + c.getRequestedBy())
                         + " through " + command.getProposer() + ": " + String.join(", ", what))
                 .build();

@@ -30,9 +30,11 @@ final class NodeTransitions {
         if (!state.getSeeded()) {
             return Outcome.rejected(state, "not seeded yet");
         }
-        String problem = Nodes.problemOf(n);
-        if (problem != null) {
-            return Outcome.rejected(state, problem);
+        // stable rules only (the log's meaning must not change with the version): the proposer checks the rest
+        if (n.getName().isEmpty() || n.getHost().isEmpty() || n.getPort() < 1 || n.getPort() > 65_535
+                || !Nodes.urlSafe(n.getName()) || !Nodes.urlSafe(n.getHost()) || !Nodes.urlSafe(n.getDatabase())) {
+            return Outcome.rejected(state, "a node needs a name, a host and a port from 1 to 65535, and no spaces or URL"
+                    + " metacharacters in its name, host or database");
         }
         for (Node other : state.getNodesList()) {
             if (other.getName().equals(n.getName())) {

@@ -23,9 +23,23 @@ public final class Nodes {
 
     private static final java.util.regex.Pattern NAME = java.util.regex.Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,62}");
     /** A host name, an IPv4 address or an IPv6 address (no brackets): nothing that could add to a JDBC URL. */
-    private static final java.util.regex.Pattern HOST = java.util.regex.Pattern.compile(
-            "[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|[0-9A-Fa-f:]{2,39}");
-    private static final java.util.regex.Pattern DATABASE = java.util.regex.Pattern.compile("[A-Za-z_][A-Za-z0-9_$-]{0,62}");
+    /** A host name (underscores too: Compose service names), an IPv4 address or an IPv6 address (no brackets). */
+    private static final java.util.regex.Pattern HOST = java.util.regex.Pattern.compile("[A-Za-z0-9_:][A-Za-z0-9_.:%-]{0,252}");
+    private static final java.util.regex.Pattern DATABASE = java.util.regex.Pattern.compile("[A-Za-z0-9_][A-Za-z0-9_.$-]{0,62}");
+
+    /**
+     * Whether {@code s} holds none of the characters that would change a JDBC URL it is put into. A rule of the log
+     * (applied by every instance): it must never change.
+     */
+    static boolean urlSafe(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c <= ' ' || c >= 0x7f || "/?#&@=;[]\\\"'".indexOf(c) >= 0) {
+                return false;
+            }
+        }
+        return true;
+    }
 
     /**
      * What is wrong with a node an operator adds (its name, host, port, database: they end up in connection URLs

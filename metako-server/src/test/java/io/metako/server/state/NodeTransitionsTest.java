@@ -51,7 +51,7 @@ class NodeTransitionsTest {
                 .isEqualTo("there is a node pg-2 already");
         assertThat(ClusterTransitions.apply(s, add("pg-9", pg2.getHost(), pg2.getPort(), false), 2).rejection())
                 .endsWith("is node pg-2 already");
-        assertThat(ClusterTransitions.apply(s, add("pg 9", "h", 1, false), 2).rejection()).startsWith("a node name is");
+        assertThat(ClusterTransitions.apply(s, add("pg 9", "h", 1, false), 2).rejection()).contains("no spaces or URL");
         assertThat(ClusterTransitions.apply(s, add("pg-9", "h", 70_000, false), 2).rejection()).contains("port from 1 to 65535");
     }
 
@@ -79,16 +79,22 @@ class NodeTransitionsTest {
 
     @Test
     void aNodeCanComeBackAfterItsRemovalAndNothingButAnAddressIsTakenAsAHost() {
+        assertThat(Nodes.urlSafe("fd00::9%eth0")).isTrue();
         ClusterState s = ClusterTransitions.apply(ClusterTransitionsTest.seeded(), remove("pg-3"), 2).state();
         ClusterTransitions.Outcome back = ClusterTransitions.apply(s, add("pg-3", "10.0.0.3", 5432, false), 2);
         assertThat(back.applied()).isTrue();
         assertThat(Nodes.named(back.state(), "pg-3").orElseThrow().getRole()).isEqualTo(NodeRole.QUARANTINED);
         assertThat(ClusterTransitions.apply(s, add("pg-9", "h/postgres?sslmode=disable&x=", 5432, false), 2).rejection())
-                .startsWith("node pg-9 needs a host name or an IP address");
+                .contains("no spaces or URL metacharacters");
         Command badDatabase = add("pg-9", "10.0.0.9", 5432, false).toBuilder().setAddNode(add("pg-9", "10.0.0.9", 5432, false)
                 .getAddNode().toBuilder().setNode(Node.newBuilder().setName("pg-9").setHost("10.0.0.9").setPort(5432)
                         .setDatabase("db?socketFactory=x"))).build();
-        assertThat(ClusterTransitions.apply(s, badDatabase, 2).rejection()).contains("needs a database name");
+        assertThat(ClusterTransitions.apply(s, badDatabase, 2).rejection()).contains("no spaces or URL metacharacters");
+        // the operator's request is checked more closely first, with a message for people
+        assertThat(Nodes.problemOf(Node.newBuilder().setName("pg-9").setHost("10.0.0.9").setPort(5432)
+                .setDatabase("db?socketFactory=x").build())).contains("needs a database name");
+        assertThat(Nodes.problemOf(Node.newBuilder().setName("pg-9").setHost("pg_9").setPort(5432).build()))
+                .as("a Compose service name").isNull();
         assertThat(ClusterTransitions.apply(s, add("pg-9", "fd00::9", 5432, false), 2).applied()).as("IPv6").isTrue();
     }
 }
