@@ -193,8 +193,9 @@ public final class OperatorActions {
                             ? " (metakoctl reinit " + node + " rebuilds a replica)" : ""));
         }
         requireRebuildable(view, n);
+        boolean addedForAClone = n.getRejoin().getReinit() && n.getRejoin().getAttempt() == 0; // node add --clone
         return Command.newBuilder().setEpoch(s.getEpoch()).setRejoinStarted(io.metako.proto.v1.RejoinStarted.newBuilder()
-                .setNode(node).setMethod(Rejoins.method(s)));
+                .setNode(node).setMethod(addedForAClone ? "clone" : Rejoins.method(s)));
     }
 
     /**

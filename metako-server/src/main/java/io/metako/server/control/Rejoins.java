@@ -52,9 +52,9 @@ final class Rejoins {
             boolean restarted = current && r.getFinishedMillis() > 0 && r.getError().isEmpty()
                     && r.getPostmasterStartMicros() != 0 && o != null
                     && o.getPostmasterStartMicros() == r.getPostmasterStartMicros();
-            // an added node asked to be cloned (node add --clone) is cloned, streaming or not, where something can
-            // clone it: without a managing instance or automatic rejoins it is taken in once it streams, as any other
-            boolean cloneFirst = r.getReinit() && r.getAttempt() == 0 && !n.getManagingInstance().isEmpty() && auto;
+            // an added node asked to be cloned (node add --clone) is cloned, streaming or not: it waits for its
+            // managing instance to register (the sentence says so), never taken as it is behind the operator's back
+            boolean cloneFirst = r.getReinit() && r.getAttempt() == 0;
             if ((restarted || !current) && !cloneFirst && streamsFrom(o, primary, seenPrimary)) {
                 actions.add(new ControllerAction.CompleteRejoin(name, !current, current ? r.getAttempt() : 0));
                 notes.add(name + " streams from " + primary.getName() + " on timeline " + seenPrimary.getTimeline()
@@ -93,6 +93,10 @@ final class Rejoins {
                 notes.add(name + " is quarantined (rejoin.auto is off): metakoctl rejoin " + name + " brings it back");
             } else if (s.getPaused()) {
                 notes.add(name + " is quarantined; no automatic rejoin in maintenance mode");
+            } else if (n.getManagingInstance().isEmpty() && cloneFirst) {
+                notes.add(name + " was added with --clone and waits for an instance that manages it (instance.manages"
+                        + " in that instance's file); to take it as it is instead: metakoctl node remove " + name
+                        + ", then node add without --clone");
             } else if (n.getManagingInstance().isEmpty()) {
                 notes.add(name + " is quarantined and no instance manages it (instance.manages): repair it by hand, it"
                         + " is taken back once it streams from " + primary.getName());

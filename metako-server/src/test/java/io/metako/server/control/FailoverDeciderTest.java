@@ -499,7 +499,16 @@ class FailoverDeciderTest {
                 row("and is adopted once an operator made it stream from the primary",
                         w -> { w.quarantined().manage("pg-1", "");
                             w.obs.put("pg-1", World.replica("0/9000000", 5433).toBuilder().setTimeline(2).build()); return w; },
-                        "CompleteRejoin[node=pg-1, adopted=true, attempt=0]", "taking it back as a replica"));
+                        "CompleteRejoin[node=pg-1, adopted=true, attempt=0]", "taking it back as a replica"),
+                row("a node added with --clone is not taken as it is, even streaming: it waits for its manager",
+                        w -> { w.quarantined().manage("pg-1", "").rejoin("pg-1",
+                                io.metako.proto.v1.NodeRejoin.newBuilder().setReinit(true));
+                            w.obs.put("pg-1", World.replica("0/9000000", 5433).toBuilder().setTimeline(2).build()); return w; },
+                        "", "pg-1 was added with --clone and waits for an instance that manages it"),
+                row("and is cloned once one manages it",
+                        w -> { w.quarantined().rejoin("pg-1", io.metako.proto.v1.NodeRejoin.newBuilder().setReinit(true));
+                            w.obs.put("pg-1", World.replica("0/9000000", 5433).toBuilder().setTimeline(2).build()); return w; },
+                        "StartRejoin[node=pg-1, method=clone]", "rejoining pg-1 to pg-2 (clone)"));
     }
 
     private static Arguments row(String scenario, UnaryOperator<World> world, String actions, String reason) {
