@@ -334,6 +334,7 @@ public final class NodeAgent implements AutoCloseable {
     private void report(ClusterState s, NodeRejoin r, String error, String doneBy, long postmasterStart) {
         Command c = Command.newBuilder().setEpoch(r.getEpoch()).setTimeMillis(clock.millis()).setProposer(instanceId)
                 .setRejoinFinished(RejoinFinished.newBuilder().setNode(managed.node()).setAttempt(r.getAttempt())
+                        .setStartedMillis(r.getStartedMillis())
                         .setError(error).setDoneBy(doneBy).setPostmasterStartMicros(postmasterStart)).build();
         send(c, r.getAttempt());
     }

@@ -118,7 +118,8 @@ final class RejoinTransitions {
                     + ") reports on its rejoin, not " + proposer);
         }
         NodeRejoin r = n.get().getRejoin();
-        if (r.getAttempt() != f.getAttempt() || !running(state, r)) {
+        if (r.getAttempt() != f.getAttempt() || !running(state, r)
+                || (f.getStartedMillis() != 0 && f.getStartedMillis() != r.getStartedMillis())) {
             return ClusterTransitions.Outcome.rejected(state, "attempt " + f.getAttempt() + " to rejoin " + f.getNode()
                     + " is not running (the node's last attempt is " + r.getAttempt() + ")");
         }

@@ -111,6 +111,12 @@ class RejoinTransitionsTest {
                 .isEqualTo("only pg-1's managing instance (m1) reports on its rejoin, not m2");
         assertThat(rejection(s, finished("m1", 2, "pg-1", 2, "", 900)))
                 .isEqualTo("attempt 2 to rejoin pg-1 is not running (the node's last attempt is 1)");
+        // a report on attempt 1 of an earlier incarnation of the node (removed and added again): another start time
+        Command earlier = finished("m1", 2, "pg-1", 1, "", 900);
+        assertThat(rejection(s, earlier.toBuilder().setRejoinFinished(earlier.getRejoinFinished().toBuilder()
+                .setStartedMillis(250)).build())).contains("is not running");
+        assertThat(node(apply(s, earlier.toBuilder().setRejoinFinished(earlier.getRejoinFinished().toBuilder()
+                .setStartedMillis(300)).build()), "pg-1").getRejoin().getFinishedMillis()).isEqualTo(900);
         ClusterState failed = apply(s, finished("m1", 2, "pg-1", 1, "pg_rewind: could not find WAL", 900));
         assertThat(node(failed, "pg-1").getRejoin().getError()).isEqualTo("pg_rewind: could not find WAL");
         assertThat(rejection(failed, finished("m1", 2, "pg-1", 1, "", 950))).contains("is not running");
