@@ -165,4 +165,15 @@ class ReloadIT extends QuorumScenario {
         assertThat(q.status(1).getConfigDriftList()).as("metako-2's file agrees").isEmpty();
         assertThat(metakoctl(0, NEW_TOKEN, "status")).contains("config drift: metako-1's file disagrees with the cluster");
     }
+
+    @Test
+    @Order(4)
+    void reloadAllAsksEveryEndpoint() {
+        StringWriter out = new StringWriter();
+        String endpoints = q.cluster.instances().get(1).grpc() + "," + q.cluster.instances().get(2).grpc();
+        int code = io.metako.client.cli.Metakoctl.commandLine(Map.of()).setOut(new PrintWriter(out))
+                .setErr(new PrintWriter(out)).execute("--endpoints", endpoints, "--token", q.cluster.token(), "reload", "--all");
+        assertThat(code).as(out.toString()).isZero();
+        assertThat(out.toString()).contains("metako-2: reloaded", "metako-3: reloaded");
+    }
 }
