@@ -17,29 +17,10 @@ import picocli.CommandLine.Parameters;
                 "changed what."},
         subcommands = {ConfigCommand.Show.class, ConfigCommand.Get.class, ConfigCommand.Set.class,
                 ConfigCommand.Edit.class})
-final class ConfigCommand extends SubCommand {
-    @Override
-    public Integer call() {
-        spec.commandLine().usage(spec.commandLine().getErr());
-        return CommandLine.ExitCode.USAGE;
-    }
-
-    /** What show and get share: the top command's connection, and this command's spec. */
-    abstract static class Part implements java.util.concurrent.Callable<Integer> {
-        @CommandLine.ParentCommand
-        ConfigCommand config;
-
-        @CommandLine.Spec
-        CommandLine.Model.CommandSpec spec;
-
-        Metakoctl root() {
-            return config.parent;
-        }
-    }
-
+final class ConfigCommand extends CommandGroup {
     @Command(name = "show", mixinStandardHelpOptions = true,
             description = "Print every cluster-wide setting as the configuration file's YAML (or -o json).")
-    static final class Show extends Part {
+    static final class Show extends CommandGroup.Part {
         @Override
         public Integer call() {
             return root().show(spec, MetakoClient::settings, StatusPrinter::json, ConfigCommand::yaml);
@@ -48,7 +29,7 @@ final class ConfigCommand extends SubCommand {
 
     @Command(name = "get", mixinStandardHelpOptions = true,
             description = "Print one cluster-wide setting's value, e.g. metakoctl config get health_check.interval")
-    static final class Get extends Part {
+    static final class Get extends CommandGroup.Part {
         @Parameters(paramLabel = "KEY", description = "section.key, as in the configuration file")
         String key;
 
@@ -77,7 +58,7 @@ final class ConfigCommand extends SubCommand {
             description = {"Change cluster-wide settings, e.g. metakoctl config set health_check.interval=500ms",
                     "Every assignment is checked first (all problems at once, with their keys); nothing changes",
                     "unless all are valid. Prints each change, old -> new."})
-    static final class Set extends Part {
+    static final class Set extends CommandGroup.Part {
         @Parameters(paramLabel = "KEY=VALUE", arity = "1..*",
                 description = "section.key=value, values as in the configuration file (1s, 16MB, true)")
         List<String> assignments;
@@ -109,7 +90,7 @@ final class ConfigCommand extends SubCommand {
                     "then see the changes and confirm before they are applied. A key you delete takes its default.",
                     "Applied only if nobody changed the settings while you edited; invalid YAML or values are",
                     "refused with every problem, and your edit is kept in a file to fix and pass with --file."})
-    static final class Edit extends Part {
+    static final class Edit extends CommandGroup.Part {
         @CommandLine.Option(names = "--file", paramLabel = "FILE",
                 description = "Apply this YAML file instead of opening an editor.")
         java.nio.file.Path file;

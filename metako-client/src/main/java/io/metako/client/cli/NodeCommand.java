@@ -12,25 +12,7 @@ import picocli.CommandLine.Parameters;
         description = {"Add a PostgreSQL node to the topology, or take one out. Both go through the Raft log: every "
                 + "instance's proxies pick the change up at the same log index."},
         subcommands = {NodeCommand.Add.class, NodeCommand.Remove.class})
-final class NodeCommand extends SubCommand {
-    @Override
-    public Integer call() {
-        spec.commandLine().usage(spec.commandLine().getErr());
-        return CommandLine.ExitCode.USAGE;
-    }
-
-    abstract static class Part implements java.util.concurrent.Callable<Integer> {
-        @CommandLine.ParentCommand
-        NodeCommand node;
-
-        @CommandLine.Spec
-        CommandLine.Model.CommandSpec spec;
-
-        Metakoctl root() {
-            return node.parent;
-        }
-    }
-
+final class NodeCommand extends CommandGroup {
     @Command(name = "add", mixinStandardHelpOptions = true,
             description = {"Add a node, e.g. metakoctl node add pg-4 10.0.0.14:5432",
                     "It enters QUARANTINED: no reads, no writes, never promoted, until the leader sees it stream from "
@@ -39,7 +21,7 @@ final class NodeCommand extends SubCommand {
                             + "with --clone, the instance that manages it (instance.manages) clones it afresh first.",
                     "Give every instance the node's credentials (an entry in 'nodes' of its file, then metakoctl "
                             + "reload): an instance without them cannot probe it ('metakoctl status' shows the drift)."})
-    static final class Add extends Part {
+    static final class Add extends CommandGroup.Part {
         @Parameters(index = "0", paramLabel = "NAME", description = "The node's name, e.g. pg-4.")
         String name;
 
@@ -88,7 +70,7 @@ final class NodeCommand extends SubCommand {
                     "Refused for the primary (switch over first), for a node a failover or switchover in progress "
                             + "involves, and in sync mode for a member of the synchronous set (stop it first). The "
                             + "node itself keeps running: stop it, and take it out of every instance's file."})
-    static final class Remove extends Part {
+    static final class Remove extends CommandGroup.Part {
         @Parameters(index = "0", paramLabel = "NAME", description = "The node, e.g. pg-4.")
         String name;
 

@@ -122,7 +122,28 @@ class AdminTlsTest {
 
     @org.junit.jupiter.api.Test
     void theHttpEndpointsSpeakHttpsWithTheSameCertificateAndRefusePlainHttp() throws Exception {
-        io.metako.server.http.HttpServer.Backend backend = new io.metako.server.http.HttpServer.Backend() {
+        io.metako.server.http.HttpServer.Backend backend = leaderBackend();
+        try (io.metako.server.http.HttpServer s = new io.metako.server.http.HttpServer(
+                new io.metako.server.config.HostPort("127.0.0.1", 0), io.metako.server.config.HttpConfig.DEFAULT,
+                List.of(), io.metako.server.http.HttpServer.tls(serverCert, serverKey), backend, "test").start()) {
+            java.net.http.HttpClient https = java.net.http.HttpClient.newBuilder().sslContext(trustingCa()).build();
+            java.net.http.HttpResponse<String> r = https.send(java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create("https://127.0.0.1:" + s.port() + "/leader")).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertThat(r.statusCode()).isEqualTo(200);
+            assertThat(r.body()).contains("\"raft_role\":\"leader\"");
+            assertThatThrownBy(() -> java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create("http://127.0.0.1:" + s.port() + "/leader")).timeout(java.time.Duration.ofSeconds(5))
+                    .build(), java.net.http.HttpResponse.BodyHandlers.ofString()))
+                    .as("plain HTTP to the HTTPS port gets no answer").isInstanceOf(java.io.IOException.class);
+        }
+        assertThatThrownBy(() -> io.metako.server.http.HttpServer.tls(serverKey, serverCert))
+                .hasMessageContaining("security.cert_file / key_file");
+    }
+
+    /** An HTTP backend that says it leads (what the HTTPS tests ask of it does not matter). */
+    private static io.metako.server.http.HttpServer.Backend leaderBackend() {
+        return new io.metako.server.http.HttpServer.Backend() {
             @Override
             public io.metako.server.http.HttpChecks.View view() {
                 return new io.metako.server.http.HttpChecks.View("metako-1", io.metako.proto.v1.MemberRole.LEADER,
@@ -139,48 +160,18 @@ class AdminTlsTest {
                 return "{}";
             }
         };
-        try (io.metako.server.http.HttpServer s = new io.metako.server.http.HttpServer(
-                new io.metako.server.config.HostPort("127.0.0.1", 0), io.metako.server.config.HttpConfig.DEFAULT,
-                List.of(), io.metako.server.http.HttpServer.tls(serverCert, serverKey), backend, "test").start()) {
-            java.security.KeyStore trust = java.security.KeyStore.getInstance(java.security.KeyStore.getDefaultType());
-            trust.load(null, null);
-            try (java.io.InputStream in = java.nio.file.Files.newInputStream(ca)) {
-                trust.setCertificateEntry("ca", java.security.cert.CertificateFactory.getInstance("X.509")
-                        .generateCertificate(in));
-            }
-            javax.net.ssl.TrustManagerFactory tmf = javax.net.ssl.TrustManagerFactory.getInstance(
-                    javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
-            tmf.init(trust);
-            javax.net.ssl.SSLContext ssl = javax.net.ssl.SSLContext.getInstance("TLS");
-            ssl.init(null, tmf.getTrustManagers(), null);
-            java.net.http.HttpClient https = java.net.http.HttpClient.newBuilder().sslContext(ssl).build();
-            java.net.http.HttpResponse<String> r = https.send(java.net.http.HttpRequest.newBuilder(
-                    java.net.URI.create("https://127.0.0.1:" + s.port() + "/leader")).build(),
-                    java.net.http.HttpResponse.BodyHandlers.ofString());
-            assertThat(r.statusCode()).isEqualTo(200);
-            assertThat(r.body()).contains("\"raft_role\":\"leader\"");
-            assertThatThrownBy(() -> java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
-                    java.net.URI.create("http://127.0.0.1:" + s.port() + "/leader")).timeout(java.time.Duration.ofSeconds(5))
-                    .build(), java.net.http.HttpResponse.BodyHandlers.ofString()))
-                    .as("plain HTTP to the HTTPS port gets no answer").isInstanceOf(java.io.IOException.class);
-        }
-        assertThatThrownBy(() -> io.metako.server.http.HttpServer.tls(serverKey, serverCert))
-                .hasMessageContaining("security.cert_file / key_file");
+    }
+
+    /** TLS for a client that trusts the cluster CA only. */
+    private static javax.net.ssl.SSLContext trustingCa() throws Exception {
+        javax.net.ssl.SSLContext ssl = javax.net.ssl.SSLContext.getInstance("TLS");
+        ssl.init(null, new javax.net.ssl.TrustManager[] {io.metako.server.tls.InstanceCertificate.trusting(ca)}, null);
+        return ssl;
     }
 
     /** The serial number of the certificate an HTTPS handshake with a fresh client shows, with its subject. */
     private static String presented(int port) throws Exception {
-        java.security.KeyStore trust = java.security.KeyStore.getInstance(java.security.KeyStore.getDefaultType());
-        trust.load(null, null);
-        try (java.io.InputStream in = java.nio.file.Files.newInputStream(ca)) {
-            trust.setCertificateEntry("ca", java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in));
-        }
-        javax.net.ssl.TrustManagerFactory tmf = javax.net.ssl.TrustManagerFactory.getInstance(
-                javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
-        tmf.init(trust);
-        javax.net.ssl.SSLContext ssl = javax.net.ssl.SSLContext.getInstance("TLS");
-        ssl.init(null, tmf.getTrustManagers(), null);
-        java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newBuilder().sslContext(ssl).build().send(
+        java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newBuilder().sslContext(trustingCa()).build().send(
                 java.net.http.HttpRequest.newBuilder(java.net.URI.create("https://127.0.0.1:" + port + "/liveness")).build(),
                 java.net.http.HttpResponse.BodyHandlers.ofString());
         var c = (java.security.cert.X509Certificate) r.sslSession().orElseThrow().getPeerCertificates()[0];
@@ -202,23 +193,7 @@ class AdminTlsTest {
         java.nio.file.Files.copy(serverCert, cert, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         java.nio.file.Files.copy(serverKey, key, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         io.metako.server.tls.InstanceCertificate certificate = io.metako.server.tls.InstanceCertificate.load(cert, key);
-        io.metako.server.http.HttpServer.Backend backend = new io.metako.server.http.HttpServer.Backend() {
-            @Override
-            public io.metako.server.http.HttpChecks.View view() {
-                return new io.metako.server.http.HttpChecks.View("metako-1", io.metako.proto.v1.MemberRole.LEADER,
-                        "metako-1", 1, true, 1, io.metako.proxy.routing.RoutingTable.unknown(), 1);
-            }
-
-            @Override
-            public String clusterJson() {
-                return "{}";
-            }
-
-            @Override
-            public String historyJson() {
-                return "{}";
-            }
-        };
+        io.metako.server.http.HttpServer.Backend backend = leaderBackend();
         Path renewedCert = dir.resolve("renewed/metako-1.crt");
         assertThat(serialOf(renewedCert)).as("a new serial for the same name").isNotEqualTo(serialOf(serverCert))
                 .startsWith("CN=metako-1 #");

@@ -24,9 +24,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ConcurrentSkipListSet;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -107,44 +104,6 @@ class HaproxyIT extends QuorumScenario {
                 LocalCluster.SUPERUSER, q.cluster.password());
     }
 
-    /** Writes increasing ids through HAProxy; an id counts once its INSERT was answered. */
-    private final class Writer implements Runnable {
-        final Set<Integer> acked = new ConcurrentSkipListSet<>();
-        final AtomicInteger failures = new AtomicInteger();
-        final AtomicBoolean stop = new AtomicBoolean();
-        volatile int lastAcked;
-        private int next = 1;
-
-        @Override
-        public void run() {
-            while (!stop.get()) {
-                try (Connection c = connect(writePort); Statement st = c.createStatement()) {
-                    st.setQueryTimeout(10);
-                    while (!stop.get()) {
-                        int id = next++;
-                        st.execute("INSERT INTO via_haproxy (id) VALUES (" + id + ")");
-                        acked.add(id);
-                        lastAcked = id;
-                        Thread.sleep(5);
-                    }
-                } catch (SQLException e) {
-                    failures.incrementAndGet();
-                    sleep(100);
-                } catch (InterruptedException e) {
-                    return;
-                }
-            }
-        }
-
-        private void sleep(long millis) {
-            try {
-                Thread.sleep(millis);
-            } catch (InterruptedException e) {
-                stop.set(true);
-            }
-        }
-    }
-
     @Test
     @Order(1)
     void writesThroughHaproxyFollowAKillNineFailoverWithNoChangeToHaproxy() throws Exception {
@@ -165,9 +124,7 @@ class HaproxyIT extends QuorumScenario {
             }
         });
 
-        Writer writer = new Writer();
-        Thread t = new Thread(writer, "haproxy-writer");
-        t.start();
+        RouterWriter writer = new RouterWriter(() -> connect(writePort), "via_haproxy").start();
         try {
             await().atMost(CONVERGE).until(() -> writer.acked.size() > 100);
             q.cluster.nodes().get(0).kill();
@@ -175,9 +132,7 @@ class HaproxyIT extends QuorumScenario {
             int afterFailover = writer.lastAcked;
             await().atMost(CONVERGE).until(() -> writer.lastAcked > afterFailover + 100);
             // stop writing before reading the new primary: an id acknowledged after the SELECT is not a lost write
-            writer.stop.set(true);
-            t.join(15_000);
-            assertThat(t.isAlive()).as("writer stopped").isFalse();
+            assertThat(writer.stop()).as("writer stopped").isTrue();
             String primary = q.status(1).getPrimary();
             Set<Integer> onPrimary = q.ids(Integer.parseInt(primary.substring(3)) - 1, "via_haproxy");
             List<Integer> sinceFailover = writer.acked.stream().filter(id -> id > afterFailover).toList();
@@ -186,8 +141,7 @@ class HaproxyIT extends QuorumScenario {
             System.out.println("[haproxy] " + writer.acked.size() + " writes acknowledged through HAProxy, "
                     + writer.failures.get() + " reconnections; new primary " + primary);
         } finally {
-            writer.stop.set(true);
-            t.join(15_000);
+            writer.stop();
         }
     }
 

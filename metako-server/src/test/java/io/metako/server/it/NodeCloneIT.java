@@ -23,8 +23,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ConcurrentSkipListSet;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 
@@ -35,8 +33,6 @@ import org.junit.jupiter.api.Test;
  * rejoin machinery), and it comes back as a replica serving reads. No acknowledged write is lost.
  */
 class NodeCloneIT extends QuorumScenario {
-    private final Set<Integer> acked = new ConcurrentSkipListSet<>();
-    private final AtomicBoolean stop = new AtomicBoolean();
 
     @Override
     Quorum startQuorum() throws IOException {
@@ -66,24 +62,7 @@ class NodeCloneIT extends QuorumScenario {
         try (Connection c = router(); Statement st = c.createStatement()) {
             st.execute("CREATE TABLE clone_it (id int primary key)");
         }
-        Thread writer = new Thread(() -> {
-            int next = 1;
-            while (!stop.get()) {
-                try (Connection c = router(); Statement st = c.createStatement()) {
-                    while (!stop.get()) {
-                        int id = next++;
-                        st.execute("INSERT INTO clone_it VALUES (" + id + ")");
-                        acked.add(id);
-                        Thread.sleep(5);
-                    }
-                } catch (SQLException e) {
-                    next++;
-                } catch (InterruptedException e) {
-                    return;
-                }
-            }
-        }, "clone-it-writer");
-        writer.start();
+        RouterWriter writer = new RouterWriter(this::router, "clone_it").start();
         int port = q.cluster.nodes().get(2).port();
         long before;
         try (Connection c = q.connect(2); Statement st = c.createStatement();
@@ -123,8 +102,8 @@ class NodeCloneIT extends QuorumScenario {
             }
             assertThat(ports).as("reads reach the clone").contains(port);
         });
-        stop.set(true);
-        writer.join(15_000);
+        assertThat(writer.stop()).as("writer stopped").isTrue();
+        Set<Integer> acked = writer.acked;
         Set<Integer> lost = new HashSet<>(acked);
         lost.removeAll(q.ids(0, "clone_it"));
         System.out.println("[node] " + acked.size() + " writes acknowledged while pg-3 was cloned again, " + lost.size() + " lost");

@@ -28,8 +28,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ConcurrentSkipListSet;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
@@ -43,9 +41,7 @@ import org.junit.jupiter.api.Test;
 class NodeIT extends QuorumScenario {
     private LocalPostgres pg4;
     private LocalPostgres pg5;
-    private final Set<Integer> acked = new ConcurrentSkipListSet<>();
-    private final AtomicBoolean stop = new AtomicBoolean();
-    private Thread writer;
+    private RouterWriter writer;
 
     @Override
     Quorum startQuorum() throws IOException {
@@ -53,8 +49,10 @@ class NodeIT extends QuorumScenario {
     }
 
     @AfterAll
-    void stopAddedNodes() throws IOException {
-        stop.set(true);
+    void stopAddedNodes() throws IOException, InterruptedException {
+        if (writer != null) {
+            writer.stop();
+        }
         for (LocalPostgres n : java.util.Arrays.asList(pg4, pg5)) {
             if (n != null) {
                 n.stop(LocalPostgres.StopMode.FAST);
@@ -111,24 +109,7 @@ class NodeIT extends QuorumScenario {
         try (Connection c = router(0); Statement st = c.createStatement()) {
             st.execute("CREATE TABLE node_it (id int primary key)");
         }
-        writer = new Thread(() -> {
-            int next = 1;
-            while (!stop.get()) {
-                try (Connection c = router(0); Statement st = c.createStatement()) {
-                    while (!stop.get()) {
-                        int id = next++;
-                        st.execute("INSERT INTO node_it VALUES (" + id + ")");
-                        acked.add(id);
-                        Thread.sleep(5);
-                    }
-                } catch (SQLException e) {
-                    next++; // this id's outcome is unknown: never reused
-                } catch (InterruptedException e) {
-                    return;
-                }
-            }
-        }, "node-it-writer");
-        writer.start();
+        writer = new RouterWriter(() -> router(0), "node_it").start();
     }
 
     @Test
@@ -202,8 +183,8 @@ class NodeIT extends QuorumScenario {
             assertThat(readPorts(i)).as("reads through metako-%d's router after the removal", i + 1)
                     .doesNotContain(pg4.port());
         }
-        stop.set(true);
-        writer.join(15_000);
+        assertThat(writer.stop()).as("writer stopped").isTrue();
+        Set<Integer> acked = writer.acked;
         Set<Integer> lost = new HashSet<>(acked);
         lost.removeAll(q.ids(0, "node_it"));
         System.out.println("[node] " + acked.size() + " writes acknowledged through the router while pg-4 came and went, "
