@@ -155,6 +155,49 @@ public final class MetakoClient implements AutoCloseable {
                 .setRequestedBy(requestedBy).build()));
     }
 
+    /**
+     * Adds a metako instance (running with --join) to the Raft group. Only the leader does it: the call goes to each
+     * endpoint in turn until the leader answers. Waits up to a minute (the new instance catches up first).
+     */
+    public MutationResponse addMember(String id, String raftAddress, String apiAddress, String requestedBy) {
+        return onLeader(stub -> stub.addMember(io.metako.proto.v1.AddMemberRequest.newBuilder().setId(id)
+                .setRaftAddress(raftAddress).setApiAddress(apiAddress).setRequestedBy(requestedBy).build()));
+    }
+
+    /** Takes a metako instance out of the Raft group (on the leader, as {@link #addMember}). */
+    public MutationResponse removeMember(String id, String requestedBy) {
+        return onLeader(stub -> stub.removeMember(io.metako.proto.v1.RemoveMemberRequest.newBuilder().setId(id)
+                .setRequestedBy(requestedBy).build()));
+    }
+
+    /** How long a membership change may take: the leader brings a new member up to date before it counts. */
+    private static final long MEMBERSHIP_DEADLINE_MILLIS = 60_000;
+
+    private MutationResponse onLeader(Function<MetakoAdminGrpc.MetakoAdminBlockingStub, MutationResponse> rpc) {
+        List<String> errors = new ArrayList<>();
+        for (int k = 0; k < endpoints.size(); k++) {
+            int i = (preferred + k) % endpoints.size();
+            try {
+                return rpc.apply(stub(i, false).withDeadlineAfter(Math.max(deadline.toMillis(), MEMBERSHIP_DEADLINE_MILLIS),
+                        TimeUnit.MILLISECONDS));
+            } catch (StatusRuntimeException e) {
+                String d = e.getStatus().getDescription();
+                if (e.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED) {
+                    throw new MetakoClientException(MetakoClientException.Reason.REFUSED, endpoints.get(i) + " gave no"
+                            + " answer in time: the change may or may not have been made; check with 'metakoctl members'");
+                }
+                boolean notLeader = e.getStatus().getCode() == Status.Code.FAILED_PRECONDITION && d != null
+                        && d.startsWith("not the Raft leader");
+                if (!notLeader && !retryable(e)) {
+                    throw refused(endpoints.get(i), e);
+                }
+                errors.add(endpoints.get(i) + " (" + e.getStatus().getCode() + describe(e) + ")");
+            }
+        }
+        throw new MetakoClientException(MetakoClientException.Reason.NO_ENDPOINT_ANSWERED, "no endpoint is the Raft"
+                + " leader: " + String.join(", ", errors) + ". Add the leader's address to --endpoints");
+    }
+
     public GetHistoryResponse history() {
         return call(stub -> stub.getHistory(GetHistoryRequest.getDefaultInstance()));
     }

@@ -122,6 +122,16 @@ final class InstanceAdmin implements AdminBackend {
         return mutate(() -> OperatorActions.reinit(instance.operatorView(), node));
     }
 
+    @Override
+    public io.metako.proto.v1.MutationResponse addMember(io.metako.proto.v1.AddMemberRequest request) {
+        return instance.membership().add(request);
+    }
+
+    @Override
+    public io.metako.proto.v1.MutationResponse removeMember(io.metako.proto.v1.RemoveMemberRequest request) {
+        return instance.membership().remove(request);
+    }
+
     /** Sends an operator's command through the log (the Raft client finds the leader) and waits for it. */
     private io.metako.proto.v1.MutationResponse mutate(java.util.function.Supplier<Command.Builder> decide) {
         Command.Builder command;

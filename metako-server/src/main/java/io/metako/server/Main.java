@@ -26,6 +26,12 @@ public final class Main implements Callable<Integer> {
     @Option(names = "--check", description = "Validate the configuration, print a summary and exit.")
     boolean checkOnly;
 
+    @Option(names = "--join", description = {"Join a running cluster: on first start (empty storage) wait to be added"
+            + " to its Raft group (metakoctl members add ID RAFT_ADDR API_ADDR, asked of any member) and receive its"
+            + " state, instead of forming a group with the peers of the file. The file's peers are the members to"
+            + " reach. Ignored once the instance has a log."})
+    boolean join;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -50,7 +56,7 @@ public final class Main implements Callable<Integer> {
         org.slf4j.MDC.put("instance", cfg.instance().id());
         MetakoInstance instance;
         try {
-            instance = new MetakoInstance(cfg, config, Clock.systemUTC());
+            instance = new MetakoInstance(cfg, config, Clock.systemUTC(), join);
         } catch (IOException | RuntimeException e) {
             spec.commandLine().getErr().println("metako: cannot create instance " + cfg.instance().id() + ": " + e);
             return 1;

@@ -54,6 +54,8 @@ public final class MetakoInstance implements AutoCloseable {
     private final Clock clock;
     private final MetakoStateMachine stateMachine = new MetakoStateMachine();
     private final RaftNode raft;
+    /** Who counts as a member of the Raft group, and members add / remove. */
+    private final InstanceMembers members;
     private final HealthMonitor health;
     private final AdminServer admin;
     private final FailoverController controller;
@@ -85,6 +87,15 @@ public final class MetakoInstance implements AutoCloseable {
 
     /** {@code configFile}: where {@code config} was read from, read again by {@link #reload()} (SIGHUP). */
     public MetakoInstance(MetakoConfig config, java.nio.file.Path configFile, Clock clock) throws IOException {
+        this(config, configFile, clock, false);
+    }
+
+    /**
+     * {@code join}: on empty Raft storage, wait to be added to a running group ({@code metakoctl members add}) and
+     * receive its state, instead of forming a group with the file's peers.
+     */
+    public MetakoInstance(MetakoConfig config, java.nio.file.Path configFile, Clock clock, boolean join)
+            throws IOException {
         this.config = config;
         this.configFile = configFile;
         this.clock = clock;
@@ -92,7 +103,8 @@ public final class MetakoInstance implements AutoCloseable {
         this.certificate = tlsConfig.tlsEnabled() || tlsConfig.apiTlsEnabled() || tlsConfig.raftTlsEnabled()
                 || tlsConfig.httpTlsEnabled() ? io.metako.server.tls.InstanceCertificate.load(tlsConfig.certFile(),
                 tlsConfig.keyFile()) : null;
-        this.raft = new RaftNode(config, stateMachine, tlsConfig.raftTlsEnabled() ? certificate : null);
+        this.raft = new RaftNode(config, stateMachine, tlsConfig.raftTlsEnabled() ? certificate : null, join);
+        this.members = new InstanceMembers(raft, stateMachine, () -> this.config, this::submit, this::leaseMillis, clock);
         this.health = new HealthMonitor(config.instance().id(), () -> this.config, stateMachine::state, this::submit, clock);
         var sec = config.security();
         this.admin = new AdminServer(config.instance().grpcAddress(), config.instance().authToken(),
@@ -100,9 +112,10 @@ public final class MetakoInstance implements AutoCloseable {
                 sec.apiTlsEnabled() ? new AdminServer.Tls(certificate, sec.apiClientCa()) : null);
         this.controller = new FailoverController(config.instance().id(), new ControllerInputs(),
                 new NodeOperations(() -> this.config), this::submit, clock);
-        this.lease = new io.metako.server.routing.LeaseKeeper(raft, this::leaseMillis, config.instance().id());
-        this.routing = new RoutingPublisher(() -> RoutingTables.of(stateMachine.state(), health.observations(),
-                config.peers().stream().map(PeerConfig::id).toList(), lease.lease()));
+        this.lease = new io.metako.server.routing.LeaseKeeper(raft, this::leaseMillis, config.instance().id(), raft::voter);
+        // an instance out of the Raft configuration (removed, or joining) routes nothing: its state is not the group's
+        this.routing = new RoutingPublisher(() -> raft.voter() ? RoutingTables.of(stateMachine.state(),
+                health.observations(), members.ids(), lease.lease()) : io.metako.proxy.routing.RoutingTable.unknown());
         this.acknowledger = new io.metako.server.routing.EpochAcknowledger(config.instance().id(), stateMachine::state,
                 this::submit, clock, this::refreshRouting, () -> proxyPorts);
         this.control = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(config.instance().id() + "/control-loop"));
@@ -321,7 +334,7 @@ public final class MetakoInstance implements AutoCloseable {
 
         @Override
         public List<String> members() {
-            return config.peers().stream().map(PeerConfig::id).toList();
+            return members.ids();
         }
 
         @Override
@@ -349,6 +362,13 @@ public final class MetakoInstance implements AutoCloseable {
         metrics.baseline(stateMachine.state(), startedMillis);
         stateMachine.addListener(metrics::onState);
         stateMachine.addListener(this::refreshLimits);
+        stateMachine.onConfigurationChanged(() -> {
+            lease.membershipChanged(); // first: a removed instance's writes end here
+            control.execute(() -> {
+                raft.refreshClients();
+                refreshRouting();
+            });
+        });
         raft.start();
         refreshLimits(stateMachine.state()); // a state restored from a snapshot calls no listener
         lease.start();
@@ -391,7 +411,17 @@ public final class MetakoInstance implements AutoCloseable {
     }
 
     public CompletableFuture<CommandResult> submit(Command command) {
+        if (raft.removed()) {
+            // its verdicts and acknowledgements would be a stranger's: nothing it says counts any more
+            return CompletableFuture.failedFuture(new IOException("instance " + config.instance().id()
+                    + " was removed from the Raft group"));
+        }
         return raft.submit(command);
+    }
+
+    /** members add / remove (the admin API). */
+    InstanceMembers membership() {
+        return members;
     }
 
     public RaftNode raft() {
@@ -421,6 +451,7 @@ public final class MetakoInstance implements AutoCloseable {
                 seed(s);
             }
             acknowledger.tick();
+            members.tick(raft.isLeader(), lastTerm);
         } catch (RuntimeException e) {
             LOG.warn("control tick failed: {}", e.toString());
         }
@@ -507,8 +538,11 @@ public final class MetakoInstance implements AutoCloseable {
     }
 
     public ClusterStatus status() {
-        String sentence = raft.leaderId().isPresent() ? controller.sentence()
-                : "waiting: no Raft leader known to this instance";
+        String sentence = raft.removed() ? "removed from the Raft group: this instance routes nothing and counts in"
+                + " nothing; stop it" : !raft.voter() && raft.conf().current().isEmpty()
+                ? "waiting to be added to the Raft group: metakoctl members add " + config.instance().id() + " "
+                + config.instance().raftAddress() + " " + config.instance().grpcAddress()
+                : raft.leaderId().isPresent() ? controller.sentence() : "waiting: no Raft leader known to this instance";
         ClusterStatus.Builder b = StatusAssembler.assemble(stateMachine.state(), raftView(), health.observations(), sentence)
                 .toBuilder().setHoldsLease(routing.current().writableNow())
                 .addAllConfigDrift(io.metako.server.config.ConfigDrift.of(config, stateMachine.state()));
@@ -540,7 +574,7 @@ public final class MetakoInstance implements AutoCloseable {
     }
 
     private StatusAssembler.RaftView raftView() {
-        List<Member> peers = config.peers().stream().map(MetakoInstance::memberOf).toList();
+        List<Member> peers = members.view();
         try {
             DivisionInfo info = raft.info();
             String leader = info.getLeaderId() == null ? null : info.getLeaderId().toString();
@@ -549,11 +583,6 @@ public final class MetakoInstance implements AutoCloseable {
         } catch (IOException e) {
             return new StatusAssembler.RaftView(config.instance().id(), null, 0, 0, MemberRole.UNKNOWN_ROLE, peers);
         }
-    }
-
-    private static Member memberOf(PeerConfig p) {
-        return Member.newBuilder().setId(p.id()).setRaftAddress(p.raftAddress().toString())
-                .setGrpcAddress(p.grpcAddress() == null ? "" : p.grpcAddress().toString()).build();
     }
 
     private static MemberRole roleOf(RaftPeerRole role) {

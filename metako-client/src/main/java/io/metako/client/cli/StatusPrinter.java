@@ -278,10 +278,10 @@ final class StatusPrinter {
 
     private static String memberTable(List<Member> members) {
         List<List<String>> rows = new ArrayList<>();
-        rows.add(List.of("MEMBER", "RAFT", "ADMIN API", "ROLE"));
+        rows.add(List.of("MEMBER", "RAFT", "ADMIN API", "ROLE", "MEMBERSHIP"));
         for (Member m : members) {
-            rows.add(List.of(m.getId() + (m.getSelf() ? " *" : ""), m.getRaftAddress(), m.getGrpcAddress(),
-                    m.getRole().name()));
+            rows.add(List.of(m.getId() + (m.getSelf() ? " *" : ""), m.getRaftAddress(), dash(m.getGrpcAddress()),
+                    m.getRole().name(), dash(m.getMembership())));
         }
         return table(rows);
     }

@@ -34,6 +34,14 @@ public interface AdminBackend {
         throw new AdminException(AdminException.Kind.UNAVAILABLE, "node remove is not served here");
     }
 
+    default MutationResponse addMember(io.metako.proto.v1.AddMemberRequest request) {
+        throw new AdminException(AdminException.Kind.UNAVAILABLE, "members add is not served here");
+    }
+
+    default MutationResponse removeMember(io.metako.proto.v1.RemoveMemberRequest request) {
+        throw new AdminException(AdminException.Kind.UNAVAILABLE, "members remove is not served here");
+    }
+
     default GetHistoryResponse history() {
         throw new AdminException(AdminException.Kind.UNAVAILABLE, "history is not served here");
     }

@@ -83,6 +83,16 @@ final class AdminService extends MetakoAdminGrpc.MetakoAdminImplBase {
     }
 
     @Override
+    public void addMember(io.metako.proto.v1.AddMemberRequest request, StreamObserver<MutationResponse> response) {
+        answer(response, () -> source.addMember(request));
+    }
+
+    @Override
+    public void removeMember(io.metako.proto.v1.RemoveMemberRequest request, StreamObserver<MutationResponse> response) {
+        answer(response, () -> source.removeMember(request));
+    }
+
+    @Override
     public void pause(PauseRequest request, StreamObserver<MutationResponse> response) {
         answer(response, () -> source.setPaused(true, request.getReason()));
     }

@@ -21,6 +21,11 @@ public final class InstanceLauncher {
      * the JVM, such as {@code faketime}.
      */
     public static Process launch(Path config, Path log, List<String> prefix) throws IOException {
+        return launch(config, log, prefix, List.of());
+    }
+
+    /** Likewise, with {@code args} after {@code --config FILE} (e.g. {@code --join}). */
+    public static Process launch(Path config, Path log, List<String> prefix, List<String> args) throws IOException {
         String java = ProcessHandle.current().info().command()
                 .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         List<String> cmd = new ArrayList<>(prefix);
@@ -31,6 +36,7 @@ public final class InstanceLauncher {
         }
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "--config",
                 config.toString()));
+        cmd.addAll(args);
         return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
                 .start();
     }

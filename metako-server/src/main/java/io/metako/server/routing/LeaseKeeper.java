@@ -6,7 +6,6 @@ import io.metako.server.state.RaftNode;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -33,12 +32,31 @@ public final class LeaseKeeper implements AutoCloseable {
     private final RaftNode raft;
     private final LongSupplier leaseMillis;
     private final ScheduledExecutorService timer;
-    private final AtomicBoolean inFlight = new AtomicBoolean();
+    /**
+     * Round trips sent and not yet answered. A new one goes out every quarter lease even while earlier ones wait
+     * (up to {@link #MAX_IN_FLIGHT}): one sent to a leader that has just stepped down may go unanswered until its
+     * timeout, longer than a short lease, while the next, sent once a new leader is elected, is answered at once.
+     */
+    private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
+    private static final int MAX_IN_FLIGHT = 4;
+    /** When the lease was last dropped: a round trip sent before then renews nothing. */
+    private volatile long droppedAt = System.nanoTime();
     private volatile long lastTick = System.nanoTime();
     private volatile long lastSent;
     private volatile boolean failing;
+    private final java.util.function.BooleanSupplier voter;
+    private volatile boolean outOfGroup;
 
     public LeaseKeeper(RaftNode raft, LongSupplier leaseMillis, String instanceId) {
+        this(raft, leaseMillis, instanceId, () -> true);
+    }
+
+    /**
+     * {@code voter}: whether this instance votes in the Raft configuration now. One that does not (removed, or
+     * joining and not yet added) holds no lease: it is dropped at the next tick and never renewed.
+     */
+    public LeaseKeeper(RaftNode raft, LongSupplier leaseMillis, String instanceId, java.util.function.BooleanSupplier voter) {
+        this.voter = voter;
         this.raft = raft;
         this.leaseMillis = leaseMillis;
         this.timer = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(instanceId + "/lease"));
@@ -57,6 +75,18 @@ public final class LeaseKeeper implements AutoCloseable {
         timer.scheduleWithFixedDelay(this::tick, 0, TICK_MILLIS, TimeUnit.MILLISECONDS);
     }
 
+    /** The Raft configuration changed: a lease of an instance that no longer votes ends now, not at the next tick. */
+    public void membershipChanged() {
+        if (!voter.getAsBoolean()) {
+            drop();
+        }
+    }
+
+    private void drop() {
+        droppedAt = System.nanoTime();
+        lease.drop();
+    }
+
     /** The instance applied {@code epoch} (called on the apply thread, before anything else hears of it). */
     public void enterEpoch(long epoch) {
         lease.enterEpoch(epoch);
@@ -68,18 +98,30 @@ public final class LeaseKeeper implements AutoCloseable {
         long gap = now - lastTick;
         lastTick = now;
         if (gap > TimeUnit.MILLISECONDS.toNanos(marginMillis(leaseNanos / 1_000_000) + TICK_MILLIS)) {
-            lease.drop();
+            drop();
             LOG.warn("this process was not scheduled for {} ms: write lease dropped until the next round trip to the leader",
                     gap / 1_000_000);
         }
-        if (now - lastSent < leaseNanos / 4 || !inFlight.compareAndSet(false, true)) {
+        if (!voter.getAsBoolean()) {
+            drop();
+            if (!outOfGroup) {
+                outOfGroup = true;
+                LOG.warn("this instance does not vote in the Raft configuration: no write lease, no writes through it");
+            }
             return;
         }
+        outOfGroup = false;
+        if (now - lastSent < leaseNanos / 4 || inFlight.get() >= MAX_IN_FLIGHT) {
+            return;
+        }
+        inFlight.incrementAndGet();
         long sent = System.nanoTime();
         lastSent = sent;
         raft.confirmEpoch().whenComplete((epoch, e) -> {
-            inFlight.set(false);
-            if (e == null) {
+            inFlight.decrementAndGet();
+            if (e == null && (!voter.getAsBoolean() || sent - droppedAt < 0)) {
+                return; // sent before a drop, or removed while it ran: it renews nothing
+            } else if (e == null) {
                 lease.renew(epoch, sent, leaseNanos);
                 if (failing) {
                     failing = false;

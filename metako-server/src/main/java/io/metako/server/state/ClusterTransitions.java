@@ -80,6 +80,8 @@ public final class ClusterTransitions {
             case SET_CLUSTER_SETTINGS -> setSettings(state, command, term);
             case ADD_NODE -> NodeTransitions.add(state, command, term);
             case REMOVE_NODE -> NodeTransitions.remove(state, command, term);
+            case REGISTER_INSTANCE -> MemberTransitions.register(state, command, term);
+            case RETIRE_INSTANCE -> MemberTransitions.retire(state, command, term);
             case KIND_NOT_SET -> Outcome.rejected(state, "empty command: no kind is set");
         };
     }

@@ -29,13 +29,14 @@ public final class CommandSigner {
     /** This instance's key and certificate; a reload may renew them. */
     private final io.metako.server.tls.InstanceCertificate own;
     private final X509Certificate ca;
-    /** The instance ids of the Raft group: only their certificates may sign. */
-    private final java.util.Set<String> peers;
+    /** Whether an instance id is one of the Raft group's now: only their certificates may sign. */
+    private final java.util.function.Predicate<String> peers;
 
-    CommandSigner(io.metako.server.tls.InstanceCertificate own, X509Certificate ca, java.util.Set<String> peers) {
+    CommandSigner(io.metako.server.tls.InstanceCertificate own, X509Certificate ca,
+                  java.util.function.Predicate<String> peers) {
         this.own = own;
         this.ca = ca;
-        this.peers = java.util.Set.copyOf(peers);
+        this.peers = peers;
     }
 
     /** The instance's signer when {@code security.raft_tls_enabled}; null otherwise. {@code peers}: the group's ids. */
@@ -47,12 +48,19 @@ public final class CommandSigner {
     /** Likewise, signing with {@code own} (the instance's certificate every TLS port presents). */
     public static CommandSigner of(SecurityConfig security, io.metako.server.tls.InstanceCertificate own,
                                    java.util.Collection<String> peers) throws IOException {
+        java.util.Set<String> ids = java.util.Set.copyOf(peers);
+        return of(security, own, ids::contains);
+    }
+
+    /** Likewise, for a group whose members change: {@code member} says whether an id is one of them now. */
+    public static CommandSigner of(SecurityConfig security, io.metako.server.tls.InstanceCertificate own,
+                                   java.util.function.Predicate<String> member) throws IOException {
         if (!security.raftTlsEnabled()) {
             return null;
         }
         try {
             return new CommandSigner(own, io.metako.server.tls.InstanceCertificate.certificates(security.raftCa())[0],
-                    java.util.Set.copyOf(peers));
+                    member);
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot sign Raft commands with security.cert_file / key_file / raft_ca_file: "
                     + e.getMessage(), e);
@@ -130,8 +138,8 @@ public final class CommandSigner {
             throw new GeneralSecurityException("not an instance certificate (it must allow serverAuth and clientAuth)");
         }
         String cn = commonName(certificate);
-        if (!peers.contains(cn)) {
-            throw new GeneralSecurityException("'" + printable(cn) + "' is not an instance of this Raft group " + peers);
+        if (!peers.test(cn)) {
+            throw new GeneralSecurityException("'" + printable(cn) + "' is not an instance of this Raft group");
         }
         return cn;
     }

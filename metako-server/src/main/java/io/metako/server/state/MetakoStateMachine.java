@@ -76,6 +76,23 @@ public final class MetakoStateMachine extends BaseStateMachine {
     /** With mutual TLS on the Raft links: every command must be signed (see {@link CommandSigner}); null: plain. */
     private volatile CommandSigner signatures;
 
+    /** Called after a Raft configuration entry is applied (a member added or removed); null: nobody listens. */
+    private volatile Runnable configurationListener;
+
+    /** {@code listener} runs after every change of the Raft configuration this peer applies. */
+    public void onConfigurationChanged(Runnable listener) {
+        this.configurationListener = listener;
+    }
+
+    @Override
+    public void notifyConfigurationChanged(long term, long index,
+                                           org.apache.ratis.proto.RaftProtos.RaftConfigurationProto newConf) {
+        Runnable l = configurationListener;
+        if (l != null) {
+            l.run();
+        }
+    }
+
     /** Requires signed commands from now on, verified by {@code verifier} (the leader checks them before they enter the log). */
     public void requireSignedCommands(CommandSigner verifier) {
         this.signatures = verifier;
@@ -131,7 +148,7 @@ public final class MetakoStateMachine extends BaseStateMachine {
             return c.getProposer() + " reported a verdict in the name of " + c.getReportVerdict().getInstanceId();
         }
         boolean controllerOnly = c.hasFailoverCompleted() || c.hasFailoverRetargeted() || c.hasSetSynchronousStandbys()
-                || c.hasRejoinCompleted();
+                || c.hasRejoinCompleted() || c.hasRetireInstance();
         if (controllerOnly && c.getProposerTerm() == 0) {
             return c.getKindCase() + " comes only from the leader's controller, with its term";
         }

@@ -64,14 +64,23 @@ public final class RaftNode implements AutoCloseable {
     private final java.util.concurrent.ExecutorService sender =
             java.util.concurrent.Executors.newCachedThreadPool(io.metako.server.DaemonThreads.named("raft-submit"));
 
+    /** This instance has been a voting member of the group since it started (a joining one is not, until added). */
+    private volatile boolean wasVoter;
+    /** The peers the Raft clients were last built for. */
+    private volatile java.util.Set<RaftPeer> clientPeers;
+
     public RaftNode(MetakoConfig config, MetakoStateMachine stateMachine) throws IOException {
         this(config, stateMachine, config.security().raftTlsEnabled() ? io.metako.server.tls.InstanceCertificate.load(
-                config.security().certFile(), config.security().keyFile()) : null);
+                config.security().certFile(), config.security().keyFile()) : null, false);
     }
 
-    /** {@code certificate}: what the Raft links present and commands are signed with (null: Raft TLS off). */
+    /**
+     * {@code certificate}: what the Raft links present and commands are signed with (null: Raft TLS off).
+     * {@code join}: on empty storage, start outside any configuration and wait to be added ({@code metakoctl members
+     * add}) instead of forming a group with the file's peers; ignored once the storage holds a log.
+     */
     public RaftNode(MetakoConfig config, MetakoStateMachine stateMachine,
-                    io.metako.server.tls.InstanceCertificate certificate) throws IOException {
+                    io.metako.server.tls.InstanceCertificate certificate, boolean join) throws IOException {
         this.stateMachine = stateMachine;
         this.selfId = RaftPeerId.valueOf(config.instance().id());
         this.group = groupOf(config);
@@ -79,19 +88,155 @@ public final class RaftNode implements AutoCloseable {
         Files.createDirectories(storage);
         RaftProperties props = properties(config, storage);
         this.tls = tlsParameters(config, certificate);
-        this.signer = certificate == null ? null
-                : CommandSigner.of(config.security(), certificate, config.peers().stream().map(p -> p.id()).toList());
+        java.util.Set<String> filePeers = java.util.Set.copyOf(config.peers().stream().map(PeerConfig::id).toList());
+        // a member of the file, of the Raft configuration, or registered in the log (an instance being added)
+        this.signer = certificate == null ? null : CommandSigner.of(config.security(), certificate, id ->
+                filePeers.contains(id) || conf().ids().contains(id)
+                        || stateMachine.state().getInstancesList().stream().anyMatch(i -> i.getId().equals(id)));
         if (signer != null) {
             stateMachine.requireSignedCommands(signer);
             GrpcConfigKeys.Server.setServicesCustomizer(tls, new RaftPeerGate(signer));
         }
         boolean fresh = isEmpty(storage);
-        this.server = RaftServer.newBuilder().setServerId(selfId).setGroup(group).setProperties(props).setParameters(tls)
-                .setStateMachine(stateMachine)
+        this.server = RaftServer.newBuilder().setServerId(selfId)
+                .setGroup(fresh && join ? RaftGroup.valueOf(group.getGroupId()) : group).setProperties(props)
+                .setParameters(tls).setStateMachine(stateMachine)
                 .setOption(fresh ? RaftStorage.StartupOption.FORMAT : RaftStorage.StartupOption.RECOVER)
                 .build();
+        this.clientPeers = java.util.Set.copyOf(group.getPeers());
         this.client = newClient(group, tls);
         this.leaseClient = newLeaseClient(group, tls);
+    }
+
+    /** One member of the Raft configuration. */
+    public record Peer(String id, String raftAddress) {
+    }
+
+    /**
+     * The Raft configuration this peer knows (the latest it has, committed or not): {@code current}, and during a
+     * change the {@code previous} one too. Empty before the server runs or while a joining instance waits to be added.
+     */
+    public record Conf(List<Peer> current, List<Peer> previous) {
+        public static final Conf NONE = new Conf(List.of(), List.of());
+
+        /** Every member of either configuration. */
+        public java.util.Set<String> ids() {
+            java.util.Set<String> ids = new java.util.TreeSet<>();
+            current.forEach(p -> ids.add(p.id()));
+            previous.forEach(p -> ids.add(p.id()));
+            return ids;
+        }
+
+        public boolean transitional() {
+            return !previous.isEmpty();
+        }
+
+        public boolean has(String id) {
+            return current.stream().anyMatch(p -> p.id().equals(id));
+        }
+    }
+
+    public Conf conf() {
+        try {
+            var c = server.getDivision(group.getGroupId()).getRaftConf();
+            return new Conf(peers(c.getCurrentPeers()), peers(c.getPreviousPeers()));
+        } catch (IOException | RuntimeException e) {
+            return Conf.NONE;
+        }
+    }
+
+    private static List<Peer> peers(java.util.Collection<RaftPeer> peers) {
+        return peers.stream().map(p -> new Peer(p.getId().toString(), p.getAddress()))
+                .sorted(java.util.Comparator.comparing(Peer::id)).toList();
+    }
+
+    /** This instance votes in the group's configuration now. */
+    public boolean voter() {
+        boolean voter = conf().has(selfId.toString());
+        if (voter) {
+            wasVoter = true;
+        }
+        return voter;
+    }
+
+    /** This instance was a voting member and is not any more: taken out of the group ({@code members remove}). */
+    public boolean removed() {
+        return !voter() && wasVoter;
+    }
+
+    /**
+     * Changes the Raft configuration from {@code current} to {@code next} (compare-and-set: refused when the group's
+     * configuration is no longer {@code current}); waits up to {@code timeout} for the new one to be committed. A
+     * peer added must be running (started with {@code --join}): the leader first brings it up to date.
+     */
+    public void changeConfiguration(List<Peer> current, List<Peer> next, java.time.Duration timeout) throws IOException {
+        RaftProperties clientProps = new RaftProperties();
+        RaftConfigKeys.Rpc.setType(clientProps, SupportedRpcType.GRPC);
+        RaftClientConfigKeys.Rpc.setRequestTimeout(clientProps, TimeDuration.valueOf(timeout.toMillis(), TimeUnit.MILLISECONDS));
+        java.util.Set<RaftPeer> known = new java.util.LinkedHashSet<>(clientGroup().getPeers());
+        try (RaftClient admin = RaftClient.newBuilder().setProperties(clientProps)
+                .setRaftGroup(RaftGroup.valueOf(group.getGroupId(), known)).setParameters(tls)
+                .setRetryPolicy(RetryPolicies.retryUpToMaximumCountWithFixedSleep(3,
+                        TimeDuration.valueOf(200, TimeUnit.MILLISECONDS))).build()) {
+            RaftClientReply reply = admin.admin().setConfiguration(
+                    org.apache.ratis.protocol.SetConfigurationRequest.Arguments.newBuilder()
+                            .setServersInCurrentConf(raftPeers(current)).setServersInNewConf(raftPeers(next))
+                            .setMode(org.apache.ratis.protocol.SetConfigurationRequest.Mode.COMPARE_AND_SET).build());
+            if (!reply.isSuccess()) {
+                throw new IOException(reply.getException() == null ? "the configuration change was not committed"
+                        : reply.getException().getMessage());
+            }
+        }
+        refreshClients();
+    }
+
+    private static List<RaftPeer> raftPeers(List<Peer> peers) {
+        return peers.stream().map(p -> RaftPeer.newBuilder().setId(p.id()).setAddress(p.raftAddress()).build()).toList();
+    }
+
+    /** The file's peers and those of the configuration now: a client finds the leader among them. */
+    private RaftGroup clientGroup() {
+        java.util.Map<String, RaftPeer> peers = new java.util.TreeMap<>();
+        group.getPeers().forEach(p -> peers.put(p.getId().toString(), p));
+        for (Peer p : conf().current()) {
+            peers.put(p.id(), RaftPeer.newBuilder().setId(p.id()).setAddress(p.raftAddress()).build());
+        }
+        return RaftGroup.valueOf(group.getGroupId(), peers.values());
+    }
+
+    /**
+     * The configuration changed: the Raft clients are built again when its peers are not the ones they know (else
+     * a group whose original members have all been replaced would leave them nobody to ask). The old clients are
+     * closed once what they carry has timed out.
+     */
+    public synchronized void refreshClients() {
+        RaftGroup g = clientGroup();
+        java.util.Set<RaftPeer> peers = java.util.Set.copyOf(g.getPeers());
+        if (peers.equals(clientPeers) || sender.isShutdown()) {
+            return;
+        }
+        clientPeers = peers;
+        RaftClient oldClient = client;
+        RaftClient oldLease = leaseClient;
+        client = newClient(g, tls);
+        leaseClient = newLeaseClient(g, tls);
+        sender.execute(() -> {
+            try {
+                Thread.sleep(TimeUnit.SECONDS.toMillis(SUBMIT_TIMEOUT_SECONDS + 2));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            closeQuietly(oldClient);
+            closeQuietly(oldLease);
+        });
+    }
+
+    private static void closeQuietly(RaftClient c) {
+        try {
+            c.close();
+        } catch (IOException ignored) {
+            // replaced already
+        }
     }
 
     private static RaftClient newLeaseClient(RaftGroup group, org.apache.ratis.conf.Parameters tls) {
@@ -239,7 +384,7 @@ public final class RaftNode implements AutoCloseable {
 
     private synchronized void replaceLeaseClient(RaftClient failed) {
         if (leaseClient == failed) {
-            leaseClient = newLeaseClient(group, tls);
+            leaseClient = newLeaseClient(clientGroup(), tls);
             try {
                 failed.close();
             } catch (IOException ignored) {
@@ -253,7 +398,7 @@ public final class RaftNode implements AutoCloseable {
         if (client != failed) {
             return;
         }
-        client = newClient(group, tls);
+        client = newClient(clientGroup(), tls);
         try {
             failed.close();
         } catch (IOException ignored) {

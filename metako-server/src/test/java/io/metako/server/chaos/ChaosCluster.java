@@ -106,6 +106,60 @@ final class ChaosCluster implements AutoCloseable {
         }
     }
 
+    /**
+     * Plans {@code planned} instances and starts the first {@code running} as a Raft group of their own (their files
+     * list only each other as peers); the files of the others list every planned instance, for them to join later
+     * ({@link #startInstance(int, boolean)} with {@code join}, then {@code metakoctl members add}).
+     */
+    static ChaosCluster startGrowable(int planned, int running, Duration ready) throws Exception {
+        Path dir = Files.createTempDirectory(Path.of("/tmp"), "metako-members-");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        LocalCluster cluster = LocalCluster.plan(dir, 3, planned, s -> { });
+        cluster.withoutNodeManagers();
+        ChaosCluster c = new ChaosCluster(cluster, List.of(), planned, false);
+        try {
+            cluster.startPostgres();
+            List<Path> configs = cluster.writeConfigs("500ms", "5s", "async");
+            for (int i = 0; i < running; i++) {
+                String yaml = Files.readString(configs.get(i));
+                for (int k = running; k < planned; k++) {
+                    LocalCluster.InstanceSpec p = cluster.instances().get(k);
+                    String entry = "  - id: " + p.id() + "\n    raft_address: " + LocalCluster.HOST + ":" + p.raftPort()
+                            + "\n    grpc_address: " + LocalCluster.HOST + ":" + p.grpcPort() + "\n";
+                    if (!yaml.contains(entry)) {
+                        throw new IllegalStateException("no peer entry of " + p.id() + " to drop in " + configs.get(i));
+                    }
+                    yaml = yaml.replace(entry, "");
+                }
+                Files.writeString(configs.get(i), yaml);
+            }
+            c = new ChaosCluster(cluster, configs, planned, false);
+            for (int i = 0; i < running; i++) {
+                c.startInstance(i);
+            }
+            c.awaitSettled(ready);
+            return c;
+        } catch (Exception | AssertionError e) {
+            c.close();
+            throw e;
+        }
+    }
+
+    /** Instance {@code i}'s admin API address (host:port). */
+    String grpc(int i) {
+        return cluster.instances().get(i).grpc();
+    }
+
+    /** Instance {@code i}'s Raft address (host:port). */
+    String raftAddress(int i) {
+        return LocalCluster.HOST + ":" + cluster.instances().get(i).raftPort();
+    }
+
+    /** A client of the admin API that knows the endpoints of {@code instances}. */
+    MetakoClient client(List<Integer> instances) {
+        return new MetakoClient(instances.stream().map(this::grpc).toList(), cluster.token(), Duration.ofSeconds(5));
+    }
+
     /** Raises max_connections on every node (replicas first: a standby needs at least the primary's) and the proxies' limit. */
     private void makeRoomFor(int clients, List<Path> configs) throws Exception {
         int maxConnections = clients + 300;
@@ -131,9 +185,14 @@ final class ChaosCluster implements AutoCloseable {
     }
 
     void startInstance(int i) throws IOException, InterruptedException {
+        startInstance(i, false);
+    }
+
+    /** {@code join}: started with --join (empty storage: it waits to be added to the running group). */
+    void startInstance(int i, boolean join) throws IOException, InterruptedException {
         LocalCluster.InstanceSpec spec = cluster.instances().get(i);
         instances[i] = InstanceLauncher.launch(configs.get(i), dir.resolve(spec.id() + ".log"),
-                fakeClocks ? fakeClockPrefix(i) : List.of());
+                fakeClocks ? fakeClockPrefix(i) : List.of(), join ? List.of("--join") : List.of());
     }
 
     /**

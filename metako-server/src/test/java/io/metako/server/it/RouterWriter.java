@@ -13,33 +13,33 @@ import java.util.concurrent.atomic.AtomicInteger;
  * HAProxy): an id counts as acknowledged once its INSERT was answered; after a failure it reconnects and goes on with
  * the next id (the failed one's outcome is unknown, so it is never used again).
  */
-final class RouterWriter implements Runnable {
-    interface Connector {
+public final class RouterWriter implements Runnable {
+    public interface Connector {
         Connection open() throws SQLException;
     }
 
-    final Set<Integer> acked = new ConcurrentSkipListSet<>();
-    final AtomicInteger failures = new AtomicInteger();
-    volatile int lastAcked;
+    public final Set<Integer> acked = new ConcurrentSkipListSet<>();
+    public final AtomicInteger failures = new AtomicInteger();
+    public volatile int lastAcked;
     private final AtomicBoolean stop = new AtomicBoolean();
     private final Connector connect;
     private final String table;
     private Thread thread;
     private int next = 1;
 
-    RouterWriter(Connector connect, String table) {
+    public RouterWriter(Connector connect, String table) {
         this.connect = connect;
         this.table = table;
     }
 
-    RouterWriter start() {
+    public RouterWriter start() {
         thread = new Thread(this, "router-writer-" + table);
         thread.start();
         return this;
     }
 
     /** Stops writing and waits for the thread, so that nothing is acknowledged after this returns. */
-    boolean stop() throws InterruptedException {
+    public boolean stop() throws InterruptedException {
         stop.set(true);
         thread.join(15_000);
         return !thread.isAlive();
