@@ -157,7 +157,7 @@ public final class MetakoClient implements AutoCloseable {
 
     /**
      * Adds a metako instance (running with --join) to the Raft group. Only the leader does it: the call goes to each
-     * endpoint in turn until the leader answers. Waits up to a minute (the new instance catches up first).
+     * endpoint in turn until the leader answers. Waits up to 90 s (the new instance catches up first).
      */
     public MutationResponse addMember(String id, String raftAddress, String apiAddress, String requestedBy) {
         return onLeader(stub -> stub.addMember(io.metako.proto.v1.AddMemberRequest.newBuilder().setId(id)
@@ -171,7 +171,7 @@ public final class MetakoClient implements AutoCloseable {
     }
 
     /** How long a membership change may take: the leader brings a new member up to date before it counts. */
-    private static final long MEMBERSHIP_DEADLINE_MILLIS = 60_000;
+    private static final long MEMBERSHIP_DEADLINE_MILLIS = 90_000;
 
     private MutationResponse onLeader(Function<MetakoAdminGrpc.MetakoAdminBlockingStub, MutationResponse> rpc) {
         List<String> errors = new ArrayList<>();

@@ -64,17 +64,38 @@ final class InstanceMembers {
         this.clock = clock;
     }
 
-    /** The instances that count in majorities and acknowledgements: see {@link MemberRegistry#members}. */
+    /** The instances an epoch must be acknowledged by: see {@link MemberRegistry#members}. */
     List<String> ids() {
-        return MemberRegistry.members(stateMachine.state(), raft.conf(),
-                config.get().peers().stream().map(PeerConfig::id).toList());
+        return MemberRegistry.members(stateMachine.state(), raft.conf(), filePeers());
     }
+
+    /**
+     * The voters of the Raft configuration (both, while a change is committed): their verdicts make a node's health.
+     * An instance registered and not yet voting does not count there: a replacement that never starts must not
+     * raise the number of verdicts a failover needs.
+     */
+    List<String> voters() {
+        RaftNode.Conf conf = raft.conf();
+        return conf.current().isEmpty() ? filePeers() : List.copyOf(conf.ids());
+    }
+
+    private List<String> filePeers() {
+        return config.get().peers().stream().map(PeerConfig::id).toList();
+    }
+
+    /** The term this instance last led in, and since when (System.nanoTime()): a new leader's silence figures are young. */
+    private volatile long ledTerm = -1;
+    private volatile long leaderSinceNanos;
 
     /** One control-loop tick on the leader: the registry brought in line with the configuration. */
     void tick(boolean leader, long term) {
-        if (!leader) {
-            registry.reset();
-            return;
+        if (!leader || term != ledTerm) {
+            registry.reset(); // a leader again later (or in a new term) counts from then
+            ledTerm = leader ? term : -1;
+            leaderSinceNanos = System.nanoTime();
+            if (!leader) {
+                return;
+            }
         }
         long lease = leaseMillis.getAsLong();
         long wait = TimeUnit.MILLISECONDS.toNanos(lease + LeaseKeeper.marginMillis(lease));
@@ -85,7 +106,9 @@ final class InstanceMembers {
             }
         }
         String self = raft.selfId();
-        for (Command.Builder c : registry.reconcile(stateMachine.state(), raft.conf(), term, api, System.nanoTime(), wait)) {
+        long neverVoted = wait + TimeUnit.MILLISECONDS.toNanos(3 * CHANGE_TIMEOUT.toMillis());
+        for (Command.Builder c : registry.reconcile(stateMachine.state(), raft.conf(), term, api, System.nanoTime(), wait,
+                neverVoted)) {
             Command command = c.setTimeMillis(clock.millis()).setProposer(self).build();
             submit.apply(command).whenComplete((r, e) -> {
                 if (e == null && r.getApplied()) {
@@ -179,7 +202,7 @@ final class InstanceMembers {
             throw new AdminException(AdminException.Kind.UNAVAILABLE, "interrupted");
         } catch (Exception e) {
             LOG.warn("adding instance {} failed: {}", r.getId(), e.toString());
-            throw new AdminException(AdminException.Kind.UNAVAILABLE, "instance " + r.getId() + " did not join: "
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "instance " + r.getId() + " did not join: "
                     + e.getMessage() + ". It must be running, started with --join on empty storage, and reachable at "
                     + r.getRaftAddress() + " from every member; its registration ends by itself");
         }
@@ -197,8 +220,19 @@ final class InstanceMembers {
             throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "instance " + r.getId()
                     + " is not a member of the Raft group (members: " + conf.ids() + ")");
         }
+        long ledMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - leaderSinceNanos);
+        long silentMillis = Math.max(SILENT_MILLIS, leaseMillis.getAsLong());
+        if (ledTerm < 0 || ledMillis < silentMillis) {
+            // a new leader has not yet had the time to see which followers are silent
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "this instance became the Raft leader "
+                    + ledMillis + " ms ago and cannot tell yet which members answer: try again in "
+                    + ((silentMillis - ledMillis) / 1000 + 1) + " s");
+        }
+        if (stateMachine.state().getInstancesList().stream().noneMatch(i -> i.getId().equals(r.getId()))) {
+            registerNow(r.getId(), conf); // it must count in acknowledgements until its lease has run out
+        }
         List<RaftNode.Peer> next = conf.current().stream().filter(p -> !p.id().equals(r.getId())).toList();
-        Set<String> silent = raft.unresponsiveFollowers(Math.max(SILENT_MILLIS, leaseMillis.getAsLong()));
+        Set<String> silent = raft.unresponsiveFollowers(silentMillis);
         List<String> reachable = next.stream().map(RaftNode.Peer::id).filter(id -> !silent.contains(id)).toList();
         int majorityNow = conf.current().size() / 2 + 1;
         int majorityNext = next.size() / 2 + 1;
@@ -212,15 +246,61 @@ final class InstanceMembers {
         try {
             LOG.info("removing instance {} from the group ({} requested): {} -> {} members", r.getId(),
                     r.getRequestedBy(), conf.current().size(), next.size());
+            if (r.getId().equals(raft.selfId())) {
+                handOver(reachable);
+            }
             raft.changeConfiguration(conf.current(), next, CHANGE_TIMEOUT);
         } catch (java.io.IOException e) {
-            throw new AdminException(AdminException.Kind.UNAVAILABLE, "instance " + r.getId() + " was not removed: "
-                    + e.getMessage());
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "instance " + r.getId()
+                    + " was not removed: " + e.getMessage() + " (check with metakoctl members before asking again)");
         }
         LOG.info("instance {} left the Raft group", r.getId());
         return answer("instance " + r.getId() + " left: the Raft group has " + next.size() + " members, majority "
                 + majorityNext + ". It routes nothing any more; stop it. Its registration ends once any lease it held"
                 + " has run out");
+    }
+
+    /** Registers a member of the configuration the leader has not registered yet (it does so within a tick). */
+    private void registerNow(String id, RaftNode.Conf conf) {
+        String raftAddress = conf.current().stream().filter(p -> p.id().equals(id)).map(RaftNode.Peer::raftAddress)
+                .findFirst().orElseThrow();
+        String api = config.get().peers().stream().filter(p -> p.id().equals(id) && p.grpcAddress() != null)
+                .map(p -> p.grpcAddress().toString()).findFirst().orElse("");
+        ClusterState s = stateMachine.state();
+        Command register = Command.newBuilder().setEpoch(s.getEpoch()).setTimeMillis(clock.millis())
+                .setProposer(raft.selfId()).setRegisterInstance(RegisterInstance.newBuilder().setInstance(
+                        InstanceEntry.newBuilder().setId(id).setRaftAddress(raftAddress).setApiAddress(api))).build();
+        CommandResult result;
+        try {
+            result = submit.apply(register).get(RaftNode.SUBMIT_TIMEOUT_SECONDS + 2, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AdminException(AdminException.Kind.UNAVAILABLE, "interrupted");
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "instance " + id + " is not registered"
+                    + " yet, and registering it failed: " + e + "; try again");
+        }
+        if (!result.getApplied() && stateMachine.state().getInstancesList().stream().noneMatch(i -> i.getId().equals(id))) {
+            throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "instance " + id + " is not registered"
+                    + " yet: " + result.getRejection() + "; try again");
+        }
+    }
+
+    /**
+     * This leader removes itself: it hands the leadership to a reachable member first, so the group has a leader
+     * at once rather than after an election timeout (lease round trips in between would wait). The change then goes
+     * to the new leader; without a handover Ratis still steps the removed leader down, only later.
+     */
+    private void handOver(List<String> reachable) {
+        for (String to : reachable) {
+            try {
+                raft.transferLeadership(to, Duration.ofSeconds(5));
+                LOG.info("leadership handed to {} before this instance leaves the group", to);
+                return;
+            } catch (java.io.IOException e) {
+                LOG.info("handing the leadership to {} failed: {}", to, e.getMessage());
+            }
+        }
     }
 
     /** The configuration, when this instance leads and no change is under way; refused otherwise, saying whom to ask. */

@@ -113,9 +113,13 @@ public final class MetakoInstance implements AutoCloseable {
         this.controller = new FailoverController(config.instance().id(), new ControllerInputs(),
                 new NodeOperations(() -> this.config), this::submit, clock);
         this.lease = new io.metako.server.routing.LeaseKeeper(raft, this::leaseMillis, config.instance().id(), raft::voter);
-        // an instance out of the Raft configuration (removed, or joining) routes nothing: its state is not the group's
+        // an instance out of the Raft configuration (removed, or joining) routes nothing: its state is not the group's;
+        // one that knows a configuration without itself refuses at once (waiting would bring nothing)
         this.routing = new RoutingPublisher(() -> raft.voter() ? RoutingTables.of(stateMachine.state(),
-                health.observations(), members.ids(), lease.lease()) : io.metako.proxy.routing.RoutingTable.unknown());
+                health.observations(), members.voters(), lease.lease()) : raft.outside()
+                ? io.metako.proxy.routing.RoutingTable.closed("metako instance " + config.instance().id() + " is not in"
+                + " the Raft group (removed, or not yet added): connect through another instance")
+                : io.metako.proxy.routing.RoutingTable.unknown());
         this.acknowledger = new io.metako.server.routing.EpochAcknowledger(config.instance().id(), stateMachine::state,
                 this::submit, clock, this::refreshRouting, () -> proxyPorts);
         this.control = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(config.instance().id() + "/control-loop"));
@@ -334,6 +338,11 @@ public final class MetakoInstance implements AutoCloseable {
 
         @Override
         public List<String> members() {
+            return members.voters();
+        }
+
+        @Override
+        public List<String> acknowledgers() {
             return members.ids();
         }
 
@@ -364,10 +373,14 @@ public final class MetakoInstance implements AutoCloseable {
         stateMachine.addListener(this::refreshLimits);
         stateMachine.onConfigurationChanged(() -> {
             lease.membershipChanged(); // first: a removed instance's writes end here
-            control.execute(() -> {
-                raft.refreshClients();
-                refreshRouting();
-            });
+            try {
+                control.execute(() -> {
+                    raft.refreshClients();
+                    refreshRouting();
+                });
+            } catch (java.util.concurrent.RejectedExecutionException closing) {
+                // the instance is closing: nothing to refresh
+            }
         });
         raft.start();
         refreshLimits(stateMachine.state()); // a state restored from a snapshot calls no listener
@@ -411,10 +424,10 @@ public final class MetakoInstance implements AutoCloseable {
     }
 
     public CompletableFuture<CommandResult> submit(Command command) {
-        if (raft.removed()) {
-            // its verdicts and acknowledgements would be a stranger's: nothing it says counts any more
+        if (raft.outside()) {
+            // out of a configuration it knows: its verdicts and acknowledgements would be a stranger's
             return CompletableFuture.failedFuture(new IOException("instance " + config.instance().id()
-                    + " was removed from the Raft group"));
+                    + " is not in the Raft group's configuration"));
         }
         return raft.submit(command);
     }
@@ -539,9 +552,10 @@ public final class MetakoInstance implements AutoCloseable {
 
     public ClusterStatus status() {
         String sentence = raft.removed() ? "removed from the Raft group: this instance routes nothing and counts in"
-                + " nothing; stop it" : !raft.voter() && raft.conf().current().isEmpty()
-                ? "waiting to be added to the Raft group: metakoctl members add " + config.instance().id() + " "
-                + config.instance().raftAddress() + " " + config.instance().grpcAddress()
+                + " nothing; stop it" : !raft.voter() && raft.started()
+                ? "not in the Raft group: waiting to be added (metakoctl members add " + config.instance().id() + " "
+                + config.instance().raftAddress() + " " + config.instance().grpcAddress() + "), or removed before"
+                + " this start; it routes nothing"
                 : raft.leaderId().isPresent() ? controller.sentence() : "waiting: no Raft leader known to this instance";
         ClusterStatus.Builder b = StatusAssembler.assemble(stateMachine.state(), raftView(), health.observations(), sentence)
                 .toBuilder().setHoldsLease(routing.current().writableNow())

@@ -8,7 +8,8 @@ import picocli.CommandLine.Parameters;
         description = {"List the Raft group members (metako instances), their roles and membership; add or remove one.",
                 "Membership: voter (in the Raft configuration), leaving (in the previous one while a change commits), "
                         + "registered (not in the configuration: being added, or removed and any lease it held not "
-                        + "yet run out)."},
+                        + "yet run out), unregistered (in the configuration, registered by the leader within a "
+                        + "second)."},
         subcommands = {MembersCommand.Add.class, MembersCommand.Remove.class})
 final class MembersCommand extends CommandGroup {
     @Override

@@ -108,6 +108,11 @@ public final class ForwardingProxy implements AutoCloseable {
         return loops;
     }
 
+    /** Why nothing goes through this instance any more (see {@link RoutingTable#closed(String)}), or null. */
+    String closed() {
+        return table.get().closed();
+    }
+
     /** Where a new connection goes now, if anywhere. */
     Optional<RoutingTable.Backend> target() {
         RoutingTable t = table.get();

@@ -123,7 +123,11 @@ final class ForwardingSession {
         }
         Optional<RoutingTable.Backend> t = proxy.target();
         if (t.isEmpty()) {
-            if (System.nanoTime() > deadlineNanos) {
+            String closed = proxy.closed();
+            if (closed != null) {
+                LOG.info("closing a forwarded client connection at once: {}", closed);
+                close();
+            } else if (System.nanoTime() > deadlineNanos) {
                 LOG.info("no {} to forward to within {} ms; closing the client connection",
                         proxy.role() == ForwardingProxy.Role.PRIMARY ? "primary" : "replica", proxy.failoverWait().toMillis());
                 close();

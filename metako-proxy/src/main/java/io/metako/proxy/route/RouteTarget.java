@@ -22,8 +22,12 @@ public sealed interface RouteTarget {
 
     /**
      * Nowhere now: no primary (a failover is running) or no write lease here. The statement waits up to
-     * {@code proxy.failover_wait} for a new table, then fails with a retryable error ({@code sqlState}).
+     * {@code proxy.failover_wait} for a new table, then fails with a retryable error ({@code sqlState}); with
+     * {@code now}, nothing is worth waiting for (the instance left the group) and it fails at once.
      */
-    record Wait(String reason, String sqlState) implements RouteTarget {
+    record Wait(String reason, String sqlState, boolean now) implements RouteTarget {
+        public Wait(String reason, String sqlState) {
+            this(reason, sqlState, false);
+        }
     }
 }

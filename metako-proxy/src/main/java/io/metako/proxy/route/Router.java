@@ -22,6 +22,9 @@ public final class Router {
      */
     public static RouteTarget route(Classification c, SessionRouting session, RoutingTable table, ReplicaSelector selector,
                                     boolean staleReads) {
+        if (table.closed() != null) {
+            return new RouteTarget.Wait(table.closed(), SqlState.CANNOT_CONNECT_NOW, true);
+        }
         if (session.inTransaction()) { // even a BEGIN: PostgreSQL only warns, the transaction goes on where it is
             RoutingTable.Backend b = session.transactionBackend().orElseThrow();
             boolean onReplica = table.replicas().stream().anyMatch(r -> r.backend().equals(b));

@@ -17,11 +17,26 @@ import java.util.Optional;
  *                  so every proxy changes it with the table that carries the change
  */
 public record RoutingTable(long epoch, Optional<Backend> primary, List<Replica> replicas, boolean writable, WriteLease lease,
-                           Balance balance) {
+                           Balance balance, String closed) {
 
     public RoutingTable {
         replicas = List.copyOf(replicas);
         java.util.Objects.requireNonNull(balance, "balance");
+    }
+
+    /** An open table (see {@link #closed(String)}). */
+    public RoutingTable(long epoch, Optional<Backend> primary, List<Replica> replicas, boolean writable, WriteLease lease,
+                        Balance balance) {
+        this(epoch, primary, replicas, writable, lease, balance, null);
+    }
+
+    /**
+     * Nothing is routed through this instance any more, and nothing is worth waiting for: every statement and new
+     * connection is refused at once with {@code reason} (an instance removed from the Raft group).
+     */
+    public static RoutingTable closed(String reason) {
+        return new RoutingTable(0, Optional.empty(), List.of(), false, WriteLease.create(), Balance.CONFIGURED,
+                java.util.Objects.requireNonNull(reason, "reason"));
     }
 
     /** A table that leaves the read balancing to the port's own setting. */

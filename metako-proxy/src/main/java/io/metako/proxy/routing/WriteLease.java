@@ -17,6 +17,8 @@ public final class WriteLease {
 
     private final boolean always;
     private volatile Grant grant = new Grant(-1, System.nanoTime());
+    /** When the lease was last dropped (System.nanoTime()): a round trip sent before then grants nothing. */
+    private long droppedNanos = System.nanoTime();
 
     private WriteLease(boolean always) {
         this.always = always;
@@ -58,9 +60,13 @@ public final class WriteLease {
     /**
      * A round trip sent at {@code sentNanos} was answered, and the state applied by then was at
      * {@code epoch}: writes of that epoch may go out until {@code sentNanos + leaseNanos}. A grant for
-     * an epoch older than one already entered is ignored.
+     * an epoch older than one already entered is ignored, and so is a round trip sent before the last
+     * {@link #drop}: a drop holds until a round trip sent after it is answered.
      */
     public synchronized void renew(long epoch, long sentNanos, long leaseNanos) {
+        if (sentNanos - droppedNanos < 0) {
+            return;
+        }
         Grant g = grant;
         long until = sentNanos + leaseNanos;
         if (epoch > g.epoch || epoch == g.epoch && until - g.untilNanos > 0) {
@@ -70,6 +76,7 @@ public final class WriteLease {
 
     /** Ends the current grant now (a process pause, leadership lost). */
     public synchronized void drop() {
+        droppedNanos = System.nanoTime();
         grant = new Grant(grant.epoch, Math.min(grant.untilNanos, System.nanoTime()));
     }
 

@@ -310,6 +310,14 @@ final class UnitDispatcher {
     /** The unit at the head waits for a new table, until proxy.failover_wait is over; true once it gave up. */
     boolean waitOrFail(RouteTarget.Wait w) {
         long now = System.nanoTime();
+        if (w.now()) {
+            waitDeadline = 0;
+            if (waitStarted != 0) {
+                waitOver(false);
+            }
+            failUnit(w.sqlState(), w.reason());
+            return true;
+        }
         if (waitDeadline == 0) {
             waitDeadline = now + router.settings().failoverWait().toNanos();
         }

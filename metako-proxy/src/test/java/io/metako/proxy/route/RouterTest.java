@@ -73,7 +73,10 @@ class RouterTest {
                         t -> new RoutingTable(4, t.primary(), t.replicas(), false), "Transaction[backend=Backend[name=pg-3"),
                 row("a multi-statement string with a write goes to the primary", "SELECT 1; DELETE FROM t", SessionRouting.idle(), t -> t, "Primary["),
                 row("COPY TO STDOUT is a read", "COPY t TO STDOUT", SessionRouting.idle(), t -> t, "Replica["),
-                row("LISTEN needs the primary", "LISTEN ch", SessionRouting.idle(), t -> t, "Primary["));
+                row("LISTEN needs the primary", "LISTEN ch", SessionRouting.idle(), t -> t, "Primary["),
+                row("a closed table (the instance left the group) refuses at once, inside a transaction too", "COMMIT",
+                        new SessionRouting(Optional.of(PG1), -1), t -> RoutingTable.closed("removed"),
+                        "Wait[reason=removed, sqlState=57P03, now=true]"));
     }
 
     private static Arguments row(String scenario, String sql, SessionRouting session, UnaryOperator<RoutingTable> t, String expected) {

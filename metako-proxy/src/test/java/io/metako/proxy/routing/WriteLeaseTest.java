@@ -24,6 +24,21 @@ class WriteLeaseTest {
     }
 
     @Test
+    void aDropHoldsUntilARoundTripSentAfterItIsAnswered() throws InterruptedException {
+        WriteLease lease = WriteLease.create();
+        long before = System.nanoTime();
+        lease.renew(5, before, 10 * SECOND);
+        Thread.sleep(2);
+        lease.drop(); // a process pause, or this instance left the Raft group
+        assertThat(lease.validFor(5)).isFalse();
+        lease.renew(5, before, 10 * SECOND); // sent before the drop, answered after it
+        assertThat(lease.validFor(5)).as("a round trip sent before the drop").isFalse();
+        Thread.sleep(2);
+        lease.renew(5, System.nanoTime(), 10 * SECOND);
+        assertThat(lease.validFor(5)).as("one sent after it").isTrue();
+    }
+
+    @Test
     void enteringAnEpochEndsTheOldOneAndALateGrantForItIsIgnored() {
         WriteLease lease = WriteLease.create();
         lease.renew(1, System.nanoTime(), 10 * SECOND);

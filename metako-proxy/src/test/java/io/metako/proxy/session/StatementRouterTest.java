@@ -407,6 +407,26 @@ class StatementRouterTest {
         assertThat(backend.connections.get()).as("no backend is contacted before a client is authenticated").isZero();
     }
 
+    @Test
+    void aClosedTableRefusesAtOnceWithItsReason() throws Exception {
+        router(RouterSettings.ClientAuth.PASSWORD, 10, Duration.ofSeconds(5), Duration.ofSeconds(30));
+        try (Client c = new Client()) {
+            c.login();
+            table.set(RoutingTable.closed("metako instance m1 is not in the Raft group (removed)"));
+            router.onRoutingTable(table.get());
+            long t0 = System.nanoTime();
+            c.send('Q', "INSERT INTO t VALUES (1)");
+            Map<Character, String> e = c.readUntil('E').fields();
+            assertThat(e).containsEntry('C', "57P03");
+            assertThat(e.get('M')).contains("not in the Raft group");
+            assertThat(Duration.ofNanos(System.nanoTime() - t0)).as("not after proxy.failover_wait (30 s)")
+                    .isLessThan(Duration.ofSeconds(5));
+            assertThat((char) c.read().body()[0]).isEqualTo('I');
+            c.send('Q', "SELECT 1");
+            assertThat(c.readUntil('E').fields().get('M')).as("reads too").contains("not in the Raft group");
+        }
+    }
+
     /**
      * The backend login hands over at its ReadyForQuery in the middle of a read: a message in the same read
      * after it is the link's, relayed as any notice between statements, not lost with the login handler.

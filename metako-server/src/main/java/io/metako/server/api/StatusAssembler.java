@@ -35,7 +35,9 @@ public final class StatusAssembler {
 
     public static ClusterStatus assemble(ClusterState state, RaftView raft, Map<String, NodeObservation> observations,
                                          String sentence) {
-        Set<String> instanceIds = raft.peers().stream().map(Member::getId).collect(java.util.stream.Collectors.toSet());
+        // a node's health counts the voters' verdicts, not those of instances only registered (joining or leaving)
+        Set<String> instanceIds = raft.peers().stream().filter(m -> !m.getMembership().equals("registered"))
+                .map(Member::getId).collect(java.util.stream.Collectors.toSet());
         ClusterStatus.Builder b = ClusterStatus.newBuilder().setAnsweredBy(raft.selfId())
                 .setLeaderId(nullToEmpty(raft.leaderId())).setTerm(raft.term()).addAllMembers(members(raft))
                 .setEpoch(state.getEpoch()).setPrimary(state.getPrimary()).setPaused(state.getPaused())
@@ -48,7 +50,7 @@ public final class StatusAssembler {
         for (Node n : state.getNodesList()) {
             List<VerdictRecord> verdicts = HealthByMajority.verdictsOn(state, n.getName(), instanceIds);
             NodeStatus.Builder ns = NodeStatus.newBuilder().setNode(n).addAllVerdicts(verdicts)
-                    .setHealth(HealthByMajority.of(verdicts, raft.peers().size()));
+                    .setHealth(HealthByMajority.of(verdicts, instanceIds.size()));
             NodeObservation obs = observations.get(n.getName());
             if (obs != null) {
                 ns.setObservation(withLag(obs, primaryLsn));

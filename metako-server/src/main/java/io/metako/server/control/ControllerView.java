@@ -16,7 +16,17 @@ import java.util.Set;
  */
 public record ControllerView(ClusterState state, Map<String, NodeObservation> observations, List<String> members,
                              Set<String> silentMembers, long nowMillis, long lastChangeSeenMillis,
-                             Set<String> unresponsive) {
+                             Set<String> unresponsive, List<String> acknowledgers) {
+    /**
+     * {@code members}: the Raft configuration's voters, whose verdicts make a node's health; {@code acknowledgers}:
+     * every instance an operation's epoch must be acknowledged by (or waited out), the voters and the instances
+     * registered while they join or leave (one may hold a lease).
+     */
+    public ControllerView(ClusterState state, Map<String, NodeObservation> observations, List<String> members,
+                          Set<String> silentMembers, long nowMillis, long lastChangeSeenMillis, Set<String> unresponsive) {
+        this(state, observations, members, silentMembers, nowMillis, lastChangeSeenMillis, unresponsive, members);
+    }
+
     public ControllerView(ClusterState state, Map<String, NodeObservation> observations, List<String> members,
                           Set<String> silentMembers, long nowMillis) {
         this(state, observations, members, silentMembers, nowMillis, -1, Set.of());
@@ -43,5 +53,6 @@ public record ControllerView(ClusterState state, Map<String, NodeObservation> ob
         members = List.copyOf(members);
         silentMembers = Set.copyOf(silentMembers);
         unresponsive = Set.copyOf(unresponsive);
+        acknowledgers = List.copyOf(acknowledgers);
     }
 }

@@ -35,7 +35,13 @@ public final class FailoverController {
 
         Map<String, NodeObservation> observations();
 
+        /** The Raft configuration's voters: their verdicts make a node's health. */
         List<String> members();
+
+        /** Every instance an epoch must be acknowledged by: the voters and the registered instances. */
+        default List<String> acknowledgers() {
+            return members();
+        }
 
         boolean isLeader();
 
@@ -99,7 +105,7 @@ public final class FailoverController {
         }
         ControllerView view = new ControllerView(s, inputs.observations(), inputs.members(),
                 leader ? passable(s) : Set.of(), clock.millis(), lastChangeSeenMillis(s),
-                leader ? inputs.unresponsiveMembers() : Set.of());
+                leader ? inputs.unresponsiveMembers() : Set.of(), inputs.acknowledgers());
         Decision d = FailoverDecider.decide(view);
         if (!d.reason().equals(sentence)) {
             LOG.info("{}{} (epoch {}, term {})", leader ? "" : "[follower view] ", d.reason(), s.getEpoch(), inputs.term());
@@ -136,7 +142,7 @@ public final class FailoverController {
         }
         long lease = Math.max(1, s.getSettings().getFailover().getLeaseMillis());
         long wait = TimeUnit.MILLISECONDS.toNanos(lease + io.metako.server.routing.LeaseKeeper.marginMillis(lease));
-        return now - seen.sinceNanos() >= wait ? Set.copyOf(inputs.members()) : Set.of();
+        return now - seen.sinceNanos() >= wait ? Set.copyOf(inputs.acknowledgers()) : Set.of();
     }
 
     private record OperationSeen(long epoch, long sinceNanos) {

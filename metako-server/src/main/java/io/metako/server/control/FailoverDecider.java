@@ -106,11 +106,12 @@ public final class FailoverDecider {
 
     private static Decision resume(ControllerView view, Operation op) {
         ClusterState s = view.state();
-        List<String> missing = view.members().stream()
+        List<String> missing = view.acknowledgers().stream()
                 .filter(m -> !op.getAckedInstancesList().contains(m) && !view.silentMembers().contains(m)).toList();
         if (!missing.isEmpty()) {
             return Decision.none("waiting: epoch " + s.getEpoch() + " acknowledged by "
-                    + (view.members().size() - missing.size()) + "/" + view.members().size() + " instances " + missing);
+                    + (view.acknowledgers().size() - missing.size()) + "/" + view.acknowledgers().size() + " instances "
+                    + missing);
         }
         NodeObservation target = view.observations().get(op.getTarget());
         if (target != null && target.getReachable() && !target.getInRecovery()) {

@@ -30,6 +30,7 @@ public final class MemberRegistry {
     private final Map<String, Long> sentAt = new HashMap<>();
     private final Set<String> adding = ConcurrentHashMap.newKeySet();
 
+
     /** The members that count: every registered instance and every member of the configuration (either one, during a change). */
     public static List<String> members(ClusterState s, RaftNode.Conf conf, List<String> fallback) {
         if (conf.current().isEmpty()) {
@@ -54,32 +55,42 @@ public final class MemberRegistry {
 
     /**
      * The commands that bring the registry in line with {@code conf} now, for a leader in {@code term};
-     * {@code apiAddresses}: the admin API address of the instances the file names; {@code waitNanos}: lease + margin.
+     * {@code apiAddresses}: the admin API address of the instances the file names; {@code waitNanos}: lease + margin,
+     * how long an instance that voted ({@link InstanceEntry#getVoted()}) is kept once out of the configuration;
+     * {@code neverVotedWaitNanos}: likewise for one that never did (being added, maybe by an earlier leader, whose
+     * catching up may take a while).
      */
     public synchronized List<Command.Builder> reconcile(ClusterState s, RaftNode.Conf conf, long term,
-                                                        Map<String, String> apiAddresses, long nowNanos, long waitNanos) {
+                                                        Map<String, String> apiAddresses, long nowNanos, long waitNanos,
+                                                        long neverVotedWaitNanos) {
         List<Command.Builder> commands = new ArrayList<>();
         if (!s.getSeeded() || conf.current().isEmpty()) {
             return commands;
         }
-        Set<String> registered = new TreeSet<>();
-        s.getInstancesList().forEach(i -> registered.add(i.getId()));
+        Map<String, InstanceEntry> registered = new HashMap<>();
+        s.getInstancesList().forEach(i -> registered.put(i.getId(), i));
         for (RaftNode.Peer p : conf.current()) {
-            if (!registered.contains(p.id()) && due(p.id(), nowNanos)) {
+            InstanceEntry known = registered.get(p.id());
+            if (known == null && due(p.id(), nowNanos)) {
                 commands.add(command(s, term).setRegisterInstance(RegisterInstance.newBuilder().setInstance(
-                        InstanceEntry.newBuilder().setId(p.id()).setRaftAddress(p.raftAddress())
+                        InstanceEntry.newBuilder().setId(p.id()).setRaftAddress(p.raftAddress()).setVoted(true)
                                 .setApiAddress(apiAddresses.getOrDefault(p.id(), "")))));
+            } else if (known != null && !known.getVoted() && due(p.id(), nowNanos)) {
+                // it votes now: once out of the configuration again, lease + margin is enough
+                commands.add(command(s, term).setRegisterInstance(RegisterInstance.newBuilder().setInstance(
+                        known.toBuilder().setVoted(true))));
             }
         }
         Set<String> inConf = conf.ids();
-        outSince.keySet().removeIf(id -> inConf.contains(id) || !registered.contains(id));
+        outSince.keySet().removeIf(id -> inConf.contains(id) || !registered.containsKey(id));
         for (InstanceEntry i : s.getInstancesList()) {
             if (inConf.contains(i.getId()) || adding.contains(i.getId())) {
                 outSince.remove(i.getId());
                 continue;
             }
             long since = outSince.computeIfAbsent(i.getId(), id -> nowNanos);
-            if (nowNanos - since >= waitNanos && due(i.getId(), nowNanos)) {
+            long wait = i.getVoted() ? waitNanos : Math.max(waitNanos, neverVotedWaitNanos);
+            if (nowNanos - since >= wait && due(i.getId(), nowNanos)) {
                 commands.add(command(s, term).setRetireInstance(RetireInstance.newBuilder().setId(i.getId())));
             }
         }

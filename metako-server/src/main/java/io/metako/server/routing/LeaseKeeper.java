@@ -39,8 +39,7 @@ public final class LeaseKeeper implements AutoCloseable {
      */
     private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
     private static final int MAX_IN_FLIGHT = 4;
-    /** When the lease was last dropped: a round trip sent before then renews nothing. */
-    private volatile long droppedAt = System.nanoTime();
+
     private volatile long lastTick = System.nanoTime();
     private volatile long lastSent;
     private volatile boolean failing;
@@ -83,8 +82,7 @@ public final class LeaseKeeper implements AutoCloseable {
     }
 
     private void drop() {
-        droppedAt = System.nanoTime();
-        lease.drop();
+        lease.drop(); // a round trip sent before this renews nothing (WriteLease)
     }
 
     /** The instance applied {@code epoch} (called on the apply thread, before anything else hears of it). */
@@ -119,8 +117,8 @@ public final class LeaseKeeper implements AutoCloseable {
         lastSent = sent;
         raft.confirmEpoch().whenComplete((epoch, e) -> {
             inFlight.decrementAndGet();
-            if (e == null && (!voter.getAsBoolean() || sent - droppedAt < 0)) {
-                return; // sent before a drop, or removed while it ran: it renews nothing
+            if (e == null && !voter.getAsBoolean()) {
+                return; // out of the configuration now: it renews nothing (a drop since it was sent also holds)
             } else if (e == null) {
                 lease.renew(epoch, sent, leaseNanos);
                 if (failing) {

@@ -9,39 +9,32 @@ import io.metako.server.state.ClusterTransitions.Outcome;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.regex.Pattern;
 
 /**
  * The registry of metako instances ({@link ClusterState#getInstancesList()}): who is, or is becoming, or was until
  * moments ago, a member of the Raft group, and where operators reach each one's admin API. The Raft configuration
  * itself lives in Ratis; this registry is what the log knows of it, so that every instance counts the same members
- * in epoch acknowledgements at the same index. Pure, as every transition; the checks here are stable rules only.
+ * in epoch acknowledgements at the same index (with the
+ * Raft configuration each one knows: during a change, the leader's may be ahead). Pure, as every transition; the checks here are stable rules only.
  */
 final class MemberTransitions {
-    /** An instance id: also a certificate's CN and a Raft peer id. */
-    private static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
-    /** host:port, the host a name or an address (IPv6 in brackets). */
-    private static final Pattern ADDRESS = Pattern.compile("(\\[[0-9A-Fa-f:.]+]|[A-Za-z0-9._-]+):[0-9]{1,5}");
-
     private MemberTransitions() {
     }
 
     static Outcome register(ClusterState state, Command command, long term) {
         InstanceEntry e = command.getRegisterInstance().getInstance();
+        InstanceEntry asked = e;
         String by = command.getRegisterInstance().getRequestedBy();
-        if (!ID.matcher(e.getId()).matches()) {
-            return Outcome.rejected(state, "an instance id is 1 to 63 letters, digits, '.', '_' or '-', starting with a"
-                    + " letter or digit");
-        }
-        if (!ADDRESS.matcher(e.getRaftAddress()).matches()
-                || !(e.getApiAddress().isEmpty() || ADDRESS.matcher(e.getApiAddress()).matches())) {
-            return Outcome.rejected(state, "an instance's Raft and API addresses are host:port");
+        // stable rules only (the log's meaning must not change with the version): the proposer checks the forms
+        if (e.getId().isEmpty() || e.getRaftAddress().isEmpty()) {
+            return Outcome.rejected(state, "an instance needs an id and a Raft address");
         }
         List<InstanceEntry> instances = new ArrayList<>();
         boolean known = false;
         for (InstanceEntry other : state.getInstancesList()) {
             if (other.getId().equals(e.getId())) {
                 known = true;
+                e = e.toBuilder().setVoted(e.getVoted() || other.getVoted()).build(); // sticky
             } else if (other.getRaftAddress().equals(e.getRaftAddress())) {
                 return Outcome.rejected(state, e.getRaftAddress() + " is the Raft address of instance " + other.getId()
                         + " already");
@@ -56,9 +49,9 @@ final class MemberTransitions {
             TopologyEvent event = TopologyEvent.newBuilder().setKind(EventKind.MEMBER_ADDED)
                     .setTimeMillis(command.getTimeMillis()).setTerm(term).setEpoch(state.getEpoch()).setMember(e.getId())
                     .setRequestedBy(by).setInstance(command.getProposer())
-                    .setReason("instance " + e.getId() + " (Raft " + e.getRaftAddress() + ", API "
-                            + (e.getApiAddress().isEmpty() ? "unknown" : e.getApiAddress()) + ") joins the Raft group, "
-                            + "asked by " + by).build();
+                    .setReason("instance " + asked.getId() + " (Raft " + asked.getRaftAddress() + ", API "
+                            + (asked.getApiAddress().isEmpty() ? "unknown" : asked.getApiAddress()) + ") joins the Raft"
+                            + " group, asked by " + by).build();
             next.clearHistory().addAllHistory(FailoverTransitions.appended(state, event));
         }
         return Outcome.applied(next.build());

@@ -64,6 +64,10 @@ public final class RaftNode implements AutoCloseable {
     private final java.util.concurrent.ExecutorService sender =
             java.util.concurrent.Executors.newCachedThreadPool(io.metako.server.DaemonThreads.named("raft-submit"));
 
+    /** Present while a --join instance has not been added yet (kept across restarts). */
+    private final Path joinMarker;
+    private volatile boolean running;
+
     /** This instance has been a voting member of the group since it started (a joining one is not, until added). */
     private volatile boolean wasVoter;
     /** The peers the Raft clients were last built for. */
@@ -90,16 +94,25 @@ public final class RaftNode implements AutoCloseable {
         this.tls = tlsParameters(config, certificate);
         java.util.Set<String> filePeers = java.util.Set.copyOf(config.peers().stream().map(PeerConfig::id).toList());
         // a member of the file, of the Raft configuration, or registered in the log (an instance being added)
-        this.signer = certificate == null ? null : CommandSigner.of(config.security(), certificate, id ->
-                filePeers.contains(id) || conf().ids().contains(id)
-                        || stateMachine.state().getInstancesList().stream().anyMatch(i -> i.getId().equals(id)));
+        // once a configuration is known, the file's peers no longer count (one of them may have been removed)
+        this.signer = certificate == null ? null : CommandSigner.of(config.security(), certificate, id -> {
+            Conf c = conf();
+            return c.current().isEmpty() ? filePeers.contains(id) : c.ids().contains(id)
+                    || stateMachine.state().getInstancesList().stream().anyMatch(i -> i.getId().equals(id));
+        });
         if (signer != null) {
             stateMachine.requireSignedCommands(signer);
             GrpcConfigKeys.Server.setServicesCustomizer(tls, new RaftPeerGate(signer));
         }
         boolean fresh = isEmpty(storage);
+        // a joining instance restarted before it was added must still wait, not form a group from the file
+        this.joinMarker = config.instance().storageDir().resolve("join-pending");
+        if (fresh && join) {
+            Files.writeString(joinMarker, "started with --join; waiting to be added (metakoctl members add)\n");
+        }
+        boolean joining = Files.exists(joinMarker);
         this.server = RaftServer.newBuilder().setServerId(selfId)
-                .setGroup(fresh && join ? RaftGroup.valueOf(group.getGroupId()) : group).setProperties(props)
+                .setGroup(joining ? RaftGroup.valueOf(group.getGroupId()) : group).setProperties(props)
                 .setParameters(tls).setStateMachine(stateMachine)
                 .setOption(fresh ? RaftStorage.StartupOption.FORMAT : RaftStorage.StartupOption.RECOVER)
                 .build();
@@ -153,10 +166,30 @@ public final class RaftNode implements AutoCloseable {
     /** This instance votes in the group's configuration now. */
     public boolean voter() {
         boolean voter = conf().has(selfId.toString());
-        if (voter) {
+        if (voter && !wasVoter) {
             wasVoter = true;
+            try {
+                Files.deleteIfExists(joinMarker);
+            } catch (IOException e) {
+                // tried again at the next call
+                wasVoter = false;
+            }
         }
         return voter;
+    }
+
+    /** The Raft server runs. */
+    public boolean started() {
+        return running;
+    }
+
+    /**
+     * This instance knows a configuration and is not in it: removed (before or since it started), or a joining
+     * instance catching up before the configuration with it arrives. Nothing it proposes counts.
+     */
+    public boolean outside() {
+        Conf c = conf();
+        return !c.current().isEmpty() && !c.has(selfId.toString());
     }
 
     /** This instance was a voting member and is not any more: taken out of the group ({@code members remove}). */
@@ -170,14 +203,7 @@ public final class RaftNode implements AutoCloseable {
      * peer added must be running (started with {@code --join}): the leader first brings it up to date.
      */
     public void changeConfiguration(List<Peer> current, List<Peer> next, java.time.Duration timeout) throws IOException {
-        RaftProperties clientProps = new RaftProperties();
-        RaftConfigKeys.Rpc.setType(clientProps, SupportedRpcType.GRPC);
-        RaftClientConfigKeys.Rpc.setRequestTimeout(clientProps, TimeDuration.valueOf(timeout.toMillis(), TimeUnit.MILLISECONDS));
-        java.util.Set<RaftPeer> known = new java.util.LinkedHashSet<>(clientGroup().getPeers());
-        try (RaftClient admin = RaftClient.newBuilder().setProperties(clientProps)
-                .setRaftGroup(RaftGroup.valueOf(group.getGroupId(), known)).setParameters(tls)
-                .setRetryPolicy(RetryPolicies.retryUpToMaximumCountWithFixedSleep(3,
-                        TimeDuration.valueOf(200, TimeUnit.MILLISECONDS))).build()) {
+        try (RaftClient admin = adminClient(timeout, leaderId().orElse(null))) {
             RaftClientReply reply = admin.admin().setConfiguration(
                     org.apache.ratis.protocol.SetConfigurationRequest.Arguments.newBuilder()
                             .setServersInCurrentConf(raftPeers(current)).setServersInNewConf(raftPeers(next))
@@ -188,6 +214,38 @@ public final class RaftNode implements AutoCloseable {
             }
         }
         refreshClients();
+    }
+
+    /**
+     * Hands the leadership to {@code to} (it must be up to date): a leader about to remove itself does so first, so
+     * that the group has a leader at once instead of after an election timeout.
+     */
+    public void transferLeadership(String to, java.time.Duration timeout) throws IOException {
+        try (RaftClient admin = adminClient(timeout, selfId.toString())) {
+            RaftClientReply reply = admin.admin().transferLeadership(RaftPeerId.valueOf(to), timeout.toMillis());
+            if (!reply.isSuccess()) {
+                throw new IOException(reply.getException() == null ? "the leadership was not transferred"
+                        : reply.getException().getMessage());
+            }
+        }
+    }
+
+    /**
+     * A client for one administrative request that may take {@code timeout}, sent to {@code leader} first (null:
+     * whoever it finds); retried twice (to the leader a refusal names; a repeat keeps its call id, and the server's
+     * retry cache answers it with the first one's outcome), so it may take three times {@code timeout}.
+     */
+    private RaftClient adminClient(java.time.Duration timeout, String leader) {
+        RaftProperties clientProps = new RaftProperties();
+        RaftConfigKeys.Rpc.setType(clientProps, SupportedRpcType.GRPC);
+        RaftClientConfigKeys.Rpc.setRequestTimeout(clientProps, TimeDuration.valueOf(timeout.toMillis(), TimeUnit.MILLISECONDS));
+        RaftClient.Builder b = RaftClient.newBuilder().setProperties(clientProps).setRaftGroup(clientGroup())
+                .setParameters(tls).setRetryPolicy(RetryPolicies.retryUpToMaximumCountWithFixedSleep(2,
+                        TimeDuration.valueOf(200, TimeUnit.MILLISECONDS)));
+        if (leader != null) {
+            b.setLeaderId(RaftPeerId.valueOf(leader));
+        }
+        return b.build();
     }
 
     private static List<RaftPeer> raftPeers(List<Peer> peers) {
@@ -331,6 +389,7 @@ public final class RaftNode implements AutoCloseable {
 
     public void start() throws IOException {
         server.start();
+        running = true;
     }
 
     public MetakoStateMachine stateMachine() {

@@ -112,10 +112,18 @@ final class ChaosCluster implements AutoCloseable {
      * ({@link #startInstance(int, boolean)} with {@code join}, then {@code metakoctl members add}).
      */
     static ChaosCluster startGrowable(int planned, int running, Duration ready) throws Exception {
+        return startGrowable(planned, running, ready, false);
+    }
+
+    /** Likewise; {@code tls}: as production runs, mutual TLS on the Raft links and TLS on the admin API and router. */
+    static ChaosCluster startGrowable(int planned, int running, Duration ready, boolean tls) throws Exception {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "metako-members-");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         LocalCluster cluster = LocalCluster.plan(dir, 3, planned, s -> { });
         cluster.withoutNodeManagers();
+        if (tls) {
+            cluster.useTls();
+        }
         ChaosCluster c = new ChaosCluster(cluster, List.of(), planned, false);
         try {
             cluster.startPostgres();
@@ -157,7 +165,8 @@ final class ChaosCluster implements AutoCloseable {
 
     /** A client of the admin API that knows the endpoints of {@code instances}. */
     MetakoClient client(List<Integer> instances) {
-        return new MetakoClient(instances.stream().map(this::grpc).toList(), cluster.token(), Duration.ofSeconds(5));
+        return new MetakoClient(instances.stream().map(this::grpc).toList(), cluster.token(), Duration.ofSeconds(5),
+                cluster.caCert() == null ? null : new MetakoClient.Tls(cluster.caCert(), null, null));
     }
 
     /** Raises max_connections on every node (replicas first: a standby needs at least the primary's) and the proxies' limit. */
@@ -382,7 +391,8 @@ final class ChaosCluster implements AutoCloseable {
     }
 
     MetakoClient client(int i) {
-        return new MetakoClient(List.of(cluster.instances().get(i).grpc()), cluster.token(), Duration.ofSeconds(2));
+        return new MetakoClient(List.of(cluster.instances().get(i).grpc()), cluster.token(), Duration.ofSeconds(2),
+                cluster.caCert() == null ? null : new MetakoClient.Tls(cluster.caCert(), null, null));
     }
 
     /** Instance {@code i}'s status, or empty when it does not answer. */

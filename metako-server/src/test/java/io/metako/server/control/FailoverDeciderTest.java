@@ -42,6 +42,8 @@ class FailoverDeciderTest {
                 .addNodes(node("pg-3", 5434, NodeRole.REPLICA));
         final Map<String, NodeObservation> obs = new HashMap<>();
         final Set<String> silent = new HashSet<>();
+        /** Every instance an epoch must be acknowledged by: the voters, and registered instances joining or leaving. */
+        List<String> acknowledgers = MEMBERS;
         /** How long the deciding process has seen the last change of primary (its monotonic clock); -1 unknown. */
         long seenMillis = -1;
         /** Members the leader has heard nothing from for long (dead or cut off). */
@@ -173,7 +175,8 @@ class FailoverDeciderTest {
         }
 
         Decision decide() {
-            return FailoverDecider.decide(new ControllerView(state.build(), obs, MEMBERS, silent, NOW, seenMillis, unresponsive));
+            return FailoverDecider.decide(new ControllerView(state.build(), obs, MEMBERS, silent, NOW, seenMillis, unresponsive,
+                    acknowledgers));
         }
     }
 
@@ -263,6 +266,12 @@ class FailoverDeciderTest {
                         "", "waiting: pg-1 down for 1/3 instances"),
                 row("an operation waits for every instance's acknowledgement", w -> w.started("m1"),
                         "", "waiting: epoch 5 acknowledged by 1/3 instances [m2, m3]"),
+                row("an instance registered and not (or no longer) voting must acknowledge too: it may hold a lease",
+                        w -> { w.started("m1", "m2", "m3"); w.acknowledgers = List.of("m1", "m2", "m3", "m4"); return w; },
+                        "", "waiting: epoch 5 acknowledged by 3/4 instances [m4]"),
+                row("a registered instance that did not acknowledge within lease + margin is passed over",
+                        w -> { w.started("m1", "m2", "m3"); w.acknowledgers = List.of("m1", "m2", "m3", "m4"); w.silent.add("m4"); return w; },
+                        "Promote[node=pg-2, synchronousStandbyNames=null]", "promoting pg-2 at epoch 5"),
                 row("an instance that did not acknowledge within lease + margin is passed over",
                         w -> { w.started("m1", "m2"); w.silent.add("m3"); return w; },
                         "Promote[node=pg-2, synchronousStandbyNames=null]", "promoting pg-2 at epoch 5"),
