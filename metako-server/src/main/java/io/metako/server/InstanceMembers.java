@@ -222,7 +222,7 @@ final class InstanceMembers {
         }
         long ledMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - leaderSinceNanos);
         long silentMillis = Math.max(SILENT_MILLIS, leaseMillis.getAsLong());
-        if (ledTerm < 0 || ledMillis < silentMillis) {
+        if (ledTerm < 0 || ledTerm != raft.currentTerm() || ledMillis < silentMillis) {
             // a new leader has not yet had the time to see which followers are silent
             throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "this instance became the Raft leader "
                     + ledMillis + " ms ago and cannot tell yet which members answer: try again in "
@@ -246,10 +246,8 @@ final class InstanceMembers {
         try {
             LOG.info("removing instance {} from the group ({} requested): {} -> {} members", r.getId(),
                     r.getRequestedBy(), conf.current().size(), next.size());
-            if (r.getId().equals(raft.selfId())) {
-                handOver(reachable);
-            }
-            raft.changeConfiguration(conf.current(), next, CHANGE_TIMEOUT);
+            String leader = r.getId().equals(raft.selfId()) ? handOver(reachable) : raft.selfId();
+            raft.changeConfiguration(conf.current(), next, CHANGE_TIMEOUT, leader);
         } catch (java.io.IOException e) {
             throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "instance " + r.getId()
                     + " was not removed: " + e.getMessage() + " (check with metakoctl members before asking again)");
@@ -269,7 +267,8 @@ final class InstanceMembers {
         ClusterState s = stateMachine.state();
         Command register = Command.newBuilder().setEpoch(s.getEpoch()).setTimeMillis(clock.millis())
                 .setProposer(raft.selfId()).setRegisterInstance(RegisterInstance.newBuilder().setInstance(
-                        InstanceEntry.newBuilder().setId(id).setRaftAddress(raftAddress).setApiAddress(api))).build();
+                        InstanceEntry.newBuilder().setId(id).setRaftAddress(raftAddress).setApiAddress(api)
+                                .setVoted(true))).build();
         CommandResult result;
         try {
             result = submit.apply(register).get(RaftNode.SUBMIT_TIMEOUT_SECONDS + 2, TimeUnit.SECONDS);
@@ -291,16 +290,17 @@ final class InstanceMembers {
      * at once rather than after an election timeout (lease round trips in between would wait). The change then goes
      * to the new leader; without a handover Ratis still steps the removed leader down, only later.
      */
-    private void handOver(List<String> reachable) {
+    private String handOver(List<String> reachable) {
         for (String to : reachable) {
             try {
                 raft.transferLeadership(to, Duration.ofSeconds(5));
                 LOG.info("leadership handed to {} before this instance leaves the group", to);
-                return;
+                return to;
             } catch (java.io.IOException e) {
                 LOG.info("handing the leadership to {} failed: {}", to, e.getMessage());
             }
         }
+        return raft.selfId();
     }
 
     /** The configuration, when this instance leads and no change is under way; refused otherwise, saying whom to ask. */

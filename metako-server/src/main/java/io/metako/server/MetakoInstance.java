@@ -404,11 +404,15 @@ public final class MetakoInstance implements AutoCloseable {
             control.scheduleWithFixedDelay(this::statusReport, reportMillis, reportMillis, TimeUnit.MILLISECONDS);
         }
         stateMachine.addListener(s -> {
-            control.execute(this::tick);
-            control.execute(this::refreshRouting);
-            // react to an applied change (an acknowledgement, a new epoch) without waiting for the next tick
-            if (controllerQueued.compareAndSet(false, true)) {
-                failover.execute(this::controllerTick);
+            try {
+                control.execute(this::tick);
+                control.execute(this::refreshRouting);
+                // react to an applied change (an acknowledgement, a new epoch) without waiting for the next tick
+                if (controllerQueued.compareAndSet(false, true)) {
+                    failover.execute(this::controllerTick);
+                }
+            } catch (java.util.concurrent.RejectedExecutionException closing) {
+                return; // the instance is closing
             }
             if (agent != null) {
                 agent.wake();

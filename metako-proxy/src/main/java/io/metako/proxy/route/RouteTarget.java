@@ -23,7 +23,7 @@ public sealed interface RouteTarget {
     /**
      * Nowhere now: no primary (a failover is running) or no write lease here. The statement waits up to
      * {@code proxy.failover_wait} for a new table, then fails with a retryable error ({@code sqlState}); with
-     * {@code now}, nothing is worth waiting for (the instance left the group) and it fails at once.
+     * {@code now}, nothing is worth waiting for (the instance left the group): the session ends at once.
      */
     record Wait(String reason, String sqlState, boolean now) implements RouteTarget {
         public Wait(String reason, String sqlState) {

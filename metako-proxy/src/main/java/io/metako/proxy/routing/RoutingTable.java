@@ -31,13 +31,17 @@ public record RoutingTable(long epoch, Optional<Backend> primary, List<Replica> 
     }
 
     /**
-     * Nothing is routed through this instance any more, and nothing is worth waiting for: every statement and new
-     * connection is refused at once with {@code reason} (an instance removed from the Raft group).
+     * Nothing is routed through this instance any more, and nothing is worth waiting for: a session's next statement
+     * ends it with {@code reason}, and a new forwarded connection is closed at once (an instance removed from the
+     * Raft group).
      */
     public static RoutingTable closed(String reason) {
-        return new RoutingTable(0, Optional.empty(), List.of(), false, WriteLease.create(), Balance.CONFIGURED,
+        return new RoutingTable(0, Optional.empty(), List.of(), false, NEVER, Balance.CONFIGURED,
                 java.util.Objects.requireNonNull(reason, "reason"));
     }
+
+    /** The lease of closed tables: never granted; one object, so that two closed tables with one reason are equal. */
+    private static final WriteLease NEVER = WriteLease.create();
 
     /** A table that leaves the read balancing to the port's own setting. */
     public RoutingTable(long epoch, Optional<Backend> primary, List<Replica> replicas, boolean writable, WriteLease lease) {

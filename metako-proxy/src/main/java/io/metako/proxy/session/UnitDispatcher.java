@@ -311,11 +311,11 @@ final class UnitDispatcher {
     boolean waitOrFail(RouteTarget.Wait w) {
         long now = System.nanoTime();
         if (w.now()) {
+            // nothing will ever be routed here again: the session ends, so its backends close and an open
+            // transaction is rolled back on the primary instead of holding its locks
             waitDeadline = 0;
-            if (waitStarted != 0) {
-                waitOver(false);
-            }
-            failUnit(w.sqlState(), w.reason());
+            waitOver(false);
+            session.fatal(w.sqlState(), w.reason());
             return true;
         }
         if (waitDeadline == 0) {

@@ -123,6 +123,15 @@ public final class CommandSigner {
      * which of these failed otherwise. A Raft connection and a command's signature are both held to it.
      */
     public String member(X509Certificate certificate) throws GeneralSecurityException {
+        return member(certificate, peers);
+    }
+
+    /**
+     * Likewise, with {@code members} saying which instance ids are the group's (the Raft port's gate admits more than
+     * the signatures do: an instance catching up must accept a leader its log does not know yet).
+     */
+    public String member(X509Certificate certificate, java.util.function.Predicate<String> members)
+            throws GeneralSecurityException {
         ca.checkValidity();
         certificate.checkValidity();
         if (!certificate.getIssuerX500Principal().equals(ca.getSubjectX500Principal())) {
@@ -138,7 +147,7 @@ public final class CommandSigner {
             throw new GeneralSecurityException("not an instance certificate (it must allow serverAuth and clientAuth)");
         }
         String cn = commonName(certificate);
-        if (!peers.test(cn)) {
+        if (!members.test(cn)) {
             throw new GeneralSecurityException("'" + printable(cn) + "' is not an instance of this Raft group");
         }
         return cn;

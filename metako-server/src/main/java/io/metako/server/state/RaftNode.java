@@ -94,15 +94,18 @@ public final class RaftNode implements AutoCloseable {
         this.tls = tlsParameters(config, certificate);
         java.util.Set<String> filePeers = java.util.Set.copyOf(config.peers().stream().map(PeerConfig::id).toList());
         // a member of the file, of the Raft configuration, or registered in the log (an instance being added)
-        // once a configuration is known, the file's peers no longer count (one of them may have been removed)
+        // whose commands count (checked by the leader): once a configuration is known, the configuration's and the
+        // registered instances, no longer the file's (one of them may have been removed)
         this.signer = certificate == null ? null : CommandSigner.of(config.security(), certificate, id -> {
             Conf c = conf();
-            return c.current().isEmpty() ? filePeers.contains(id) : c.ids().contains(id)
-                    || stateMachine.state().getInstancesList().stream().anyMatch(i -> i.getId().equals(id));
+            return c.current().isEmpty() ? filePeers.contains(id) : c.ids().contains(id) || registered(id);
         });
         if (signer != null) {
             stateMachine.requireSignedCommands(signer);
-            GrpcConfigKeys.Server.setServicesCustomizer(tls, new RaftPeerGate(signer));
+            // who may connect: the file's peers too, since an instance catching up (after a restart, or joining)
+            // must accept a leader that was added after what its log holds
+            GrpcConfigKeys.Server.setServicesCustomizer(tls, new RaftPeerGate(signer,
+                    id -> filePeers.contains(id) || conf().ids().contains(id) || registered(id)));
         }
         boolean fresh = isEmpty(storage);
         // a joining instance restarted before it was added must still wait, not form a group from the file
@@ -119,6 +122,10 @@ public final class RaftNode implements AutoCloseable {
         this.clientPeers = java.util.Set.copyOf(group.getPeers());
         this.client = newClient(group, tls);
         this.leaseClient = newLeaseClient(group, tls);
+    }
+
+    private boolean registered(String id) {
+        return stateMachine.state().getInstancesList().stream().anyMatch(i -> i.getId().equals(id));
     }
 
     /** One member of the Raft configuration. */
@@ -166,16 +173,34 @@ public final class RaftNode implements AutoCloseable {
     /** This instance votes in the group's configuration now. */
     public boolean voter() {
         boolean voter = conf().has(selfId.toString());
-        if (voter && !wasVoter) {
+        if (voter && !wasVoter && committedConfiguration()) {
             wasVoter = true;
             try {
                 Files.deleteIfExists(joinMarker);
             } catch (IOException e) {
-                // tried again at the next call
-                wasVoter = false;
+                wasVoter = false; // tried again at the next call
             }
         }
         return voter;
+    }
+
+    /** The configuration this peer knows is committed (not one appended that a new leader may still truncate). */
+    private boolean committedConfiguration() {
+        try {
+            var division = server.getDivision(group.getGroupId());
+            return division.getRaftConf().getLogEntryIndex() <= division.getRaftLog().getLastCommittedIndex();
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    /** The Raft term this peer is in (0 when unknown). */
+    public long currentTerm() {
+        try {
+            return info().getCurrentTerm();
+        } catch (IOException e) {
+            return 0;
+        }
     }
 
     /** The Raft server runs. */
@@ -203,7 +228,13 @@ public final class RaftNode implements AutoCloseable {
      * peer added must be running (started with {@code --join}): the leader first brings it up to date.
      */
     public void changeConfiguration(List<Peer> current, List<Peer> next, java.time.Duration timeout) throws IOException {
-        try (RaftClient admin = adminClient(timeout, leaderId().orElse(null))) {
+        changeConfiguration(current, next, timeout, leaderId().orElse(null));
+    }
+
+    /** Likewise, asking {@code leader} first (the member this one just handed its leadership to). */
+    public void changeConfiguration(List<Peer> current, List<Peer> next, java.time.Duration timeout, String leader)
+            throws IOException {
+        try (RaftClient admin = adminClient(timeout, leader)) {
             RaftClientReply reply = admin.admin().setConfiguration(
                     org.apache.ratis.protocol.SetConfigurationRequest.Arguments.newBuilder()
                             .setServersInCurrentConf(raftPeers(current)).setServersInNewConf(raftPeers(next))

@@ -31,11 +31,14 @@ final class RaftPeerGate implements ServerInterceptor, GrpcServices.Customizer {
     /** Distinct refused hosts remembered for logging once each; beyond this, refusals are still refused, unlogged. */
     private static final int MAX_LOGGED_HOSTS = 1024;
 
-    private final CommandSigner members;
+    private final CommandSigner certificates;
+    /** Whether an instance id may connect: wider than whose commands count (see {@link RaftNode}). */
+    private final java.util.function.Predicate<String> admitted;
     private final Set<String> logged = ConcurrentHashMap.newKeySet();
 
-    RaftPeerGate(CommandSigner members) {
-        this.members = members;
+    RaftPeerGate(CommandSigner certificates, java.util.function.Predicate<String> admitted) {
+        this.certificates = certificates;
+        this.admitted = admitted;
     }
 
     @Override
@@ -70,7 +73,7 @@ final class RaftPeerGate implements ServerInterceptor, GrpcServices.Customizer {
             if (chain.length == 0 || !(chain[0] instanceof X509Certificate leaf)) {
                 return "no X.509 client certificate";
             }
-            members.member(leaf);
+            certificates.member(leaf, admitted);
             return null;
         } catch (SSLPeerUnverifiedException e) {
             return "no client certificate";

@@ -156,8 +156,8 @@ class MembershipIT {
 
     /**
      * Under mutual TLS on the Raft links, as production runs: the new member's Raft connections and signed commands
-     * are admitted once it is registered (the other instances' files do not name it), and refused again once it has
-     * left.
+     * are admitted once it is registered (the other instances' files do not name it); once it has left, it routes
+     * nothing.
      */
     @Test
     void aMemberJoinsAndLeavesUnderMutualTls() throws Exception {
