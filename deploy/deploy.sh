@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Manage a local pg-metako stack (3 PostgreSQL nodes + 3 metako instances, as `metako demo` builds it)
-# with the verbs the Go pg-metako's scripts/deploy.sh had: setup, start, stop, restart, status, logs, cleanup.
-# No Docker: everything runs as local processes under $METAKO_DEPLOY_DIR (default /tmp/pg-metako-stack).
+# Manage a pg-metako stack (3 PostgreSQL nodes + 3 metako instances) with the verbs the Go pg-metako's
+# scripts/deploy.sh had: setup, start, stop, restart, status, logs, cleanup.
+#   deploy/deploy.sh VERB            local processes under $METAKO_DEPLOY_DIR (as `metako demo` builds them)
+#   deploy/deploy.sh --docker VERB   three containers of the image in deploy/docker (compose.yaml): each a
+#                                    PostgreSQL node and the instance that manages it; only cleanup deletes data
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ "${1:-}" = "--docker" ]; then
+  shift
+  exec "$root/deploy/docker/stack.sh" "$@"
+fi
 env_file="$root/deploy/.env"
 [ -f "$env_file" ] && source "$env_file"
 dir="${METAKO_DEPLOY_DIR:-/tmp/pg-metako-stack}"
@@ -16,7 +22,9 @@ endpoints() { grep -o '"grpc": "[^"]*"' "$dir/endpoints.json" | cut -d'"' -f4 | 
 
 usage() {
   cat <<USAGE
-usage: deploy/deploy.sh setup|start|stop|restart|status|logs [INSTANCE]|cleanup
+usage: deploy/deploy.sh [--docker] setup|start|stop|restart|status|logs [INSTANCE]|cleanup
+
+  (--docker: the containers of deploy/docker/compose.yaml instead; see deploy/docker/stack.sh)
 
   setup     write deploy/.env (METAKO_DEPLOY_DIR, METAKO_HEALTH_INTERVAL) to edit
   start     start the stack in the background and wait until it is ready

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Starts this container's PostgreSQL node (created on the first start: initdb on the first primary, a
+# pg_basebackup of it elsewhere), then the metako instance that manages it, as the postgres user.
+#
+# Environment:
+#   METAKO_ID         this instance, e.g. metako-1 (also its host name on the network)
+#   METAKO_MEMBERS    every instance's host name, e.g. metako-1,metako-2,metako-3; node pg-N runs beside metako-N
+#   METAKO_PRIMARY    the instance whose node is the first primary (default: the first member)
+#   METAKO_TOKEN      the admin API's bearer token (at least 16 characters)
+#   PG_PASSWORD       password of the metako superuser on the nodes
+#   APP_PASSWORD      password of the application user "app" (the proxies' user and a role on the nodes)
+#   METAKO_CLUSTER    cluster_name (default: metako)
+#   METAKO_HEALTH_INTERVAL  health_check.interval (default: 1s); health_check.timeout is the same
+set -euo pipefail
+
+: "${METAKO_ID:?METAKO_ID is required, e.g. metako-1}"
+: "${METAKO_MEMBERS:?METAKO_MEMBERS is required, e.g. metako-1,metako-2,metako-3}"
+: "${METAKO_TOKEN:?METAKO_TOKEN is required (16+ characters: openssl rand -hex 24)}"
+: "${PG_PASSWORD:?PG_PASSWORD is required}"
+: "${APP_PASSWORD:?APP_PASSWORD is required}"
+IFS=',' read -r -a members <<< "$METAKO_MEMBERS"
+primary="${METAKO_PRIMARY:-${members[0]}}"
+bin=/usr/lib/postgresql/15/bin
+data=/var/lib/postgresql/data
+conf=/var/lib/metako/metako.yaml
+node_of() { echo "pg-${1##*-}"; }
+
+as_postgres() { runuser -u postgres -- "$@"; }
+chown postgres:postgres /var/lib/postgresql /var/lib/metako
+install -d -o postgres -g postgres -m 0700 "$data"
+
+if [ ! -s "$data/PG_VERSION" ]; then
+  if [ "$METAKO_ID" = "$primary" ]; then
+    echo "metako-entrypoint: initdb of $(node_of "$METAKO_ID") (the first primary)"
+    pw="$(mktemp)"; printf '%s\n' "$PG_PASSWORD" > "$pw"; chown postgres "$pw"
+    as_postgres "$bin/initdb" -D "$data" -U metako --pwfile="$pw" --auth-local=trust --auth-host=scram-sha-256 \
+      --data-checksums >/dev/null
+    rm -f "$pw"
+    cat >> "$data/postgresql.conf" <<CONF
+listen_addresses = '*'
+wal_level = replica
+max_wal_senders = 10
+max_replication_slots = 10
+hot_standby = on
+wal_log_hints = on
+max_connections = 200
+CONF
+    cat >> "$data/pg_hba.conf" <<HBA
+host all all 0.0.0.0/0 scram-sha-256
+host replication all 0.0.0.0/0 scram-sha-256
+HBA
+    as_postgres "$bin/pg_ctl" -D "$data" -w -l /var/lib/metako/postgres-init.log start >/dev/null
+    as_postgres "$bin/psql" -q -h /var/run/postgresql -U metako -d postgres \
+      -c "CREATE ROLE app LOGIN PASSWORD '$(printf '%s' "$APP_PASSWORD" | sed "s/'/''/g")'" \
+      -c "CREATE DATABASE app OWNER app"
+    as_postgres "$bin/pg_ctl" -D "$data" -w stop >/dev/null
+  else
+    echo "metako-entrypoint: cloning $(node_of "$METAKO_ID") from $primary (pg_basebackup)"
+    until PGPASSWORD="$PG_PASSWORD" as_postgres "$bin/pg_isready" -q -h "$primary" -U metako -d postgres; do sleep 1; done
+    find "$data" -mindepth 1 -delete
+    for _ in $(seq 1 60); do
+      if PGPASSWORD="$PG_PASSWORD" as_postgres "$bin/pg_basebackup" -h "$primary" -U metako -D "$data" -R -X stream \
+           -c fast; then break; fi
+      find "$data" -mindepth 1 -delete; sleep 2
+    done
+  fi
+fi
+install -d -o postgres -g postgres /var/run/postgresql
+# a node stopped by a kill of the container left a stale postmaster.pid; pg_ctl start copes with that
+if ! as_postgres "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+  as_postgres "$bin/pg_ctl" -D "$data" -w -t 120 -l /var/lib/metako/postgres.log start >/dev/null
+fi
+
+{
+  echo "cluster_name: ${METAKO_CLUSTER:-metako}"
+  echo "instance:"
+  echo "  id: $METAKO_ID"
+  echo "  raft_address: $METAKO_ID:7100"
+  echo "  grpc_address: $METAKO_ID:7200"
+  echo "  http_address: $METAKO_ID:8080"
+  echo "  storage_dir: /var/lib/metako/raft-state"
+  echo "  auth_token: \${METAKO_TOKEN}"
+  echo "  manages:"
+  echo "    node: $(node_of "$METAKO_ID")"
+  echo "    data_dir: $data"
+  echo "    bin_dir: $bin"
+  echo "peers:"
+  for m in "${members[@]}"; do
+    echo "  - id: $m"; echo "    raft_address: $m:7100"; echo "    grpc_address: $m:7200"
+  done
+  echo "proxy:"
+  echo "  listen_host: 0.0.0.0"
+  echo "  port: 6432"
+  echo "  rw_port: 6433"
+  echo "  ro_port: 6434"
+  echo "  failover_wait: 10s"
+  echo "  client_auth: scram-sha-256"
+  echo "  users:"
+  echo "    - name: app"
+  echo "      password: \${APP_PASSWORD}"
+  echo "nodes:"
+  for m in "${members[@]}"; do
+    echo "  - name: $(node_of "$m")"; echo "    host: $m"; echo "    port: 5432"
+    if [ "$m" = "$primary" ]; then echo "    role: primary"; else echo "    role: replica"; fi
+    echo "    username: metako"; echo "    password: \${PG_PASSWORD}"; echo "    database: postgres"
+  done
+  echo "health_check:"
+  echo "  interval: ${METAKO_HEALTH_INTERVAL:-1s}"
+  echo "  timeout: ${METAKO_HEALTH_INTERVAL:-1s}"
+  echo "failover:"
+  echo "  cooldown: 10s"
+  echo "http:"
+  echo "  auth: none"
+} > "$conf"
+chown postgres "$conf"
+cd /var/lib/metako
+exec runuser -u postgres -- /opt/pg-metako/bin/metako --config "$conf"

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# deploy/deploy.sh --docker VERB: the compose stack of deploy/docker/compose.yaml.
+#   setup     build the image (from the release archive; mvn package when it is missing) and write
+#             deploy/docker/.env with fresh secrets (kept when it exists)
+#   start     start the three containers and wait until every instance answers; print how to connect
+#   stop      stop the containers (volumes, data and the Raft state stay)
+#   restart   restart the containers one at a time, data kept
+#   status    metakoctl status against the three admin APIs
+#   logs      follow the containers' output, or one's (logs metako-2)
+#   cleanup   remove the containers, the network and the volumes (the data is gone)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+env_file="$here/.env"
+version="$(sed -n 's:^  <version>\(.*\)</version>.*:\1:p' "$root/pom.xml" | head -n 1)"
+endpoints="127.0.0.1:17200,127.0.0.1:27200,127.0.0.1:37200"
+
+compose() {
+  local files=(--env-file "$env_file" -f "$here/compose.yaml" -p pg-metako)
+  if docker compose version >/dev/null 2>&1; then docker compose "${files[@]}" "$@"; else docker-compose "${files[@]}" "$@"; fi
+}
+
+need_env() {
+  [ -f "$env_file" ] || { echo "no $env_file: run 'deploy/deploy.sh --docker setup' first" >&2; exit 1; }
+  set -a; source "$env_file"; set +a
+}
+
+cmd_setup() {
+  command -v docker >/dev/null 2>&1 || { echo "docker is not installed (Debian: apt-get install docker.io docker-compose)" >&2; exit 1; }
+  if [ ! -f "$env_file" ]; then
+    umask 077
+    printf 'METAKO_VERSION=%s\nMETAKO_TOKEN=%s\nPG_PASSWORD=%s\nAPP_PASSWORD=%s\n' "$version" \
+      "$(openssl rand -hex 24)" "$(openssl rand -hex 16)" "$(openssl rand -hex 16)" > "$env_file"
+    echo "wrote $env_file (secrets: keep it private)"
+  fi
+  local archive="$root/metako-dist/target/metako-$version.tar.gz"
+  if [ ! -f "$archive" ]; then
+    echo "building the release archive (mvn -DskipTests package) ..."
+    (cd "$root" && mvn -B -q -DskipTests package)
+  fi
+  local ctx; ctx="$(mktemp -d)"
+  cp "$here/Dockerfile" "$here/entrypoint.sh" "$archive" "$ctx/"
+  echo "building the image pg-metako:$version ..."
+  docker build -q --build-arg VERSION="$version" -t "pg-metako:$version" "$ctx"
+  rm -rf "$ctx"
+  docker image ls "pg-metako:$version" --format 'image {{.Repository}}:{{.Tag}}, {{.Size}}'
+}
+
+ctl() { METAKO_ENDPOINTS="$endpoints" METAKO_TOKEN="$METAKO_TOKEN" "$root/bin/metakoctl" "$@"; }
+
+cmd_start() {
+  need_env
+  compose up -d
+  echo "waiting for the instances (the first start creates the nodes) ..."
+  for _ in $(seq 1 180); do
+    if ctl -o json status 2>/dev/null | grep -q '"holds_lease": true'; then
+      ctl status | sed -n 1,12p
+      cat <<CONNECT
+
+connect through any instance's statement router (password: APP_PASSWORD in $env_file):
+  psql "host=127.0.0.1 port=16432 user=app dbname=app"     (or ports 26432, 36432)
+operate:
+  METAKO_ENDPOINTS=$endpoints METAKO_TOKEN=... bin/metakoctl status
+CONNECT
+      return
+    fi
+    sleep 1
+  done
+  echo "not ready after 180 s: deploy/deploy.sh --docker logs" >&2; exit 1
+}
+
+cmd_restart() {
+  need_env
+  for s in metako-1 metako-2 metako-3; do
+    compose restart "$s"
+    sleep 5
+  done
+}
+
+case "${1:-}" in
+  setup) cmd_setup ;;
+  start) cmd_start ;;
+  stop) need_env; compose stop ;;
+  restart) cmd_restart ;;
+  status) need_env; ctl status ;;
+  logs) need_env; shift; compose logs -f --tail=100 ${1:+"$1"} ;;
+  cleanup) need_env; compose down -v --remove-orphans ;;
+  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac

@@ -1,0 +1,253 @@
+package io.metako.dist;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.github.dockerjava.api.DockerClient;
+import io.metako.client.MetakoClient;
+import io.metako.proto.v1.ClusterStatus;
+import io.metako.proto.v1.MajorityHealth;
+import io.metako.proto.v1.NodeRole;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentSkipListSet;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.testcontainers.DockerClientFactory;
+import org.testcontainers.containers.GenericContainer;
+import org.testcontainers.containers.Network;
+import org.testcontainers.containers.wait.strategy.Wait;
+import org.testcontainers.images.builder.ImageFromDockerfile;
+import org.testcontainers.lifecycle.Startables;
+
+/**
+ * The container image of {@code deploy/docker}, built from the release archive, in a real Docker engine: three
+ * containers, each a PostgreSQL node and the metako instance that manages it, on a private network. A client
+ * writes through a proxy while the primary's container is killed (a failover, writes go on) and started again
+ * (its node comes back as a replica on its own), and no acknowledged write is lost.
+ */
+class ContainerClusterIT {
+    private static final String TOKEN = "container-it-token-0123456789";
+    private static final String APP_PASSWORD = "app-secret";
+    private static final List<String> IDS = List.of("metako-1", "metako-2", "metako-3");
+
+    private Network network;
+    private final List<GenericContainer<?>> containers = new ArrayList<>();
+
+    @BeforeEach
+    void start() throws Exception {
+        Assumptions.assumeTrue(DockerClientFactory.instance().isDockerAvailable(),
+                "no Docker engine answers (.ci/run starts one: apt-get install docker.io, dockerd --storage-driver=vfs)");
+        String version = System.getProperty("metako.version");
+        Path docker = Path.of(System.getProperty("metako.docker"));
+        Path archive = Path.of(System.getProperty("user.dir"), "target", "metako-" + version + ".tar.gz");
+        assertThat(archive).as("mvn package makes the archive").exists();
+        ImageFromDockerfile image = new ImageFromDockerfile("pg-metako-it:" + version.toLowerCase(), false)
+                .withFileFromPath("Dockerfile", docker.resolve("Dockerfile"))
+                .withFileFromPath("entrypoint.sh", docker.resolve("entrypoint.sh"))
+                .withFileFromPath(archive.getFileName().toString(), archive)
+                .withBuildArg("VERSION", version);
+        network = Network.newNetwork();
+        for (String id : IDS) {
+            GenericContainer<?> c = new GenericContainer<>(image).withNetwork(network).withNetworkAliases(id)
+                    .withCreateContainerCmdModifier(cmd -> {
+                        cmd.withHostName(id);
+                        cmd.getHostConfig().withInit(true);
+                    })
+                    .withEnv("METAKO_ID", id).withEnv("METAKO_MEMBERS", String.join(",", IDS))
+                    .withEnv("METAKO_TOKEN", TOKEN).withEnv("PG_PASSWORD", "pg-secret")
+                    .withEnv("APP_PASSWORD", APP_PASSWORD).withEnv("METAKO_HEALTH_INTERVAL", "500ms")
+                    .withExposedPorts(6432, 7200).withStartupAttempts(1)
+                    .waitingFor(Wait.forLogMessage(".*instance " + id + " started.*", 1)
+                            .withStartupTimeout(Duration.ofMinutes(5)));
+            containers.add(c);
+        }
+        Startables.deepStart(containers.stream()).join();
+    }
+
+    @AfterEach
+    void stop() {
+        for (GenericContainer<?> c : containers) {
+            try {
+                c.stop();
+            } catch (RuntimeException ignored) {
+                // removed already
+            }
+        }
+        if (network != null) {
+            network.close();
+        }
+    }
+
+    @Test
+    void aKilledPrimaryContainerFailsOverWritesGoOnAndItComesBackAsAReplica() throws Exception {
+        ClusterStatus settled = awaitStatus(s -> s.getEpoch() == 1 && s.getHoldsLease() && allHealthy(s),
+                Duration.ofMinutes(2), 0, 1, 2);
+        assertThat(settled.getPrimary()).isEqualTo("pg-1");
+        int primary = IDS.indexOf("metako-1");
+        int through = 2; // the proxy of metako-3
+        try (Connection c = connect(through)) {
+            c.createStatement().execute("CREATE TABLE acked (id int PRIMARY KEY)");
+        }
+        Writer writer = new Writer(through).start();
+        awaitAcks(writer, 20);
+
+        DockerClient docker = DockerClientFactory.instance().client();
+        String killedId = containers.get(primary).getContainerId();
+        docker.killContainerCmd(killedId).exec(); // SIGKILL of the whole container: node and instance
+        ClusterStatus failedOver = awaitStatus(s -> s.getEpoch() >= 2 && !s.getPrimary().isEmpty()
+                && !s.getPrimary().equals("pg-1") && s.getHoldsLease(), Duration.ofMinutes(1), 1, 2);
+        int before = writer.acked.size();
+        awaitAcks(writer, before + 20);
+        assertThat(failedOver.getNodesList()).anySatisfy(n -> {
+            assertThat(n.getNode().getName()).isEqualTo("pg-1");
+            assertThat(n.getNode().getRole()).isEqualTo(NodeRole.QUARANTINED);
+        });
+
+        docker.startContainerCmd(killedId).exec(); // its entrypoint starts the old primary as it was
+        ClusterStatus healed = awaitStatus(s -> s.getNodesList().stream().anyMatch(n -> n.getNode().getName().equals("pg-1")
+                && n.getNode().getRole() == NodeRole.REPLICA && n.getHealth() == MajorityHealth.HEALTHY),
+                Duration.ofMinutes(3), 1, 2);
+        writer.stop();
+        assertThat(writer.acked).isNotEmpty();
+        int newPrimary = IDS.indexOf("metako-" + healed.getPrimary().substring("pg-".length()));
+        Set<Integer> present = new HashSet<>();
+        try (Connection c = connect(newPrimary); ResultSet rs = c.createStatement().executeQuery("/* metako:primary */ SELECT id FROM acked")) {
+            while (rs.next()) {
+                present.add(rs.getInt(1));
+            }
+        }
+        assertThat(present).as("every acknowledged write, after the failover and the old primary's rejoin")
+                .containsAll(writer.acked);
+    }
+
+    private static boolean allHealthy(ClusterStatus s) {
+        return s.getNodesCount() == 3 && s.getNodesList().stream().allMatch(n -> n.getHealth() == MajorityHealth.HEALTHY);
+    }
+
+    /** The status of the first of {@code instances} that answers and satisfies {@code ok}, within {@code timeout}. */
+    private ClusterStatus awaitStatus(java.util.function.Predicate<ClusterStatus> ok, Duration timeout, int... instances)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        String last = "no answer";
+        while (System.nanoTime() < deadline) {
+            for (int i : instances) {
+                Optional<ClusterStatus> s = status(i);
+                if (s.isPresent()) {
+                    last = s.get().getAnsweredBy() + ": epoch " + s.get().getEpoch() + ", primary " + s.get().getPrimary()
+                            + ", " + s.get().getControllerSentence();
+                    if (ok.test(s.get())) {
+                        return s.get();
+                    }
+                }
+            }
+            Thread.sleep(500);
+        }
+        throw new AssertionError("not reached within " + timeout.toSeconds() + " s; last: " + last + "\n" + logs());
+    }
+
+    private Optional<ClusterStatus> status(int i) {
+        GenericContainer<?> c = containers.get(i);
+        try (MetakoClient client = new MetakoClient(List.of(c.getHost() + ":" + c.getMappedPort(7200)), TOKEN,
+                Duration.ofSeconds(3))) {
+            return Optional.of(client.status());
+        } catch (RuntimeException e) {
+            return Optional.empty();
+        }
+    }
+
+    private String logs() {
+        StringBuilder sb = new StringBuilder();
+        for (GenericContainer<?> c : containers) {
+            try {
+                String all = c.getLogs();
+                sb.append("---- ").append(c.getContainerName()).append('\n')
+                        .append(all.substring(Math.max(0, all.length() - 3000)));
+            } catch (RuntimeException e) {
+                sb.append("---- no logs: ").append(e.getMessage()).append('\n');
+            }
+        }
+        return sb.toString();
+    }
+
+    private Connection connect(int i) throws SQLException {
+        GenericContainer<?> c = containers.get(i);
+        java.util.Properties p = new java.util.Properties();
+        p.setProperty("user", "app");
+        p.setProperty("password", APP_PASSWORD);
+        p.setProperty("connectTimeout", "5");
+        p.setProperty("socketTimeout", "20");
+        return DriverManager.getConnection("jdbc:postgresql://" + c.getHost() + ":" + c.getMappedPort(6432) + "/app", p);
+    }
+
+    private static void awaitAcks(Writer w, int count) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (w.acked.size() < count) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("only " + w.acked.size() + " writes acknowledged, waited for " + count
+                        + " (failures " + w.failures + ")");
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    /** Writes increasing ids through one proxy; an id counts once its INSERT was answered. */
+    private final class Writer implements Runnable {
+        final Set<Integer> acked = new ConcurrentSkipListSet<>();
+        volatile int failures;
+        private final int through;
+        private final AtomicBoolean stop = new AtomicBoolean();
+        private Thread thread;
+        private int next = 1;
+
+        Writer(int through) {
+            this.through = through;
+        }
+
+        Writer start() {
+            thread = new Thread(this, "container-writer");
+            thread.start();
+            return this;
+        }
+
+        void stop() throws InterruptedException {
+            stop.set(true);
+            thread.join(30_000);
+        }
+
+        @Override
+        public void run() {
+            while (!stop.get()) {
+                try (Connection c = connect(through); Statement st = c.createStatement()) {
+                    while (!stop.get()) {
+                        int id = next++;
+                        st.execute("INSERT INTO acked (id) VALUES (" + id + ")");
+                        acked.add(id);
+                        Thread.sleep(10);
+                    }
+                } catch (SQLException e) {
+                    failures++;
+                    try {
+                        Thread.sleep(200);
+                    } catch (InterruptedException ie) {
+                        return;
+                    }
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }
+    }
+}
