@@ -77,7 +77,7 @@ fi
   echo "  id: $METAKO_ID"
   echo "  raft_address: $METAKO_ID:7100"
   echo "  grpc_address: $METAKO_ID:7200"
-  echo "  http_address: $METAKO_ID:8080"
+  echo "  http_address: 0.0.0.0:8080"
   echo "  storage_dir: /var/lib/metako/raft-state"
   echo "  auth_token: \${METAKO_TOKEN}"
   echo "  manages:"
@@ -114,4 +114,18 @@ fi
 } > "$conf"
 chown postgres "$conf"
 cd /var/lib/metako
-exec runuser -u postgres -- /opt/pg-metako/bin/metako --config "$conf"
+# docker stop (SIGTERM) stops the pair: the instance first (it closes its proxies and leaves its lease), then the
+# node with a fast shutdown; the postmaster is not the instance's child, so the signal would not reach it
+runuser -u postgres -- /opt/pg-metako/bin/metako --config "$conf" &
+instance=$!
+stop_all() {
+  kill -TERM "$instance" 2>/dev/null || true
+  wait "$instance" 2>/dev/null || true
+  as_postgres "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+  exit 0
+}
+trap stop_all TERM INT
+status=0
+wait "$instance" || status=$?
+as_postgres "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+exit "$status"

@@ -133,6 +133,89 @@ class ContainerClusterIT {
                 .containsAll(writer.acked);
     }
 
+    /**
+     * Every container stopped (SIGTERM, as an upgrade does) and started again, one at a time, the next one only once
+     * all three nodes are healthy again, while a client writes through whichever proxy answers.
+     */
+    @Test
+    void aRollingRestartOfEveryContainerLosesNoAcknowledgedWrite() throws Exception {
+        awaitStatus(s -> s.getHoldsLease() && allHealthy(s), Duration.ofMinutes(2), 0, 1, 2);
+        try (Connection c = connect(0)) {
+            c.createStatement().execute("CREATE TABLE acked (id int PRIMARY KEY)");
+        }
+        Writer writer = new Writer(0, true).start();
+        awaitAcks(writer, 20);
+        DockerClient docker = DockerClientFactory.instance().client();
+        for (int i = 0; i < IDS.size(); i++) {
+            String id = containers.get(i).getContainerId();
+            docker.stopContainerCmd(id).withTimeout(30).exec();
+            docker.startContainerCmd(id).exec();
+            int restarted = i;
+            awaitStatus(s -> s.getHoldsLease() && allHealthy(s) && s.getNodesList().stream()
+                    .noneMatch(n -> n.getNode().getRole() == NodeRole.QUARANTINED), Duration.ofMinutes(3),
+                    java.util.stream.IntStream.range(0, IDS.size()).filter(k -> k != restarted).toArray());
+            int before = writer.acked.size();
+            awaitAcks(writer, before + 20);
+        }
+        writer.stop();
+        ClusterStatus end = awaitStatus(s -> s.getHoldsLease() && allHealthy(s), Duration.ofMinutes(1), 0, 1, 2);
+        Set<Integer> present = new HashSet<>();
+        try (Connection c = connect(0);
+             ResultSet rs = c.createStatement().executeQuery("/* metako:primary */ SELECT id FROM acked")) {
+            while (rs.next()) {
+                present.add(rs.getInt(1));
+            }
+        }
+        assertThat(writer.acked).hasSizeGreaterThan(60);
+        assertThat(present).as("every acknowledged write after restarting all three (primary %s at epoch %d)",
+                end.getPrimary(), end.getEpoch()).containsAll(writer.acked);
+    }
+
+    /**
+     * One container cut off from the cluster's network: its proxy stops routing writes within the lease (2 s) + 1 s,
+     * as its own {@code /primary} check says from inside the container, and after it is connected again it holds
+     * the lease of the current epoch again (caught up).
+     */
+    @Test
+    void aContainerCutOffStopsRoutingWritesWithinALeaseAndCatchesUpWhenBack() throws Exception {
+        awaitStatus(s -> s.getHoldsLease() && allHealthy(s), Duration.ofMinutes(2), 0, 1, 2);
+        int cut = 2;
+        GenericContainer<?> c = containers.get(cut);
+        assertThat(primaryCheck(c)).as("/primary inside %s before the cut", IDS.get(cut)).isEqualTo("200");
+        DockerClient docker = DockerClientFactory.instance().client();
+        long cutAt = System.currentTimeMillis();
+        docker.disconnectFromNetworkCmd().withNetworkId(network.getId()).withContainerId(c.getContainerId())
+                .withForce(true).exec();
+        // inside the container: the wall-clock millisecond its /primary check first answers other than 200
+        var watch = c.execInContainer("bash", "-c", "for _ in $(seq 1 300); do "
+                + "exec 3<>/dev/tcp/127.0.0.1/8080 || { sleep 0.05; continue; }; "
+                + "printf 'GET /primary HTTP/1.0\r\n\r\n' >&3; read -r _ code _ <&3; exec 3<&-; "
+                + "if [ \"$code\" != 200 ]; then date +%s%3N; exit 0; fi; sleep 0.05; done; echo never; exit 1");
+        assertThat(watch.getExitCode()).as(watch.getStdout() + watch.getStderr()).isZero();
+        long stoppedAfter = Long.parseLong(watch.getStdout().trim()) - cutAt;
+        System.out.printf("[container] %s stopped routing writes %d ms after it was cut off (lease 2000 ms)%n",
+                IDS.get(cut), stoppedAfter);
+        assertThat(stoppedAfter).as("ms from the cut to no more writes routed").isLessThanOrEqualTo(3000);
+
+        docker.connectToNetworkCmd().withNetworkId(network.getId()).withContainerId(c.getContainerId())
+                .withContainerNetwork(new com.github.dockerjava.api.model.ContainerNetwork()
+                        .withAliases(IDS.get(cut))).exec();
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        String code = primaryCheck(c);
+        while (!"200".equals(code) && System.nanoTime() < deadline) {
+            Thread.sleep(500);
+            code = primaryCheck(c);
+        }
+        assertThat(code).as("/primary inside %s after it is back", IDS.get(cut)).isEqualTo("200");
+    }
+
+    /** The status code of {@code /primary} asked inside the container (its HTTP port listens on every address). */
+    private static String primaryCheck(GenericContainer<?> c) throws Exception {
+        var r = c.execInContainer("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && "
+                + "printf 'GET /primary HTTP/1.0\r\n\r\n' >&3 && read -r _ code _ <&3 && echo \"$code\"");
+        return r.getStdout().trim();
+    }
+
     private static boolean allHealthy(ClusterStatus s) {
         return s.getNodesCount() == 3 && s.getNodesList().stream().allMatch(n -> n.getHealth() == MajorityHealth.HEALTHY);
     }
@@ -159,13 +242,26 @@ class ContainerClusterIT {
     }
 
     private Optional<ClusterStatus> status(int i) {
-        GenericContainer<?> c = containers.get(i);
-        try (MetakoClient client = new MetakoClient(List.of(c.getHost() + ":" + c.getMappedPort(7200)), TOKEN,
+        try (MetakoClient client = new MetakoClient(List.of("127.0.0.1:" + hostPort(i, 7200)), TOKEN,
                 Duration.ofSeconds(3))) {
             return Optional.of(client.status());
         } catch (RuntimeException e) {
             return Optional.empty();
         }
+    }
+
+    /**
+     * The host port a container's {@code port} is published on now: read from the engine each time, since a
+     * container stopped and started again may be given another one.
+     */
+    private int hostPort(int i, int port) {
+        var ports = DockerClientFactory.instance().client().inspectContainerCmd(containers.get(i).getContainerId()).exec()
+                .getNetworkSettings().getPorts().getBindings();
+        var bindings = ports.get(com.github.dockerjava.api.model.ExposedPort.tcp(port));
+        if (bindings == null || bindings.length == 0) {
+            throw new IllegalStateException(IDS.get(i) + " publishes no port for " + port + " now (stopped?)");
+        }
+        return Integer.parseInt(bindings[0].getHostPortSpec());
     }
 
     private String logs() {
@@ -183,13 +279,18 @@ class ContainerClusterIT {
     }
 
     private Connection connect(int i) throws SQLException {
-        GenericContainer<?> c = containers.get(i);
         java.util.Properties p = new java.util.Properties();
         p.setProperty("user", "app");
         p.setProperty("password", APP_PASSWORD);
         p.setProperty("connectTimeout", "5");
         p.setProperty("socketTimeout", "20");
-        return DriverManager.getConnection("jdbc:postgresql://" + c.getHost() + ":" + c.getMappedPort(6432) + "/app", p);
+        int port;
+        try {
+            port = hostPort(i, 6432);
+        } catch (RuntimeException e) {
+            throw new SQLException("no proxy port of " + IDS.get(i) + ": " + e.getMessage(), "08001");
+        }
+        return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/app", p);
     }
 
     private static void awaitAcks(Writer w, int count) throws InterruptedException {
@@ -207,13 +308,20 @@ class ContainerClusterIT {
     private final class Writer implements Runnable {
         final Set<Integer> acked = new ConcurrentSkipListSet<>();
         volatile int failures;
-        private final int through;
+        /** The instance whose proxy it writes through; after a failure, with {@link #rotate}, the next one. */
+        private volatile int through;
+        private final boolean rotate;
         private final AtomicBoolean stop = new AtomicBoolean();
         private Thread thread;
         private int next = 1;
 
         Writer(int through) {
+            this(through, false);
+        }
+
+        Writer(int through, boolean rotate) {
             this.through = through;
+            this.rotate = rotate;
         }
 
         Writer start() {
@@ -239,6 +347,9 @@ class ContainerClusterIT {
                     }
                 } catch (SQLException e) {
                     failures++;
+                    if (rotate) {
+                        through = (through + 1) % IDS.size();
+                    }
                     try {
                         Thread.sleep(200);
                     } catch (InterruptedException ie) {
