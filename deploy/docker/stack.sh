@@ -12,7 +12,12 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 env_file="$here/.env"
-version="$(sed -n 's:^  <version>\(.*\)</version>.*:\1:p' "$root/pom.xml" | head -n 1)"
+# the version: the source tree's pom.xml, or the installed archive's folder name (metako-VERSION)
+if [ -f "$root/pom.xml" ]; then
+  version="$(sed -n 's:^  <version>\(.*\)</version>.*:\1:p' "$root/pom.xml" | head -n 1)"
+else
+  version="$(basename "$root")"; version="${version#metako-}"
+fi
 endpoints="127.0.0.1:17200,127.0.0.1:27200,127.0.0.1:37200"
 
 compose() {
@@ -27,14 +32,12 @@ need_env() {
 
 cmd_setup() {
   command -v docker >/dev/null 2>&1 || { echo "docker is not installed (Debian: apt-get install docker.io docker-compose)" >&2; exit 1; }
-  if [ ! -f "$env_file" ]; then
-    umask 077
-    printf 'METAKO_VERSION=%s\nMETAKO_TOKEN=%s\nPG_PASSWORD=%s\nAPP_PASSWORD=%s\n' "$version" \
-      "$(openssl rand -hex 24)" "$(openssl rand -hex 16)" "$(openssl rand -hex 16)" > "$env_file"
-    echo "wrote $env_file (secrets: keep it private)"
-  fi
+  # the archive first: secrets must never be written where a build could pack them
   local archive="$root/metako-dist/target/metako-$version.tar.gz"
-  if [ ! -f "$archive" ]; then
+  if [ ! -f "$archive" ] && [ -d "$root/lib" ]; then
+    archive="$(mktemp -d)/metako-$version.tar.gz"          # an installed archive: pack it again
+    tar -C "$(dirname "$root")" -czf "$archive" --exclude='.env' "$(basename "$root")"
+  elif [ ! -f "$archive" ]; then
     echo "building the release archive (mvn -DskipTests package) ..."
     (cd "$root" && mvn -B -q -DskipTests package)
   fi
@@ -44,37 +47,63 @@ cmd_setup() {
   docker build -q --build-arg VERSION="$version" -t "pg-metako:$version" "$ctx"
   rm -rf "$ctx"
   docker image ls "pg-metako:$version" --format 'image {{.Repository}}:{{.Tag}}, {{.Size}}'
+  if [ ! -f "$env_file" ]; then
+    (umask 077
+     printf 'METAKO_VERSION=%s\nMETAKO_TOKEN=%s\nPG_PASSWORD=%s\nAPP_PASSWORD=%s\n' "$version" \
+       "$(openssl rand -hex 24)" "$(openssl rand -hex 16)" "$(openssl rand -hex 16)" > "$env_file")
+    echo "wrote $env_file (secrets: keep it private)"
+  fi
 }
 
 ctl() { METAKO_ENDPOINTS="$endpoints" METAKO_TOKEN="$METAKO_TOKEN" "$root/bin/metakoctl" "$@"; }
+
+# every instance answers and holds its write lease
+all_ready() {
+  local port
+  for port in 17200 27200 37200; do
+    METAKO_ENDPOINTS="127.0.0.1:$port" METAKO_TOKEN="$METAKO_TOKEN" "$root/bin/metakoctl" -o json status 2>/dev/null \
+      | grep -q '"holds_lease": true' || return 1
+  done
+}
+
+# within $1 seconds (each round runs metakoctl three times: count time, not rounds)
+await_ready() {
+  local deadline=$((SECONDS + $1))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if all_ready; then return 0; fi
+    sleep 1
+  done
+  return 1
+}
 
 cmd_start() {
   need_env
   compose up -d
   echo "waiting for the instances (the first start creates the nodes) ..."
-  for _ in $(seq 1 180); do
-    if ctl -o json status 2>/dev/null | grep -q '"holds_lease": true'; then
-      ctl status | sed -n 1,12p
-      cat <<CONNECT
+  if ! await_ready 120; then
+    echo "not ready after 120 s; the last lines of each container (all: deploy/deploy.sh --docker logs):" >&2
+    compose logs --tail=20 >&2 || true
+    exit 1
+  fi
+  ctl status | sed -n 1,12p
+  cat <<CONNECT
 
 connect through any instance's statement router (password: APP_PASSWORD in $env_file):
   psql "host=127.0.0.1 port=16432 user=app dbname=app"     (or ports 26432, 36432)
 operate:
   METAKO_ENDPOINTS=$endpoints METAKO_TOKEN=... bin/metakoctl status
 CONNECT
-      return
-    fi
-    sleep 1
-  done
-  echo "not ready after 180 s: deploy/deploy.sh --docker logs" >&2; exit 1
 }
 
+# one container at a time, the next once every instance holds its lease again
 cmd_restart() {
   need_env
   for s in metako-1 metako-2 metako-3; do
     compose restart "$s"
-    sleep 5
+    sleep 2
+    if ! await_ready 180; then echo "$s did not come back within 180 s: deploy/deploy.sh --docker logs $s" >&2; exit 1; fi
   done
+  echo "restarted, one at a time"
 }
 
 case "${1:-}" in

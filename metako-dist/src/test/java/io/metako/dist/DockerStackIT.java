@@ -27,6 +27,10 @@ class DockerStackIT {
     @AfterEach
     void cleanup() throws Exception {
         if (Files.exists(ENV)) {
+            // what the containers said, for a failed run (cleanup removes them)
+            Result logs = run(List.of("bash", "-c", "docker ps -a --format '{{.Names}} {{.Status}}'; for c in $(docker ps -aq"
+                    + " --filter name=pg-metako_); do echo \"---- $c\"; docker logs --tail 40 $c 2>&1; done"), 60);
+            System.out.println("[stack] containers before cleanup:\n" + logs.output());
             deploy(120, "cleanup");
             Files.deleteIfExists(ENV);
         }

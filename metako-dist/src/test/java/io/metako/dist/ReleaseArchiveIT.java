@@ -74,8 +74,8 @@ class ReleaseArchiveIT {
         String install = Files.readString(home.resolve("INSTALL"));
         assertThat(install).contains(home.getFileName().toString() + ".tar.gz").doesNotContain("${");
         try (Stream<Path> all = Files.walk(home)) {
-            assertThat(all.map(f -> f.getFileName().toString())).as("no sources, no build files")
-                    .noneMatch(f -> f.endsWith(".java") || f.equals("pom.xml") || f.endsWith(".proto"));
+            assertThat(all.map(f -> f.getFileName().toString())).as("no sources, no build files, no secrets")
+                    .noneMatch(f -> f.endsWith(".java") || f.equals("pom.xml") || f.endsWith(".proto") || f.equals(".env"));
         }
         Result help = run(List.of(home.resolve("bin/metako").toString(), "--help"), 60);
         assertThat(help.exit()).as(help.output()).isZero();
