@@ -63,9 +63,32 @@ public final class MetakoStateMachine extends BaseStateMachine {
         loadSnapshot(storage.loadLatestSnapshot());
     }
 
+    /**
+     * Before Ratis installs a snapshot from the leader (a member far behind, or one just added to a group whose log
+     * was compacted): its updater reloads the state machine only from PAUSED, and closes the division otherwise.
+     */
+    @Override
+    public void pause() {
+        org.apache.ratis.util.LifeCycle life = getLifeCycle();
+        if (life.getCurrentState() == org.apache.ratis.util.LifeCycle.State.NEW) {
+            life.transition(org.apache.ratis.util.LifeCycle.State.STARTING);
+            life.transition(org.apache.ratis.util.LifeCycle.State.RUNNING);
+        }
+        if (life.getCurrentState() == org.apache.ratis.util.LifeCycle.State.RUNNING) {
+            life.transition(org.apache.ratis.util.LifeCycle.State.PAUSING);
+            life.transition(org.apache.ratis.util.LifeCycle.State.PAUSED);
+        }
+    }
+
+    /** After Ratis installed a snapshot: the state is the snapshot's, and the state machine runs again. */
     @Override
     public void reinitialize() throws IOException {
         loadSnapshot(storage.loadLatestSnapshot());
+        org.apache.ratis.util.LifeCycle life = getLifeCycle();
+        if (life.getCurrentState() == org.apache.ratis.util.LifeCycle.State.PAUSED) {
+            life.transition(org.apache.ratis.util.LifeCycle.State.STARTING);
+            life.transition(org.apache.ratis.util.LifeCycle.State.RUNNING);
+        }
     }
 
     @Override

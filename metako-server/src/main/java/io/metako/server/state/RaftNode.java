@@ -365,7 +365,21 @@ public final class RaftNode implements AutoCloseable {
         GrpcConfigKeys.Server.setHost(props, config.instance().raftAddress().host());
         RaftServerConfigKeys.setStorageDir(props, List.of(storage.toFile()));
         RaftServerConfigKeys.Snapshot.setAutoTriggerEnabled(props, true);
-        RaftServerConfigKeys.Snapshot.setAutoTriggerThreshold(props, SNAPSHOT_THRESHOLD);
+        // metako.raft.compact_every (a JVM system property, for tests): a snapshot every N entries, in small log
+        // segments, and the log dropped up to each snapshot, so that a member added or far behind receives the
+        // state by Ratis' InstallSnapshot rather than by replaying the log
+        long compactEvery = Long.getLong("metako.raft.compact_every", 0);
+        RaftServerConfigKeys.Snapshot.setAutoTriggerThreshold(props, compactEvery > 0 ? compactEvery : SNAPSHOT_THRESHOLD);
+        if (compactEvery > 0) {
+            // Ratis wants write buffer >= appender byte limit + 8, and snapshot chunks within the appender's limit
+            RaftServerConfigKeys.Log.setSegmentSizeMax(props, org.apache.ratis.util.SizeInBytes.valueOf("4KB"));
+            RaftServerConfigKeys.Log.setWriteBufferSize(props, org.apache.ratis.util.SizeInBytes.valueOf("4KB"));
+            RaftServerConfigKeys.Log.setPreallocatedSize(props, org.apache.ratis.util.SizeInBytes.valueOf("4KB"));
+            RaftServerConfigKeys.Log.Appender.setBufferByteLimit(props, org.apache.ratis.util.SizeInBytes.valueOf("2KB"));
+            RaftServerConfigKeys.Log.Appender.setSnapshotChunkSizeMax(props, org.apache.ratis.util.SizeInBytes.valueOf("1KB"));
+            RaftServerConfigKeys.Log.setPurgeUptoSnapshotIndex(props, true);
+            RaftServerConfigKeys.Log.setPurgeGap(props, 1);
+        }
         RaftServerConfigKeys.Snapshot.setRetentionFileNum(props, 2);
         RaftServerConfigKeys.Rpc.setTimeoutMin(props, TimeDuration.valueOf(300, TimeUnit.MILLISECONDS));
         RaftServerConfigKeys.Rpc.setTimeoutMax(props, TimeDuration.valueOf(600, TimeUnit.MILLISECONDS));

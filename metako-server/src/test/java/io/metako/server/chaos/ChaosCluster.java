@@ -117,6 +117,12 @@ final class ChaosCluster implements AutoCloseable {
 
     /** Likewise; {@code tls}: as production runs, mutual TLS on the Raft links and TLS on the admin API and router. */
     static ChaosCluster startGrowable(int planned, int running, Duration ready, boolean tls) throws Exception {
+        return startGrowable(planned, running, ready, tls, 0);
+    }
+
+    /** Likewise; {@code compactEvery} > 0: every instance snapshots that often and drops the log up to it. */
+    static ChaosCluster startGrowable(int planned, int running, Duration ready, boolean tls, long compactEvery)
+            throws Exception {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "metako-members-");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         LocalCluster cluster = LocalCluster.plan(dir, 3, planned, s -> { });
@@ -142,6 +148,7 @@ final class ChaosCluster implements AutoCloseable {
                 Files.writeString(configs.get(i), yaml);
             }
             c = new ChaosCluster(cluster, configs, planned, false);
+            c.compactEvery(compactEvery);
             for (int i = 0; i < running; i++) {
                 c.startInstance(i);
             }
@@ -200,8 +207,17 @@ final class ChaosCluster implements AutoCloseable {
     /** {@code join}: started with --join (empty storage: it waits to be added to the running group). */
     void startInstance(int i, boolean join) throws IOException, InterruptedException {
         LocalCluster.InstanceSpec spec = cluster.instances().get(i);
-        instances[i] = InstanceLauncher.launch(configs.get(i), dir.resolve(spec.id() + ".log"),
-                fakeClocks ? fakeClockPrefix(i) : List.of(), join ? List.of("--join") : List.of());
+        List<String> prefix = fakeClocks ? fakeClockPrefix(i) : compactEvery > 0
+                ? List.of("/usr/bin/env", "JAVA_TOOL_OPTIONS=-Dmetako.raft.compact_every=" + compactEvery) : List.of();
+        instances[i] = InstanceLauncher.launch(configs.get(i), dir.resolve(spec.id() + ".log"), prefix,
+                join ? List.of("--join") : List.of());
+    }
+
+    /** Every instance started from now on snapshots every {@code entries} and drops the log up to it (0: as usual). */
+    private long compactEvery;
+
+    void compactEvery(long entries) {
+        this.compactEvery = entries;
     }
 
     /**

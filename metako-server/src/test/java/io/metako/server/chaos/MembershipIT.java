@@ -157,11 +157,12 @@ class MembershipIT {
     /**
      * Under mutual TLS on the Raft links, as production runs: the new member's Raft connections and signed commands
      * are admitted once it is registered (the other instances' files do not name it); once it has left, it routes
-     * nothing.
+     * nothing. The instances compact their logs often, so the new member receives the state by InstallSnapshot.
      */
     @Test
     void aMemberJoinsAndLeavesUnderMutualTls() throws Exception {
-        try (ChaosCluster c = ChaosCluster.startGrowable(4, 3, Duration.ofSeconds(120), true)) {
+        // every instance snapshots every 20 entries and drops the log up to it: the new member gets a snapshot
+        try (ChaosCluster c = ChaosCluster.startGrowable(4, 3, Duration.ofSeconds(120), true, 20)) {
             try (Connection primary = c.connectNode(0)) {
                 primary.createStatement().execute("CREATE TABLE members_w3 (id int PRIMARY KEY)");
             }
@@ -171,6 +172,9 @@ class MembershipIT {
                 assertThat(ops.addMember(c.instanceName(3), c.raftAddress(3), c.grpc(3), "membership-it").getApplied())
                         .isTrue();
                 ClusterStatus four = c.awaitSettled(SETTLE); // the new one too holds a lease: its round trips pass the gate
+                assertThat(c.awaitLogLine(3, 0, "state restored from snapshot", 10_000))
+                        .as("the new member received the state by InstallSnapshot (the others' logs were compacted)")
+                        .isTrue();
                 assertThat(voters(four.getMembersList())).hasSize(4);
                 RouterWriter w = writer(c, 3).start();
                 awaitWrites(w);
