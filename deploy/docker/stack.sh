@@ -18,7 +18,7 @@ if [ -f "$root/pom.xml" ]; then
 else
   version="$(basename "$root")"; version="${version#metako-}"
 fi
-endpoints="127.0.0.1:17200,127.0.0.1:27200,127.0.0.1:37200"
+endpoints="127.0.0.1:11200,127.0.0.1:12200,127.0.0.1:13200"
 
 compose() {
   local files=(--env-file "$env_file" -f "$here/compose.yaml" -p pg-metako)
@@ -60,7 +60,7 @@ ctl() { METAKO_ENDPOINTS="$endpoints" METAKO_TOKEN="$METAKO_TOKEN" "$root/bin/me
 # every instance answers and holds its write lease
 all_ready() {
   local port
-  for port in 17200 27200 37200; do
+  for port in 11200 12200 13200; do
     METAKO_ENDPOINTS="127.0.0.1:$port" METAKO_TOKEN="$METAKO_TOKEN" "$root/bin/metakoctl" -o json status 2>/dev/null \
       | grep -q '"holds_lease": true' || return 1
   done
@@ -89,7 +89,7 @@ cmd_start() {
   cat <<CONNECT
 
 connect through any instance's statement router (password: APP_PASSWORD in $env_file):
-  psql "host=127.0.0.1 port=16432 user=app dbname=app"     (or ports 26432, 36432)
+  psql "host=127.0.0.1 port=11432 user=app dbname=app"     (or ports 12432, 13432)
 operate:
   METAKO_ENDPOINTS=$endpoints METAKO_TOKEN=... bin/metakoctl status
 CONNECT

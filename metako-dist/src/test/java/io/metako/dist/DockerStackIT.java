@@ -52,8 +52,8 @@ class DockerStackIT {
 
         Result start = deploy(300, "start");
         assertThat(start.exit()).as(start.output()).isZero();
-        assertThat(start.output()).contains("primary pg-1").contains("psql \"host=127.0.0.1 port=16432");
-        try (Connection c = connect(26432, appPassword)) {
+        assertThat(start.output()).contains("primary pg-1").contains("psql \"host=127.0.0.1 port=11432");
+        try (Connection c = connect(12432, appPassword)) {
             c.createStatement().execute("CREATE TABLE kept (id int); INSERT INTO kept VALUES (1), (2), (3)");
         }
         Result restart = deploy(300, "restart");
@@ -61,7 +61,7 @@ class DockerStackIT {
         assertThat(deploy(120, "stop").exit()).isZero();
         Result again = deploy(300, "start");
         assertThat(again.exit()).as(again.output()).isZero();
-        assertThat(count(36432, appPassword)).as("the data after restart, stop and start").isEqualTo(3);
+        assertThat(count(13432, appPassword)).as("the data after restart, stop and start").isEqualTo(3);
         Result status = deploy(60, "status");
         assertThat(status.exit()).as(status.output()).isZero();
         assertThat(status.output()).contains("pg-1").contains("pg-2").contains("pg-3");
