@@ -112,7 +112,7 @@ public final class MetakoInstance implements AutoCloseable {
                 sec.apiTlsEnabled() ? new AdminServer.Tls(certificate, sec.apiClientCa()) : null);
         this.controller = new FailoverController(config.instance().id(), new ControllerInputs(),
                 new NodeOperations(() -> this.config), this::submit, clock);
-        this.lease = new io.metako.server.routing.LeaseKeeper(raft, this::leaseMillis, config.instance().id(), raft::voter);
+        this.lease = new io.metako.server.routing.LeaseKeeper(raft::confirmEpoch, this::leaseMillis, config.instance().id(), raft::voter);
         // an instance out of the Raft configuration (removed, or joining) routes nothing: its state is not the group's;
         // one that knows a configuration without itself refuses at once (waiting would bring nothing)
         this.routing = new RoutingPublisher(() -> raft.voter() ? RoutingTables.of(stateMachine.state(),

@@ -2,7 +2,7 @@ package io.metako.server.routing;
 
 import io.metako.proxy.routing.WriteLease;
 import io.metako.server.DaemonThreads;
-import io.metako.server.state.RaftNode;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -13,7 +13,7 @@ import org.slf4j.LoggerFactory;
 /**
  * Keeps this instance's {@link WriteLease}, as ARCHITECTURE section 5 defines it:
  * <ul>
- *   <li>renewed by a ReadIndex round trip ({@link RaftNode#confirmEpoch}) every quarter lease; the
+ *   <li>renewed by a ReadIndex round trip ({@link io.metako.server.state.RaftNode#confirmEpoch}) every quarter lease; the
  *       deadline counts from when the request was <em>sent</em>, and covers the epoch this peer had
  *       applied once the leader's commit index was reached. Votes, pre-votes and heartbeats received
  *       renew nothing;</li>
@@ -29,7 +29,8 @@ public final class LeaseKeeper implements AutoCloseable {
     private static final long TICK_MILLIS = 50;
 
     private final WriteLease lease = WriteLease.create();
-    private final RaftNode raft;
+    /** One ReadIndex round trip to the leader: the epoch this peer had applied once the leader's commit index was reached. */
+    private final java.util.function.Supplier<CompletableFuture<Long>> roundTrip;
     private final LongSupplier leaseMillis;
     private final ScheduledExecutorService timer;
     /**
@@ -46,17 +47,15 @@ public final class LeaseKeeper implements AutoCloseable {
     private final java.util.function.BooleanSupplier voter;
     private volatile boolean outOfGroup;
 
-    public LeaseKeeper(RaftNode raft, LongSupplier leaseMillis, String instanceId) {
-        this(raft, leaseMillis, instanceId, () -> true);
-    }
-
     /**
-     * {@code voter}: whether this instance votes in the Raft configuration now. One that does not (removed, or
-     * joining and not yet added) holds no lease: it is dropped at the next tick and never renewed.
+     * {@code roundTrip}: a ReadIndex round trip ({@code RaftNode::confirmEpoch}). {@code voter}: whether this instance
+     * votes in the Raft configuration now. One that does not (removed, or joining and not yet added) holds no lease:
+     * it is dropped at the next tick and never renewed.
      */
-    public LeaseKeeper(RaftNode raft, LongSupplier leaseMillis, String instanceId, java.util.function.BooleanSupplier voter) {
+    public LeaseKeeper(java.util.function.Supplier<CompletableFuture<Long>> roundTrip, LongSupplier leaseMillis, String instanceId,
+                       java.util.function.BooleanSupplier voter) {
         this.voter = voter;
-        this.raft = raft;
+        this.roundTrip = roundTrip;
         this.leaseMillis = leaseMillis;
         this.timer = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named(instanceId + "/lease"));
     }
@@ -90,7 +89,19 @@ public final class LeaseKeeper implements AutoCloseable {
         lease.enterEpoch(epoch);
     }
 
+    /**
+     * A tick must never throw: the scheduler would cancel every later one without a word, and this instance would
+     * never write again (its lease expired for good).
+     */
     private void tick() {
+        try {
+            renewIfDue();
+        } catch (RuntimeException e) {
+            LOG.warn("lease tick failed; the next one retries: {}", e.toString());
+        }
+    }
+
+    private void renewIfDue() {
         long now = System.nanoTime();
         long leaseNanos = TimeUnit.MILLISECONDS.toNanos(leaseMillis.getAsLong());
         long gap = now - lastTick;
@@ -112,10 +123,16 @@ public final class LeaseKeeper implements AutoCloseable {
         if (now - lastSent < leaseNanos / 4 || inFlight.get() >= MAX_IN_FLIGHT) {
             return;
         }
-        inFlight.incrementAndGet();
         long sent = System.nanoTime();
         lastSent = sent;
-        raft.confirmEpoch().whenComplete((epoch, e) -> {
+        CompletableFuture<Long> answer;
+        try {
+            answer = roundTrip.get();
+        } catch (RuntimeException e) {
+            answer = CompletableFuture.failedFuture(e); // a client closed under it, say: counts as a failed round trip
+        }
+        inFlight.incrementAndGet();
+        answer.whenComplete((epoch, e) -> {
             inFlight.decrementAndGet();
             if (e == null && !voter.getAsBoolean()) {
                 return; // out of the configuration now: it renews nothing (a drop since it was sent also holds)

@@ -530,9 +530,16 @@ public final class RaftNode implements AutoCloseable {
      */
     public CompletableFuture<Long> confirmEpoch() {
         RaftClient c = leaseClient;
-        // unordered: the ordered API holds every later request behind one that failed, so the lease
-        // would never be renewed again; bounded, because an answer that comes late grants nothing
-        return c.async().sendReadOnlyUnordered(Message.EMPTY, selfId).orTimeout(LEASE_ROUND_TRIP_SECONDS, TimeUnit.SECONDS)
+        CompletableFuture<RaftClientReply> sent;
+        try {
+            // unordered: the ordered API holds every later request behind one that failed, so the lease
+            // would never be renewed again; bounded, because an answer that comes late grants nothing
+            sent = c.async().sendReadOnlyUnordered(Message.EMPTY, selfId);
+        } catch (RuntimeException e) {
+            // c may have been closed a moment ago by a failed round trip replacing it (several are in flight)
+            return CompletableFuture.failedFuture(e);
+        }
+        return sent.orTimeout(LEASE_ROUND_TRIP_SECONDS, TimeUnit.SECONDS)
                 .whenComplete((r, e) -> {
                     if (e != null && !sender.isShutdown()) {
                         sender.execute(() -> replaceLeaseClient(c)); // closing may wait: not on gRPC's thread
