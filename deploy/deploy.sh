@@ -11,8 +11,9 @@ if [ "${1:-}" = "--docker" ]; then
   exec "$root/deploy/docker/stack.sh" "$@"
 fi
 env_file="$root/deploy/.env"
+from_env="${METAKO_DEPLOY_DIR:-}"   # the environment wins over deploy/.env
 [ -f "$env_file" ] && source "$env_file"
-dir="${METAKO_DEPLOY_DIR:-/tmp/pg-metako-stack}"
+dir="${from_env:-${METAKO_DEPLOY_DIR:-/tmp/pg-metako-stack}}"
 pid_file="$dir.pid"
 out_file="$dir.out"
 
@@ -27,9 +28,10 @@ usage: deploy/deploy.sh [--docker] setup|start|stop|restart|status|logs [INSTANC
   (--docker: the containers of deploy/docker/compose.yaml instead; see deploy/docker/stack.sh)
 
   setup     write deploy/.env (METAKO_DEPLOY_DIR, METAKO_HEALTH_INTERVAL) to edit
-  start     start the stack in the background and wait until it is ready
+  start     start the stack in the background and wait until it is ready (the first start creates it in
+            $dir; later ones start it again as stop left it: data, roles, Raft state, ports)
   stop      stop every process of the stack (data stays in $dir)
-  restart   stop, remove the data, start again
+  restart   stop, then start again (data kept; only cleanup deletes it)
   status    metakoctl status against the stack
   logs      tail the stack's output, or one instance's log (e.g. logs metako-2)
   cleanup   stop and delete $dir
@@ -44,10 +46,7 @@ cmd_setup() {
 
 cmd_start() {
   if running; then echo "already running (pid $(cat "$pid_file"))"; return; fi
-  if [ -e "$dir" ]; then
-    echo "$dir exists from an earlier run: 'deploy/deploy.sh cleanup' first (the stack starts from scratch)" >&2
-    exit 1
-  fi
+  if [ -e "$dir" ]; then echo "starting the stack kept in $dir again ..."; fi
   nohup "$root/bin/metako" demo --dir "$dir" --health-interval "${METAKO_HEALTH_INTERVAL:-1s}" > "$out_file" 2>&1 &
   echo $! > "$pid_file"
   echo "starting (pid $!, output in $out_file) ..."
@@ -90,7 +89,7 @@ case "${1:-}" in
   setup) cmd_setup ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
-  restart) cmd_cleanup; cmd_start ;;
+  restart) cmd_stop; cmd_start ;;
   status) cmd_status ;;
   logs) shift; cmd_logs "${1:-}" ;;
   cleanup) cmd_cleanup ;;

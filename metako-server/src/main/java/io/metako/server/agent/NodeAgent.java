@@ -108,7 +108,12 @@ public final class NodeAgent implements AutoCloseable {
 
     /** The marker that says a rewind or clone of the data directory is under way. */
     Path marker() {
-        return pg.nodeDir().resolve(pg.dataDir().getFileName() + ".metako-rejoin");
+        return rejoinMarker(pg.nodeDir(), pg.dataDir());
+    }
+
+    /** The rejoin marker of the node whose data directory is {@code dataDir} (in {@code nodeDir}). */
+    public static Path rejoinMarker(Path nodeDir, Path dataDir) {
+        return nodeDir.resolve(dataDir.getFileName() + ".metako-rejoin");
     }
 
     private void check() {

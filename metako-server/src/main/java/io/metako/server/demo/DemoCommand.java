@@ -17,7 +17,9 @@ import picocli.CommandLine.Option;
 public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--dir", paramLabel = "DIR",
             description = "Folder for data, configs and logs (default: a new /tmp/pg-metako-demo-* folder). "
-                    + "It must be new or empty; when running as root, the postgres OS user must be able to enter it.")
+                    + "A new or empty folder gets a new cluster; the folder of a demo stopped earlier starts that "
+                    + "cluster again as it was left (data, roles, Raft state, ports, secrets). When running as root, "
+                    + "the postgres OS user must be able to enter it.")
     Path dir;
 
     @Option(names = "--health-interval", paramLabel = "DURATION", defaultValue = "1s",
@@ -38,29 +40,48 @@ public final class DemoCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         Path target = dir != null ? dir : Files.createTempDirectory(Path.of("/tmp"), "pg-metako-demo-");
+        boolean resume = false;
         if (Files.isDirectory(target)) {
             try (var entries = Files.list(target)) {
-                if (entries.findAny().isPresent()) {
-                    err.println("metako demo: " + target + " is not empty; pass a new folder with --dir");
-                    return CommandLine.ExitCode.USAGE;
-                }
+                resume = entries.findAny().isPresent();
+            }
+            if (resume && !LocalCluster.isCluster(target)) {
+                err.println("metako demo: " + target + " is not empty and holds no demo; pass a new folder with --dir");
+                return CommandLine.ExitCode.USAGE;
+            }
+            if (resume && spec.commandLine().getParseResult().hasMatchedOption("--health-interval")) {
+                err.println("metako demo: --health-interval is ignored when resuming: the settings are the cluster's"
+                        + " (bin/metakoctl config set health_check.interval=...)");
             }
         }
-        DemoRun run = new DemoRun(target, out, healthInterval, !noTls);
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            run.stop();
-            stopped.countDown();
-        }, "demo-shutdown"));
-        try {
-            run.start();
-        } catch (Exception e) {
-            err.println("metako demo: " + e.getMessage());
-            err.flush();
-            run.stop();
+        // one demo per folder: a second start would find the nodes running, fail on the instances' ports, and stop
+        // the first one's nodes on its way out
+        Files.createDirectories(target);
+        java.nio.channels.FileChannel lockFile = java.nio.channels.FileChannel.open(target.resolve(".demo.lock"),
+                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
+        if (lockFile.tryLock() == null) {
+            lockFile.close();
+            err.println("metako demo: a demo is running in " + target + " already; stop it first (Ctrl-C, or"
+                    + " deploy/deploy.sh stop)");
             return 1;
         }
-        stopped.await();
-        return 0;
+        try (lockFile) {
+            DemoRun run = new DemoRun(target, out, healthInterval, !noTls, resume);
+            CountDownLatch stopped = new CountDownLatch(1);
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                run.stop();
+                stopped.countDown();
+            }, "demo-shutdown"));
+            try {
+                run.start();
+            } catch (Exception e) {
+                err.println("metako demo: " + e.getMessage());
+                err.flush();
+                run.stop();
+                return 1;
+            }
+            stopped.await();
+            return 0;
+        }
     }
 }

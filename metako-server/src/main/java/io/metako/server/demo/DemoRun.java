@@ -30,21 +30,34 @@ final class DemoRun {
     private int step;
     private boolean stopped;
 
-    DemoRun(Path dir, PrintWriter out, String healthInterval, boolean tls) {
+    /** Whether {@link #dir} holds a demo stopped earlier, to start again as it was. */
+    private final boolean resume;
+
+    DemoRun(Path dir, PrintWriter out, String healthInterval, boolean tls, boolean resume) {
         this.dir = dir;
         this.out = out;
         this.healthInterval = healthInterval;
         this.tls = tls;
+        this.resume = resume;
     }
 
     void start() throws Exception {
-        progress("preparing " + dir);
-        cluster = LocalCluster.plan(dir, 3, 3, this::progress);
-        if (tls) {
-            cluster.useTls();
+        List<Path> configs;
+        if (resume) {
+            // the nodes as they were left (after a failover the primary is another), the Raft state, the ports, the
+            // secrets and the certificates of the first start; the settings are the replicated ones
+            progress("resuming the demo stopped in " + dir);
+            cluster = LocalCluster.reopen(dir, this::progress);
+            configs = cluster.startExistingNodes();
+        } else {
+            progress("preparing " + dir);
+            cluster = LocalCluster.plan(dir, 3, 3, this::progress);
+            if (tls) {
+                cluster.useTls();
+            }
+            cluster.startPostgres();
+            configs = cluster.writeConfigs(healthInterval);
         }
-        cluster.startPostgres();
-        List<Path> configs = cluster.writeConfigs(healthInterval);
         for (int i = 0; i < configs.size(); i++) {
             LocalCluster.InstanceSpec spec = cluster.instances().get(i);
             progress("starting " + spec.id() + " (raft :" + spec.raftPort() + ", admin API " + spec.grpc() + ")");
@@ -132,13 +145,14 @@ final class DemoRun {
             out.printf("  %-9s admin API %s  raft :%d  proxy :%d  rw :%d  ro :%d  http :%d  log %s%n", i.id(), i.grpc(),
                     i.raftPort(), i.proxyPort(), i.rwPort(), i.roPort(), i.httpPort(), dir.resolve(i.id() + ".log"));
         }
-        LocalPostgres primary = cluster.nodes().get(0);
+        LocalPostgres primary = cluster.nodes().stream().filter(n -> n.name().equals(s.getPrimary())).findFirst()
+                .orElse(cluster.nodes().get(0));
         String endpointsList = String.join(",", cluster.instances().stream().map(LocalCluster.InstanceSpec::grpc).toList());
         out.println();
         LocalCluster.InstanceSpec first = cluster.instances().get(0);
         out.println("Connect through metako (password in " + cluster.passfile() + "). The statement router sends reads to");
         out.println("a replica and writes to the primary, on every instance, before and after a failover"
-                + (tls ? " (over TLS:\nsslrootcert names the cluster CA, so sslmode=verify-full checks the proxy's certificate):" : ":"));
+                + (cluster.caCert() != null ? " (over TLS:\nsslrootcert names the cluster CA, so sslmode=verify-full checks the proxy's certificate):" : ":"));
         out.println("  psql \"" + DemoEndpoints.routerDsn(cluster, first) + "\"");
         out.println("or plain forwarding: the rw port to the current primary, the ro port to a replica:");
         out.println("  psql \"host=" + LocalCluster.HOST + " port=" + first.rwPort() + " dbname=postgres user=postgres passfile="
@@ -164,7 +178,7 @@ final class DemoRun {
                 + " /leader, /cluster, /history");
         out.println("Addresses for scripts: " + endpoints);
         out.println();
-        out.println("pg-metako demo is ready (Ctrl-C stops it)");
+        out.println("pg-metako demo is ready (Ctrl-C stops it; metako demo --dir " + dir + " starts it again, data kept)");
         out.flush();
     }
 

@@ -43,12 +43,72 @@ public final class LocalCluster implements AutoCloseable {
     /** Where {@link #useTls()} put the cluster CA and the instances' certificates; null while TLS is off. */
     private Path pki;
 
+    /** What {@link #reopen} reads to start a cluster planned earlier again: its size and ports. */
+    private static final String LAYOUT = "layout.properties";
+
     private LocalCluster(Path dir, Consumer<String> progress) {
+        this(dir, progress, randomHex(new SecureRandom(), 12), randomHex(new SecureRandom(), 24));
+    }
+
+    private LocalCluster(Path dir, Consumer<String> progress, String password, String token) {
         this.dir = dir.toAbsolutePath();
         this.progress = progress;
-        SecureRandom random = new SecureRandom();
-        this.password = randomHex(random, 12);
-        this.token = randomHex(random, 24);
+        this.password = password;
+        this.token = token;
+    }
+
+    /** Whether {@code dir} holds a cluster {@link #plan} made (started or stopped since). */
+    public static boolean isCluster(Path dir) {
+        return Files.isRegularFile(dir.resolve(LAYOUT));
+    }
+
+    /**
+     * A cluster planned earlier in {@code dir}, with its ports, secrets and certificates, to start again: its
+     * nodes with {@link #startExistingNodes()}, its instances from the config files already there.
+     */
+    public static LocalCluster reopen(Path dir, Consumer<String> progress) throws IOException {
+        java.util.Properties layout = new java.util.Properties();
+        try (var in = Files.newBufferedReader(dir.resolve(LAYOUT), StandardCharsets.UTF_8)) {
+            layout.load(in);
+        }
+        LocalCluster c = new LocalCluster(dir, progress, Files.readString(dir.resolve("pg-password"), StandardCharsets.UTF_8),
+                Files.readString(dir.resolve("token"), StandardCharsets.UTF_8));
+        PgBinaries bin = PgBinaries.locate(System.getenv());
+        OsCommand os = new OsCommand("postgres");
+        try {
+            int nodeCount = Integer.parseInt(layout.getProperty("nodes"));
+            int instanceCount = Integer.parseInt(layout.getProperty("instances"));
+            for (int i = 1; i <= nodeCount; i++) {
+                c.nodes.add(new LocalPostgres(bin, os, "pg-" + i, c.dir.resolve("pg-" + i), HOST,
+                        Integer.parseInt(layout.getProperty("node." + i + ".port"))));
+            }
+            for (int i = 1; i <= instanceCount; i++) {
+                int[] ports = java.util.Arrays.stream(layout.getProperty("instance." + i + ".ports").split(","))
+                        .mapToInt(Integer::parseInt).toArray();
+                c.instances.add(new InstanceSpec("metako-" + i, ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]));
+            }
+        } catch (RuntimeException e) {
+            throw new IOException(dir.resolve(LAYOUT) + " is damaged (" + e + "); delete the folder and start afresh", e);
+        }
+        if (Files.isRegularFile(dir.resolve("pki").resolve("ca.crt"))) {
+            c.pki = c.dir.resolve("pki");
+        }
+        return c;
+    }
+
+    private void writeLayout() throws IOException {
+        StringBuilder sb = new StringBuilder("# the ports of this folder's cluster, read when it starts again\n");
+        sb.append("nodes=").append(nodes.size()).append("\ninstances=").append(instances.size()).append('\n');
+        for (int i = 0; i < nodes.size(); i++) {
+            sb.append("node.").append(i + 1).append(".port=").append(nodes.get(i).port()).append('\n');
+        }
+        for (int i = 0; i < instances.size(); i++) {
+            InstanceSpec s = instances.get(i);
+            sb.append("instance.").append(i + 1).append(".ports=").append(s.raftPort()).append(',').append(s.grpcPort())
+                    .append(',').append(s.httpPort()).append(',').append(s.proxyPort()).append(',').append(s.rwPort())
+                    .append(',').append(s.roPort()).append('\n');
+        }
+        Files.writeString(dir.resolve(LAYOUT), sb.toString(), StandardCharsets.UTF_8);
     }
 
     /** Plans {@code nodeCount} nodes and {@code instanceCount} instances on free ports; starts nothing. */
@@ -72,6 +132,7 @@ public final class LocalCluster implements AutoCloseable {
         c.writeSecret("pg-password", c.password);
         c.writeSecret("token", c.token);
         c.writeSecret("pgpass", "*:*:*:" + SUPERUSER + ":" + c.password + "\n*:*:*:" + PROXY_USER + ":" + c.password + "\n");
+        c.writeLayout();
         return c;
     }
 
@@ -146,6 +207,35 @@ public final class LocalCluster implements AutoCloseable {
             replica.initReplica(HOST, primary.port(), SUPERUSER, password, replicationPassfile());
             replica.start();
         }
+    }
+
+    /**
+     * Starts the nodes of a {@link #reopen reopened} cluster as their data directories left them (a replica stays one:
+     * its {@code standby.signal}). A node whose rejoin was cut short (its marker is there) stays stopped: its
+     * instance resumes the rewind or clone. Returns the config files of the instances, as they were written.
+     */
+    public List<Path> startExistingNodes() throws IOException {
+        for (LocalPostgres n : nodes) {
+            if (Files.exists(io.metako.server.agent.NodeAgent.rejoinMarker(n.nodeDir(), n.dataDir()))) {
+                progress.accept(n.name() + ": a rewind or clone was under way; its instance resumes it");
+            } else if (!Files.isRegularFile(n.dataDir().resolve("PG_VERSION"))) {
+                progress.accept(n.name() + ": no data directory at " + n.dataDir() + "; left stopped");
+            } else if (n.status() != LocalPostgres.Status.RUNNING) {
+                boolean replica = Files.exists(n.dataDir().resolve("standby.signal"));
+                progress.accept("starting " + n.name() + " (" + (replica ? "replica" : "primary when stopped") + ") on " + HOST
+                        + ":" + n.port());
+                n.start();
+            }
+        }
+        List<Path> files = new ArrayList<>();
+        for (InstanceSpec self : instances) {
+            Path file = dir.resolve(self.id() + ".yaml");
+            if (!Files.isRegularFile(file)) {
+                throw new IOException(file + " is missing; delete the folder and start afresh");
+            }
+            files.add(file);
+        }
+        return files;
     }
 
     /** Writes {@code metako-N.yaml} for every instance and returns their paths. */

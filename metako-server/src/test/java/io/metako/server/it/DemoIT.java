@@ -30,17 +30,19 @@ class DemoIT {
     private static final Path REPO = Path.of("..").toAbsolutePath().normalize();
 
     @Test
-    @Timeout(value = 300, unit = TimeUnit.SECONDS)
-    void demoStartsReportsThroughMetakoctlAndLeavesNothingBehind() throws Exception {
+    @Timeout(value = 480, unit = TimeUnit.SECONDS)
+    void demoStartsReportsThroughMetakoctlAndLeavesNothingBehindThenStartsAgainAsItWasLeft() throws Exception {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "metako-demo-it-");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         Files.delete(dir); // the demo wants a new folder
-        ProcessBuilder demoBuilder = new ProcessBuilder(REPO.resolve("bin/metako").toString(), "demo", "--dir", dir.toString())
-                .directory(REPO.toFile()).redirectErrorStream(true);
-        demoBuilder.environment().put("METAKO_NO_BUILD", "1"); // Maven built it; never rebuild under the running tests
-        Process demo = demoBuilder.start();
+        Process demo = demo(dir);
         List<String> output = new ArrayList<>();
         List<ProcessHandle> started = new ArrayList<>();
+        ClusterStatus healed = null;
+        String grpc;
+        String token;
+        String ca;
+        String dsn;
         try {
             assertThat(awaitLine(demo, output, "pg-metako demo is ready", 240)).as(String.join("\n", output)).isTrue();
             assertThat(output).anyMatch(l -> l.contains("[1] preparing")).anyMatch(l -> l.contains("psql \"host=127.0.0.1"))
@@ -56,7 +58,7 @@ class DemoIT {
                 assertThat(f.keySet()).contains("id", "grpc", "http", "proxy", "rw", "ro", "dsn");
                 assertThat(f.get("dsn").getStringValue()).contains("host=127.0.0.1").contains("port=");
             }
-            String grpc = instances.stream().map(i -> i.getStructValue().getFieldsOrThrow("grpc").getStringValue())
+            grpc = instances.stream().map(i -> i.getStructValue().getFieldsOrThrow("grpc").getStringValue())
                     .collect(Collectors.joining(","));
 
             started.addAll(demo.descendants().toList());
@@ -66,8 +68,8 @@ class DemoIT {
             }
             assertThat(started).as("3 instance JVMs and 3 postmasters").hasSizeGreaterThanOrEqualTo(6);
 
-            String token = Files.readString(dir.resolve("token")).trim();
-            String ca = endpoints.getFieldsOrThrow("ca_file").getStringValue();
+            token = Files.readString(dir.resolve("token")).trim();
+            ca = endpoints.getFieldsOrThrow("ca_file").getStringValue();
             assertThat(Path.of(ca)).as("the demo runs with TLS on: its cluster CA").exists();
             Process plaintext = metakoctl(grpc, token, null, "status");
             String plaintextErr = new String(plaintext.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -157,7 +159,7 @@ class DemoIT {
             assertThat(psqlOut).as("psql through rw").isEqualTo("f|" + pg1);
 
             // psql through the statement router (the dsn printed for scripts): reads on a replica, writes on the primary
-            String dsn = instances.get(1).getStructValue().getFieldsOrThrow("dsn").getStringValue();
+            dsn = instances.get(1).getStructValue().getFieldsOrThrow("dsn").getStringValue();
             Process routed = new ProcessBuilder("psql", dsn, "-XAt", "-c", "SELECT pg_is_in_recovery()", "-c",
                     "CREATE TABLE demo_it (x int)", "-c", "INSERT INTO demo_it VALUES (1) RETURNING inet_server_port()")
                     .redirectErrorStream(true).start();
@@ -169,7 +171,6 @@ class DemoIT {
             // kill -9 of the primary, as the README's tour does: it fails over, and pg-1's instance brings it back
             Path pg1Data = Path.of(nodes.get(0).getStructValue().getFieldsOrThrow("data_dir").getStringValue());
             postmasterOf(pg1Data).orElseThrow().destroyForcibly();
-            ClusterStatus healed = null;
             long until = System.currentTimeMillis() + 90_000;
             while (System.currentTimeMillis() < until) {
                 Process poll = metakoctl(grpc, token, ca, "-o", "json", "status");
@@ -212,9 +213,68 @@ class DemoIT {
                 .as("processes left behind").isEmpty();
         assertThat(ProcessHandle.allProcesses().filter(p -> p.info().commandLine().orElse("").contains(dir.toString())))
                 .as("no process mentions the demo folder").isEmpty();
+
+        // the same folder again (deploy/deploy.sh stop, then start): the cluster as it was left, pg-1 a replica now
+        ClusterStatus atStop = healed;
+        Process again = demo(dir);
+        List<String> againOutput = new ArrayList<>();
+        started.clear();
+        try {
+            assertThat(awaitLine(again, againOutput, "pg-metako demo is ready", 240)).as(String.join("\n", againOutput)).isTrue();
+            assertThat(againOutput).anyMatch(l -> l.contains("resuming the demo stopped in " + dir))
+                    .noneMatch(l -> l.contains("initdb")).anyMatch(l -> l.contains("starting pg-1 (replica)"));
+            started.addAll(again.descendants().toList());
+            Process second = demo(dir);
+            String secondOut = new String(second.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(second.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(second.exitValue()).as(secondOut).isEqualTo(1);
+            assertThat(secondOut).contains("a demo is running in " + dir + " already");
+
+            Process ctl = metakoctl(grpc, token, ca, "-o", "json", "status");
+            String json = new String(ctl.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(ctl.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(ctl.exitValue()).as(json).isZero();
+            ClusterStatus.Builder resumed = ClusterStatus.newBuilder();
+            JsonFormat.parser().merge(json, resumed);
+            assertThat(resumed.getPrimary()).as("the primary when it stopped").isEqualTo(atStop.getPrimary());
+            assertThat(resumed.getEpoch()).isGreaterThanOrEqualTo(atStop.getEpoch());
+            assertThat(resumed.getNodesList()).extracting(NodeStatus::getHealth).containsOnly(MajorityHealth.HEALTHY);
+            for (NodeStatus n : resumed.getNodesList()) {
+                postmasterOf(Path.of(dir.toString(), n.getNode().getName(), "data")).ifPresent(started::add);
+            }
+            Process routed = new ProcessBuilder("psql", dsn, "-XAt", "-c", "SELECT count(*) FROM demo_it")
+                    .redirectErrorStream(true).start();
+            String routedOut = new String(routed.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            assertThat(routed.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(routedOut).as("the row written before the stop, through the router").isEqualTo("1");
+        } finally {
+            again.toHandle().destroy();
+            boolean exited = again.waitFor(90, TimeUnit.SECONDS);
+            if (!exited) {
+                again.descendants().forEach(ProcessHandle::destroyForcibly);
+                again.destroyForcibly();
+            }
+            assertThat(exited).as("the resumed demo exits on SIGTERM").isTrue();
+        }
+        deadline = System.currentTimeMillis() + 10_000;
+        while (started.stream().anyMatch(ProcessHandle::isAlive) && System.currentTimeMillis() < deadline) {
+            Thread.sleep(100);
+        }
+        assertThat(started.stream().filter(ProcessHandle::isAlive).map(p -> p.pid() + " " + p.info().commandLine().orElse("")))
+                .as("processes left behind by the resumed demo").isEmpty();
         try (var walk = Files.walk(dir)) {
             walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
         }
+    }
+
+    /** {@code bin/metako demo --dir DIR}, output and errors in one stream. */
+    private static Process demo(Path dir) throws IOException {
+        ProcessBuilder demoBuilder = new ProcessBuilder(REPO.resolve("bin/metako").toString(), "demo", "--dir", dir.toString())
+                .directory(REPO.toFile()).redirectErrorStream(true);
+        demoBuilder.environment().put("METAKO_NO_BUILD", "1"); // Maven built it; never rebuild under the running tests
+        Process p = demoBuilder.start();
+        p.getOutputStream().close();
+        return p;
     }
 
     /** A process's whole command line, from /proc (ProcessHandle.Info may leave it out). */
