@@ -45,6 +45,12 @@ class DockerStackIT {
         Result setup = deploy(600, "setup");
         assertThat(setup.exit()).as(setup.output()).isZero();
         assertThat(setup.output()).contains("wrote").contains("image pg-metako:");
+        // "image pg-metako:VERSION, 315MB": a guard against the image growing back (987 MB before jlink, no JIT)
+        java.util.regex.Matcher size = java.util.regex.Pattern.compile("image pg-metako:\\S+, ([0-9.]+)(MB|GB)").matcher(setup.output());
+        assertThat(size.find()).as(setup.output()).isTrue();
+        double megabytes = Double.parseDouble(size.group(1)) * (size.group(2).equals("GB") ? 1000 : 1);
+        System.out.println("[stack] image size " + megabytes + " MB");
+        assertThat(megabytes).as("image size in MB (docs/operations.md says what is in it)").isLessThan(400);
         String env = Files.readString(ENV);
         assertThat(Files.getPosixFilePermissions(ENV)).as("secrets").hasSize(2); // rw for the owner only
         String appPassword = env.lines().filter(l -> l.startsWith("APP_PASSWORD=")).findFirst().orElseThrow()
