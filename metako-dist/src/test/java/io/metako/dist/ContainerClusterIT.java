@@ -7,7 +7,6 @@ import io.metako.client.MetakoClient;
 import io.metako.proto.v1.ClusterStatus;
 import io.metako.proto.v1.MajorityHealth;
 import io.metako.proto.v1.NodeRole;
-import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
@@ -50,15 +49,7 @@ class ContainerClusterIT {
     void start() throws Exception {
         Assumptions.assumeTrue(DockerClientFactory.instance().isDockerAvailable(),
                 "no Docker engine answers (.ci/run starts one: apt-get install docker.io, dockerd --storage-driver=vfs)");
-        String version = System.getProperty("metako.version");
-        Path docker = Path.of(System.getProperty("metako.docker"));
-        Path archive = Path.of(System.getProperty("user.dir"), "target", "metako-" + version + ".tar.gz");
-        assertThat(archive).as("mvn package makes the archive").exists();
-        ImageFromDockerfile image = new ImageFromDockerfile("pg-metako-it:" + version.toLowerCase(), false)
-                .withFileFromPath("Dockerfile", docker.resolve("Dockerfile"))
-                .withFileFromPath("entrypoint.sh", docker.resolve("entrypoint.sh"))
-                .withFileFromPath(archive.getFileName().toString(), archive)
-                .withBuildArg("VERSION", version);
+        ImageFromDockerfile image = ProductImage.image();
         network = Network.newNetwork();
         for (String id : IDS) {
             GenericContainer<?> c = new GenericContainer<>(image).withNetwork(network).withNetworkAliases(id)

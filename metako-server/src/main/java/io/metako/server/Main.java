@@ -32,6 +32,12 @@ public final class Main implements Callable<Integer> {
             + " reach. Ignored once the instance has a log."})
     boolean join;
 
+    @Option(names = "--start-node", description = {"Start the PostgreSQL node of instance.manages if it is stopped"
+            + " (pg_ctl start, as its OS user), then exit; metako-managed@.service runs it before the instance, so a"
+            + " host's reboot brings its node back. A node whose rewind or clone did not finish stays stopped (the"
+            + " instance resumes it); an old primary the cluster failed over from meanwhile is fenced by the instance."})
+    boolean startNode;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -52,6 +58,9 @@ public final class Main implements Callable<Integer> {
             spec.commandLine().getOut().printf("%s: instance %s of cluster %s, %d peers, %d nodes: OK%n", config,
                     cfg.instance().id(), cfg.clusterName(), cfg.peers().size(), cfg.nodes().size());
             return 0;
+        }
+        if (startNode) {
+            return io.metako.server.agent.NodeStarter.startIfStopped(cfg, spec.commandLine().getOut(), spec.commandLine().getErr());
         }
         org.slf4j.MDC.put("instance", cfg.instance().id());
         MetakoInstance instance;
