@@ -6,7 +6,6 @@ import io.metako.proto.v1.CommandResult;
 import io.metako.proto.v1.InstanceEntry;
 import io.metako.proto.v1.Member;
 import io.metako.proto.v1.MutationResponse;
-import io.metako.proto.v1.RegisterInstance;
 import io.metako.server.api.AdminException;
 import io.metako.server.config.MetakoConfig;
 import io.metako.server.config.PeerConfig;
@@ -99,12 +98,7 @@ final class InstanceMembers {
         }
         long lease = leaseMillis.getAsLong();
         long wait = TimeUnit.MILLISECONDS.toNanos(lease + LeaseKeeper.marginMillis(lease));
-        Map<String, String> api = new TreeMap<>();
-        for (PeerConfig p : config.get().peers()) {
-            if (p.grpcAddress() != null) {
-                api.put(p.id(), p.grpcAddress().toString());
-            }
-        }
+        Map<String, String> api = fileApiAddresses();
         String self = raft.selfId();
         long neverVoted = wait + TimeUnit.MILLISECONDS.toNanos(3 * CHANGE_TIMEOUT.toMillis());
         for (Command.Builder c : registry.reconcile(stateMachine.state(), raft.conf(), term, api, System.nanoTime(), wait,
@@ -116,6 +110,22 @@ final class InstanceMembers {
                 }
             });
         }
+    }
+
+    /** The admin API address of each peer of the file that gives one. */
+    private Map<String, String> fileApiAddresses() {
+        Map<String, String> api = new TreeMap<>();
+        for (PeerConfig p : config.get().peers()) {
+            if (p.grpcAddress() != null) {
+                api.put(p.id(), p.grpcAddress().toString());
+            }
+        }
+        return api;
+    }
+
+    /** A command this instance proposes now, in the epoch of {@code s}. */
+    private Command.Builder command(ClusterState s) {
+        return Command.newBuilder().setEpoch(s.getEpoch()).setTimeMillis(clock.millis()).setProposer(raft.selfId());
     }
 
     /** The members as {@code metakoctl members} and status show them: the configuration's, then the registered others. */
@@ -178,10 +188,8 @@ final class InstanceMembers {
         }
         ClusterState s = stateMachine.state();
         try (AutoCloseable ignored = registry.adding(r.getId())) {
-            Command register = Command.newBuilder().setEpoch(s.getEpoch()).setTimeMillis(clock.millis())
-                    .setProposer(raft.selfId()).setRegisterInstance(RegisterInstance.newBuilder()
-                            .setInstance(InstanceEntry.newBuilder().setId(r.getId()).setRaftAddress(r.getRaftAddress())
-                                    .setApiAddress(r.getApiAddress())).setRequestedBy(r.getRequestedBy())).build();
+            Command register = command(s).setRegisterInstance(MemberRegistry.registration(r.getId(), r.getRaftAddress(),
+                    r.getApiAddress(), false).setRequestedBy(r.getRequestedBy())).build();
             CommandResult registered = submit.apply(register).get(RaftNode.SUBMIT_TIMEOUT_SECONDS + 2, TimeUnit.SECONDS);
             if (!registered.getApplied()) {
                 throw new AdminException(AdminException.Kind.FAILED_PRECONDITION, "instance " + r.getId()
@@ -262,13 +270,8 @@ final class InstanceMembers {
     private void registerNow(String id, RaftNode.Conf conf) {
         String raftAddress = conf.current().stream().filter(p -> p.id().equals(id)).map(RaftNode.Peer::raftAddress)
                 .findFirst().orElseThrow();
-        String api = config.get().peers().stream().filter(p -> p.id().equals(id) && p.grpcAddress() != null)
-                .map(p -> p.grpcAddress().toString()).findFirst().orElse("");
-        ClusterState s = stateMachine.state();
-        Command register = Command.newBuilder().setEpoch(s.getEpoch()).setTimeMillis(clock.millis())
-                .setProposer(raft.selfId()).setRegisterInstance(RegisterInstance.newBuilder().setInstance(
-                        InstanceEntry.newBuilder().setId(id).setRaftAddress(raftAddress).setApiAddress(api)
-                                .setVoted(true))).build();
+        Command register = command(stateMachine.state()).setRegisterInstance(MemberRegistry.registration(id, raftAddress,
+                fileApiAddresses().getOrDefault(id, ""), true)).build();
         CommandResult result;
         try {
             result = submit.apply(register).get(RaftNode.SUBMIT_TIMEOUT_SECONDS + 2, TimeUnit.SECONDS);

@@ -72,9 +72,8 @@ public final class MemberRegistry {
         for (RaftNode.Peer p : conf.current()) {
             InstanceEntry known = registered.get(p.id());
             if (known == null && due(p.id(), nowNanos)) {
-                commands.add(command(s, term).setRegisterInstance(RegisterInstance.newBuilder().setInstance(
-                        InstanceEntry.newBuilder().setId(p.id()).setRaftAddress(p.raftAddress()).setVoted(true)
-                                .setApiAddress(apiAddresses.getOrDefault(p.id(), "")))));
+                commands.add(command(s, term).setRegisterInstance(registration(p.id(), p.raftAddress(),
+                        apiAddresses.getOrDefault(p.id(), ""), true)));
             } else if (known != null && !known.getVoted() && due(p.id(), nowNanos)) {
                 // it votes now: once out of the configuration again, lease + margin is enough
                 commands.add(command(s, term).setRegisterInstance(RegisterInstance.newBuilder().setInstance(
@@ -95,6 +94,12 @@ public final class MemberRegistry {
             }
         }
         return commands;
+    }
+
+    /** The registration of instance {@code id}: its addresses, and whether it has voted in the configuration. */
+    public static RegisterInstance.Builder registration(String id, String raftAddress, String apiAddress, boolean voted) {
+        return RegisterInstance.newBuilder().setInstance(InstanceEntry.newBuilder().setId(id).setRaftAddress(raftAddress)
+                .setApiAddress(apiAddress).setVoted(voted));
     }
 
     private boolean due(String id, long nowNanos) {

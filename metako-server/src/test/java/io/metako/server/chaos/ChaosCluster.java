@@ -78,32 +78,18 @@ final class ChaosCluster implements AutoCloseable {
      */
     static ChaosCluster start(int instanceCount, String replicationMode, Duration ready, boolean fakeClocks, int clients,
                               boolean managed, ConfigEdit edit) throws Exception {
-        Path dir = Files.createTempDirectory(Path.of("/tmp"), "metako-chaos-");
-        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
-        LocalCluster cluster = LocalCluster.plan(dir, 3, instanceCount, s -> { });
-        if (!managed) {
-            cluster.withoutNodeManagers();
-        }
-        ChaosCluster c = new ChaosCluster(cluster, List.of(), instanceCount, fakeClocks);
-        try {
-            cluster.startPostgres();
-            List<Path> configs = cluster.writeConfigs("500ms", "5s", replicationMode);
+        return launch("metako-chaos-", instanceCount, instanceCount, replicationMode, ready, fakeClocks, 0, cluster -> {
+            if (!managed) {
+                cluster.withoutNodeManagers();
+            }
+        }, (cluster, c, configs) -> {
             if (clients > 0) {
                 c.makeRoomFor(clients, configs);
             }
             for (Path config : configs) {
                 edit.apply(config);
             }
-            c = new ChaosCluster(cluster, configs, instanceCount, fakeClocks);
-            for (int i = 0; i < instanceCount; i++) {
-                c.startInstance(i);
-            }
-            c.awaitSettled(ready);
-            return c;
-        } catch (Exception | AssertionError e) {
-            c.close();
-            throw e;
-        }
+        });
     }
 
     /**
@@ -123,17 +109,12 @@ final class ChaosCluster implements AutoCloseable {
     /** Likewise; {@code compactEvery} > 0: every instance snapshots that often and drops the log up to it. */
     static ChaosCluster startGrowable(int planned, int running, Duration ready, boolean tls, long compactEvery)
             throws Exception {
-        Path dir = Files.createTempDirectory(Path.of("/tmp"), "metako-members-");
-        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
-        LocalCluster cluster = LocalCluster.plan(dir, 3, planned, s -> { });
-        cluster.withoutNodeManagers();
-        if (tls) {
-            cluster.useTls();
-        }
-        ChaosCluster c = new ChaosCluster(cluster, List.of(), planned, false);
-        try {
-            cluster.startPostgres();
-            List<Path> configs = cluster.writeConfigs("500ms", "5s", "async");
+        return launch("metako-members-", planned, running, "async", ready, false, compactEvery, cluster -> {
+            cluster.withoutNodeManagers();
+            if (tls) {
+                cluster.useTls();
+            }
+        }, (cluster, c, configs) -> {
             for (int i = 0; i < running; i++) {
                 String yaml = Files.readString(configs.get(i));
                 for (int k = running; k < planned; k++) {
@@ -147,7 +128,36 @@ final class ChaosCluster implements AutoCloseable {
                 }
                 Files.writeString(configs.get(i), yaml);
             }
-            c = new ChaosCluster(cluster, configs, planned, false);
+        });
+    }
+
+    /** What a start does to the planned cluster before its nodes start (TLS, node managers). */
+    private interface Prepare {
+        void apply(LocalCluster cluster) throws IOException;
+    }
+
+    /** What a start does to the written config files before the instances start. */
+    private interface ConfigsEdit {
+        void apply(LocalCluster cluster, ChaosCluster c, List<Path> configs) throws Exception;
+    }
+
+    /**
+     * Plans 3 nodes and {@code planned} instances in a new folder, starts the nodes, writes the configs (health
+     * every 500 ms, cooldown 5 s, {@code replicationMode}), starts the first {@code running} instances and waits
+     * until they agree.
+     */
+    private static ChaosCluster launch(String folderPrefix, int planned, int running, String replicationMode, Duration ready,
+                                       boolean fakeClocks, long compactEvery, Prepare prepare, ConfigsEdit edit) throws Exception {
+        Path dir = Files.createTempDirectory(Path.of("/tmp"), folderPrefix);
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        LocalCluster cluster = LocalCluster.plan(dir, 3, planned, s -> { });
+        ChaosCluster c = new ChaosCluster(cluster, List.of(), planned, fakeClocks);
+        try {
+            prepare.apply(cluster);
+            cluster.startPostgres();
+            List<Path> configs = cluster.writeConfigs("500ms", "5s", replicationMode);
+            edit.apply(cluster, c, configs);
+            c = new ChaosCluster(cluster, configs, planned, fakeClocks);
             c.compactEvery(compactEvery);
             for (int i = 0; i < running; i++) {
                 c.startInstance(i);
