@@ -46,8 +46,9 @@ cmd_setup() {
 
 cmd_start() {
   if running; then echo "already running (pid $(cat "$pid_file"))"; return; fi
-  if [ -e "$dir" ]; then echo "starting the stack kept in $dir again ..."; fi
-  nohup "$root/bin/metako" demo --dir "$dir" --health-interval "${METAKO_HEALTH_INTERVAL:-1s}" > "$out_file" 2>&1 &
+  local first=(--health-interval "${METAKO_HEALTH_INTERVAL:-1s}")   # later starts keep the cluster's settings
+  if [ -e "$dir" ]; then echo "starting the stack kept in $dir again ..."; first=(); fi
+  nohup "$root/bin/metako" demo --dir "$dir" "${first[@]}" > "$out_file" 2>&1 &
   echo $! > "$pid_file"
   echo "starting (pid $!, output in $out_file) ..."
   for _ in $(seq 1 240); do
@@ -65,6 +66,9 @@ cmd_stop() {
   local pid; pid="$(cat "$pid_file")"
   kill -TERM "$pid"
   for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "pid $pid is still stopping after 60 s (see $out_file); run stop again, or kill -9 it" >&2; exit 1
+  fi
   rm -f "$pid_file"
   echo "stopped"
 }

@@ -91,10 +91,17 @@ HBA
   rm -rf "$data"; mv "$work" "$data"
 fi
 # a rejoin killed halfway (its marker beside the data) or a missing data directory: the node stays stopped and
-# the instance resumes the rejoin; otherwise start it as it is (a former primary is fenced by the cluster)
+# the instance resumes the rejoin; otherwise start it as it is (a former primary read-only: see below)
 if [ -e "$rejoin_marker" ] || [ ! -s "$data/PG_VERSION" ]; then
   echo "metako-entrypoint: $(node_of "$METAKO_ID") is not started: a rejoin is unfinished; the instance resumes it"
 elif ! as_postgres "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+  if [ "$first_start" = 0 ] && [ ! -e "$data/standby.signal" ]; then
+    # a former primary starts read-only (where ALTER SYSTEM keeps it): the Raft leader lifts that at once if the
+    # log still names it the primary, never if the cluster failed over meanwhile, so a container that comes back
+    # cut off from the quorum takes no writes, not even from clients that connect to it directly
+    as_postgres sed -i '/^default_transaction_read_only/d' "$data/postgresql.auto.conf"
+    echo "default_transaction_read_only = 'on'" | as_postgres tee -a "$data/postgresql.auto.conf" >/dev/null
+  fi
   # a node stopped by a kill of the container left a stale postmaster.pid; pg_ctl start copes with that
   as_postgres "$bin/pg_ctl" -D "$data" -w -t 120 -l /var/lib/metako/postgres.log start >/dev/null
 fi

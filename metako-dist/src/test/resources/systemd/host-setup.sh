@@ -13,7 +13,7 @@ rm -f "$pw"
 runuser -u postgres -- "$bin/pg_ctl" -D /var/lib/postgresql/data -l /var/lib/postgresql/postgres.log -w \
   -o "-c listen_addresses=127.0.0.1" start >/dev/null
 useradd --system --home /var/lib/metako --shell /usr/sbin/nologin metako
-install -d -m 0755 /etc/metako
+install -d -m 0750 -o root -g metako /etc/metako   # as docs/operations.md installs it
 write_config() { # $1: extra lines under instance:
   cat > /etc/metako/metako-1.yaml <<YAML
 cluster_name: systemd
@@ -46,7 +46,7 @@ health_check:
 logging:
   level: info
 YAML
-  chmod 0644 /etc/metako/metako-1.yaml
+  chgrp metako /etc/metako/metako-1.yaml; chmod 0640 /etc/metako/metako-1.yaml
 }
 write_config ""
 cp /etc/metako/metako-1.yaml /etc/metako/plain.yaml
@@ -56,6 +56,7 @@ write_config "  manages:
     bin_dir: $bin"
 # metako-managed@managed: the same instance managing the node, with its own Raft state
 sed 's|/var/lib/metako/metako-1|/var/lib/metako/managed|' /etc/metako/metako-1.yaml > /etc/metako/managed.yaml
+chgrp metako /etc/metako/managed.yaml; chmod 0640 /etc/metako/managed.yaml
 cp /etc/metako/plain.yaml /etc/metako/metako-1.yaml
 (umask 077; printf 'METAKO_TOKEN=%s\nPG_PASSWORD=%s\n' "$METAKO_TOKEN" "$PG_PASSWORD" > /etc/metako/metako-1.env)
 cp -p /etc/metako/metako-1.env /etc/metako/managed.env

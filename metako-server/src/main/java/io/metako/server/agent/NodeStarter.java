@@ -13,9 +13,9 @@ import java.nio.file.Files;
 /**
  * {@code metako --start-node}: the node of {@code instance.manages} started if it is stopped, before the instance
  * starts (what {@code metako-managed@.service} runs, as the container's entrypoint does), so that a host's reboot
- * brings its node back. Never a node whose rejoin was cut short: the instance resumes that. A node started as it
- * was left is what the instance then judges by the log: an old primary the cluster failed over from meanwhile is
- * fenced (QUARANTINED) and rejoined.
+ * brings its node back. Never a node whose rejoin was cut short: the instance resumes that. A node that was a
+ * primary starts fenced (read-only, {@link LocalPostgres#fenceBeforeStart}): the leader lifts that if the log still
+ * names it the primary; if the cluster failed over meanwhile it stays fenced until its instance rejoins it.
  */
 public final class NodeStarter {
     private NodeStarter() {
@@ -43,9 +43,13 @@ public final class NodeStarter {
                         + " (metakoctl reinit " + node.name() + " clones it)");
                 case STOPPED -> {
                     boolean replica = Files.exists(pg.dataDir().resolve("standby.signal"));
+                    if (!replica) {
+                        pg.fenceBeforeStart(); // read-only until the leader sees it is still the primary
+                    }
                     pg.start();
-                    out.println(node.name() + ": started (" + (replica ? "a replica" : "a primary when it stopped; the"
-                            + " instance fences it if the cluster failed over meanwhile") + "), log " + pg.logFile());
+                    out.println(node.name() + ": started (" + (replica ? "a replica" : "a primary when it stopped, read-only"
+                            + " until the Raft leader lifts the fence: at once if it is still the primary, never if the"
+                            + " cluster failed over meanwhile") + "), log " + pg.logFile());
                 }
             }
             return 0;

@@ -39,8 +39,11 @@ public final class NodeOperations {
         try (Connection c = connect(node, 5); Statement st = c.createStatement()) {
             st.execute("ALTER SYSTEM SET default_transaction_read_only = on");
             st.execute("SELECT pg_reload_conf()");
-            try (ResultSet rs = st.executeQuery("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    + "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")) {
+            // without superuser (deploy/metako-role.sql: pg_signal_backend) a superuser's session cannot be ended, and
+            // trying raises an error that would end the whole statement: those are left out, as the docs say
+            try (ResultSet rs = st.executeQuery("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity a "
+                    + "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND (current_setting('is_superuser')::bool"
+                    + " OR NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = a.usesysid AND r.rolsuper))")) {
                 rs.next();
                 return rs.getInt(1);
             }

@@ -35,6 +35,9 @@ public final class DemoCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    /** Held while a demo runs in the folder. */
+    private static final String LOCK = ".demo.lock";
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -43,11 +46,16 @@ public final class DemoCommand implements Callable<Integer> {
         boolean resume = false;
         if (Files.isDirectory(target)) {
             try (var entries = Files.list(target)) {
-                resume = entries.findAny().isPresent();
+                resume = entries.anyMatch(e -> !e.getFileName().toString().equals(LOCK)); // a failed first start's lock
             }
             if (resume && !LocalCluster.isCluster(target)) {
                 err.println("metako demo: " + target + " is not empty and holds no demo; pass a new folder with --dir");
                 return CommandLine.ExitCode.USAGE;
+            }
+            if (resume && !Files.exists(target.resolve(DemoRun.ENDPOINTS))) {
+                err.println("metako demo: the first start of the demo in " + target + " did not finish (its logs are"
+                        + " there); delete the folder and start again (deploy/deploy.sh cleanup)");
+                return 1;
             }
             if (resume && spec.commandLine().getParseResult().hasMatchedOption("--health-interval")) {
                 err.println("metako demo: --health-interval is ignored when resuming: the settings are the cluster's"
@@ -57,7 +65,7 @@ public final class DemoCommand implements Callable<Integer> {
         // one demo per folder: a second start would find the nodes running, fail on the instances' ports, and stop
         // the first one's nodes on its way out
         Files.createDirectories(target);
-        java.nio.channels.FileChannel lockFile = java.nio.channels.FileChannel.open(target.resolve(".demo.lock"),
+        java.nio.channels.FileChannel lockFile = java.nio.channels.FileChannel.open(target.resolve(LOCK),
                 java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
         if (lockFile.tryLock() == null) {
             lockFile.close();
@@ -75,7 +83,8 @@ public final class DemoCommand implements Callable<Integer> {
             try {
                 run.start();
             } catch (Exception e) {
-                err.println("metako demo: " + e.getMessage());
+                err.println("metako demo: " + e.getMessage() + (resume ? "" : "; what the first start made stays in " + target
+                        + ": delete it before starting again (deploy/deploy.sh cleanup)"));
                 err.flush();
                 run.stop();
                 return 1;

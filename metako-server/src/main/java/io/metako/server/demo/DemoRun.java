@@ -20,6 +20,8 @@ import java.util.concurrent.TimeUnit;
 /** One demo run: what it started, so that {@link #stop()} can take all of it down again. */
 final class DemoRun {
     private static final long READY_TIMEOUT_MILLIS = 120_000;
+    /** Written once the demo is ready: a folder without it holds a first start that did not finish. */
+    static final String ENDPOINTS = "endpoints.json";
 
     private final Path dir;
     private final PrintWriter out;
@@ -65,7 +67,7 @@ final class DemoRun {
         }
         progress("waiting for the quorum to elect a leader, seed the cluster and see every node healthy");
         ClusterStatus status = awaitReady();
-        Path endpoints = dir.resolve("endpoints.json");
+        Path endpoints = dir.resolve(ENDPOINTS);
         Files.writeString(endpoints, DemoEndpoints.json(cluster));
         printSummary(status, endpoints);
     }

@@ -113,10 +113,24 @@ class LeastPrivilegeIT extends QuorumScenario {
     @Test
     @Order(2)
     void aSwitchoverFencesPromotesAndRepointsAsTheRole() throws Exception {
-        try (MetakoClient c = q.client(1)) {
-            assertThat(c.switchover("pg-2").getMessage()).contains("switchover to pg-2 accepted");
+        // sessions open on the old primary: an application's, which the fence ends, and a superuser's, which the
+        // role cannot end (pg_signal_backend does not reach it) and which must not make the fence fail
+        execute(0, "CREATE ROLE client_app LOGIN PASSWORD 'client-app-pw'", "GRANT SELECT ON rights TO client_app");
+        try (Connection superuser = q.connect(0);
+             Connection application = java.sql.DriverManager.getConnection(q.cluster.jdbcUrl(q.cluster.nodes().get(0)),
+                     "client_app", "client-app-pw")) {
+            application.createStatement().execute("SELECT count(*) FROM rights");
+            try (MetakoClient c = q.client(1)) {
+                assertThat(c.switchover("pg-2").getMessage()).contains("switchover to pg-2 accepted");
+            }
+            awaitPrimary("pg-2", 2);
+            TopologyEvent switchover = lastOf(EventKind.SWITCHOVER);
+            assertThat(switchover.getFence()).as("the old primary's fence, with a superuser session open on it")
+                    .startsWith("confirmed (read-only, ").contains("client sessions ended");
+            assertThat(superuser.isValid(5)).as("the superuser's session, which the role cannot end").isTrue();
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> application.createStatement().execute("SELECT 1"))
+                    .as("the application's session on the old primary, ended by the fence").isInstanceOf(SQLException.class);
         }
-        awaitPrimary("pg-2", 2);
         awaitAllReplicasStreaming(2);
         execute(1, "INSERT INTO rights VALUES (2)");
         awaitRow(0, 2);
@@ -133,9 +147,7 @@ class LeastPrivilegeIT extends QuorumScenario {
             assertThat(s.getPrimary()).isIn("pg-1", "pg-3");
         });
         awaitAllReplicasStreaming(3);
-        ClusterState state = q.instances[0].state();
-        TopologyEvent rejoin = state.getHistoryList().stream().filter(e -> e.getKind() == EventKind.REJOIN)
-                .reduce((a, b) -> b).orElseThrow(() -> new AssertionError("no rejoin in " + state.getHistoryList()));
+        TopologyEvent rejoin = lastOf(EventKind.REJOIN);
         assertThat(rejoin.getReason()).as("the old primary rewound against the new one through the role's login")
                 .startsWith("pg-2 rejoined").contains("by pg_rewind");
         int next = Integer.parseInt(q.status(0).getPrimary().substring(3)) - 1;
@@ -143,6 +155,12 @@ class LeastPrivilegeIT extends QuorumScenario {
         for (int n = 0; n < 3; n++) {
             awaitRow(n, 3);
         }
+    }
+
+    private TopologyEvent lastOf(EventKind kind) {
+        ClusterState state = q.instances[0].state();
+        return state.getHistoryList().stream().filter(e -> e.getKind() == kind).reduce((a, b) -> b)
+                .orElseThrow(() -> new AssertionError("no " + kind + " in " + state.getHistoryList()));
     }
 
     private void awaitPrimary(String name, long epoch) {
