@@ -133,8 +133,8 @@ class LeastPrivilegeIT extends QuorumScenario {
         }
         awaitAllReplicasStreaming(2);
         execute(1, "INSERT INTO rights VALUES (2)");
-        awaitRow(0, 2);
-        awaitRow(2, 2);
+        awaitRow(0, "rights", 2);
+        awaitRow(2, "rights", 2);
     }
 
     @Test
@@ -153,7 +153,7 @@ class LeastPrivilegeIT extends QuorumScenario {
         int next = Integer.parseInt(q.status(0).getPrimary().substring(3)) - 1;
         execute(next, "INSERT INTO rights VALUES (3)");
         for (int n = 0; n < 3; n++) {
-            awaitRow(n, 3);
+            awaitRow(n, "rights", 3);
         }
     }
 
@@ -183,23 +183,5 @@ class LeastPrivilegeIT extends QuorumScenario {
                         .filter(n -> !n.getNode().hasRejoin())).hasSize(2);
             }
         });
-    }
-
-    private void awaitRow(int node, int id) {
-        await().atMost(CONVERGE).untilAsserted(() -> {
-            try (Connection c = q.connect(node); Statement st = c.createStatement();
-                 ResultSet rs = st.executeQuery("SELECT count(*) FROM rights WHERE id = " + id)) {
-                rs.next();
-                assertThat(rs.getInt(1)).as("row " + id + " on pg-" + (node + 1)).isEqualTo(1);
-            }
-        });
-    }
-
-    private void execute(int node, String... sql) throws SQLException {
-        try (Connection c = q.connect(node); Statement st = c.createStatement()) {
-            for (String s : sql) {
-                st.execute(s);
-            }
-        }
     }
 }

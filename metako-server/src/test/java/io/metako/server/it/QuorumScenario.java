@@ -35,4 +35,25 @@ abstract class QuorumScenario {
             q.close();
         }
     }
+
+    /** Runs {@code sql} on node {@code node} (by index), as the superuser. */
+    void execute(int node, String... sql) throws java.sql.SQLException {
+        try (java.sql.Connection c = q.connect(node); java.sql.Statement st = c.createStatement()) {
+            for (String s : sql) {
+                st.execute(s);
+            }
+        }
+    }
+
+    /** Waits until node {@code node} (by index) has the row {@code id} of {@code table}. */
+    void awaitRow(int node, String table, int id) {
+        org.awaitility.Awaitility.await().atMost(CONVERGE).untilAsserted(() -> {
+            try (java.sql.Connection c = q.connect(node); java.sql.Statement st = c.createStatement();
+                 java.sql.ResultSet rs = st.executeQuery("SELECT count(*) FROM " + table + " WHERE id = " + id)) {
+                rs.next();
+                org.assertj.core.api.Assertions.assertThat(rs.getInt(1)).as("row " + id + " of " + table + " on pg-" + (node + 1))
+                        .isEqualTo(1);
+            }
+        });
+    }
 }

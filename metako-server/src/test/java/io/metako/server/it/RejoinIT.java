@@ -73,7 +73,7 @@ class RejoinIT extends QuorumScenario {
 
         // a row written on the new primary reaches the old one, which streams with the password file
         execute(next, "INSERT INTO healed VALUES (2, 'after the failover')");
-        awaitRow(0, 2);
+        awaitRow(0, "healed", 2);
         try (Connection c = q.connect(0); Statement st = c.createStatement();
              ResultSet rs = st.executeQuery("SELECT pg_is_in_recovery(), current_setting('primary_conninfo')")) {
             rs.next();
@@ -93,7 +93,7 @@ class RejoinIT extends QuorumScenario {
     void aSecondFailoverCanPromoteTheRejoinedNodeAndEndsWithThreeHealthyNodes() throws Exception {
         int old = primary;
         execute(old, "INSERT INTO healed VALUES (3, 'before the second failover')");
-        awaitRow(0, 3);
+        awaitRow(0, "healed", 3);
         // make the old primary's own WAL useless for pg_rewind: the rejoin must fall back to a fresh clone
         LocalPostgres victim = q.cluster.nodes().get(old);
         victim.kill();
@@ -117,7 +117,7 @@ class RejoinIT extends QuorumScenario {
         });
         execute(next, "INSERT INTO healed VALUES (4, 'after the second failover')");
         for (int n = 0; n < 3; n++) {
-            awaitRow(n, 4);
+            awaitRow(n, "healed", 4);
         }
         try (Connection c = q.connect(next); Statement st = c.createStatement();
              ResultSet rs = st.executeQuery("SELECT count(*) FROM healed")) {
@@ -166,7 +166,7 @@ class RejoinIT extends QuorumScenario {
             assertThat(rs.getInt(2)).isEqualTo(4);
         }
         execute(next, "INSERT INTO healed VALUES (5, 'on the new timeline')");
-        awaitRow(old, 5);
+        awaitRow(old, "healed", 5);
         assertThat(lastEvent().getReason()).isEqualTo("pg-" + (old + 1) + " rejoined pg-" + (next + 1)
                 + " by pg_rewind (attempt 1)");
     }
@@ -188,7 +188,7 @@ class RejoinIT extends QuorumScenario {
         assertThat(lastEvent().getReason()).isEqualTo(name + " rebuilt from pg-" + (primary + 1)
                 + " by a fresh clone (attempt 1)");
         execute(primary, "INSERT INTO healed VALUES (6, 'after the reinit')");
-        awaitRow(replica, 6);
+        awaitRow(replica, "healed", 6);
     }
 
     @Test
@@ -210,7 +210,7 @@ class RejoinIT extends QuorumScenario {
         awaitRejoined(old, 5);
         assertThat(Files.exists(q.cluster.nodes().get(old).nodeDir().resolve("data.metako-rejoin"))).isFalse();
         execute(primary, "INSERT INTO healed VALUES (7, 'after the resumed rejoin')");
-        awaitRow(old, 7);
+        awaitRow(old, "healed", 7);
     }
 
     @Test
@@ -229,7 +229,7 @@ class RejoinIT extends QuorumScenario {
                 + " by a fresh clone (attempt 1)");
         assertThat(Files.exists(marker)).isFalse();
         execute(next, "INSERT INTO healed VALUES (8, 'after a clone instead of a rewind')");
-        awaitRow(old, 8);
+        awaitRow(old, "healed", 8);
     }
 
     /** Waits until another node is primary at {@code epoch}; returns its index. */
@@ -274,23 +274,6 @@ class RejoinIT extends QuorumScenario {
         return s.getHistory(s.getHistoryCount() - 1);
     }
 
-    private void awaitRow(int node, int id) {
-        await().atMost(CONVERGE).untilAsserted(() -> {
-            try (Connection c = q.connect(node); Statement st = c.createStatement();
-                 ResultSet rs = st.executeQuery("SELECT count(*) FROM healed WHERE id = " + id)) {
-                rs.next();
-                assertThat(rs.getInt(1)).as("row " + id + " on pg-" + (node + 1)).isEqualTo(1);
-            }
-        });
-    }
-
-    private void execute(int node, String... sql) throws SQLException {
-        try (Connection c = q.connect(node); Statement st = c.createStatement()) {
-            for (String s : sql) {
-                st.execute(s);
-            }
-        }
-    }
 
     private int port(int node) {
         return q.cluster.nodes().get(node).port();
