@@ -210,9 +210,10 @@ public final class LocalCluster implements AutoCloseable {
     }
 
     /**
-     * Starts the nodes of a {@link #reopen reopened} cluster as their data directories left them (a replica stays one:
-     * its {@code standby.signal}). A node whose rejoin was cut short (its marker is there) stays stopped: its
-     * instance resumes the rewind or clone. Returns the config files of the instances, as they were written.
+     * Starts the nodes of a {@link #reopen reopened} cluster as their data directories left them: a replica stays one
+     * (its {@code standby.signal}), one that was a primary starts read-only until the leader lifts that. A node whose
+     * rejoin was cut short (its marker is there) stays stopped: its instance resumes the rewind or clone. Returns the
+     * config files of the instances, as they were written.
      */
     public List<Path> startExistingNodes() throws IOException {
         for (LocalPostgres n : nodes) {
@@ -222,8 +223,11 @@ public final class LocalCluster implements AutoCloseable {
                 progress.accept(n.name() + ": no data directory at " + n.dataDir() + "; left stopped");
             } else if (n.status() != LocalPostgres.Status.RUNNING) {
                 boolean replica = Files.exists(n.dataDir().resolve("standby.signal"));
-                progress.accept("starting " + n.name() + " (" + (replica ? "replica" : "primary when stopped") + ") on " + HOST
-                        + ":" + n.port());
+                progress.accept("starting " + n.name() + " (" + (replica ? "replica" : "primary when stopped: read-only until"
+                        + " the Raft leader lifts that") + ") on " + HOST + ":" + n.port());
+                if (!replica) {
+                    n.fenceBeforeStart(); // as metako --start-node does: a primary only once the log says so
+                }
                 n.start();
             }
         }

@@ -247,6 +247,14 @@ class DemoIT {
             String routedOut = new String(routed.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
             assertThat(routed.waitFor(30, TimeUnit.SECONDS)).isTrue();
             assertThat(routedOut).as("the row written before the stop, through the router").isEqualTo("1");
+            // the primary started read-only (it was one when stopped); the leader lifts that since the log names it
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).untilAsserted(() -> {
+                Process write = new ProcessBuilder("psql", dsn, "-XAt", "-c", "INSERT INTO demo_it VALUES (2)")
+                        .redirectErrorStream(true).start();
+                String writeOut = new String(write.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+                assertThat(write.waitFor(30, TimeUnit.SECONDS)).isTrue();
+                assertThat(writeOut).as("a write after the resume").isEqualTo("INSERT 0 1");
+            });
         } finally {
             again.toHandle().destroy();
             boolean exited = again.waitFor(90, TimeUnit.SECONDS);
