@@ -48,7 +48,7 @@ cmd_start() {
   if running; then echo "already running (pid $(cat "$pid_file"))"; return; fi
   local first=(--health-interval "${METAKO_HEALTH_INTERVAL:-1s}")   # later starts keep the cluster's settings
   if [ -e "$dir" ]; then echo "starting the stack kept in $dir again ..."; first=(); fi
-  nohup "$root/bin/metako" demo --dir "$dir" "${first[@]}" > "$out_file" 2>&1 &
+  nohup "$root/bin/metako" demo --dir "$dir" ${first[@]+"${first[@]}"} > "$out_file" 2>&1 &
   echo $! > "$pid_file"
   echo "starting (pid $!, output in $out_file) ..."
   for _ in $(seq 1 240); do

@@ -98,7 +98,7 @@ elif ! as_postgres "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
   if [ "$first_start" = 0 ] && [ ! -e "$data/standby.signal" ]; then
     # a former primary starts read-only (where ALTER SYSTEM keeps it): the Raft leader lifts that at once if the
     # log still names it the primary, never if the cluster failed over meanwhile, so a container that comes back
-    # cut off from the quorum takes no writes, not even from clients that connect to it directly
+    # cut off from the quorum takes no writes from clients that keep the default
     as_postgres sed -i '/^default_transaction_read_only/d' "$data/postgresql.auto.conf"
     echo "default_transaction_read_only = 'on'" | as_postgres tee -a "$data/postgresql.auto.conf" >/dev/null
   fi

@@ -43,27 +43,8 @@ public final class DemoCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         Path target = dir != null ? dir : Files.createTempDirectory(Path.of("/tmp"), "pg-metako-demo-");
-        boolean resume = false;
-        if (Files.isDirectory(target)) {
-            try (var entries = Files.list(target)) {
-                resume = entries.anyMatch(e -> !e.getFileName().toString().equals(LOCK)); // a failed first start's lock
-            }
-            if (resume && !LocalCluster.isCluster(target)) {
-                err.println("metako demo: " + target + " is not empty and holds no demo; pass a new folder with --dir");
-                return CommandLine.ExitCode.USAGE;
-            }
-            if (resume && !Files.exists(target.resolve(DemoRun.ENDPOINTS))) {
-                err.println("metako demo: the first start of the demo in " + target + " did not finish (its logs are"
-                        + " there); delete the folder and start again (deploy/deploy.sh cleanup)");
-                return 1;
-            }
-            if (resume && spec.commandLine().getParseResult().hasMatchedOption("--health-interval")) {
-                err.println("metako demo: --health-interval is ignored when resuming: the settings are the cluster's"
-                        + " (bin/metakoctl config set health_check.interval=...)");
-            }
-        }
-        // one demo per folder: a second start would find the nodes running, fail on the instances' ports, and stop
-        // the first one's nodes on its way out
+        // one demo per folder, decided under its lock: a second start would find the nodes running, fail on the
+        // instances' ports, and stop the first one's nodes on its way out
         Files.createDirectories(target);
         java.nio.channels.FileChannel lockFile = java.nio.channels.FileChannel.open(target.resolve(LOCK),
                 java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
@@ -72,6 +53,26 @@ public final class DemoCommand implements Callable<Integer> {
             err.println("metako demo: a demo is running in " + target + " already; stop it first (Ctrl-C, or"
                     + " deploy/deploy.sh stop)");
             return 1;
+        }
+        boolean resume;
+        try (var entries = Files.list(target)) {
+            resume = entries.anyMatch(e -> !e.getFileName().toString().equals(LOCK));
+        }
+        if (resume && !LocalCluster.isCluster(target)) {
+            lockFile.close();
+            Files.deleteIfExists(target.resolve(LOCK)); // not a demo's folder: leave nothing of ours in it
+            err.println("metako demo: " + target + " is not empty and holds no demo; pass a new folder with --dir");
+            return CommandLine.ExitCode.USAGE;
+        }
+        if (resume && !Files.exists(target.resolve(DemoRun.ENDPOINTS))) {
+            lockFile.close();
+            err.println("metako demo: the first start of the demo in " + target + " did not finish (its logs are"
+                    + " there); delete the folder and start again (deploy/deploy.sh cleanup)");
+            return 1;
+        }
+        if (resume && spec.commandLine().getParseResult().hasMatchedOption("--health-interval")) {
+            err.println("metako demo: --health-interval is ignored when resuming: the settings are the cluster's"
+                    + " (bin/metakoctl config set health_check.interval=...)");
         }
         try (lockFile) {
             DemoRun run = new DemoRun(target, out, healthInterval, !noTls, resume);

@@ -74,7 +74,14 @@ class NodeStarterIT {
     @Test
     void aStoppedPrimaryStartsReadOnlyAndARunningOneIsLeftAlone() throws Exception {
         MetakoConfig config = config(pg.dataDir(), true);
+        Path auto = pg.dataDir().resolve("postgresql.auto.conf");
+        Files.writeString(auto, Files.readString(auto) + "work_mem = '7MB'\ndefault_transaction_read_only = 'off'\n");
         assertThat(start(config)).isZero();
+        String rewritten = Files.readString(auto);
+        assertThat(rewritten).as("other settings kept, one fence line").contains("work_mem = '7MB'")
+                .doesNotContain("default_transaction_read_only = 'off'");
+        assertThat(rewritten.lines().filter(l -> l.startsWith("default_transaction_read_only"))).hasSize(1);
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(auto))).isEqualTo("rw-------");
         assertThat(out.toString()).contains("pg-1: started (a primary when it stopped, read-only until the Raft leader");
         assertThat(pg.status()).isEqualTo(LocalPostgres.Status.RUNNING);
         assertThat(readOnly()).as("fenced until the leader lifts it").isEqualTo("on");

