@@ -53,7 +53,7 @@ final class DemoRun {
             configs = cluster.startExistingNodes();
         } else {
             progress("preparing " + dir);
-            cluster = LocalCluster.plan(dir, 3, 3, this::progress);
+            cluster = LocalCluster.plan(dir, 3, 3, this::progress, true);
             if (tls) {
                 cluster.useTls();
             }

@@ -8,11 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 
-/**
- * Free loopback TCP ports, each distinct within one call, drawn from 20000-31999: below the kernel's ephemeral range
- * (32768 and up by default), where any outgoing connection may take a port. A demo keeps its ports for every later
- * start (its Raft addresses are in its log), so a port an outgoing connection holds then would keep it from starting.
- */
+/** Free loopback TCP ports, each distinct within one call. */
 public final class FreePorts {
     private static final int LOW = 20_000;
     private static final int HIGH = 32_000;
@@ -21,7 +17,34 @@ public final class FreePorts {
     private FreePorts() {
     }
 
+    /**
+     * Ports the kernel picks (its ephemeral range): it hands them out in turn, so clusters started one after another
+     * do not reuse each other's ports while the earlier one's processes may still be going (every test cluster has
+     * the same Raft group id and peer ids: a port reused at once lets a dying peer talk to a new one).
+     */
     public static List<Integer> take(int count) {
+        List<ServerSocket> held = new ArrayList<>();
+        try {
+            List<Integer> ports = new ArrayList<>();
+            for (int i = 0; i < count; i++) {
+                ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+                held.add(s);
+                ports.add(s.getLocalPort());
+            }
+            return ports;
+        } catch (IOException e) {
+            throw new UncheckedIOException("no free loopback port", e);
+        } finally {
+            close(held);
+        }
+    }
+
+    /**
+     * Ports for a cluster that keeps them across restarts (the demo: its Raft addresses are in its log), drawn at
+     * random from 20000-31999, below the kernel's ephemeral range (32768 and up by default), where any outgoing
+     * connection may hold a port and keep the cluster from starting again.
+     */
+    public static List<Integer> takeLasting(int count) {
         List<ServerSocket> held = new ArrayList<>();
         try {
             List<Integer> ports = new ArrayList<>();
@@ -41,12 +64,16 @@ public final class FreePorts {
             }
             return ports;
         } finally {
-            for (ServerSocket s : held) {
-                try {
-                    s.close();
-                } catch (IOException ignored) {
-                    // closing a listening socket we own
-                }
+            close(held);
+        }
+    }
+
+    private static void close(List<ServerSocket> held) {
+        for (ServerSocket s : held) {
+            try {
+                s.close();
+            } catch (IOException ignored) {
+                // closing a listening socket we own
             }
         }
     }

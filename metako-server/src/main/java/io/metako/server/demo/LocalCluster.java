@@ -114,12 +114,19 @@ public final class LocalCluster implements AutoCloseable {
     /** Plans {@code nodeCount} nodes and {@code instanceCount} instances on free ports; starts nothing. */
     public static LocalCluster plan(Path dir, int nodeCount, int instanceCount, Consumer<String> progress)
             throws IOException {
+        return plan(dir, nodeCount, instanceCount, progress, false);
+    }
+
+    /** Likewise; {@code lasting}: ports for a cluster started again later on them ({@link FreePorts#takeLasting}). */
+    public static LocalCluster plan(Path dir, int nodeCount, int instanceCount, Consumer<String> progress, boolean lasting)
+            throws IOException {
         LocalCluster c = new LocalCluster(dir, progress);
         Files.createDirectories(c.dir);
         Files.setPosixFilePermissions(c.dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         PgBinaries bin = PgBinaries.locate(System.getenv());
         OsCommand os = new OsCommand("postgres");
-        List<Integer> ports = FreePorts.take(nodeCount + 6 * instanceCount);
+        List<Integer> ports = lasting ? FreePorts.takeLasting(nodeCount + 6 * instanceCount)
+                : FreePorts.take(nodeCount + 6 * instanceCount);
         for (int i = 0; i < nodeCount; i++) {
             String name = "pg-" + (i + 1);
             c.nodes.add(new LocalPostgres(bin, os, name, c.dir.resolve(name), HOST, ports.get(i)));

@@ -536,11 +536,7 @@ public final class RaftNode implements AutoCloseable {
             // would never be renewed again; bounded, because an answer that comes late grants nothing
             sent = c.async().sendReadOnlyUnordered(Message.EMPTY, selfId);
         } catch (RuntimeException e) {
-            // c may have been closed a moment ago by a failed round trip replacing it (several are in flight); if it
-            // is still the current one, it is replaced (a no-op otherwise)
-            if (!sender.isShutdown()) {
-                sender.execute(() -> replaceLeaseClient(c));
-            }
+            // c may have been closed a moment ago by a failed round trip replacing it (several are in flight)
             return CompletableFuture.failedFuture(e);
         }
         return sent.orTimeout(LEASE_ROUND_TRIP_SECONDS, TimeUnit.SECONDS)
