@@ -21,6 +21,33 @@ public final class NodeStarter {
     private NodeStarter() {
     }
 
+    /**
+     * Starts {@code pg} if it is stopped, as described above (also what a resumed demo does with its nodes);
+     * returns what became of it, one line.
+     */
+    public static String startIfStopped(LocalPostgres pg) throws IOException {
+        String name = pg.name();
+        if (Files.exists(NodeAgent.rejoinMarker(pg.nodeDir(), pg.dataDir()))) {
+            return name + ": not started, a rewind or clone of it did not finish; the instance resumes it";
+        }
+        switch (pg.status()) {
+            case RUNNING:
+                return name + ": running already";
+            case NO_DATA:
+                return name + ": not started, no data directory at " + pg.dataDir() + " (metakoctl reinit " + name
+                        + " clones it)";
+            default:
+                boolean replica = Files.exists(pg.dataDir().resolve("standby.signal"));
+                if (!replica) {
+                    pg.fenceBeforeStart(); // read-only until the leader sees it is still the primary
+                }
+                pg.start();
+                return name + ": started (" + (replica ? "a replica" : "a primary when it stopped, read-only until the Raft"
+                        + " leader lifts the fence: at once if it is still the primary, never if the cluster failed over"
+                        + " meanwhile") + "), log " + pg.logFile();
+        }
+    }
+
     /** Returns the exit code: 0 when the node runs or is left stopped on purpose, 1 when its start failed. */
     public static int startIfStopped(MetakoConfig config, PrintWriter out, PrintWriter err) {
         ManagedNode managed = config.instance().manages().orElse(null);
@@ -33,25 +60,7 @@ public final class NodeStarter {
         LocalPostgres pg = LocalPostgres.atDataDir(bin, new OsCommand(managed.osUser()), node.name(), managed.dataDir(),
                 node.host(), node.port());
         try {
-            if (Files.exists(NodeAgent.rejoinMarker(pg.nodeDir(), pg.dataDir()))) {
-                out.println(node.name() + ": not started, a rewind or clone of it did not finish; the instance resumes it");
-                return 0;
-            }
-            switch (pg.status()) {
-                case RUNNING -> out.println(node.name() + ": running already");
-                case NO_DATA -> out.println(node.name() + ": not started, no data directory at " + pg.dataDir()
-                        + " (metakoctl reinit " + node.name() + " clones it)");
-                case STOPPED -> {
-                    boolean replica = Files.exists(pg.dataDir().resolve("standby.signal"));
-                    if (!replica) {
-                        pg.fenceBeforeStart(); // read-only until the leader sees it is still the primary
-                    }
-                    pg.start();
-                    out.println(node.name() + ": started (" + (replica ? "a replica" : "a primary when it stopped, read-only"
-                            + " until the Raft leader lifts the fence: at once if it is still the primary, never if the"
-                            + " cluster failed over meanwhile") + "), log " + pg.logFile());
-                }
-            }
+            out.println(startIfStopped(pg));
             return 0;
         } catch (IOException | RuntimeException e) {
             err.println("metako --start-node: " + node.name() + " did not start: " + e.getMessage()

@@ -224,19 +224,7 @@ public final class LocalCluster implements AutoCloseable {
      */
     public List<Path> startExistingNodes() throws IOException {
         for (LocalPostgres n : nodes) {
-            if (Files.exists(io.metako.server.agent.NodeAgent.rejoinMarker(n.nodeDir(), n.dataDir()))) {
-                progress.accept(n.name() + ": a rewind or clone was under way; its instance resumes it");
-            } else if (!Files.isRegularFile(n.dataDir().resolve("PG_VERSION"))) {
-                progress.accept(n.name() + ": no data directory at " + n.dataDir() + "; left stopped");
-            } else if (n.status() != LocalPostgres.Status.RUNNING) {
-                boolean replica = Files.exists(n.dataDir().resolve("standby.signal"));
-                progress.accept("starting " + n.name() + " (" + (replica ? "replica" : "primary when stopped: read-only until"
-                        + " the Raft leader lifts that") + ") on " + HOST + ":" + n.port());
-                if (!replica) {
-                    n.fenceBeforeStart(); // as metako --start-node does: a primary only once the log says so
-                }
-                n.start();
-            }
+            progress.accept(io.metako.server.agent.NodeStarter.startIfStopped(n)); // as metako --start-node does
         }
         List<Path> files = new ArrayList<>();
         for (InstanceSpec self : instances) {

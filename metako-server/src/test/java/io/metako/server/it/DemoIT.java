@@ -222,7 +222,7 @@ class DemoIT {
         try {
             assertThat(awaitLine(again, againOutput, "pg-metako demo is ready", 240)).as(String.join("\n", againOutput)).isTrue();
             assertThat(againOutput).anyMatch(l -> l.contains("resuming the demo stopped in " + dir))
-                    .noneMatch(l -> l.contains("initdb")).anyMatch(l -> l.contains("starting pg-1 (replica)"));
+                    .noneMatch(l -> l.contains("initdb")).anyMatch(l -> l.contains("pg-1: started (a replica)"));
             started.addAll(again.descendants().toList());
             Process second = demo(dir);
             String secondOut = new String(second.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
